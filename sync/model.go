@@ -1,0 +1,172 @@
+package sync
+
+import (
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// JoinMethod says how a group member is brought into a room.
+type JoinMethod string
+
+const (
+	// MethodInvite sends an invite the user may accept or decline.
+	MethodInvite JoinMethod = "invite"
+	// MethodForce joins the user without asking (admin join API or appservice puppet join).
+	MethodForce JoinMethod = "force"
+)
+
+// RemoveAction says what happens to a user whose grace period has run out.
+type RemoveAction string
+
+const (
+	RemoveKick RemoveAction = "kick"
+	RemoveBan  RemoveAction = "ban"
+)
+
+// Mapping ties one Authentik group to one Matrix room or space.
+type Mapping struct {
+	Group  string
+	Room   id.RoomID
+	Method JoinMethod
+	// Rejoin makes a force mapping join users back who left the room on their own.
+	Rejoin bool
+}
+
+// Policy is what the operator configured: the mappings and the removal rules.
+type Policy struct {
+	Mappings     []Mapping
+	GracePeriod  time.Duration
+	RemoveAction RemoveAction
+	// Bot is the bot's own user ID: never removed, and the sender that marks its own kicks and bans.
+	Bot id.UserID
+}
+
+// Member is one effective member of a group, already mapped to a Matrix ID.
+type Member struct {
+	UserID id.UserID
+	// Username is the Authentik username, for logs and reasons.
+	Username string
+}
+
+// GroupMembers is what the directory knows of one group in this cycle.
+type GroupMembers struct {
+	Group   string
+	Members []Member
+	// Err is set when the membership could not be read completely: it is then unknown, and
+	// nothing may be removed on its account.
+	Err error
+}
+
+// Known reports whether the group's membership was read completely.
+func (g GroupMembers) Known() bool { return g.Err == nil }
+
+// Membership values as the Matrix spec spells them.
+const (
+	MembershipJoin   = "join"
+	MembershipInvite = "invite"
+	MembershipLeave  = "leave"
+	MembershipBan    = "ban"
+	MembershipKnock  = "knock"
+)
+
+// RoomMember is one user's current membership event in a room.
+type RoomMember struct {
+	Membership string
+	// Sender set this membership: the user themself for a join or leave, someone else for an
+	// invite, kick or ban.
+	Sender id.UserID
+	// Since is the membership event's origin_server_ts.
+	Since time.Time
+}
+
+// PowerLevels is the part of m.room.power_levels the planner needs.
+type PowerLevels struct {
+	Users        map[id.UserID]int
+	UsersDefault int
+	Invite       int
+	Kick         int
+	Ban          int
+	// Creators have unlimited power (room version 12 and later).
+	Creators map[id.UserID]bool
+}
+
+// Unlimited is the level of a room creator in room versions that give creators infinite power.
+const Unlimited = int(^uint(0) >> 1)
+
+// Level returns a user's power level.
+func (p PowerLevels) Level(user id.UserID) int {
+	if p.Creators[user] {
+		return Unlimited
+	}
+	if l, ok := p.Users[user]; ok {
+		return l
+	}
+	return p.UsersDefault
+}
+
+// RoomState is what the homeserver says of one room in this cycle.
+type RoomState struct {
+	Members     map[id.UserID]RoomMember
+	PowerLevels PowerLevels
+}
+
+// RoomObservation is a room's state, or why it could not be read.
+type RoomObservation struct {
+	State RoomState
+	Err   error
+}
+
+// Observed is everything a cycle read from the outside world.
+type Observed struct {
+	Groups map[string]GroupMembers
+	Rooms  map[id.RoomID]RoomObservation
+}
+
+// RoomUser names one user in one room.
+type RoomUser struct {
+	Room id.RoomID
+	User id.UserID
+}
+
+// ManagedMember is a user the bot manages in a room: it saw them in a mapped group. Only managed
+// users are ever removed.
+type ManagedMember struct {
+	Room id.RoomID
+	User id.UserID
+	// DesiredSince is when the user was last seen entering one of the room's groups; zero while
+	// they are out of every group. A leave newer than this means the user left or declined on
+	// their own and is not invited again.
+	DesiredSince time.Time
+	// AddedAt is when the bot last invited or joined the user; zero if it never did.
+	AddedAt time.Time
+}
+
+// PendingRemoval is a removal waiting for its grace period to end.
+type PendingRemoval struct {
+	Room      id.RoomID
+	User      id.UserID
+	DueAt     time.Time
+	Reason    string
+	CreatedAt time.Time
+}
+
+// Removal is a removal the bot carried out, kept as history.
+type Removal struct {
+	Room   id.RoomID
+	User   id.UserID
+	Action RemoveAction
+	Reason string
+	At     time.Time
+}
+
+// State is what the store remembers between cycles.
+type State struct {
+	Members map[RoomUser]ManagedMember
+	Pending map[RoomUser]PendingRemoval
+}
+
+// NewState returns an empty state.
+func NewState() State {
+	return State{Members: map[RoomUser]ManagedMember{}, Pending: map[RoomUser]PendingRemoval{}}
+}

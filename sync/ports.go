@@ -1,0 +1,49 @@
+package sync
+
+import (
+	"context"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// Directory reads the desired membership: the effective, active members of Authentik groups,
+// mapped to Matrix IDs. A group that could not be read completely comes back with Err set.
+type Directory interface {
+	Members(ctx context.Context, groups []string) map[string]GroupMembers
+}
+
+// Rooms reads and changes Matrix rooms.
+type Rooms interface {
+	RoomState(ctx context.Context, room id.RoomID) (RoomState, error)
+	// UserExists reports whether a local account exists, without ever creating one.
+	UserExists(ctx context.Context, user id.UserID) (bool, error)
+	Invite(ctx context.Context, room id.RoomID, user id.UserID, reason string) error
+	// ForceJoin joins the user without their consent. alreadyInvited lets a route skip its invite.
+	ForceJoin(ctx context.Context, room id.RoomID, user id.UserID, alreadyInvited bool) error
+	Unban(ctx context.Context, room id.RoomID, user id.UserID, reason string) error
+	Kick(ctx context.Context, room id.RoomID, user id.UserID, reason string) error
+	Ban(ctx context.Context, room id.RoomID, user id.UserID, reason string) error
+}
+
+// Store remembers managed members and pending removals between cycles. Every method is one
+// transaction.
+type Store interface {
+	LoadState(ctx context.Context) (State, error)
+	PutMember(ctx context.Context, m ManagedMember) error
+	// ForgetMember deletes the member and any pending removal of theirs.
+	ForgetMember(ctx context.Context, room id.RoomID, user id.UserID) error
+	PutPending(ctx context.Context, p PendingRemoval) error
+	DeletePending(ctx context.Context, room id.RoomID, user id.UserID) error
+	// RecordRemoval stores the removal in the history and deletes the member and their pending
+	// removal, all at once.
+	RecordRemoval(ctx context.Context, r Removal) error
+	// MarkMissingAccount notes that a user has no Matrix account; first is true the first time
+	// (so it is logged once). ClearMissingAccount forgets it once the account exists.
+	MarkMissingAccount(ctx context.Context, user id.UserID) (first bool, err error)
+	ClearMissingAccount(ctx context.Context, user id.UserID) error
+}
+
+// Backuper takes a backup of the state before destructive actions and returns its path.
+type Backuper interface {
+	Backup(ctx context.Context) (string, error)
+}
