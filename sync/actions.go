@@ -1,0 +1,150 @@
+package sync
+
+import (
+	"fmt"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// Action is one step of a plan. Each says what, to whom, where and why.
+type Action interface {
+	// Target is the room and user the action is about.
+	Target() RoomUser
+	// Kind is a short lower-case name for logs, metrics and the plan output.
+	Kind() string
+	// Why is the reason, in words an operator understands.
+	Why() string
+	// phase orders actions: state bookkeeping first, then additions, then removals.
+	phase() int
+}
+
+// Phases, in the order a plan is applied.
+const (
+	phaseState = iota
+	phaseAdd
+	phaseRemove
+)
+
+// TrackMember stores (creates or updates) a managed member record. It writes to the store only.
+type TrackMember struct {
+	Member ManagedMember
+	Reason string
+}
+
+// ForgetMember drops a managed member and any pending removal: they are no longer in the room.
+type ForgetMember struct {
+	Room   id.RoomID
+	User   id.UserID
+	Reason string
+}
+
+// ScheduleRemoval starts a grace period at whose end the user is removed.
+type ScheduleRemoval struct {
+	Room   id.RoomID
+	User   id.UserID
+	DueAt  time.Time
+	Reason string
+}
+
+// CancelRemoval drops a pending removal: the user is back in a group.
+type CancelRemoval struct {
+	Room   id.RoomID
+	User   id.UserID
+	Reason string
+}
+
+// Invite invites a group member into the room.
+type Invite struct {
+	Room   id.RoomID
+	User   id.UserID
+	Reason string
+}
+
+// ForceJoin joins a group member into the room without asking them.
+type ForceJoin struct {
+	Room           id.RoomID
+	User           id.UserID
+	AlreadyInvited bool
+	Reason         string
+}
+
+// Unban lifts a ban the bot made, before the user is added again.
+type Unban struct {
+	Room   id.RoomID
+	User   id.UserID
+	Reason string
+}
+
+// Kick removes a user whose grace period ended.
+type Kick struct {
+	Room   id.RoomID
+	User   id.UserID
+	Reason string
+}
+
+// Ban removes and bans a user whose grace period ended.
+type Ban struct {
+	Room   id.RoomID
+	User   id.UserID
+	Reason string
+}
+
+func (a TrackMember) Target() RoomUser     { return RoomUser{a.Member.Room, a.Member.User} }
+func (a ForgetMember) Target() RoomUser    { return RoomUser{a.Room, a.User} }
+func (a ScheduleRemoval) Target() RoomUser { return RoomUser{a.Room, a.User} }
+func (a CancelRemoval) Target() RoomUser   { return RoomUser{a.Room, a.User} }
+func (a Invite) Target() RoomUser          { return RoomUser{a.Room, a.User} }
+func (a ForceJoin) Target() RoomUser       { return RoomUser{a.Room, a.User} }
+func (a Unban) Target() RoomUser           { return RoomUser{a.Room, a.User} }
+func (a Kick) Target() RoomUser            { return RoomUser{a.Room, a.User} }
+func (a Ban) Target() RoomUser             { return RoomUser{a.Room, a.User} }
+
+func (TrackMember) Kind() string     { return "track" }
+func (ForgetMember) Kind() string    { return "forget" }
+func (ScheduleRemoval) Kind() string { return "schedule_removal" }
+func (CancelRemoval) Kind() string   { return "cancel_removal" }
+func (Invite) Kind() string          { return "invite" }
+func (ForceJoin) Kind() string       { return "force_join" }
+func (Unban) Kind() string           { return "unban" }
+func (Kick) Kind() string            { return "kick" }
+func (Ban) Kind() string             { return "ban" }
+
+func (a TrackMember) Why() string     { return a.Reason }
+func (a ForgetMember) Why() string    { return a.Reason }
+func (a ScheduleRemoval) Why() string { return a.Reason }
+func (a CancelRemoval) Why() string   { return a.Reason }
+func (a Invite) Why() string          { return a.Reason }
+func (a ForceJoin) Why() string       { return a.Reason }
+func (a Unban) Why() string           { return a.Reason }
+func (a Kick) Why() string            { return a.Reason }
+func (a Ban) Why() string             { return a.Reason }
+
+func (TrackMember) phase() int     { return phaseState }
+func (ForgetMember) phase() int    { return phaseState }
+func (ScheduleRemoval) phase() int { return phaseState }
+func (CancelRemoval) phase() int   { return phaseState }
+func (Unban) phase() int           { return phaseAdd }
+func (Invite) phase() int          { return phaseAdd }
+func (ForceJoin) phase() int       { return phaseAdd }
+func (Kick) phase() int            { return phaseRemove }
+func (Ban) phase() int             { return phaseRemove }
+
+// IsMatrixWrite reports whether an action changes a room (as opposed to the bot's own state).
+func IsMatrixWrite(a Action) bool { return a.phase() != phaseState }
+
+// IsRemoval reports whether an action removes someone from a room.
+func IsRemoval(a Action) bool { return a.phase() == phaseRemove }
+
+// Describe renders an action as one line for logs and the plan subcommand.
+func Describe(a Action) string {
+	t := a.Target()
+	switch a := a.(type) {
+	case ScheduleRemoval:
+		return fmt.Sprintf("%s %s in %s due %s: %s", a.Kind(), t.User, t.Room, a.DueAt.UTC().Format(time.RFC3339), a.Reason)
+	case ForceJoin:
+		return fmt.Sprintf("%s %s into %s: %s", a.Kind(), t.User, t.Room, a.Reason)
+	default:
+		return fmt.Sprintf("%s %s in %s: %s", a.Kind(), t.User, t.Room, a.Why())
+	}
+}

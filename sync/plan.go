@@ -1,0 +1,274 @@
+package sync
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// Plan is what a cycle will do: the actions in the order they are applied, and the things an
+// operator should know that need no action (a user the bot cannot outrank, an unreadable room…).
+type Plan struct {
+	Actions  []Action
+	Warnings []Warning
+}
+
+// Warning is something the planner chose not to do, and why.
+type Warning struct {
+	Room    id.RoomID
+	User    id.UserID // empty when it concerns the whole room or group
+	Message string
+}
+
+func (w Warning) String() string {
+	switch {
+	case w.User != "":
+		return fmt.Sprintf("%s in %s: %s", w.User, w.Room, w.Message)
+	case w.Room != "":
+		return fmt.Sprintf("%s: %s", w.Room, w.Message)
+	default:
+		return w.Message
+	}
+}
+
+// desire is why one user should be in one room.
+type desire struct {
+	groups []string
+	method JoinMethod
+	rejoin bool
+}
+
+// roomPolicy is the part of the policy about one room.
+type roomPolicy struct {
+	room   id.RoomID
+	groups []string // every group mapped to the room, sorted
+}
+
+// MakePlan compares the desired membership (groups), the actual one (rooms) and the stored state,
+// and returns the actions that bring the rooms in step. It reads no clock and does no I/O.
+func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
+	var p Plan
+	for _, rp := range roomsOf(policy) {
+		p.planRoom(policy, rp, obs, state, now)
+	}
+	slices.SortStableFunc(p.Actions, func(a, b Action) int {
+		if c := cmp.Compare(a.phase(), b.phase()); c != 0 {
+			return c
+		}
+		ta, tb := a.Target(), b.Target()
+		if c := cmp.Compare(ta.Room, tb.Room); c != 0 {
+			return c
+		}
+		return cmp.Compare(ta.User, tb.User)
+	})
+	return p
+}
+
+func roomsOf(policy Policy) []roomPolicy {
+	byRoom := map[id.RoomID]*roomPolicy{}
+	var order []id.RoomID
+	for _, m := range policy.Mappings {
+		rp, ok := byRoom[m.Room]
+		if !ok {
+			rp = &roomPolicy{room: m.Room}
+			byRoom[m.Room] = rp
+			order = append(order, m.Room)
+		}
+		if !slices.Contains(rp.groups, m.Group) {
+			rp.groups = append(rp.groups, m.Group)
+		}
+	}
+	slices.Sort(order)
+	out := make([]roomPolicy, 0, len(order))
+	for _, r := range order {
+		rp := byRoom[r]
+		slices.Sort(rp.groups)
+		out = append(out, *rp)
+	}
+	return out
+}
+
+func (p *Plan) warn(room id.RoomID, user id.UserID, format string, args ...any) {
+	p.Warnings = append(p.Warnings, Warning{Room: room, User: user, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State, now time.Time) {
+	room := rp.room
+	desired := map[id.UserID]*desire{}
+	var unknown []string
+	for _, m := range policy.Mappings {
+		if m.Room != room {
+			continue
+		}
+		g, ok := obs.Groups[m.Group]
+		if !ok || !g.Known() {
+			if !slices.Contains(unknown, m.Group) {
+				unknown = append(unknown, m.Group)
+			}
+			continue
+		}
+		for _, mem := range g.Members {
+			d := desired[mem.UserID]
+			if d == nil {
+				d = &desire{method: MethodInvite}
+				desired[mem.UserID] = d
+			}
+			if !slices.Contains(d.groups, m.Group) {
+				d.groups = append(d.groups, m.Group)
+				slices.Sort(d.groups)
+			}
+			if m.Method == MethodForce {
+				d.method = MethodForce
+				d.rejoin = d.rejoin || m.Rejoin
+			}
+		}
+	}
+	ro, ok := obs.Rooms[room]
+	if !ok || ro.Err != nil {
+		err := "not read"
+		if ro.Err != nil {
+			err = ro.Err.Error()
+		}
+		p.warn(room, "", "room state unreadable, nothing done in this room this cycle: %s", err)
+		return
+	}
+	rs := ro.State
+	botLevel := rs.PowerLevels.Level(policy.Bot)
+
+	users := make([]id.UserID, 0, len(desired))
+	for u := range desired {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	for _, u := range users {
+		if u == policy.Bot {
+			continue
+		}
+		p.planDesired(policy, room, u, desired[u], rs, botLevel, state, now)
+	}
+
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		p.warn(room, "", "membership of Authentik group(s) %s unknown this cycle: no removals in this room", strings.Join(unknown, ", "))
+		return
+	}
+	var managed []id.UserID
+	for k := range state.Members {
+		if k.Room == room && desired[k.User] == nil {
+			managed = append(managed, k.User)
+		}
+	}
+	slices.Sort(managed)
+	for _, u := range managed {
+		p.planUndesired(policy, rp, u, rs, botLevel, state, now)
+	}
+}
+
+func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire, rs RoomState, botLevel int, state State, now time.Time) {
+	key := RoomUser{room, u}
+	groups := strings.Join(d.groups, ", ")
+	rec, tracked := state.Members[key]
+	if !tracked || rec.DesiredSince.IsZero() {
+		rec.Room, rec.User, rec.DesiredSince = room, u, now
+		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: "in Authentik group " + groups})
+	}
+	if _, pending := state.Pending[key]; pending {
+		p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "back in Authentik group " + groups})
+	}
+
+	mem, present := rs.Members[u]
+	reason := "member of Authentik group " + groups
+	add := func(alreadyInvited bool) {
+		if botLevel < rs.PowerLevels.Invite {
+			p.warn(room, u, "not added: the bot's power level %d is below the invite level %d", botLevel, rs.PowerLevels.Invite)
+			return
+		}
+		if d.method == MethodForce {
+			p.Actions = append(p.Actions, ForceJoin{Room: room, User: u, AlreadyInvited: alreadyInvited, Reason: reason})
+			return
+		}
+		p.Actions = append(p.Actions, Invite{Room: room, User: u, Reason: reason})
+	}
+	switch {
+	case !present:
+		add(false)
+	case mem.Membership == MembershipJoin:
+	case mem.Membership == MembershipInvite:
+		if d.method == MethodForce {
+			add(true)
+		}
+	case mem.Membership == MembershipBan:
+		if mem.Sender != policy.Bot {
+			p.warn(room, u, "not added: banned by %s, not by the bot; unban them by hand if they should be in", mem.Sender)
+			return
+		}
+		if botLevel < rs.PowerLevels.Ban {
+			p.warn(room, u, "not unbanned: the bot's power level %d is below the ban level %d", botLevel, rs.PowerLevels.Ban)
+			return
+		}
+		p.Actions = append(p.Actions, Unban{Room: room, User: u, Reason: "back in Authentik group " + groups})
+		add(false)
+	case mem.Membership == MembershipLeave:
+		desiredSince := rec.DesiredSince
+		if !tracked || desiredSince.IsZero() {
+			desiredSince = now
+		}
+		// A leave after the user entered the group is their own choice (left, declined, or was
+		// kicked by a moderator): inviting again would loop. Re-entering the group resets it.
+		if mem.Since.After(desiredSince) && !(d.method == MethodForce && d.rejoin) {
+			return
+		}
+		add(false)
+	default: // knock, or a membership this version does not know
+		add(false)
+	}
+}
+
+func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomState, botLevel int, state State, now time.Time) {
+	room := rp.room
+	key := RoomUser{room, u}
+	mem := rs.Members[u]
+	if u == policy.Bot || (mem.Membership != MembershipJoin && mem.Membership != MembershipInvite) {
+		p.Actions = append(p.Actions, ForgetMember{Room: room, User: u, Reason: "no longer in the room nor in its groups"})
+		return
+	}
+	groups := strings.Join(rp.groups, ", ")
+	reason := "no longer in Authentik group " + groups
+	if len(rp.groups) > 1 {
+		reason = "no longer in any of the Authentik groups " + groups
+	}
+	rec := state.Members[key]
+	if !rec.DesiredSince.IsZero() {
+		rec.DesiredSince = time.Time{}
+		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: reason})
+	}
+	pending, ok := state.Pending[key]
+	if !ok {
+		p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now.Add(policy.GracePeriod), Reason: reason})
+		return
+	}
+	if now.Before(pending.DueAt) {
+		return
+	}
+	needed := rs.PowerLevels.Kick
+	if policy.RemoveAction == RemoveBan {
+		needed = rs.PowerLevels.Ban
+	}
+	if level := rs.PowerLevels.Level(u); level >= botLevel {
+		p.warn(room, u, "not removed: their power level %d is not below the bot's %d", level, botLevel)
+		return
+	}
+	if botLevel < needed {
+		p.warn(room, u, "not removed: the bot's power level %d is below the %s level %d", botLevel, policy.RemoveAction, needed)
+		return
+	}
+	if policy.RemoveAction == RemoveBan {
+		p.Actions = append(p.Actions, Ban{Room: room, User: u, Reason: pending.Reason})
+		return
+	}
+	p.Actions = append(p.Actions, Kick{Room: room, User: u, Reason: pending.Reason})
+}

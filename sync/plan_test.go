@@ -1,0 +1,399 @@
+package sync
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+const (
+	bot   = id.UserID("@bot:hs")
+	alice = id.UserID("@alice:hs")
+	bob   = id.UserID("@bob:hs")
+	carol = id.UserID("@carol:hs")
+	roomA = id.RoomID("!a:hs")
+	roomB = id.RoomID("!b:hs")
+)
+
+var (
+	now     = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	earlier = now.Add(-time.Hour)
+	later   = now.Add(time.Hour)
+	grace   = 24 * time.Hour
+)
+
+func policy(ms ...Mapping) Policy {
+	return Policy{Mappings: ms, GracePeriod: grace, RemoveAction: RemoveKick, Bot: bot}
+}
+
+func group(name string, users ...id.UserID) GroupMembers {
+	g := GroupMembers{Group: name}
+	for _, u := range users {
+		g.Members = append(g.Members, Member{UserID: u, Username: strings.TrimPrefix(strings.Split(string(u), ":")[0], "@")})
+	}
+	return g
+}
+
+func groups(gs ...GroupMembers) map[string]GroupMembers {
+	out := map[string]GroupMembers{}
+	for _, g := range gs {
+		out[g.Group] = g
+	}
+	return out
+}
+
+func joined(since time.Time) RoomMember {
+	return RoomMember{Membership: MembershipJoin, Since: since}
+}
+
+// roomWith returns a readable room where the bot has PL 100 and everyone else the defaults.
+func roomWith(members map[id.UserID]RoomMember) RoomObservation {
+	if members == nil {
+		members = map[id.UserID]RoomMember{}
+	}
+	members[bot] = joined(earlier)
+	return RoomObservation{State: RoomState{Members: members, PowerLevels: PowerLevels{
+		Users: map[id.UserID]int{bot: 100}, Invite: 0, Kick: 50, Ban: 50,
+	}}}
+}
+
+func stateWith(members []ManagedMember, pending []PendingRemoval) State {
+	s := NewState()
+	for _, m := range members {
+		s.Members[RoomUser{m.Room, m.User}] = m
+	}
+	for _, p := range pending {
+		s.Pending[RoomUser{p.Room, p.User}] = p
+	}
+	return s
+}
+
+func tracked(room id.RoomID, user id.UserID, since time.Time) ManagedMember {
+	return ManagedMember{Room: room, User: user, DesiredSince: since}
+}
+
+func TestMakePlan(t *testing.T) {
+	staffA := Mapping{Group: "staff", Room: roomA, Method: MethodInvite}
+	tests := []struct {
+		name     string
+		policy   Policy
+		obs      Observed
+		state    State
+		want     []Action
+		warnings []string // substrings, one per warning
+	}{
+		{
+			name:   "a new group member is tracked and invited",
+			policy: policy(staffA),
+			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil)}},
+			state:  NewState(),
+			want: []Action{
+				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				Invite{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
+			},
+		},
+		{
+			name:   "a cycle with no changes plans nothing",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff", alice, bob)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: joined(earlier), bob: {Membership: MembershipInvite, Sender: bot, Since: earlier},
+			})}},
+			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
+			want:  nil,
+		},
+		{
+			name:   "a force mapping joins, and joins an already invited user",
+			policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodForce}),
+			obs: Observed{Groups: groups(group("staff", alice, bob)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				bob: {Membership: MembershipInvite, Sender: bot, Since: earlier},
+			})}},
+			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
+			want: []Action{
+				ForceJoin{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
+				ForceJoin{Room: roomA, User: bob, AlreadyInvited: true, Reason: "member of Authentik group staff"},
+			},
+		},
+		{
+			name: "two groups into one room: union, force wins over invite, reason names both",
+			policy: policy(staffA, Mapping{Group: "admins", Room: roomA, Method: MethodForce},
+				Mapping{Group: "admins", Room: roomB, Method: MethodInvite}),
+			obs: Observed{Groups: groups(group("staff", alice, bob), group("admins", bob)), Rooms: map[id.RoomID]RoomObservation{
+				roomA: roomWith(nil), roomB: roomWith(nil),
+			}},
+			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier), tracked(roomB, bob, earlier)}, nil),
+			want: []Action{
+				Invite{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
+				ForceJoin{Room: roomA, User: bob, Reason: "member of Authentik group admins, staff"},
+				Invite{Room: roomB, User: bob, Reason: "member of Authentik group admins"},
+			},
+		},
+		{
+			name:   "a user who declined the invite is not invited again",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: {Membership: MembershipLeave, Sender: alice, Since: now.Add(-time.Minute)},
+			})}},
+			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
+			want:  nil,
+		},
+		{
+			name:   "a user who left before re-entering the group is invited again",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: {Membership: MembershipLeave, Sender: alice, Since: earlier},
+			})}},
+			state: stateWith([]ManagedMember{{Room: roomA, User: alice}}, nil), // out of the group until now
+			want: []Action{
+				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				Invite{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
+			},
+		},
+		{
+			name:   "a force mapping with rejoin joins back a user who left",
+			policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodForce, Rejoin: true}),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: {Membership: MembershipLeave, Sender: alice, Since: now.Add(-time.Minute)},
+			})}},
+			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
+			want:  []Action{ForceJoin{Room: roomA, User: alice, Reason: "member of Authentik group staff"}},
+		},
+		{
+			name:   "a force mapping without rejoin leaves a user who left alone",
+			policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodForce}),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: {Membership: MembershipLeave, Sender: alice, Since: now.Add(-time.Minute)},
+			})}},
+			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
+			want:  nil,
+		},
+		{
+			name:   "a user banned by the bot and back in the group is unbanned, then invited",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: {Membership: MembershipBan, Sender: bot, Since: earlier},
+			})}},
+			state: NewState(),
+			want: []Action{
+				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				Unban{Room: roomA, User: alice, Reason: "back in Authentik group staff"},
+				Invite{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
+			},
+		},
+		{
+			name:   "a user banned by a moderator is left banned, with a warning",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: {Membership: MembershipBan, Sender: carol, Since: earlier},
+			})}},
+			state:    stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
+			want:     nil,
+			warnings: []string{"banned by @carol:hs"},
+		},
+		{
+			name:   "a user who left the group gets a pending removal due after the grace period",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: joined(earlier),
+			})}},
+			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
+			want: []Action{
+				TrackMember{Member: ManagedMember{Room: roomA, User: alice}, Reason: "no longer in Authentik group staff"},
+				ScheduleRemoval{Room: roomA, User: alice, DueAt: now.Add(grace), Reason: "no longer in Authentik group staff"},
+			},
+		},
+		{
+			name:   "a pending removal not yet due waits",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: joined(earlier),
+			})}},
+			state: stateWith([]ManagedMember{{Room: roomA, User: alice}},
+				[]PendingRemoval{{Room: roomA, User: alice, DueAt: later, Reason: "no longer in Authentik group staff"}}),
+			want: nil,
+		},
+		{
+			name:   "a due removal kicks with the stored reason",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: joined(earlier),
+			})}},
+			state: stateWith([]ManagedMember{{Room: roomA, User: alice}},
+				[]PendingRemoval{{Room: roomA, User: alice, DueAt: now, Reason: "no longer in Authentik group staff"}}),
+			want: []Action{Kick{Room: roomA, User: alice, Reason: "no longer in Authentik group staff"}},
+		},
+		{
+			name: "a due removal bans when the policy says ban, and revokes an invite too",
+			policy: Policy{Mappings: []Mapping{staffA}, GracePeriod: grace, RemoveAction: RemoveBan, Bot: bot},
+			obs: Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: {Membership: MembershipInvite, Sender: bot, Since: earlier},
+			})}},
+			state: stateWith([]ManagedMember{{Room: roomA, User: alice}},
+				[]PendingRemoval{{Room: roomA, User: alice, DueAt: earlier, Reason: "gone"}}),
+			want: []Action{Ban{Room: roomA, User: alice, Reason: "gone"}},
+		},
+		{
+			name:   "back in the group before the deadline cancels the removal",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: joined(earlier),
+			})}},
+			state: stateWith([]ManagedMember{{Room: roomA, User: alice}},
+				[]PendingRemoval{{Room: roomA, User: alice, DueAt: later, Reason: "x"}}),
+			want: []Action{
+				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				CancelRemoval{Room: roomA, User: alice, Reason: "back in Authentik group staff"},
+			},
+		},
+		{
+			name:   "a user the bot does not manage is never removed",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				carol: joined(earlier),
+			})}},
+			state: NewState(),
+			want:  nil,
+		},
+		{
+			name:   "a managed user who already left is forgotten, pending removal and all",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
+				alice: {Membership: MembershipLeave, Sender: alice, Since: earlier},
+			})}},
+			state: stateWith([]ManagedMember{{Room: roomA, User: alice}},
+				[]PendingRemoval{{Room: roomA, User: alice, DueAt: earlier, Reason: "x"}}),
+			want: []Action{ForgetMember{Room: roomA, User: alice, Reason: "no longer in the room nor in its groups"}},
+		},
+		{
+			name:   "an unknown group plans no removal, but known groups still add",
+			policy: policy(staffA, Mapping{Group: "admins", Room: roomA, Method: MethodInvite}),
+			obs: Observed{
+				Groups: map[string]GroupMembers{"staff": group("staff", bob), "admins": {Group: "admins", Err: errors.New("page 2: 500")}},
+				Rooms:  map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{alice: joined(earlier)})},
+			},
+			state: stateWith([]ManagedMember{{Room: roomA, User: alice}, tracked(roomA, bob, earlier)},
+				[]PendingRemoval{{Room: roomA, User: alice, DueAt: earlier, Reason: "x"}}),
+			want:     []Action{Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"}},
+			warnings: []string{"admins unknown this cycle: no removals"},
+		},
+		{
+			name:     "a group missing from the observation counts as unknown",
+			policy:   policy(staffA),
+			obs:      Observed{Groups: map[string]GroupMembers{}, Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{alice: joined(earlier)})}},
+			state:    stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
+			want:     nil,
+			warnings: []string{"staff unknown this cycle"},
+		},
+		{
+			name:     "an unreadable room is skipped entirely",
+			policy:   policy(staffA),
+			obs:      Observed{Groups: groups(group("staff", bob)), Rooms: map[id.RoomID]RoomObservation{roomA: {Err: errors.New("bot is not joined")}}},
+			state:    stateWith([]ManagedMember{{Room: roomA, User: alice}}, []PendingRemoval{{Room: roomA, User: alice, DueAt: earlier}}),
+			want:     nil,
+			warnings: []string{"bot is not joined"},
+		},
+		{
+			name:   "the bot never removes itself",
+			policy: policy(staffA),
+			obs:    Observed{Groups: groups(group("staff", bot)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil)}},
+			state:  NewState(),
+			want:   nil,
+		},
+		{
+			name:   "a user the bot cannot outrank is not removed, with a warning",
+			policy: policy(staffA),
+			obs: func() Observed {
+				ro := roomWith(map[id.UserID]RoomMember{alice: joined(earlier)})
+				ro.State.PowerLevels.Users[alice] = 100
+				return Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: ro}}
+			}(),
+			state:    stateWith([]ManagedMember{{Room: roomA, User: alice}}, []PendingRemoval{{Room: roomA, User: alice, DueAt: earlier}}),
+			want:     nil,
+			warnings: []string{"power level 100 is not below the bot's 100"},
+		},
+		{
+			name:   "a room creator with unlimited power is never removed",
+			policy: policy(staffA),
+			obs: func() Observed {
+				ro := roomWith(map[id.UserID]RoomMember{alice: joined(earlier)})
+				ro.State.PowerLevels.Creators = map[id.UserID]bool{alice: true}
+				return Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: ro}}
+			}(),
+			state:    stateWith([]ManagedMember{{Room: roomA, User: alice}}, []PendingRemoval{{Room: roomA, User: alice, DueAt: earlier}}),
+			want:     nil,
+			warnings: []string{"not removed"},
+		},
+		{
+			name:   "a bot below the kick level does not kick",
+			policy: policy(staffA),
+			obs: func() Observed {
+				ro := roomWith(map[id.UserID]RoomMember{alice: joined(earlier)})
+				ro.State.PowerLevels.Users[bot] = 10
+				return Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: ro}}
+			}(),
+			state:    stateWith([]ManagedMember{{Room: roomA, User: alice}}, []PendingRemoval{{Room: roomA, User: alice, DueAt: earlier}}),
+			want:     nil,
+			warnings: []string{"below the kick level 50"},
+		},
+		{
+			name:   "a bot below the invite level does not invite",
+			policy: policy(staffA),
+			obs: func() Observed {
+				ro := roomWith(nil)
+				ro.State.PowerLevels.Invite = 101
+				return Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: ro}}
+			}(),
+			state:    stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
+			want:     nil,
+			warnings: []string{"below the invite level 101"},
+		},
+		{
+			name:   "a room whose mapping was removed from the config is left alone",
+			policy: policy(staffA),
+			obs:    Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil)}},
+			state:  stateWith([]ManagedMember{{Room: roomB, User: alice}}, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier}}),
+			want:   nil,
+		},
+		{
+			name:   "actions come state first, then additions, then removals",
+			policy: policy(staffA, Mapping{Group: "admins", Room: roomB, Method: MethodInvite}),
+			obs: Observed{Groups: groups(group("staff", bob), group("admins")), Rooms: map[id.RoomID]RoomObservation{
+				roomA: roomWith(nil), roomB: roomWith(map[id.UserID]RoomMember{alice: joined(earlier)}),
+			}},
+			state: stateWith([]ManagedMember{{Room: roomB, User: alice}}, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
+			want: []Action{
+				TrackMember{Member: tracked(roomA, bob, now), Reason: "in Authentik group staff"},
+				Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"},
+				Kick{Room: roomB, User: alice, Reason: "r"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := MakePlan(tt.policy, tt.obs, tt.state, now)
+			if !reflect.DeepEqual(got.Actions, tt.want) {
+				t.Errorf("actions:\n got %s\nwant %s", render(got.Actions), render(tt.want))
+			}
+			if len(got.Warnings) != len(tt.warnings) {
+				t.Fatalf("warnings: got %v, want %d matching %q", got.Warnings, len(tt.warnings), tt.warnings)
+			}
+			for i, w := range tt.warnings {
+				if !strings.Contains(got.Warnings[i].String(), w) {
+					t.Errorf("warning %d = %q, want it to contain %q", i, got.Warnings[i], w)
+				}
+			}
+		})
+	}
+}
+
+func render(as []Action) string {
+	var b strings.Builder
+	for _, a := range as {
+		b.WriteString("\n  ")
+		b.WriteString(Describe(a))
+	}
+	return b.String()
+}
