@@ -1,0 +1,300 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+)
+
+// fakeWorld is a directory, a homeserver and a store in memory, for reconciler tests.
+type fakeWorld struct {
+	groups    map[string][]id.UserID
+	groupErr  map[string]error
+	rooms     map[id.RoomID]map[id.UserID]RoomMember
+	accounts  map[id.UserID]bool
+	writes    []string
+	failNext  map[string]error // action kind → error for the next such write
+	state     State
+	missing   map[id.UserID]bool
+	removals  []Removal
+	backups   int
+	backupErr error
+	now       time.Time
+}
+
+func newFakeWorld() *fakeWorld {
+	return &fakeWorld{
+		groups: map[string][]id.UserID{}, groupErr: map[string]error{},
+		rooms:    map[id.RoomID]map[id.UserID]RoomMember{roomA: {bot: joined(earlier)}},
+		accounts: map[id.UserID]bool{alice: true, bob: true, carol: true},
+		failNext: map[string]error{}, state: NewState(), missing: map[id.UserID]bool{}, now: now,
+	}
+}
+
+func (w *fakeWorld) Members(_ context.Context, names []string) map[string]GroupMembers {
+	out := map[string]GroupMembers{}
+	for _, n := range names {
+		if err := w.groupErr[n]; err != nil {
+			out[n] = GroupMembers{Group: n, Err: err}
+			continue
+		}
+		out[n] = group(n, w.groups[n]...)
+	}
+	return out
+}
+
+func (w *fakeWorld) RoomState(_ context.Context, room id.RoomID) (RoomState, error) {
+	ms, ok := w.rooms[room]
+	if !ok {
+		return RoomState{}, errors.New("no such room")
+	}
+	cp := map[id.UserID]RoomMember{}
+	for k, v := range ms {
+		cp[k] = v
+	}
+	return RoomState{Members: cp, PowerLevels: PowerLevels{Users: map[id.UserID]int{bot: 100}, Kick: 50, Ban: 50}}, nil
+}
+
+func (w *fakeWorld) UserExists(_ context.Context, u id.UserID) (bool, error) { return w.accounts[u], nil }
+
+func (w *fakeWorld) write(kind string, room id.RoomID, user id.UserID, membership string) error {
+	if err := w.failNext[kind]; err != nil {
+		delete(w.failNext, kind)
+		return err
+	}
+	w.writes = append(w.writes, fmt.Sprintf("%s %s %s", kind, user, room))
+	w.rooms[room][user] = RoomMember{Membership: membership, Sender: bot, Since: w.now}
+	return nil
+}
+
+func (w *fakeWorld) Invite(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
+	return w.write("invite", r, u, MembershipInvite)
+}
+func (w *fakeWorld) ForceJoin(_ context.Context, r id.RoomID, u id.UserID, _ bool) error {
+	return w.write("force_join", r, u, MembershipJoin)
+}
+func (w *fakeWorld) Unban(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
+	return w.write("unban", r, u, MembershipLeave)
+}
+func (w *fakeWorld) Kick(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
+	return w.write("kick", r, u, MembershipLeave)
+}
+func (w *fakeWorld) Ban(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
+	return w.write("ban", r, u, MembershipBan)
+}
+
+func (w *fakeWorld) LoadState(context.Context) (State, error) {
+	s := NewState()
+	for k, v := range w.state.Members {
+		s.Members[k] = v
+	}
+	for k, v := range w.state.Pending {
+		s.Pending[k] = v
+	}
+	return s, nil
+}
+func (w *fakeWorld) PutMember(_ context.Context, m ManagedMember) error {
+	w.state.Members[RoomUser{m.Room, m.User}] = m
+	return nil
+}
+func (w *fakeWorld) ForgetMember(_ context.Context, r id.RoomID, u id.UserID) error {
+	delete(w.state.Members, RoomUser{r, u})
+	delete(w.state.Pending, RoomUser{r, u})
+	return nil
+}
+func (w *fakeWorld) PutPending(_ context.Context, p PendingRemoval) error {
+	w.state.Pending[RoomUser{p.Room, p.User}] = p
+	return nil
+}
+func (w *fakeWorld) DeletePending(_ context.Context, r id.RoomID, u id.UserID) error {
+	delete(w.state.Pending, RoomUser{r, u})
+	return nil
+}
+func (w *fakeWorld) RecordRemoval(ctx context.Context, r Removal) error {
+	w.removals = append(w.removals, r)
+	return w.ForgetMember(ctx, r.Room, r.User)
+}
+func (w *fakeWorld) MarkMissingAccount(_ context.Context, u id.UserID) (bool, error) {
+	first := !w.missing[u]
+	w.missing[u] = true
+	return first, nil
+}
+func (w *fakeWorld) ClearMissingAccount(_ context.Context, u id.UserID) error {
+	delete(w.missing, u)
+	return nil
+}
+func (w *fakeWorld) Backup(context.Context) (string, error) {
+	if w.backupErr != nil {
+		return "", w.backupErr
+	}
+	w.backups++
+	return fmt.Sprintf("backup-%d.db", w.backups), nil
+}
+
+func (w *fakeWorld) reconciler(p Policy) *Reconciler {
+	return New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute,
+		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
+}
+
+func (w *fakeWorld) cycle(t *testing.T, r *Reconciler) CycleResult {
+	t.Helper()
+	w.writes = nil
+	return r.RunCycle(context.Background())
+}
+
+func TestReconcilerLifecycle(t *testing.T) {
+	w := newFakeWorld()
+	w.groups["staff"] = []id.UserID{alice, bob}
+	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+
+	res := w.cycle(t, r)
+	if got, want := fmt.Sprint(w.writes), "[invite @alice:hs !a:hs invite @bob:hs !a:hs]"; got != want {
+		t.Fatalf("first cycle writes %s, want %s", got, want)
+	}
+	if !res.Ok() || res.Done["invite"] != 2 || res.Done["track"] != 2 {
+		t.Fatalf("first cycle result %+v", res)
+	}
+	if w.state.Members[RoomUser{roomA, alice}].AddedAt != now {
+		t.Errorf("AddedAt not recorded: %+v", w.state.Members[RoomUser{roomA, alice}])
+	}
+
+	// Nothing changed: zero writes of any kind.
+	if w.cycle(t, r); len(w.writes) != 0 {
+		t.Fatalf("no-change cycle wrote %v", w.writes)
+	}
+
+	// Bob leaves the group: pending, then kicked after the grace period, once.
+	w.groups["staff"] = []id.UserID{alice}
+	w.cycle(t, r)
+	if _, ok := w.state.Pending[RoomUser{roomA, bob}]; !ok || len(w.writes) != 0 {
+		t.Fatalf("want a pending removal and no writes, got pending=%v writes=%v", w.state.Pending, w.writes)
+	}
+	w.now = now.Add(grace - time.Second)
+	if w.cycle(t, r); len(w.writes) != 0 {
+		t.Fatalf("removal before the deadline: %v", w.writes)
+	}
+	w.now = now.Add(grace)
+	res = w.cycle(t, r)
+	if got := fmt.Sprint(w.writes); got != "[kick @bob:hs !a:hs]" || w.backups != 1 || res.Backup != "backup-1.db" {
+		t.Fatalf("due cycle writes %s backups %d result %+v", got, w.backups, res)
+	}
+	if len(w.removals) != 1 || len(w.state.Pending) != 0 {
+		t.Fatalf("removal not recorded: %+v pending %v", w.removals, w.state.Pending)
+	}
+	if w.cycle(t, r); len(w.writes) != 0 || w.backups != 1 {
+		t.Fatalf("removal repeated: %v, backups %d", w.writes, w.backups)
+	}
+
+	// Bob back in the group after the kick: invited again.
+	w.now = w.now.Add(time.Minute)
+	w.groups["staff"] = []id.UserID{alice, bob}
+	if w.cycle(t, r); fmt.Sprint(w.writes) != "[invite @bob:hs !a:hs]" {
+		t.Fatalf("re-entry writes %v", w.writes)
+	}
+}
+
+func TestReconcilerHoldsRemovalsWhenBackupFails(t *testing.T) {
+	w := newFakeWorld()
+	w.rooms[roomA][alice] = joined(earlier)
+	w.state.Members[RoomUser{roomA, alice}] = ManagedMember{Room: roomA, User: alice}
+	w.state.Pending[RoomUser{roomA, alice}] = PendingRemoval{Room: roomA, User: alice, DueAt: earlier, Reason: "gone"}
+	w.backupErr = errors.New("disk full")
+	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	res := w.cycle(t, r)
+	if len(w.writes) != 0 || res.Skipped["kick"] != 1 {
+		t.Fatalf("removal ran without a backup: writes %v result %+v", w.writes, res)
+	}
+	if _, ok := w.state.Pending[RoomUser{roomA, alice}]; !ok {
+		t.Fatal("pending removal lost after a failed backup")
+	}
+	w.backupErr = nil
+	if w.cycle(t, r); fmt.Sprint(w.writes) != "[kick @alice:hs !a:hs]" {
+		t.Fatalf("removal not run after the backup recovered: %v", w.writes)
+	}
+}
+
+func TestReconcilerSkipsUsersWithoutAccount(t *testing.T) {
+	w := newFakeWorld()
+	dave := id.UserID("@dave:hs")
+	w.groups["staff"] = []id.UserID{dave}
+	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodForce}))
+	for i := 0; i < 2; i++ {
+		res := w.cycle(t, r)
+		if len(w.writes) != 0 || res.Skipped["force_join"] != 1 {
+			t.Fatalf("cycle %d: writes %v result %+v", i, w.writes, res)
+		}
+	}
+	if !w.missing[dave] {
+		t.Fatal("missing account not noted")
+	}
+	w.accounts[dave] = true
+	if w.cycle(t, r); fmt.Sprint(w.writes) != "[force_join @dave:hs !a:hs]" || w.missing[dave] {
+		t.Fatalf("account appeared, writes %v missing %v", w.writes, w.missing)
+	}
+}
+
+func TestReconcilerUnbanFailureSkipsTheAdd(t *testing.T) {
+	w := newFakeWorld()
+	w.groups["staff"] = []id.UserID{alice}
+	w.rooms[roomA][alice] = RoomMember{Membership: MembershipBan, Sender: bot, Since: earlier}
+	w.failNext["unban"] = errors.New("M_FORBIDDEN")
+	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	res := w.cycle(t, r)
+	if len(w.writes) != 0 || res.Failed["unban"] != 1 || res.Skipped["invite"] != 1 || res.Ok() {
+		t.Fatalf("writes %v result %+v", w.writes, res)
+	}
+	if w.cycle(t, r); fmt.Sprint(w.writes) != "[unban @alice:hs !a:hs invite @alice:hs !a:hs]" {
+		t.Fatalf("retry writes %v", w.writes)
+	}
+}
+
+func TestReconcilerUnknownGroupRemovesNobody(t *testing.T) {
+	w := newFakeWorld()
+	w.rooms[roomA][alice] = joined(earlier)
+	w.state.Members[RoomUser{roomA, alice}] = tracked(roomA, alice, earlier)
+	w.state.Pending[RoomUser{roomA, alice}] = PendingRemoval{Room: roomA, User: alice, DueAt: earlier}
+	w.groupErr["staff"] = errors.New("HTTP 500 on page 2")
+	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	res := w.cycle(t, r)
+	if len(w.writes) != 0 || len(res.Warnings) != 1 {
+		t.Fatalf("writes %v warnings %v", w.writes, res.Warnings)
+	}
+	if _, ok := w.state.Pending[RoomUser{roomA, alice}]; !ok {
+		t.Fatal("pending removal dropped on unknown data")
+	}
+}
+
+func TestRunStopsWithContextAndTriggerRunsACycle(t *testing.T) {
+	w := newFakeWorld()
+	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Interval: time.Hour,
+		Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}), Log: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.After(5 * time.Second)
+	for r.LastCycle() == nil {
+		select {
+		case <-deadline:
+			t.Fatal("first cycle did not run")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	first := r.LastCycle()
+	r.Trigger()
+	for r.LastCycle() == first {
+		select {
+		case <-deadline:
+			t.Fatal("Trigger did not run a cycle")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+}
