@@ -226,7 +226,7 @@ func TestMakePlan(t *testing.T) {
 			want: []Action{Kick{Room: roomA, User: alice, Reason: "no longer in Authentik group staff"}},
 		},
 		{
-			name: "a due removal bans when the policy says ban, and revokes an invite too",
+			name:   "a due removal bans when the policy says ban, and revokes an invite too",
 			policy: Policy{Mappings: []Mapping{staffA}, GracePeriod: grace, RemoveAction: RemoveBan, Bot: bot},
 			obs: Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{
 				alice: {Membership: MembershipInvite, Sender: bot, Since: earlier},

@@ -60,7 +60,9 @@ func (w *fakeWorld) RoomState(_ context.Context, room id.RoomID) (RoomState, err
 	return RoomState{Members: cp, PowerLevels: PowerLevels{Users: map[id.UserID]int{bot: 100}, Kick: 50, Ban: 50}}, nil
 }
 
-func (w *fakeWorld) UserExists(_ context.Context, u id.UserID) (bool, error) { return w.accounts[u], nil }
+func (w *fakeWorld) UserExists(_ context.Context, u id.UserID) (bool, error) {
+	return w.accounts[u], nil
+}
 
 func (w *fakeWorld) write(kind string, room id.RoomID, user id.UserID, membership string) error {
 	if err := w.failNext[kind]; err != nil {
