@@ -53,8 +53,9 @@ type Member struct {
 type GroupMembers struct {
 	Group   string
 	Members []Member
-	// Err is set when the membership could not be read completely: it is then unknown, and
-	// nothing may be removed on its account.
+	// Err is set when the membership could not be read completely: nothing may then be removed on
+	// its account. Members may still hold the members that were read (a user whose Matrix ID
+	// could not be worked out is left out, and the group is marked incomplete this way).
 	Err error
 }
 

@@ -105,12 +105,10 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 			continue
 		}
 		g, ok := obs.Groups[m.Group]
-		if !ok || !g.Known() {
-			if !slices.Contains(unknown, m.Group) {
-				unknown = append(unknown, m.Group)
-			}
-			continue
+		if (!ok || !g.Known()) && !slices.Contains(unknown, m.Group) {
+			unknown = append(unknown, m.Group)
 		}
+		// A partly read group still adds the members it could read; only removals need it whole.
 		for _, mem := range g.Members {
 			d := desired[mem.UserID]
 			if d == nil {

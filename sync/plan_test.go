@@ -280,6 +280,17 @@ func TestMakePlan(t *testing.T) {
 			warnings: []string{"admins unknown this cycle: no removals"},
 		},
 		{
+			name:   "a partly read group adds the members it has but removes nobody",
+			policy: policy(staffA),
+			obs: Observed{
+				Groups: map[string]GroupMembers{"staff": {Group: "staff", Members: group("staff", bob).Members, Err: errors.New("1 member has no valid Matrix ID")}},
+				Rooms:  map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{alice: joined(earlier)})},
+			},
+			state:    stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
+			want:     []Action{Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"}},
+			warnings: []string{"staff unknown this cycle"},
+		},
+		{
 			name:     "a group missing from the observation counts as unknown",
 			policy:   policy(staffA),
 			obs:      Observed{Groups: map[string]GroupMembers{}, Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{alice: joined(earlier)})}},
