@@ -1,0 +1,420 @@
+// Package storetest is the behavioural test suite every state store passes, so that the SQLite
+// store and any later one keep the same contract with the reconciler.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	syncer "authentik-matrix-sync/sync"
+)
+
+// Store is what every state store offers: the reconciler's ports plus the operator's views.
+type Store interface {
+	syncer.Store
+	syncer.Backuper
+	// Backups lists existing backups, newest first.
+	Backups() ([]string, error)
+	// Removals lists up to limit removals from the history, newest first.
+	Removals(ctx context.Context, limit int) ([]syncer.Removal, error)
+	Ping(ctx context.Context) error
+	// Close may be called more than once.
+	Close() error
+}
+
+// Run runs the suite. open must return a writable store on storage of t's own, closed when t
+// ends; a second call with the same t must open that same storage again, as a restart would.
+func Run(t *testing.T, open func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, open func(t *testing.T) Store)
+	}{
+		{"an empty store loads an empty state", testEmpty},
+		{"members round-trip with zero times kept zero and others in UTC", testMemberRoundTrip},
+		{"PutMember replaces the member", testMemberReplace},
+		{"pending removals round-trip and are replaced", testPendingRoundTrip},
+		{"a pending removal needs a managed member", testPendingNeedsMember},
+		{"DeletePending removes only its own row", testDeletePending},
+		{"ForgetMember removes the member and their pending removal only", testForgetMember},
+		{"RecordRemoval keeps history and forgets the member", testRecordRemoval},
+		{"Removals lists newest first up to the limit", testRemovalsOrder},
+		{"MarkMissingAccount is first once until cleared", testMissingAccount},
+		{"state survives a restart", testReopen},
+		{"concurrent writes all land", testConcurrentWrites},
+		{"Backup returns the newest backup", testBackup},
+		{"Ping answers", testPing},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, open)
+		})
+	}
+}
+
+// base is the fixed instant the tests count from.
+func base() time.Time { return time.Date(2026, 11, 26, 10, 15, 0, 0, time.UTC) }
+
+const (
+	roomA = id.RoomID("!a:example.org")
+	roomB = id.RoomID("!b:example.org")
+	alice = id.UserID("@alice:example.org")
+	bob   = id.UserID("@bob:example.org")
+)
+
+func key(r id.RoomID, u id.UserID) syncer.RoomUser { return syncer.RoomUser{Room: r, User: u} }
+
+// sameTime holds when got is want as a store returns it: the same instant to the millisecond,
+// zero staying zero, anything else in UTC.
+func sameTime(got, want time.Time) bool {
+	if want.IsZero() {
+		return got.IsZero()
+	}
+	return !got.IsZero() && got.Location() == time.UTC && got.Equal(want.Truncate(time.Millisecond))
+}
+
+func checkMember(t *testing.T, got, want syncer.ManagedMember) {
+	t.Helper()
+	if got.Room != want.Room || got.User != want.User ||
+		!sameTime(got.DesiredSince, want.DesiredSince) || !sameTime(got.AddedAt, want.AddedAt) {
+		t.Errorf("member:\n got  %+v (zones %v, %v)\n want %+v", got, got.DesiredSince.Location(), got.AddedAt.Location(), want)
+	}
+}
+
+func checkPending(t *testing.T, got, want syncer.PendingRemoval) {
+	t.Helper()
+	if got.Room != want.Room || got.User != want.User || got.Reason != want.Reason ||
+		!sameTime(got.DueAt, want.DueAt) || !sameTime(got.CreatedAt, want.CreatedAt) {
+		t.Errorf("pending removal:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+func checkRemovals(t *testing.T, got, want []syncer.Removal) {
+	t.Helper()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		g, w := got[i], want[i]
+		ok = g.Room == w.Room && g.User == w.User && g.Action == w.Action && g.Reason == w.Reason && sameTime(g.At, w.At)
+	}
+	if !ok {
+		t.Errorf("removals:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+func load(t *testing.T, s Store) syncer.State {
+	t.Helper()
+	st, err := s.LoadState(t.Context())
+	if err != nil {
+		t.Fatalf("LoadState: %v", err)
+	}
+	return st
+}
+
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func member(r id.RoomID, u id.UserID, desired, added time.Time) syncer.ManagedMember {
+	return syncer.ManagedMember{Room: r, User: u, DesiredSince: desired, AddedAt: added}
+}
+
+func pending(r id.RoomID, u id.UserID, due time.Time, reason string) syncer.PendingRemoval {
+	return syncer.PendingRemoval{Room: r, User: u, DueAt: due, Reason: reason, CreatedAt: due.Add(-24 * time.Hour)}
+}
+
+func testEmpty(t *testing.T, open func(*testing.T) Store) {
+	st := load(t, open(t))
+	if st.Members == nil || st.Pending == nil || len(st.Members) != 0 || len(st.Pending) != 0 {
+		t.Fatalf("empty store: got %+v, want empty non-nil maps", st)
+	}
+}
+
+func testMemberRoundTrip(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	berlin := time.FixedZone("CET", 3600)
+	precise := base().Add(123456789 * time.Nanosecond).In(berlin)
+	tests := []struct {
+		name string
+		m    syncer.ManagedMember
+	}{
+		{"both times set, in another zone, below a millisecond", member(roomA, alice, precise, precise.Add(time.Minute))},
+		{"both times zero", member(roomA, bob, time.Time{}, time.Time{})},
+		{"only desired since", member(roomB, alice, base(), time.Time{})},
+		{"only added at", member(roomB, bob, time.Time{}, base())},
+		{"before 1970", member(id.RoomID("!old:example.org"), alice, time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC), time.Time{})},
+	}
+	for _, tc := range tests {
+		must(t, tc.name, s.PutMember(t.Context(), tc.m))
+	}
+	st := load(t, s)
+	if len(st.Members) != len(tests) {
+		t.Errorf("got %d members, want %d: %+v", len(st.Members), len(tests), st.Members)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := st.Members[key(tc.m.Room, tc.m.User)]
+			if !ok {
+				t.Fatalf("member %s in %s missing", tc.m.User, tc.m.Room)
+			}
+			checkMember(t, got, tc.m)
+		})
+	}
+}
+
+func testMemberReplace(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	must(t, "first put", s.PutMember(t.Context(), member(roomA, alice, base(), base())))
+	must(t, "second put", s.PutMember(t.Context(), member(roomA, alice, time.Time{}, base().Add(time.Hour))))
+	st := load(t, s)
+	if len(st.Members) != 1 {
+		t.Fatalf("got %d members, want 1: %+v", len(st.Members), st.Members)
+	}
+	checkMember(t, st.Members[key(roomA, alice)], member(roomA, alice, time.Time{}, base().Add(time.Hour)))
+}
+
+func testPendingRoundTrip(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	ctx := t.Context()
+	must(t, "put member", s.PutMember(ctx, member(roomA, alice, time.Time{}, base())))
+	must(t, "put member", s.PutMember(ctx, member(roomB, alice, time.Time{}, base())))
+	first := pending(roomA, alice, base().In(time.FixedZone("X", -5*3600)).Add(999*time.Microsecond), "no longer in Authentik group staff")
+	must(t, "put pending", s.PutPending(ctx, first))
+	must(t, "put pending", s.PutPending(ctx, pending(roomB, alice, base(), "first reason")))
+	replaced := pending(roomB, alice, base().Add(time.Hour), "no longer in any of the Authentik groups a, b")
+	must(t, "replace pending", s.PutPending(ctx, replaced))
+	st := load(t, s)
+	if len(st.Pending) != 2 {
+		t.Fatalf("got %d pending removals, want 2: %+v", len(st.Pending), st.Pending)
+	}
+	checkPending(t, st.Pending[key(roomA, alice)], first)
+	checkPending(t, st.Pending[key(roomB, alice)], replaced)
+}
+
+func testPendingNeedsMember(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	if err := s.PutPending(t.Context(), pending(roomA, bob, base(), "x")); err == nil {
+		t.Fatal("PutPending for a user who is not a managed member succeeded, want an error")
+	}
+	if st := load(t, s); len(st.Pending) != 0 {
+		t.Fatalf("pending removals after a refused put: %+v", st.Pending)
+	}
+}
+
+// seed puts alice and bob in both rooms, each with a pending removal.
+func seed(t *testing.T, s Store) {
+	t.Helper()
+	for _, r := range []id.RoomID{roomA, roomB} {
+		for _, u := range []id.UserID{alice, bob} {
+			must(t, "put member", s.PutMember(t.Context(), member(r, u, time.Time{}, base())))
+			must(t, "put pending", s.PutPending(t.Context(), pending(r, u, base().Add(time.Hour), "left")))
+		}
+	}
+}
+
+// checkKeys compares the member and pending keys of st with want.
+func checkKeys(t *testing.T, st syncer.State, wantMembers, wantPending []syncer.RoomUser) {
+	t.Helper()
+	keys := func(m map[syncer.RoomUser]bool) []string {
+		var out []string
+		for k := range m {
+			out = append(out, fmt.Sprint(k))
+		}
+		slices.Sort(out)
+		return out
+	}
+	gotM, gotP, wM, wP := map[syncer.RoomUser]bool{}, map[syncer.RoomUser]bool{}, map[syncer.RoomUser]bool{}, map[syncer.RoomUser]bool{}
+	for k := range st.Members {
+		gotM[k] = true
+	}
+	for k := range st.Pending {
+		gotP[k] = true
+	}
+	for _, k := range wantMembers {
+		wM[k] = true
+	}
+	for _, k := range wantPending {
+		wP[k] = true
+	}
+	if fmt.Sprint(keys(gotM)) != fmt.Sprint(keys(wM)) {
+		t.Errorf("members: got %v, want %v", keys(gotM), keys(wM))
+	}
+	if fmt.Sprint(keys(gotP)) != fmt.Sprint(keys(wP)) {
+		t.Errorf("pending removals: got %v, want %v", keys(gotP), keys(wP))
+	}
+}
+
+func testDeletePending(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	seed(t, s)
+	must(t, "DeletePending", s.DeletePending(t.Context(), roomA, alice))
+	must(t, "DeletePending of a missing row", s.DeletePending(t.Context(), roomA, alice))
+	all := []syncer.RoomUser{key(roomA, alice), key(roomA, bob), key(roomB, alice), key(roomB, bob)}
+	checkKeys(t, load(t, s), all, all[1:])
+}
+
+func testForgetMember(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	seed(t, s)
+	must(t, "ForgetMember", s.ForgetMember(t.Context(), roomA, alice))
+	must(t, "ForgetMember of a missing member", s.ForgetMember(t.Context(), roomA, alice))
+	rest := []syncer.RoomUser{key(roomA, bob), key(roomB, alice), key(roomB, bob)}
+	checkKeys(t, load(t, s), rest, rest)
+	if rs, err := s.Removals(t.Context(), 10); err != nil || len(rs) != 0 {
+		t.Errorf("ForgetMember wrote history: %+v, %v", rs, err)
+	}
+}
+
+func testRecordRemoval(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	seed(t, s)
+	r := syncer.Removal{Room: roomB, User: bob, Action: syncer.RemoveBan, Reason: "no longer in Authentik group staff", At: base().Add(2 * time.Hour)}
+	must(t, "RecordRemoval", s.RecordRemoval(t.Context(), r))
+	rest := []syncer.RoomUser{key(roomA, alice), key(roomA, bob), key(roomB, alice)}
+	checkKeys(t, load(t, s), rest, rest)
+	rs, err := s.Removals(t.Context(), 10)
+	must(t, "Removals", err)
+	checkRemovals(t, rs, []syncer.Removal{r})
+}
+
+func testRemovalsOrder(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	rm := func(u id.UserID, at time.Time) syncer.Removal {
+		return syncer.Removal{Room: roomA, User: u, Action: syncer.RemoveKick, Reason: "left " + string(u), At: at}
+	}
+	middle, oldest, newest := rm(alice, base().Add(time.Hour)), rm(bob, base()), rm("@carol:example.org", base().Add(2*time.Hour))
+	sameInstant := rm("@dave:example.org", base().Add(2*time.Hour))
+	for _, r := range []syncer.Removal{middle, oldest, newest, sameInstant} {
+		must(t, "RecordRemoval", s.RecordRemoval(t.Context(), r))
+	}
+	tests := []struct {
+		limit int
+		want  []syncer.Removal
+	}{
+		{1, []syncer.Removal{sameInstant}},
+		{3, []syncer.Removal{sameInstant, newest, middle}},
+		{10, []syncer.Removal{sameInstant, newest, middle, oldest}},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint("limit ", tc.limit), func(t *testing.T) {
+			got, err := s.Removals(t.Context(), tc.limit)
+			must(t, "Removals", err)
+			checkRemovals(t, got, tc.want)
+		})
+	}
+	if _, err := s.Removals(t.Context(), 0); err == nil {
+		t.Error("Removals with limit 0 succeeded, want an error")
+	}
+}
+
+func testMissingAccount(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	steps := []struct {
+		op        string
+		user      id.UserID
+		wantFirst bool
+	}{
+		{"mark", alice, true},
+		{"mark", alice, false},
+		{"mark", bob, true},
+		{"mark", alice, false},
+		{"clear", alice, false},
+		{"clear", alice, false},
+		{"mark", alice, true},
+		{"mark", bob, false},
+	}
+	for i, st := range steps {
+		switch st.op {
+		case "mark":
+			first, err := s.MarkMissingAccount(t.Context(), st.user)
+			must(t, "MarkMissingAccount", err)
+			if first != st.wantFirst {
+				t.Errorf("step %d: mark %s: first = %v, want %v", i, st.user, first, st.wantFirst)
+			}
+		case "clear":
+			must(t, "ClearMissingAccount", s.ClearMissingAccount(t.Context(), st.user))
+		}
+	}
+}
+
+func testReopen(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	ctx := t.Context()
+	m := member(roomA, alice, base(), time.Time{})
+	p := pending(roomA, alice, base().Add(24*time.Hour), "no longer in Authentik group staff")
+	r := syncer.Removal{Room: roomB, User: bob, Action: syncer.RemoveKick, Reason: "gone", At: base()}
+	must(t, "PutMember", s.PutMember(ctx, m))
+	must(t, "PutPending", s.PutPending(ctx, p))
+	must(t, "RecordRemoval", s.RecordRemoval(ctx, r))
+	_, err := s.MarkMissingAccount(ctx, bob)
+	must(t, "MarkMissingAccount", err)
+	must(t, "Close", s.Close())
+
+	s = open(t)
+	st := load(t, s)
+	checkKeys(t, st, []syncer.RoomUser{key(roomA, alice)}, []syncer.RoomUser{key(roomA, alice)})
+	checkMember(t, st.Members[key(roomA, alice)], m)
+	checkPending(t, st.Pending[key(roomA, alice)], p)
+	rs, err := s.Removals(ctx, 10)
+	must(t, "Removals", err)
+	checkRemovals(t, rs, []syncer.Removal{r})
+	first, err := s.MarkMissingAccount(ctx, bob)
+	must(t, "MarkMissingAccount", err)
+	if first {
+		t.Error("missing-account note was lost in the restart: first = true")
+	}
+}
+
+func testConcurrentWrites(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	const writers, each = 8, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				u := id.UserID(fmt.Sprintf("@u%d-%d:example.org", w, i))
+				if err := s.PutMember(t.Context(), member(roomA, u, base(), time.Time{})); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := len(load(t, s).Members); n != writers*each {
+		t.Errorf("got %d members, want %d", n, writers*each)
+	}
+}
+
+func testBackup(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	must(t, "PutMember", s.PutMember(t.Context(), member(roomA, alice, base(), time.Time{})))
+	for range 2 {
+		p, err := s.Backup(t.Context())
+		must(t, "Backup", err)
+		if p == "" {
+			t.Fatal("Backup returned an empty path")
+		}
+		list, err := s.Backups()
+		must(t, "Backups", err)
+		if len(list) == 0 || list[0] != p {
+			t.Fatalf("Backups() = %v, want %s first", list, p)
+		}
+	}
+}
+
+func testPing(t *testing.T, open func(*testing.T) Store) {
+	must(t, "Ping", open(t).Ping(t.Context()))
+}
