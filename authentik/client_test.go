@@ -1,0 +1,615 @@
+package authentik_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/authentik/authentiktest"
+)
+
+const token = "ak-test-token-7f3c9e1d5b"
+
+// addMembers adds n users named prefix-000… to group.
+func addMembers(s *authentiktest.Server, group, prefix string, n int) {
+	for i := range n {
+		name := fmt.Sprintf("%s-%03d", prefix, i)
+		s.AddUser(name)
+		s.AddMembers(group, name)
+	}
+}
+
+// tree builds staff > engineering > backend, plus admins.
+func tree(s *authentiktest.Server) {
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin"} {
+		s.AddUser(u)
+	}
+	s.AddGroup("staff", "")
+	s.AddGroup("engineering", "staff")
+	s.AddGroup("backend", "engineering")
+	s.AddGroup("admins", "")
+	s.AddMembers("staff", "alice")
+	s.AddMembers("engineering", "bob", "alice")
+	s.AddMembers("backend", "carol")
+	s.AddMembers("admins", "erin")
+}
+
+func countRequests(s *authentiktest.Server, prefix string) int {
+	n := 0
+	for _, r := range s.Requests() {
+		if strings.HasPrefix(r, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func usernames(us []authentik.User) []string {
+	out := make([]string, 0, len(us))
+	for _, u := range us {
+		out = append(out, u.Username)
+	}
+	return out
+}
+
+func TestEffectiveMembers(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(s *authentiktest.Server)
+		opts  authentik.Options
+		token string                  // defaults to the right one
+		base  func(url string) string // defaults to the fake's URL
+		names []string
+		// want holds the usernames for groups expected to resolve, wantErr a part of the error
+		// for groups expected to be unknown.
+		want    map[string][]string
+		wantErr map[string]string
+		check   func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership)
+	}{
+		{
+			name: "250 users come back over three pages of 100",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 250)
+			},
+			names: []string{"big"},
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+				if n := len(got["big"].Users); n != 250 {
+					t.Fatalf("got %d users, want 250", n)
+				}
+				if n := countRequests(s, "GET /api/v3/core/users/"); n != 3 {
+					t.Fatalf("made %d user page requests, want 3: %v", n, s.Requests())
+				}
+			},
+		},
+		{
+			name: "a page size above the server's cap still reaches every page",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 250)
+			},
+			opts:  authentik.Options{PageSize: 500},
+			names: []string{"big"},
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+				if n := len(got["big"].Users); n != 250 {
+					t.Fatalf("got %d users, want 250", n)
+				}
+				if !slices.Contains(s.Requests(), "GET /api/v3/core/users/?groups_by_pk="+mustGroup(t, s, "big").PK+"&include_groups=false&page=3&page_size=500") {
+					t.Fatalf("page 3 never asked for: %v", s.Requests())
+				}
+			},
+		},
+		{
+			name: "many groups over several group pages",
+			setup: func(s *authentiktest.Server) {
+				for i := range 45 {
+					s.AddGroup(fmt.Sprintf("team-%02d", i), "")
+				}
+				s.AddUser("zoe")
+				s.AddMembers("team-44", "zoe")
+			},
+			opts:  authentik.Options{PageSize: 20},
+			names: []string{"team-44"},
+			want:  map[string][]string{"team-44": {"zoe"}},
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+				if n := countRequests(s, "GET /api/v3/core/groups/"); n != 3 {
+					t.Fatalf("made %d group page requests, want 3", n)
+				}
+			},
+		},
+		{
+			name:  "members of subgroups count, each user once (modern shape)",
+			setup: tree,
+			names: []string{"staff", "engineering", "backend", "admins"},
+			want: map[string][]string{
+				"staff": {"alice", "bob", "carol"}, "engineering": {"alice", "bob", "carol"},
+				"backend": {"carol"}, "admins": {"erin"},
+			},
+		},
+		{
+			name:  "members of subgroups count (legacy parent shape)",
+			setup: func(s *authentiktest.Server) { tree(s); s.SetLegacyShape(true) },
+			names: []string{"staff", "engineering", "admins"},
+			want:  map[string][]string{"staff": {"alice", "bob", "carol"}, "engineering": {"alice", "bob", "carol"}, "admins": {"erin"}},
+		},
+		{
+			name: "a group with two parents feeds both",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.SetParents("backend", "engineering", "admins")
+			},
+			names: []string{"admins", "staff"},
+			want:  map[string][]string{"admins": {"carol", "erin"}, "staff": {"alice", "bob", "carol"}},
+		},
+		{
+			name: "a loop in the tree ends",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.SetParents("staff", "backend")
+			},
+			names: []string{"backend", "staff"},
+			want:  map[string][]string{"backend": {"alice", "bob", "carol"}, "staff": {"alice", "bob", "carol"}},
+		},
+		{
+			name: "inheritance stops 20 levels down, as in Authentik",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("level-00", "")
+				for i := 1; i <= 21; i++ {
+					s.AddGroup(fmt.Sprintf("level-%02d", i), fmt.Sprintf("level-%02d", i-1))
+				}
+				s.AddUser("twenty")
+				s.AddUser("twentyone")
+				s.AddMembers("level-20", "twenty")
+				s.AddMembers("level-21", "twentyone")
+			},
+			names: []string{"level-00", "level-01"},
+			want:  map[string][]string{"level-00": {"twenty"}, "level-01": {"twenty", "twentyone"}},
+		},
+		{
+			name: "each group's members are read once per call",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.ClearRequests()
+			},
+			names: []string{"staff", "engineering", "backend", "staff"},
+			want:  map[string][]string{"staff": {"alice", "bob", "carol"}, "engineering": {"alice", "bob", "carol"}, "backend": {"carol"}},
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+				if n := countRequests(s, "GET /api/v3/core/users/"); n != 3 {
+					t.Fatalf("made %d user listings for 3 groups: %v", n, s.Requests())
+				}
+				if n := countRequests(s, "GET /api/v3/core/groups/"); n != 1 {
+					t.Fatalf("read the group tree %d times, want once", n)
+				}
+			},
+		},
+		{
+			name: "inactive users are dropped",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.SetActive("bob", false)
+				s.AddUser("ghost", authentiktest.WithActive(false))
+				s.AddMembers("admins", "ghost")
+			},
+			names: []string{"staff", "admins"},
+			want:  map[string][]string{"staff": {"alice", "carol"}, "admins": {"erin"}},
+		},
+		{
+			name: "user fields come through",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("g", "")
+				s.AddUser("Bob.Smith@corp", authentiktest.WithEmail("bob@corp.example"), authentiktest.WithName("Bob Smith"),
+					authentiktest.WithAttributes(map[string]any{"matrix_id": "@bob:example.org"}))
+				s.AddMembers("g", "Bob.Smith@corp")
+			},
+			names: []string{"g"},
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+				fake, _ := s.User("Bob.Smith@corp")
+				want := []authentik.User{{PK: fake.PK, Username: "Bob.Smith@corp", Name: "Bob Smith", Email: "bob@corp.example",
+					UID: fake.UID, IsActive: true, Attributes: map[string]any{"matrix_id": "@bob:example.org"}}}
+				if fmt.Sprint(got["g"].Users) != fmt.Sprint(want) || len(fake.UID) != 64 {
+					t.Fatalf("got %+v, want %+v", got["g"].Users, want)
+				}
+			},
+		},
+		{
+			name:  "an empty group is known and empty",
+			setup: func(s *authentiktest.Server) { s.AddGroup("nobody", "") },
+			names: []string{"nobody"},
+			want:  map[string][]string{"nobody": {}},
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+				if got["nobody"].Users == nil {
+					t.Fatal("empty group came back as nil users")
+				}
+			},
+		},
+		{
+			name:    "a group that does not exist is unknown, the others are not",
+			setup:   tree,
+			names:   []string{"Staff", "admins"},
+			want:    map[string][]string{"admins": {"erin"}},
+			wantErr: map[string]string{"Staff": `authentik group "Staff" not found (check the name in the mapping; names are case-sensitive)`},
+		},
+		{
+			name:    "a wrong token leaves every group unknown and says to check AUTHENTIK_TOKEN",
+			setup:   tree,
+			token:   "not-the-token",
+			names:   []string{"staff", "admins"},
+			wantErr: map[string]string{"staff": "HTTP 403: Token invalid/expired (check AUTHENTIK_TOKEN", "admins": "check AUTHENTIK_TOKEN"},
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+				var apiErr *authentik.APIError
+				if !errors.As(got["staff"].Err, &apiErr) || apiErr.Status != 403 || apiErr.Path == "" || apiErr.Method != "GET" {
+					t.Fatalf("want a 403 *APIError, got %#v", got["staff"].Err)
+				}
+			},
+		},
+		{
+			name: "a failing group listing leaves every group unknown",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/groups/", Status: 502, Body: "<html>Bad Gateway</html>"})
+			},
+			names:   []string{"staff", "admins"},
+			wantErr: map[string]string{"staff": "list authentik groups: authentik GET /api/v3/core/groups/?include_users=false&page=1&page_size=100: HTTP 502: <html>Bad Gateway</html>", "admins": "HTTP 502"},
+		},
+		{
+			name: "a 500 on page 2 makes the group unknown, not smaller",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 250)
+				s.AddGroup("small", "")
+				addMembers(s, "small", "other", 2)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2, Status: 500})
+			},
+			names:   []string{"big", "small"},
+			want:    map[string][]string{"small": {"other-000", "other-001"}},
+			wantErr: map[string]string{"big": "page=2&page_size=100: HTTP 500: injected fault (Authentik or its proxy failed"},
+		},
+		{
+			name: "a failing subgroup makes its ancestors unknown, not the rest",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				backend, _ := s.Group("backend")
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", QueryContains: "groups_by_pk=" + backend.PK, Status: 500})
+			},
+			names: []string{"staff", "engineering", "backend", "admins"},
+			want:  map[string][]string{"admins": {"erin"}},
+			wantErr: map[string]string{
+				"staff":       `members of authentik group "staff" are unknown because its subgroup "backend" could not be read: list direct members of authentik group`,
+				"engineering": `subgroup "backend" could not be read`,
+				"backend":     `members of authentik group "backend" are unknown: list direct members of authentik group`,
+			},
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+				backend, _ := s.Group("backend")
+				if n := countRequests(s, "GET /api/v3/core/users/?groups_by_pk="+backend.PK); n != 1 {
+					t.Fatalf("asked for the failing group %d times, want once", n)
+				}
+			},
+		},
+		{
+			name: "malformed JSON makes the group unknown",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Body: `{"pagination":{"next":0,}`})
+			},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": "decode page: invalid character '}'"},
+		},
+		{
+			name: "a body cut short makes the group unknown",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Truncate: true})
+			},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": "unexpected EOF"},
+		},
+		{
+			name: "an answer without results makes the group unknown",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/",
+					Body: `{"pagination":{"next":0,"previous":0,"count":0,"current":1,"total_pages":1}}`})
+			},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": `no "results" list`},
+		},
+		{
+			name: "a listing that changes between pages is refused",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 150)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2,
+					Body: `{"pagination":{"next":0,"previous":1,"count":149,"current":2,"total_pages":2},"results":[]}`})
+			},
+			names:   []string{"big"},
+			wantErr: map[string]string{"big": "changed while it was read (150 results, then 149)"},
+		},
+		{
+			name: "a page that is not the one asked for is refused",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 150)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2,
+					Body: `{"pagination":{"next":2,"previous":0,"count":150,"current":1,"total_pages":2},"results":[]}`})
+			},
+			names:   []string{"big"},
+			wantErr: map[string]string{"big": "asked for page 2, got page 1"},
+		},
+		{
+			name: "pages shorter than announced are refused",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 150)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2,
+					Body: `{"pagination":{"next":0,"previous":1,"count":150,"current":2,"total_pages":2},"results":[]}`})
+			},
+			names:   []string{"big"},
+			wantErr: map[string]string{"big": "returned 100 results across its pages but announced 150"},
+		},
+		{
+			name: "a next page pointing backwards is refused",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 150)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2,
+					Body: `{"pagination":{"next":1,"previous":1,"count":150,"current":2,"total_pages":2},"results":[]}`})
+			},
+			names:   []string{"big"},
+			wantErr: map[string]string{"big": "pagination.next 1 does not move past current page 2"},
+		},
+		{
+			name: "a listing claiming endless pages is refused",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("g", "")
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/",
+					Body: `{"pagination":{"next":2,"previous":0,"count":100000000,"current":1,"total_pages":100000001},"results":[]}`})
+			},
+			names:   []string{"g"},
+			wantErr: map[string]string{"g": "claims 100000001 pages, more than the limit of 100000"},
+		},
+		{
+			name: "a user listed twice is refused",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("g", "")
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/",
+					Body: `{"pagination":{"next":0,"previous":0,"count":2,"current":1,"total_pages":1},"results":[` +
+						`{"pk":1,"username":"a","is_active":true},{"pk":1,"username":"a","is_active":true}]}`})
+			},
+			names:   []string{"g"},
+			wantErr: map[string]string{"g": `user "a" (pk 1) listed twice`},
+		},
+		{
+			name: "a user without is_active is refused",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("g", "")
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/",
+					Body: `{"pagination":{"next":0,"previous":0,"count":1,"current":1,"total_pages":1},"results":[{"pk":1,"username":"a"}]}`})
+			},
+			names:   []string{"g"},
+			wantErr: map[string]string{"g": "has no is_active field"},
+		},
+		{
+			name: "an HTML page instead of JSON is explained",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/groups/", Body: "<html>sign in</html>",
+					Header: map[string]string{"Content-Type": "text/html; charset=utf-8"}})
+			},
+			names:   []string{"staff"},
+			wantErr: map[string]string{"staff": "the answer is text/html, not JSON"},
+		},
+		{
+			name: "429 carries Retry-After",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/groups/", Status: 429,
+					Body: `{"detail":"Request was throttled.","code":"throttled"}`, Header: map[string]string{"Retry-After": "42"}})
+			},
+			names:   []string{"staff"},
+			wantErr: map[string]string{"staff": "HTTP 429: Request was throttled. (code throttled) (rate limited; retry after 42s)"},
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+				var apiErr *authentik.APIError
+				if !errors.As(got["staff"].Err, &apiErr) || apiErr.RetryAfter != 42*time.Second {
+					t.Fatalf("want an *APIError with RetryAfter 42s, got %#v", got["staff"].Err)
+				}
+			},
+		},
+		{
+			name: "a slow answer times out",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Delay: 5 * time.Second})
+			},
+			opts:    authentik.Options{Timeout: 100 * time.Millisecond},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": "no complete answer within 100ms"},
+		},
+		{
+			name: "an answer over the size limit is refused",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 50)
+			},
+			opts:    authentik.Options{MaxBodyBytes: 4096},
+			names:   []string{"big"},
+			wantErr: map[string]string{"big": "answer is larger than 4096 bytes"},
+		},
+		{
+			name: "a token echoed back by the server is cut out of the error",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/groups/", Status: 400,
+					Body: `{"detail":"bad header: Bearer ` + token + `"}`})
+			},
+			names:   []string{"staff"},
+			wantErr: map[string]string{"staff": "bad header: Bearer [redacted]"},
+		},
+		{
+			name:  "a base URL with a trailing slash works",
+			setup: tree,
+			base:  func(u string) string { return u + "/" },
+			names: []string{"admins"},
+			want:  map[string][]string{"admins": {"erin"}},
+		},
+		{
+			name:    "a server that cannot be reached leaves groups unknown",
+			setup:   tree,
+			base:    func(string) string { return "http://127.0.0.1:1" },
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": "check that AUTHENTIK_URL is right and Authentik is reachable"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := authentiktest.New(token)
+			t.Cleanup(s.Close)
+			tt.setup(s)
+			base, tok := s.URL(), token
+			if tt.base != nil {
+				base = tt.base(base)
+			}
+			if tt.token != "" {
+				tok = tt.token
+			}
+			c, err := authentik.New(base, tok, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.EffectiveMembers(context.Background(), tt.names)
+
+			if len(got) != len(uniq(tt.names)) {
+				t.Errorf("got %d answers for %d distinct names", len(got), len(uniq(tt.names)))
+			}
+			for name, m := range got {
+				if m.Err != nil {
+					if strings.Contains(m.Err.Error(), token) {
+						t.Errorf("group %q: error shows the token: %v", name, m.Err)
+					}
+					if m.Users != nil {
+						t.Errorf("group %q: unknown membership came with users %v", name, usernames(m.Users))
+					}
+				}
+			}
+			for name, want := range tt.want {
+				m := got[name]
+				if m.Err != nil {
+					t.Errorf("group %q: unexpected error: %v", name, m.Err)
+					continue
+				}
+				if g := usernames(m.Users); !slices.Equal(g, want) {
+					t.Errorf("group %q: members %v, want %v", name, g, want)
+				}
+			}
+			for name, want := range tt.wantErr {
+				m := got[name]
+				if m.Err == nil || !strings.Contains(m.Err.Error(), want) {
+					t.Errorf("group %q: error %v, want it to contain %q", name, m.Err, want)
+				}
+			}
+			for _, r := range s.Requests() {
+				path, _, _ := strings.Cut(strings.TrimPrefix(r, "GET "), "?")
+				if !strings.HasSuffix(path, "/") || !strings.HasPrefix(r, "GET /api/v3/") {
+					t.Errorf("request %q is not a GET below /api/v3/ ending in a slash", r)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, s, got)
+			}
+		})
+	}
+}
+
+func uniq(names []string) []string {
+	out := slices.Clone(names)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func mustGroup(t *testing.T, s *authentiktest.Server, name string) authentiktest.Group {
+	t.Helper()
+	g, ok := s.Group(name)
+	if !ok {
+		t.Fatalf("fake has no group %q", name)
+	}
+	return g
+}
+
+func TestRequestsCarryTokenAndAskForJSON(t *testing.T) {
+	type seen struct{ auth, accept, uri string }
+	got := make(chan seen, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Header.Get("Authorization"), r.Header.Get("Accept"), r.URL.RequestURI()}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"pagination":{"next":0,"previous":0,"count":0,"current":1,"total_pages":1,"start_index":0,"end_index":0},"results":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := authentik.New(srv.URL+"/prefix/", token, authentik.Options{PageSize: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		call    func() error
+		wantURI string
+	}{
+		{"groups", func() error { _, err := c.ListGroups(context.Background()); return err },
+			"/prefix/api/v3/core/groups/?include_users=false&page=1&page_size=7"},
+		{"users of a group", func() error { _, err := c.ListGroupUsers(context.Background(), "0b1c-uuid"); return err },
+			"/prefix/api/v3/core/users/?groups_by_pk=0b1c-uuid&include_groups=false&page=1&page_size=7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); err != nil {
+				t.Fatal(err)
+			}
+			s := <-got
+			want := seen{"Bearer " + token, "application/json", tt.wantURI}
+			if s != want {
+				t.Fatalf("server saw %+v, want %+v", s, want)
+			}
+		})
+	}
+}
+
+func TestListGroupsTree(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
+			s := authentiktest.New(token)
+			t.Cleanup(s.Close)
+			tree(s)
+			s.SetLegacyShape(legacy)
+			c, err := authentik.New(s.URL(), token, authentik.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			groups, err := c.ListGroups(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			byName := map[string]authentik.Group{}
+			var names []string
+			for _, g := range groups {
+				byName[g.Name] = g
+				names = append(names, g.Name)
+			}
+			if want := []string{"admins", "backend", "engineering", "staff"}; !slices.Equal(names, want) {
+				t.Fatalf("groups %v, want %v", names, want)
+			}
+			for parent, child := range map[string]string{"staff": "engineering", "engineering": "backend"} {
+				if !slices.Equal(byName[parent].Children, []string{byName[child].PK}) {
+					t.Errorf("%s children = %v, want [%s]", parent, byName[parent].Children, byName[child].PK)
+				}
+			}
+			if len(byName["admins"].Children)+len(byName["backend"].Children) != 0 {
+				t.Errorf("leaf groups have children: %+v %+v", byName["admins"], byName["backend"])
+			}
+		})
+	}
+}

@@ -1,0 +1,158 @@
+package authentik
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+)
+
+// User is the part of an Authentik user that the sync needs.
+type User struct {
+	PK         int
+	Username   string
+	Name       string
+	Email      string
+	UID        string // Authentik's hashed subject, the usual OIDC "sub"
+	IsActive   bool
+	Attributes map[string]any
+}
+
+// Group is one Authentik group and where it sits in the tree.
+type Group struct {
+	PK   string // a UUID
+	Name string
+	// Children holds the PKs of the direct subgroups, taken from "children" (2025.12 and later)
+	// and from inverting "parents" or the older single "parent", whichever the server sent.
+	Children []string
+}
+
+type wireUser struct {
+	PK         *int           `json:"pk"`
+	Username   string         `json:"username"`
+	Name       string         `json:"name"`
+	Email      string         `json:"email"`
+	UID        string         `json:"uid"`
+	IsActive   *bool          `json:"is_active"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+type wireGroup struct {
+	PK       string   `json:"pk"`
+	Name     string   `json:"name"`
+	Parents  []string `json:"parents"`
+	Children []string `json:"children"`
+	Parent   *string  `json:"parent"`
+}
+
+// ListGroups returns every group, without their members, in the server's order (by name).
+func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
+	raw, err := c.listAll(ctx, "core/groups/", url.Values{"include_users": {"false"}})
+	if err != nil {
+		return nil, fmt.Errorf("list authentik groups: %w", err)
+	}
+	groups, err := decodeGroups(raw)
+	if err != nil {
+		return nil, fmt.Errorf("list authentik groups: %w", err)
+	}
+	return groups, nil
+}
+
+func decodeGroups(raw []json.RawMessage) ([]Group, error) {
+	wire := make([]wireGroup, len(raw))
+	seenPK := make(map[string]bool, len(raw))
+	seenName := make(map[string]bool, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &wire[i]); err != nil {
+			return nil, fmt.Errorf("group #%d: %w", i+1, err)
+		}
+		w := wire[i]
+		switch {
+		case w.PK == "":
+			return nil, fmt.Errorf("group #%d (%q) has no pk", i+1, w.Name)
+		case w.Name == "":
+			return nil, fmt.Errorf("group %s has no name", w.PK)
+		case seenPK[w.PK] || seenName[w.Name]:
+			// Names are unique in Authentik; a repeat means rows shifted between pages.
+			return nil, fmt.Errorf("group %q (%s) listed twice; groups changed during the listing, it will be read again next time", w.Name, w.PK)
+		}
+		seenPK[w.PK] = true
+		seenName[w.Name] = true
+	}
+
+	// Older servers only tell a child who its parent is; newer ones tell both sides. Taking the
+	// union makes either shape, or a mix, give the same tree.
+	children := make(map[string][]string, len(wire))
+	seenEdge := make(map[[2]string]bool)
+	addEdge := func(parent, child string) {
+		if parent == "" || child == "" || seenEdge[[2]string{parent, child}] {
+			return
+		}
+		seenEdge[[2]string{parent, child}] = true
+		children[parent] = append(children[parent], child)
+	}
+	for _, w := range wire {
+		for _, ch := range w.Children {
+			addEdge(w.PK, ch)
+		}
+	}
+	for _, w := range wire {
+		for _, p := range w.Parents {
+			addEdge(p, w.PK)
+		}
+		if w.Parent != nil {
+			addEdge(*w.Parent, w.PK)
+		}
+	}
+
+	out := make([]Group, len(wire))
+	for i, w := range wire {
+		out[i] = Group{PK: w.PK, Name: w.Name, Children: children[w.PK]}
+	}
+	return out, nil
+}
+
+// ListGroupUsers returns the direct members of one group, active or not. Members of its
+// subgroups are not included: see EffectiveMembers.
+func (c *Client) ListGroupUsers(ctx context.Context, groupPK string) ([]User, error) {
+	if groupPK == "" {
+		return nil, errors.New("list members of authentik group: empty group pk")
+	}
+	q := url.Values{"groups_by_pk": {groupPK}, "include_groups": {"false"}}
+	raw, err := c.listAll(ctx, "core/users/", q)
+	if err != nil {
+		return nil, fmt.Errorf("list direct members of authentik group %s: %w", groupPK, err)
+	}
+	users, err := decodeUsers(raw)
+	if err != nil {
+		return nil, fmt.Errorf("list direct members of authentik group %s: %w", groupPK, err)
+	}
+	return users, nil
+}
+
+func decodeUsers(raw []json.RawMessage) ([]User, error) {
+	out := make([]User, 0, len(raw))
+	seen := make(map[int]bool, len(raw))
+	for i, r := range raw {
+		var w wireUser
+		if err := json.Unmarshal(r, &w); err != nil {
+			return nil, fmt.Errorf("user #%d: %w", i+1, err)
+		}
+		switch {
+		case w.PK == nil:
+			return nil, fmt.Errorf("user #%d (%q) has no pk", i+1, w.Username)
+		case w.Username == "":
+			return nil, fmt.Errorf("user pk %d has no username", *w.PK)
+		case w.IsActive == nil:
+			// Guessing either way is wrong: active would add people, inactive would remove them.
+			return nil, fmt.Errorf("user %q (pk %d) has no is_active field", w.Username, *w.PK)
+		case seen[*w.PK]:
+			return nil, fmt.Errorf("user %q (pk %d) listed twice; members changed during the listing, it will be read again next time", w.Username, *w.PK)
+		}
+		seen[*w.PK] = true
+		out = append(out, User{PK: *w.PK, Username: w.Username, Name: w.Name, Email: w.Email,
+			UID: w.UID, IsActive: *w.IsActive, Attributes: w.Attributes})
+	}
+	return out, nil
+}
