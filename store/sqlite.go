@@ -170,6 +170,9 @@ func (s *SQLite) openWritable(ctx context.Context, ms []migration) error {
 	// recorded after it. NORMAL could lose the last commits; at a few writes per cycle the
 	// extra fsync costs nothing worth saving.
 	params.Add("_pragma", "synchronous(FULL)")
+	// Temporary tables and indices stay in memory: the container's root file system is
+	// read-only and only the data directory is writable.
+	params.Add("_pragma", "temp_store(MEMORY)")
 	// Write transactions take the write lock at BEGIN: a deferred one that reads first and
 	// then writes can fail with SQLITE_BUSY that busy_timeout does not retry.
 	params.Set("_txlock", "immediate")

@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t authentik-matrix-sync .
+FROM golang:1.26-alpine AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+      -o /out/authentik-matrix-sync ./cmd/authentik-matrix-sync
+
+FROM alpine:3.22
+RUN apk add --no-cache ca-certificates tzdata \
+ && addgroup -g 1000 bot && adduser -D -H -u 1000 -G bot bot \
+ && mkdir -p /app/data && chown 1000:1000 /app/data && chmod 0700 /app/data
+COPY --from=build /out/authentik-matrix-sync /app/authentik-matrix-sync
+WORKDIR /app
+# The data volume holds the SQLite state and its backups; nothing else is written, so the root
+# file system can be read-only.
+ENV DATA_DIR=/app/data \
+    HEALTH_LISTEN=127.0.0.1:9100 \
+    LOG_FORMAT=json
+VOLUME ["/app/data"]
+USER 1000:1000
+# 29333: appservice transactions (appservice mode only).
+EXPOSE 29333
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+  CMD ["/app/authentik-matrix-sync", "healthcheck"]
+ENTRYPOINT ["/app/authentik-matrix-sync"]
