@@ -1,0 +1,222 @@
+package appservice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	syncer "authentik-matrix-sync/sync"
+)
+
+// ErrBotNotInRoom means the bot cannot see a room's current state because it is not joined.
+var ErrBotNotInRoom = errors.New("bot is not joined to the room")
+
+// ResolveRoom turns a room ID or alias from the configuration into a room ID, looking aliases up
+// in the room directory.
+func (m *Matrix) ResolveRoom(ctx context.Context, roomOrAlias string) (id.RoomID, error) {
+	s := strings.TrimSpace(roomOrAlias)
+	switch {
+	case strings.HasPrefix(s, "!") && len(s) > 1:
+		return id.RoomID(s), nil
+	case strings.HasPrefix(s, "#") && strings.Contains(s, ":"):
+		var resp *mautrix.RespAliasResolve
+		err := m.withRateLimit(ctx, "resolve alias", func(ctx context.Context) error {
+			var err error
+			resp, err = m.client.ResolveAlias(ctx, id.RoomAlias(s))
+			return err
+		})
+		if err != nil {
+			if httpStatus(err) == http.StatusNotFound {
+				return "", fmt.Errorf("resolve room alias %s: no such alias on the homeserver: check the spelling or use the room ID (!…): %w", s, err)
+			}
+			return "", fmt.Errorf("resolve room alias %s: %w", s, err)
+		}
+		return resp.RoomID, nil
+	default:
+		return "", fmt.Errorf("room %q is neither a room ID (!…) nor an alias (#name:server)", roomOrAlias)
+	}
+}
+
+// RoomState reads the room's members, power levels and creators in one request.
+func (m *Matrix) RoomState(ctx context.Context, room id.RoomID) (syncer.RoomState, error) {
+	var events []stateEvent
+	err := m.withRateLimit(ctx, "room state", func(ctx context.Context) error {
+		events = nil
+		_, err := m.client.MakeRequest(ctx, http.MethodGet, m.client.BuildClientURL("v3", "rooms", room, "state"), nil, &events)
+		return err
+	})
+	if err != nil {
+		if httpStatus(err) == http.StatusForbidden {
+			return syncer.RoomState{}, fmt.Errorf("read state of %s: %w: invite %s and give it a power level of at least the room's kick level: %w", room, ErrBotNotInRoom, m.bot, err)
+		}
+		return syncer.RoomState{}, fmt.Errorf("read state of %s: %w", room, err)
+	}
+	state := parseRoomState(events)
+	// Synapse answers a departed user with the state as it was when they left, and anyone with
+	// the current state of a world-readable room: only a joined bot sees the truth.
+	if state.Members[m.bot].Membership != syncer.MembershipJoin {
+		return syncer.RoomState{}, fmt.Errorf("read state of %s: %w (its membership is %q): invite %s and give it a power level of at least the room's kick level",
+			room, ErrBotNotInRoom, state.Members[m.bot].Membership, m.bot)
+	}
+	return state, nil
+}
+
+// stateEvent is the part of a state event that RoomState reads.
+type stateEvent struct {
+	Type     string          `json:"type"`
+	StateKey *string         `json:"state_key"`
+	Sender   id.UserID       `json:"sender"`
+	TS       int64           `json:"origin_server_ts"`
+	Content  json.RawMessage `json:"content"`
+}
+
+type memberContent struct {
+	Membership string `json:"membership"`
+}
+
+type createContent struct {
+	RoomVersion        string      `json:"room_version"`
+	AdditionalCreators []id.UserID `json:"additional_creators"`
+}
+
+type powerLevelsContent struct {
+	Users        map[id.UserID]level `json:"users"`
+	UsersDefault level               `json:"users_default"`
+	Invite       level               `json:"invite"`
+	Kick         level               `json:"kick"`
+	Ban          level               `json:"ban"`
+}
+
+// level is a power level as found in rooms: a number, or in room versions before 10 also a
+// numeric string. Anything else counts as absent, so the spec's default applies.
+type level struct {
+	n   int
+	set bool
+}
+
+func (l *level) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch t := v.(type) {
+	case float64:
+		*l = level{n: int(t), set: true}
+	case string:
+		if n, err := strconv.Atoi(strings.TrimSpace(t)); err == nil {
+			*l = level{n: n, set: true}
+		}
+	}
+	return nil
+}
+
+func (l level) or(def int) int {
+	if l.set {
+		return l.n
+	}
+	return def
+}
+
+// Defaults from the spec for fields missing from m.room.power_levels.
+const (
+	defaultInviteLevel  = 0
+	defaultKickLevel    = 50
+	defaultBanLevel     = 50
+	creatorLevelNoEvent = 100
+)
+
+// parseRoomState builds the sync's view of a room from its full state. Events it cannot read are
+// skipped, so one odd event does not hide the whole room.
+func parseRoomState(events []stateEvent) syncer.RoomState {
+	st := syncer.RoomState{
+		Members: map[id.UserID]syncer.RoomMember{},
+		PowerLevels: syncer.PowerLevels{
+			Users:  map[id.UserID]int{},
+			Invite: defaultInviteLevel,
+			Kick:   defaultKickLevel,
+			Ban:    defaultBanLevel,
+		},
+	}
+	var create *stateEvent
+	var createC createContent
+	havePL := false
+	for i := range events {
+		ev := &events[i]
+		if ev.StateKey == nil {
+			continue
+		}
+		switch ev.Type {
+		case "m.room.member":
+			var c memberContent
+			if json.Unmarshal(ev.Content, &c) != nil || *ev.StateKey == "" {
+				continue
+			}
+			st.Members[id.UserID(*ev.StateKey)] = syncer.RoomMember{
+				Membership: c.Membership,
+				Sender:     ev.Sender,
+				Since:      time.UnixMilli(ev.TS),
+			}
+		case "m.room.power_levels":
+			if *ev.StateKey != "" {
+				continue
+			}
+			var c powerLevelsContent
+			if json.Unmarshal(ev.Content, &c) != nil {
+				continue
+			}
+			havePL = true
+			for u, l := range c.Users {
+				if l.set {
+					st.PowerLevels.Users[u] = l.n
+				}
+			}
+			st.PowerLevels.UsersDefault = c.UsersDefault.or(0)
+			st.PowerLevels.Invite = c.Invite.or(defaultInviteLevel)
+			st.PowerLevels.Kick = c.Kick.or(defaultKickLevel)
+			st.PowerLevels.Ban = c.Ban.or(defaultBanLevel)
+		case "m.room.create":
+			if *ev.StateKey != "" || json.Unmarshal(ev.Content, &createC) != nil {
+				continue
+			}
+			create = ev
+		}
+	}
+	if create == nil {
+		return st
+	}
+	if creatorsArePrivileged(createC.RoomVersion) {
+		st.PowerLevels.Creators = map[id.UserID]bool{create.Sender: true}
+		for _, u := range createC.AdditionalCreators {
+			st.PowerLevels.Creators[u] = true
+		}
+	} else if !havePL {
+		// Without a power-levels event the creator alone holds level 100.
+		st.PowerLevels.Users[create.Sender] = creatorLevelNoEvent
+	}
+	return st
+}
+
+// creatorsArePrivileged reports whether a room version gives its creators unlimited power
+// (MSC4289): room version 12 and every later numbered version, "org.matrix.hydra.11" (the
+// unstable name of the same rules), and unstable versions named after a base of 12 or later
+// ("org.matrix.msc4242.12"). Guessing "privileged" for those is the safe side: the sync then
+// leaves such a user alone rather than failing to kick them.
+func creatorsArePrivileged(version string) bool {
+	if version == "org.matrix.hydra.11" {
+		return true
+	}
+	base := version
+	if i := strings.LastIndexByte(version, '.'); i >= 0 {
+		base = version[i+1:]
+	}
+	n, err := strconv.Atoi(base)
+	return err == nil && n >= 12
+}
