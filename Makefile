@@ -70,8 +70,9 @@ bench: ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: demo
-demo: ## start a local Synapse, a fake Authentik and the bot
-	@echo "demo: not wired up yet"
+demo: synapse ## start a local Synapse, a fake Authentik and the bot (DEMO_FLAGS="-duration 2m")
+	$(call require-tool,$(GO),$(GO_HINT))
+	$(GO) run ./e2e/demo $(DEMO_FLAGS)
 
 .PHONY: clean
 clean: ## remove bin/, .demo/ and the test cache (keeps the Synapse virtualenv and data/)

@@ -90,7 +90,7 @@ func (m *Matrix) checkWhoami(ctx context.Context) error {
 		return fmt.Errorf("check %s against %s: is the homeserver reachable? %w", what, m.hsURL.Redacted(), err)
 	}
 	if resp.UserID != m.bot {
-		return fmt.Errorf("check %s: it belongs to %s, but the bot is configured as %s: fix the bot's user ID or the token", what, resp.UserID, m.bot)
+		return fmt.Errorf("check %s: it belongs to %s, but the bot is configured as %s: fix the bot's user ID or the token: %w", what, resp.UserID, m.bot, errMisconfigured)
 	}
 	return nil
 }

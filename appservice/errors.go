@@ -56,6 +56,20 @@ func IsRateLimited(err error) (time.Duration, bool) {
 	return 0, true
 }
 
+// IsPermanent reports whether a start-up check failed in a way that waiting will not fix: the
+// homeserver answered and refused (a 4xx other than 429), or the configuration contradicts what it
+// reports. Network failures and 5xx answers are worth retrying.
+func IsPermanent(err error) bool {
+	if errors.Is(err, errMisconfigured) {
+		return true
+	}
+	status := httpStatus(err)
+	return status >= 400 && status < 500 && status != http.StatusTooManyRequests
+}
+
+// errMisconfigured marks a start-up finding that only a configuration change can fix.
+var errMisconfigured = errors.New("misconfigured")
+
 // httpStatus returns the HTTP status of a failed homeserver request, or 0 if err is not one.
 func httpStatus(err error) int {
 	var httpErr mautrix.HTTPError

@@ -220,3 +220,15 @@ func creatorsArePrivileged(version string) bool {
 	n, err := strconv.Atoi(base)
 	return err == nil && n >= 12
 }
+
+// JoinRoom joins the bot to a mapped room, accepting its invite. It never acts for anyone else.
+func (m *Matrix) JoinRoom(ctx context.Context, room id.RoomID) error {
+	err := m.withRateLimit(ctx, "bot join", func(ctx context.Context) error {
+		_, err := m.client.JoinRoomByID(ctx, room)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bot %s joins %s: %w: invite the bot to the room first", m.bot, room, err)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+// Command authentik-matrix-sync keeps Matrix room membership in step with Authentik groups.
+//
+//	authentik-matrix-sync [-c config.yaml]                 run the bot
+//	authentik-matrix-sync [-c config.yaml] plan            print what the next cycle would do; change nothing
+//	authentik-matrix-sync [-c config.yaml] healthcheck     exit 0 if the running bot's /health answers
+//	authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml]   write an appservice registration
+//	authentik-matrix-sync version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Set by the build (-ldflags "-X main.version=…").
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("authentik-matrix-sync", flag.ContinueOnError)
+	configPath := fs.String("c", "", "config file (default: $CONFIG_FILE, else ./config.yaml if it exists, else environment variables only)")
+	generate := fs.Bool("g", false, "generate an appservice registration file and exit")
+	registrationPath := fs.String("r", "registration.yaml", "where -g writes the registration")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: authentik-matrix-sync [-c config.yaml] [plan|healthcheck|version]\n       authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	command := "run"
+	if fs.NArg() > 0 {
+		command = fs.Arg(0)
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(os.Stderr, "unexpected arguments after %q: %v\n", command, fs.Args()[1:])
+		return 2
+	}
+	if command == "version" {
+		fmt.Println("authentik-matrix-sync", version)
+		return 0
+	}
+	path := resolveConfigPath(*configPath)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch {
+	case *generate:
+		err = generateRegistration(path, *registrationPath)
+	case command == "run":
+		err = runBot(ctx, path)
+	case command == "plan":
+		err = printPlan(ctx, path, os.Stdout)
+	case command == "healthcheck":
+		err = healthcheck(ctx, path)
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n", command)
+		fs.Usage()
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "authentik-matrix-sync:", err)
+		return 1
+	}
+	return 0
+}
+
+// resolveConfigPath picks the config file: the flag, then $CONFIG_FILE, then ./config.yaml if it
+// exists; "" means environment variables only (the seed's Compose setup).
+func resolveConfigPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if env := os.Getenv("CONFIG_FILE"); env != "" {
+		return env
+	}
+	if _, err := os.Stat("config.yaml"); err == nil {
+		return "config.yaml"
+	}
+	return ""
+}

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/appservice"
+	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/health"
+	"authentik-matrix-sync/store"
+	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/usermap"
+)
+
+func loadConfig(path string) (*config.Config, error) {
+	return config.Load(path, os.LookupEnv)
+}
+
+func newLogger(cfg *config.Config) zerolog.Logger {
+	level, err := zerolog.ParseLevel(cfg.Logging.Level)
+	if err != nil || cfg.Logging.Level == "" {
+		level = zerolog.InfoLevel
+	}
+	var w io.Writer = os.Stderr
+	format := cfg.Logging.Format
+	if format == "" || format == "auto" {
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "console"
+		}
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.DateTime}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// world holds the parts every subcommand builds from the config.
+type world struct {
+	cfg    *config.Config
+	log    zerolog.Logger
+	matrix *appservice.Matrix
+	dir    *usermap.Directory
+}
+
+func newWorld(cfg *config.Config, log zerolog.Logger) (*world, error) {
+	mx, err := appservice.New(appservice.Options{
+		HomeserverURL:  cfg.Homeserver.Address,
+		Domain:         cfg.Homeserver.Domain,
+		BotUserID:      id.UserID(cfg.Matrix.UserID),
+		AccessToken:    cfg.Matrix.AccessToken,
+		Appservice:     cfg.AppserviceMode(),
+		ASToken:        cfg.Appservice.ASToken,
+		RegistrationID: cfg.Appservice.ID,
+		ForceJoinVia:   cfg.Matrix.ForceJoinVia,
+		Log:            log.With().Str("component", "matrix").Logger(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ak, err := authentik.New(cfg.Authentik.URL, cfg.Authentik.Token, authentik.Options{
+		PageSize: cfg.Authentik.PageSize, Timeout: cfg.Authentik.Timeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mapper, err := usermap.New(cfg.UserMapping.Template, cfg.UserMapping.Attribute, cfg.UserMapping.Server)
+	if err != nil {
+		return nil, err
+	}
+	return &world{cfg: cfg, log: log, matrix: mx,
+		dir: &usermap.Directory{Source: ak, Mapper: mapper, Log: log}}, nil
+}
+
+// policy resolves the mappings' rooms (aliases need the homeserver) into the reconciler's policy.
+func (w *world) policy(ctx context.Context) (syncer.Policy, error) {
+	cfg := w.cfg
+	p := syncer.Policy{
+		GracePeriod:  cfg.Sync.GracePeriod,
+		RemoveAction: syncer.RemoveAction(cfg.Sync.RemoveAction),
+		Bot:          w.matrix.BotUserID(),
+	}
+	for _, m := range cfg.Sync.Mappings {
+		room, err := w.matrix.ResolveRoom(ctx, m.Room)
+		if err != nil {
+			return syncer.Policy{}, fmt.Errorf("mapping %q → %s: %w", m.Group, m.Room, err)
+		}
+		method := m.Method
+		if method == "" {
+			method = cfg.Sync.JoinMethod
+		}
+		p.Mappings = append(p.Mappings, syncer.Mapping{Group: m.Group, Room: room, Method: syncer.JoinMethod(method), Rejoin: m.Rejoin})
+	}
+	return p, nil
+}
+
+func (w *world) needForce() bool {
+	for _, m := range w.cfg.Sync.Mappings {
+		if m.Method == "force" || (m.Method == "" && w.cfg.Sync.JoinMethod == "force") {
+			return true
+		}
+	}
+	return false
+}
+
+// cycleSource lets the health endpoint start before the reconciler exists.
+type cycleSource struct {
+	mu  gosync.Mutex
+	rec *syncer.Reconciler
+}
+
+func (c *cycleSource) set(r *syncer.Reconciler) { c.mu.Lock(); c.rec = r; c.mu.Unlock() }
+
+func (c *cycleSource) LastCycle() *syncer.CycleResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rec == nil {
+		return nil
+	}
+	return c.rec.LastCycle()
+}
+
+func runBot(ctx context.Context, path string) error {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg)
+	for _, warning := range cfg.Warnings {
+		log.Warn().Msg(warning)
+	}
+	log.Info().Str("version", version).Str("config", configName(path)).Bool("appservice", cfg.AppserviceMode()).
+		Int("mappings", len(cfg.Sync.Mappings)).Msg("Starting authentik-matrix-sync")
+
+	st, err := store.OpenSQLite(ctx, store.Options{DataDir: cfg.Database.DataDir, BackupRetention: cfg.Database.BackupRetention})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w, err := newWorld(cfg, log)
+	if err != nil {
+		return err
+	}
+
+	var wg gosync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	cycles := &cycleSource{}
+	if cfg.Health.Listen != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := health.Serve(ctx, cfg.Health.Listen, health.Handler(time.Now(), cycles)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	if cfg.AppserviceMode() {
+		srv, err := appservice.NewServer(appservice.ServerOptions{HSToken: cfg.Appservice.HSToken,
+			Log: log.With().Str("component", "transactions").Logger()})
+		if err != nil {
+			return err
+		}
+		addr := fmt.Sprintf("%s:%d", cfg.Appservice.Hostname, cfg.Appservice.Port)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.ListenAndServe(ctx, addr); err != nil {
+				errs <- fmt.Errorf("appservice listener on %s: %w", addr, err)
+			}
+		}()
+	}
+
+	policy, err := startup(ctx, w, errs)
+	if err != nil {
+		return err
+	}
+	rec := syncer.New(syncer.Options{
+		Directory: w.dir, Rooms: w.matrix, Store: st, Backup: st, Policy: policy,
+		Interval: cfg.Sync.Interval, Log: log,
+	})
+	cycles.set(rec)
+	go func() { errs <- rec.Run(ctx) }()
+	select {
+	case err := <-errs:
+		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			log.Info().Msg("Stopped")
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		log.Info().Msg("Shutting down")
+		return nil
+	}
+}
+
+// startup checks the homeserver and resolves the rooms, retrying while the homeserver is
+// unreachable: the bot usually starts alongside it.
+func startup(ctx context.Context, w *world, errs <-chan error) (syncer.Policy, error) {
+	delay := 2 * time.Second
+	for {
+		err := w.matrix.Check(ctx, w.needForce())
+		var policy syncer.Policy
+		if err == nil {
+			policy, err = w.policy(ctx)
+		}
+		if err == nil {
+			w.joinMappedRooms(ctx, policy)
+			w.log.Info().Str("bot", string(w.matrix.BotUserID())).Msg("Homeserver checks passed")
+			return policy, nil
+		}
+		if appservice.IsPermanent(err) {
+			return syncer.Policy{}, err
+		}
+		w.log.Warn().Err(err).Dur("retry_in", delay).Msg("Start-up checks failed; retrying")
+		select {
+		case <-ctx.Done():
+			return syncer.Policy{}, ctx.Err()
+		case err := <-errs:
+			return syncer.Policy{}, err
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Minute)
+	}
+}
+
+// joinMappedRooms accepts the bot's pending invites to mapped rooms it has not joined yet. A room
+// it still cannot read is reported by every cycle until the operator invites the bot.
+func (w *world) joinMappedRooms(ctx context.Context, policy syncer.Policy) {
+	seen := map[id.RoomID]bool{}
+	for _, m := range policy.Mappings {
+		if seen[m.Room] {
+			continue
+		}
+		seen[m.Room] = true
+		if _, err := w.matrix.RoomState(ctx, m.Room); !errors.Is(err, appservice.ErrBotNotInRoom) {
+			continue
+		}
+		if err := w.matrix.JoinRoom(ctx, m.Room); err != nil {
+			w.log.Warn().Err(err).Str("room", string(m.Room)).Msg("The bot is not in a mapped room")
+			continue
+		}
+		w.log.Info().Str("room", string(m.Room)).Msg("Joined a mapped room")
+	}
+}
+
+func configName(path string) string {
+	if path == "" {
+		return "(environment only)"
+	}
+	return path
+}
+
+func printPlan(ctx context.Context, path string, out io.Writer) error {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg)
+	st, err := store.OpenSQLite(ctx, store.Options{DataDir: cfg.Database.DataDir, BackupRetention: cfg.Database.BackupRetention, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w, err := newWorld(cfg, log)
+	if err != nil {
+		return err
+	}
+	policy, err := w.policy(ctx)
+	if err != nil {
+		return err
+	}
+	rec := syncer.New(syncer.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log})
+	plan, err := rec.Preview(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range plan.Actions {
+		fmt.Fprintln(out, syncer.Describe(a))
+	}
+	for _, warning := range plan.Warnings {
+		fmt.Fprintln(out, "warning:", warning.String())
+	}
+	writes := 0
+	for _, a := range plan.Actions {
+		if syncer.IsMatrixWrite(a) {
+			writes++
+		}
+	}
+	fmt.Fprintf(out, "%d action(s), %d of them in Matrix rooms, %d warning(s); nothing was changed\n", len(plan.Actions), writes, len(plan.Warnings))
+	return nil
+}
+
+func healthcheck(ctx context.Context, path string) error {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	if cfg.Health.Listen == "" {
+		return errors.New("health.listen / HEALTH_LISTEN is empty: the health endpoint is disabled")
+	}
+	return health.Check(ctx, cfg.Health.Listen)
+}
+
+func generateRegistration(configPath, registrationPath string) error {
+	cfg, err := config.LoadForGenerate(configPath, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	reg, err := appservice.GenerateRegistration(cfg.Appservice.ID, cfg.Appservice.Address, cfg.Appservice.BotUsername, cfg.Homeserver.Domain)
+	if err != nil {
+		return err
+	}
+	if err := reg.Save(registrationPath); err != nil {
+		return err
+	}
+	fmt.Printf("Wrote %s.\nNext: add it to Synapse's homeserver.yaml under app_service_config_files, restart Synapse,\n"+
+		"and point the bot at it with appservice.registration: %s (or APPSERVICE_REGISTRATION).\n", registrationPath, strings.TrimSpace(registrationPath))
+	return nil
+}

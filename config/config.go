@@ -1,0 +1,216 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration. Load fills it from a YAML file and the environment; the YAML
+// keys are the snake_case names in the tags.
+type Config struct {
+	Homeserver  HomeserverConfig  `yaml:"homeserver"`
+	Matrix      MatrixConfig      `yaml:"matrix"`
+	Appservice  AppserviceConfig  `yaml:"appservice"`
+	Authentik   AuthentikConfig   `yaml:"authentik"`
+	Sync        SyncConfig        `yaml:"sync"`
+	UserMapping UserMappingConfig `yaml:"user_mapping"`
+	Database    DatabaseConfig    `yaml:"database"`
+	Logging     LoggingConfig     `yaml:"logging"`
+	Health      HealthConfig      `yaml:"health"`
+
+	// Warnings are problems that do not stop the program (a secrets file others can read, a
+	// setting that has no effect); main logs them once the logger exists.
+	Warnings []string `yaml:"-"`
+}
+
+// HomeserverConfig says where the homeserver is.
+type HomeserverConfig struct {
+	// Address is the client-server API base URL (MATRIX_HOMESERVER_URL).
+	Address string `yaml:"address"`
+	// Domain is the server name in user IDs; by default the server part of the bot's user ID.
+	Domain string `yaml:"domain"`
+}
+
+// MatrixConfig is the bot's Matrix identity.
+type MatrixConfig struct {
+	// UserID is the bot's Matrix ID (MATRIX_USER_ID). In appservice mode it defaults to
+	// @<appservice.bot_username>:<homeserver.domain>.
+	UserID string `yaml:"user_id"`
+	// AccessToken authenticates the bot in client mode (MATRIX_ACCESS_TOKEN).
+	AccessToken string `yaml:"access_token"`
+	// AccessTokenFile holds the access token instead (MATRIX_ACCESS_TOKEN_FILE).
+	AccessTokenFile string `yaml:"access_token_file"`
+	// ForceJoinVia is the route for force joins: ForceJoinAuto, ForceJoinAdminAPI or
+	// ForceJoinAppservice (FORCE_JOIN_VIA).
+	ForceJoinVia string `yaml:"force_join_via"`
+}
+
+// AppserviceConfig is the application service side. Setting Registration or ASToken selects
+// appservice mode.
+type AppserviceConfig struct {
+	// Registration is the path of the registration file the homeserver loads
+	// (APPSERVICE_REGISTRATION). Its id, url, tokens and sender_localpart fill the fields below.
+	Registration string `yaml:"registration"`
+	ID           string `yaml:"id"`
+	// Address is the URL the homeserver uses to reach this program.
+	Address string `yaml:"address"`
+	// Hostname and Port are where this program listens for the homeserver's transactions.
+	Hostname    string `yaml:"hostname"`
+	Port        int    `yaml:"port"`
+	BotUsername string `yaml:"bot_username"`
+	// ASToken lets the bot act as any local user: a root-equivalent secret (APPSERVICE_AS_TOKEN).
+	ASToken string `yaml:"as_token"`
+	// HSToken authenticates the homeserver's transactions (APPSERVICE_HS_TOKEN).
+	HSToken string `yaml:"hs_token"`
+}
+
+// AuthentikConfig says where Authentik is and how to read it.
+type AuthentikConfig struct {
+	// URL is the base URL without /api/v3 and without a trailing slash (AUTHENTIK_URL).
+	URL string `yaml:"url"`
+	// Token is an API token of intent "api" (AUTHENTIK_TOKEN).
+	Token string `yaml:"token"`
+	// TokenFile holds the token instead (AUTHENTIK_TOKEN_FILE).
+	TokenFile string `yaml:"token_file"`
+	// PageSize is the page_size asked for; newer Authentik releases cap it at 100.
+	PageSize int           `yaml:"page_size"`
+	Timeout  time.Duration `yaml:"timeout"`
+}
+
+// SyncConfig is what to keep in step and how.
+type SyncConfig struct {
+	// Interval is the polling period (SYNC_INTERVAL_SECONDS).
+	Interval time.Duration `yaml:"interval"`
+	// JoinMethod is JoinInvite or JoinForce (JOIN_METHOD); a mapping's Method overrides it.
+	JoinMethod string `yaml:"join_method"`
+	// GracePeriod is how long someone who left a group keeps their rooms
+	// (CLEANUP_GRACE_PERIOD_MINUTES); zero removes them at the next cycle.
+	GracePeriod time.Duration `yaml:"grace_period"`
+	// RemoveAction is RemoveKick or RemoveBan (REMOVE_ACTION).
+	RemoveAction string `yaml:"remove_action"`
+	// Mappings pair groups with rooms (SYNC_MAPPINGS, which replaces the file's list).
+	Mappings []Mapping `yaml:"mappings"`
+}
+
+// Mapping keeps the members of one Authentik group in one room or space.
+type Mapping struct {
+	Group string `yaml:"group" json:"group"`
+	// Room is a room ID (!id:server) or an alias (#alias:server) of a room or a space.
+	Room string `yaml:"room" json:"room"`
+	// Space is the original description's name for Room. Load moves it into Room, so after
+	// loading it is always empty.
+	Space string `yaml:"space,omitempty" json:"space"`
+	// Method overrides sync.join_method for this mapping; empty means the global one.
+	Method string `yaml:"method" json:"method"`
+	// Rejoin force-joins again someone who left the room on their own; only used with force.
+	Rejoin bool `yaml:"rejoin" json:"rejoin"`
+}
+
+// UserMappingConfig turns Authentik users into Matrix IDs.
+type UserMappingConfig struct {
+	// Template builds the Matrix ID; placeholders {username} {email_localpart} {uid} {pk}
+	// {server} {attr:NAME}.
+	Template string `yaml:"template"`
+	// Attribute names an Authentik user attribute holding a full Matrix ID that overrides the
+	// template; empty disables the override.
+	Attribute string `yaml:"attribute"`
+	// Server fills {server}; by default the homeserver domain.
+	Server string `yaml:"server"`
+}
+
+// DatabaseConfig is where state (grace periods) lives.
+type DatabaseConfig struct {
+	Type string `yaml:"type"`
+	// DataDir holds the SQLite file and its backups (DATA_DIR).
+	DataDir string `yaml:"data_dir"`
+	// BackupRetention is the number of backups kept (DB_BACKUP_RETENTION_COUNT).
+	BackupRetention int `yaml:"backup_retention"`
+}
+
+// LoggingConfig is how the program logs.
+type LoggingConfig struct {
+	// Level is a zerolog level name: debug, info, warn or error (LOG_LEVEL).
+	Level string `yaml:"level"`
+	// Format is auto, json or console (LOG_FORMAT).
+	Format string `yaml:"format"`
+}
+
+// HealthConfig is the health endpoint.
+type HealthConfig struct {
+	// Listen is host:port for /health (HEALTH_LISTEN); empty disables the endpoint.
+	Listen string `yaml:"listen"`
+}
+
+// Spellings of the enumerated settings, as they appear in the file and the environment.
+const (
+	JoinInvite = "invite"
+	JoinForce  = "force"
+
+	RemoveKick = "kick"
+	RemoveBan  = "ban"
+
+	ForceJoinAuto       = "auto"
+	ForceJoinAdminAPI   = "admin_api"
+	ForceJoinAppservice = "appservice"
+
+	DatabaseSQLite   = "sqlite"
+	DatabasePostgres = "postgres"
+
+	LogFormatAuto    = "auto"
+	LogFormatJSON    = "json"
+	LogFormatConsole = "console"
+)
+
+// Defaults for the settings that have one.
+const (
+	DefaultAppserviceID       = "authentik-matrix-sync"
+	DefaultAppserviceAddress  = "http://127.0.0.1:29333"
+	DefaultAppserviceHostname = "127.0.0.1"
+	DefaultAppservicePort     = 29333
+	DefaultBotUsername        = "authentik-sync"
+	DefaultPageSize           = 100
+	DefaultAuthentikTimeout   = 30 * time.Second
+	DefaultInterval           = 60 * time.Second
+	DefaultGracePeriod        = 24 * time.Hour
+	DefaultTemplate           = "@{username}:{server}"
+	DefaultUserAttribute      = "matrix_id"
+	DefaultDataDir            = "./data"
+	DefaultBackupRetention    = 3
+	DefaultLogLevel           = "info"
+	DefaultHealthListen       = "127.0.0.1:9100"
+
+	// MinInterval keeps a typo such as "0.01s" from hammering Authentik and the homeserver; one
+	// second is still fine for a small test or demo setup.
+	MinInterval = time.Second
+	MaxPageSize = 1000
+)
+
+// redactedValue stands in for a secret in Redacted's output.
+const redactedValue = "<redacted>"
+
+// AppserviceMode reports whether the bot runs as an application service rather than as an
+// ordinary user with an access token.
+func (c *Config) AppserviceMode() bool {
+	return c.Appservice.Registration != "" || c.Appservice.ASToken != ""
+}
+
+// Redacted is the configuration as YAML with every secret replaced by "<redacted>", for
+// printing and debug logs. Paths of secret files are kept: they are not secrets and help find
+// the file.
+func (c *Config) Redacted() string {
+	cp := *c
+	cp.Sync.Mappings = append([]Mapping(nil), c.Sync.Mappings...)
+	for _, secret := range []*string{&cp.Matrix.AccessToken, &cp.Appservice.ASToken, &cp.Appservice.HSToken, &cp.Authentik.Token} {
+		if *secret != "" {
+			*secret = redactedValue
+		}
+	}
+	out, err := yaml.Marshal(&cp)
+	if err != nil {
+		// Only plain strings, numbers and durations are marshalled; this cannot happen.
+		return fmt.Sprintf("# cannot print the configuration: %v\n", err)
+	}
+	return string(out)
+}

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+const examplePath = "../config.example.yaml"
+
+// TestExampleConfigIsValid loads the shipped example with the secrets it leaves out.
+func TestExampleConfigIsValid(t *testing.T) {
+	c, err := Load(examplePath, envFunc(map[string]string{"AUTHENTIK_TOKEN": authentikToken, "MATRIX_ACCESS_TOKEN": matrixToken}))
+	if err != nil {
+		t.Fatalf("config.example.yaml does not load: %v", err)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("config.example.yaml gives warnings: %q", c.Warnings)
+	}
+	// The example documents the defaults: loading it must give what no file gives.
+	defaults := mustLoad(t, "", map[string]string{
+		"AUTHENTIK_URL": "https://auth.example.com", "AUTHENTIK_TOKEN": authentikToken,
+		"MATRIX_HOMESERVER_URL": "https://matrix.example.com", "MATRIX_USER_ID": "@authentik-sync:example.com",
+		"MATRIX_ACCESS_TOKEN": matrixToken,
+	})
+	c.Sync.Mappings, c.Warnings, defaults.Warnings = nil, nil, nil
+	if !reflect.DeepEqual(*c, *defaults) {
+		t.Errorf("config.example.yaml differs from the defaults:\n example %+v\ndefaults %+v", *c, *defaults)
+	}
+}
+
+// TestExampleConfigHasEveryKey keeps the example in step with the struct.
+func TestExampleConfigHasEveryKey(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]bool{}
+	collectKeys(&doc, "", present)
+	var missing []string
+	for _, key := range structKeys(reflect.TypeFor[Config](), "") {
+		if !present[key] {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) != 0 {
+		t.Errorf("config.example.yaml lacks keys: %v", missing)
+	}
+	if len(present) < 40 {
+		t.Errorf("only %d keys found in the example; the walk is broken", len(present))
+	}
+}
+
+// structKeys lists every YAML key path of t: "sync.mappings[].group".
+func structKeys(t reflect.Type, path string) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := yamlName(f)
+		if name == "" {
+			continue
+		}
+		key := joinKey(path, name)
+		keys = append(keys, key)
+		switch {
+		case f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath():
+			keys = append(keys, structKeys(f.Type, key)...)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			keys = append(keys, structKeys(f.Type.Elem(), key+"[]")...)
+		}
+	}
+	return keys
+}
+
+func collectKeys(n *yaml.Node, path string, into map[string]bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			collectKeys(c, path, into)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := joinKey(path, n.Content[i].Value)
+			into[key] = true
+			collectKeys(n.Content[i+1], key, into)
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			collectKeys(c, path+"[]", into)
+		}
+	}
+}
+
+func TestStructKeysFindsNestedKeys(t *testing.T) {
+	keys := structKeys(reflect.TypeFor[Config](), "")
+	for _, want := range []string{"homeserver.address", "sync.mappings[].space", "sync.mappings[].rejoin", "health.listen"} {
+		if !slices.Contains(keys, want) {
+			t.Errorf("structKeys lacks %s", want)
+		}
+	}
+	if slices.Contains(keys, "warnings") {
+		t.Error("structKeys lists Warnings, which is not a YAML key")
+	}
+}
