@@ -43,6 +43,8 @@ type botConfig struct {
 	mappings     []mapping
 	// envOnly configures the bot the seed's way: environment variables, no file.
 	envOnly bool
+	// asUser replaces the client-mode bot account (default: the server-admin "clientbot").
+	asUser harness.User
 }
 
 // bot is a running authentik-matrix-sync process.
@@ -52,7 +54,10 @@ type bot struct {
 	logPath string
 	health  string
 	dataDir string
+	args    []string
+	env     []string
 	done    chan struct{}
+	exitErr error
 }
 
 func writeYAML(path string, v any) error {
@@ -130,8 +135,80 @@ func newRoom(t *testing.T, appservice bool, name string) id.RoomID {
 	return room
 }
 
-// startBot runs the binary with a config for this scenario. dataDir "" gives a fresh one.
+// invocation returns the arguments and environment that run the binary with cfg.
+func invocation(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir, healthAddr string) ([]string, []string) {
+	t.Helper()
+	grace := cfg.grace
+	var mappings []map[string]any
+	for _, m := range cfg.mappings {
+		mappings = append(mappings, map[string]any{"group": m.Group, "room": string(m.Room), "method": m.Method, "rejoin": m.Rejoin})
+	}
+	cmdEnv := append(os.Environ(), "LOG_LEVEL=debug", "LOG_FORMAT=json")
+	if cfg.envOnly {
+		if grace%time.Minute != 0 {
+			t.Fatal("an env-only bot takes the grace period in whole minutes")
+		}
+		mj, _ := json.Marshal(cfg.mappings)
+		cmdEnv = append(cmdEnv,
+			"AUTHENTIK_URL="+ak.URL(), "AUTHENTIK_TOKEN="+authentikToken,
+			"MATRIX_HOMESERVER_URL="+env.hs.URL, "MATRIX_USER_ID="+string(cfg.clientUser().ID),
+			"MATRIX_ACCESS_TOKEN="+cfg.clientUser().Token, "SYNC_MAPPINGS="+string(mj),
+			"SYNC_INTERVAL_SECONDS=1", fmt.Sprintf("CLEANUP_GRACE_PERIOD_MINUTES=%d", int(grace.Minutes())),
+			"DATA_DIR="+dataDir, "HEALTH_LISTEN="+healthAddr)
+		if cfg.joinMethod != "" {
+			cmdEnv = append(cmdEnv, "JOIN_METHOD="+cfg.joinMethod)
+		}
+		if cfg.removeAction != "" {
+			cmdEnv = append(cmdEnv, "REMOVE_ACTION="+cfg.removeAction)
+		}
+		return nil, cmdEnv
+	}
+	conf := map[string]any{
+		"homeserver": map[string]any{"address": env.hs.URL, "domain": serverName},
+		"authentik":  map[string]any{"url": ak.URL(), "token": authentikToken},
+		"sync": map[string]any{"interval": "1s", "grace_period": grace.String(), "mappings": mappings,
+			"join_method": orDefault(cfg.joinMethod, "invite"), "remove_action": orDefault(cfg.removeAction, "kick")},
+		"database": map[string]any{"data_dir": dataDir},
+		"health":   map[string]any{"listen": healthAddr},
+		"matrix":   map[string]any{"force_join_via": orDefault(cfg.forceVia, "auto")},
+	}
+	if cfg.pageSize > 0 {
+		conf["authentik"].(map[string]any)["page_size"] = cfg.pageSize
+	}
+	if cfg.appservice {
+		conf["appservice"] = map[string]any{"registration": env.regPath, "hostname": "127.0.0.1", "port": env.asPort}
+	} else {
+		m := conf["matrix"].(map[string]any)
+		m["user_id"] = string(cfg.clientUser().ID)
+		m["access_token"] = cfg.clientUser().Token
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := writeYAML(path, conf); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"-c", path}, cmdEnv
+}
+
+// clientUser is the account a client-mode bot acts as: the server-admin bot unless the scenario
+// names another.
+func (c botConfig) clientUser() harness.User {
+	if c.asUser.ID != "" {
+		return c.asUser
+	}
+	return env.client
+}
+
+// startBot runs the binary with a config for this scenario and waits for its first cycle.
+// dataDir "" gives a fresh one.
 func startBot(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir string) *bot {
+	t.Helper()
+	b := launchBot(t, ak, cfg, dataDir)
+	b.waitCycles(1)
+	return b
+}
+
+// launchBot starts the binary without waiting for anything.
+func launchBot(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir string) *bot {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = filepath.Join(t.TempDir(), "data")
@@ -142,56 +219,8 @@ func startBot(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir str
 	}
 	b := &bot{t: t, health: fmt.Sprintf("127.0.0.1:%d", port), dataDir: dataDir, done: make(chan struct{}),
 		logPath: filepath.Join(t.TempDir(), "bot.log")}
-	grace := cfg.grace
-	var mappings []map[string]any
-	for _, m := range cfg.mappings {
-		mappings = append(mappings, map[string]any{"group": m.Group, "room": string(m.Room), "method": m.Method, "rejoin": m.Rejoin})
-	}
-	cmdEnv := append(os.Environ(), "LOG_LEVEL=debug", "LOG_FORMAT=json")
-	var args []string
-	if cfg.envOnly {
-		if grace%time.Minute != 0 {
-			t.Fatal("an env-only bot takes the grace period in whole minutes")
-		}
-		mj, _ := json.Marshal(cfg.mappings)
-		cmdEnv = append(cmdEnv,
-			"AUTHENTIK_URL="+ak.URL(), "AUTHENTIK_TOKEN="+authentikToken,
-			"MATRIX_HOMESERVER_URL="+env.hs.URL, "MATRIX_USER_ID="+string(env.client.ID),
-			"MATRIX_ACCESS_TOKEN="+env.client.Token, "SYNC_MAPPINGS="+string(mj),
-			"SYNC_INTERVAL_SECONDS=1", fmt.Sprintf("CLEANUP_GRACE_PERIOD_MINUTES=%d", int(grace.Minutes())),
-			"DATA_DIR="+dataDir, "HEALTH_LISTEN="+b.health)
-		if cfg.joinMethod != "" {
-			cmdEnv = append(cmdEnv, "JOIN_METHOD="+cfg.joinMethod)
-		}
-		if cfg.removeAction != "" {
-			cmdEnv = append(cmdEnv, "REMOVE_ACTION="+cfg.removeAction)
-		}
-	} else {
-		conf := map[string]any{
-			"homeserver": map[string]any{"address": env.hs.URL, "domain": serverName},
-			"authentik":  map[string]any{"url": ak.URL(), "token": authentikToken},
-			"sync": map[string]any{"interval": "1s", "grace_period": grace.String(), "mappings": mappings,
-				"join_method": orDefault(cfg.joinMethod, "invite"), "remove_action": orDefault(cfg.removeAction, "kick")},
-			"database": map[string]any{"data_dir": dataDir},
-			"health":   map[string]any{"listen": b.health},
-			"matrix":   map[string]any{"force_join_via": orDefault(cfg.forceVia, "auto")},
-		}
-		if cfg.pageSize > 0 {
-			conf["authentik"].(map[string]any)["page_size"] = cfg.pageSize
-		}
-		if cfg.appservice {
-			conf["appservice"] = map[string]any{"registration": env.regPath, "hostname": "127.0.0.1", "port": env.asPort}
-		} else {
-			m := conf["matrix"].(map[string]any)
-			m["user_id"] = string(env.client.ID)
-			m["access_token"] = env.client.Token
-		}
-		path := filepath.Join(t.TempDir(), "config.yaml")
-		if err := writeYAML(path, conf); err != nil {
-			t.Fatal(err)
-		}
-		args = []string{"-c", path}
-	}
+	args, cmdEnv := invocation(t, ak, cfg, dataDir, b.health)
+	b.args, b.env = args, cmdEnv
 	logFile, err := os.Create(b.logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -204,14 +233,13 @@ func startBot(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir str
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = b.cmd.Wait(); logFile.Close(); close(b.done) }()
+	go func() { b.exitErr = b.cmd.Wait(); logFile.Close(); close(b.done) }()
 	t.Cleanup(func() {
 		b.stop()
 		if t.Failed() {
 			t.Logf("bot log tail:\n%s", b.logTail(60))
 		}
 	})
-	b.waitCycles(1)
 	return b
 }
 

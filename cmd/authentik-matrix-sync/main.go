@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -33,15 +34,25 @@ func run(args []string) int {
 		fmt.Fprintf(fs.Output(), "Usage: authentik-matrix-sync [-c config.yaml] [plan|healthcheck|version]\n       authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
+	// The command may come before or after the flags: `plan -c x.yaml` and `-c x.yaml plan`.
+	command := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		command, args = args[0], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	command := "run"
-	if fs.NArg() > 0 {
+	if command == "" && fs.NArg() > 0 {
 		command = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "unexpected arguments after %q: %v\n", command, fs.Args())
+		return 2
+	}
+	if command == "" {
+		command = "run"
 	}
 	if fs.NArg() > 1 {
 		fmt.Fprintf(os.Stderr, "unexpected arguments after %q: %v\n", command, fs.Args()[1:])

@@ -152,20 +152,24 @@ func runBot(ctx context.Context, path string) error {
 		return err
 	}
 
+	// Every long-running part reports its end here; the deferred cancel and Wait make sure the
+	// reconciler has stopped before the store closes.
 	var wg gosync.WaitGroup
-	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, 2)
-	cycles := &cycleSource{}
-	if cfg.Health.Listen != "" {
+	defer func() { cancel(); wg.Wait() }()
+	errs := make(chan error, 3)
+	goRun := func(f func() error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := health.Serve(ctx, cfg.Health.Listen, health.Handler(time.Now(), cycles)); err != nil {
+			if err := f(); err != nil && ctx.Err() == nil {
 				errs <- err
 			}
 		}()
+	}
+	cycles := &cycleSource{}
+	if cfg.Health.Listen != "" {
+		goRun(func() error { return health.Serve(ctx, cfg.Health.Listen, health.Handler(time.Now(), cycles)) })
 	}
 	if cfg.AppserviceMode() {
 		srv, err := appservice.NewServer(appservice.ServerOptions{HSToken: cfg.Appservice.HSToken,
@@ -174,17 +178,19 @@ func runBot(ctx context.Context, path string) error {
 			return err
 		}
 		addr := fmt.Sprintf("%s:%d", cfg.Appservice.Hostname, cfg.Appservice.Port)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		goRun(func() error {
 			if err := srv.ListenAndServe(ctx, addr); err != nil {
-				errs <- fmt.Errorf("appservice listener on %s: %w", addr, err)
+				return fmt.Errorf("appservice listener on %s: %w", addr, err)
 			}
-		}()
+			return nil
+		})
 	}
 
 	policy, err := startup(ctx, w, errs)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	rec := syncer.New(syncer.Options{
@@ -192,16 +198,12 @@ func runBot(ctx context.Context, path string) error {
 		Interval: cfg.Sync.Interval, Log: log,
 	})
 	cycles.set(rec)
-	go func() { errs <- rec.Run(ctx) }()
+	goRun(func() error { return rec.Run(ctx) })
 	select {
 	case err := <-errs:
-		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-			log.Info().Msg("Stopped")
-			return nil
-		}
 		return err
 	case <-ctx.Done():
-		log.Info().Msg("Shutting down")
+		log.Info().Msg("Shutting down: the cycle in progress stops after its current action")
 		return nil
 	}
 }

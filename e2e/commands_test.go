@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runCommand runs the binary once with a bot's arguments and environment plus extra arguments.
+func runCommand(t *testing.T, args, cmdEnv []string, extra ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, env.bin, append(append([]string{}, args...), extra...)...)
+	cmd.Env = cmdEnv
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestPlanShowsActionsAndChangesNothing(t *testing.T) {
+	room := newRoom(t, false, "plan")
+	ak := directory(t, "staff", "alice", "bob")
+	dataDir := t.TempDir() + "/data"
+	args, cmdEnv := invocation(t, ak, botConfig{grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}}},
+		dataDir, freeAddr(t))
+	out, err := runCommand(t, args, cmdEnv, "plan")
+	if err != nil {
+		t.Fatalf("plan failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"invite @alice:localhost in " + string(room) + ": member of Authentik group staff",
+		"invite @bob:localhost in " + string(room),
+		"nothing was changed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+	if m := membership(t, room, uid("alice")); m.Membership != "" {
+		t.Errorf("plan changed the room: alice is %q", m.Membership)
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Errorf("plan created the data directory (%v)", err)
+	}
+}
+
+func TestHealthcheckSubcommand(t *testing.T) {
+	room := newRoom(t, true, "health")
+	ak := directory(t, "staff", "alice")
+	b := startBot(t, ak, botConfig{appservice: true, grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}}}, "")
+	if out, err := runCommand(t, b.args, b.env, "healthcheck"); err != nil {
+		t.Fatalf("healthcheck of a running bot failed: %v\n%s", err, out)
+	}
+	b.stop()
+	if out, err := runCommand(t, b.args, b.env, "healthcheck"); err == nil {
+		t.Fatalf("healthcheck passed with the bot stopped:\n%s", out)
+	}
+}
+
+func TestStartRefusesWhatCannotWork(t *testing.T) {
+	room := newRoom(t, false, "refuse")
+	tests := []struct {
+		name string
+		cfg  botConfig
+		env  []string
+		want string
+	}{
+		{name: "force join through the admin API with a bot that is not a server admin",
+			cfg:  botConfig{joinMethod: "force", forceVia: "admin_api", asUser: env.users["erin"]},
+			want: "not a server admin"},
+		{name: "an unknown join method",
+			cfg: botConfig{envOnly: true}, env: []string{"JOIN_METHOD=sometimes"}, want: "JOIN_METHOD"},
+		{name: "malformed mappings",
+			cfg: botConfig{envOnly: true}, env: []string{`SYNC_MAPPINGS=[{"group":"x"`}, want: "SYNC_MAPPINGS"},
+	}
+	ak := directory(t, "staff", "alice")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.grace = time.Hour
+			cfg.mappings = []mapping{{Group: "staff", Room: room}}
+			args, cmdEnv := invocation(t, ak, cfg, t.TempDir()+"/data", freeAddr(t))
+			out, err := runCommand(t, args, append(cmdEnv, tt.env...))
+			if err == nil || !strings.Contains(out, tt.want) {
+				t.Fatalf("start = %v, want a failure naming %q; output:\n%s", err, tt.want, out)
+			}
+			for _, secret := range []string{authentikToken, env.client.Token, env.users["erin"].Token, env.asToken} {
+				if strings.Contains(out, secret) {
+					t.Fatalf("a secret appears in the output:\n%s", out)
+				}
+			}
+		})
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port)
+}
