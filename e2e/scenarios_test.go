@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,11 @@ func TestLeaveGroupThenKickAfterGrace(t *testing.T) {
 	b.waitCycles(2)
 	if _, removals := pendingRemovals(t, b.dataDir); len(removals) != 1 {
 		t.Errorf("%d removals recorded, want 1", len(removals))
+	}
+	// The kick was preceded by an online backup of the state.
+	backups, err := filepath.Glob(filepath.Join(b.dataDir, "backups", "authentik-matrix-sync-*.db"))
+	if err != nil || len(backups) != 1 {
+		t.Errorf("want exactly one backup before the kick, found %v (%v)", backups, err)
 	}
 }
 
