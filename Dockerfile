@@ -10,13 +10,15 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
       -o /out/authentik-matrix-sync ./cmd/authentik-matrix-sync
 
 FROM alpine:3.22
-RUN apk add --no-cache ca-certificates tzdata \
+# postgresql17-client brings pg_dump and pg_restore for the Postgres store's backups; pg_dump 17 dumps
+# servers from 9.2 up to 17.
+RUN apk add --no-cache ca-certificates tzdata postgresql17-client \
  && addgroup -g 1000 bot && adduser -D -H -u 1000 -G bot bot \
  && mkdir -p /app/data && chown 1000:1000 /app/data && chmod 0700 /app/data
 COPY --from=build /out/authentik-matrix-sync /app/authentik-matrix-sync
 WORKDIR /app
-# The data volume holds the SQLite state and its backups; nothing else is written, so the root
-# file system can be read-only.
+# The data volume holds the SQLite state and its backups, or the Postgres store's pg_dump backups;
+# nothing else is written, so the root file system can be read-only.
 ENV DATA_DIR=/app/data \
     HEALTH_LISTEN=127.0.0.1:9100 \
     LOG_FORMAT=json

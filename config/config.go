@@ -19,6 +19,8 @@ type Config struct {
 	Database    DatabaseConfig    `yaml:"database"`
 	Logging     LoggingConfig     `yaml:"logging"`
 	Health      HealthConfig      `yaml:"health"`
+	Metrics     MetricsConfig     `yaml:"metrics"`
+	Admin       AdminConfig       `yaml:"admin"`
 
 	// Warnings are problems that do not stop the program (a secrets file others can read, a
 	// setting that has no effect); main logs them once the logger exists.
@@ -92,6 +94,23 @@ type SyncConfig struct {
 	RemoveAction string `yaml:"remove_action"`
 	// Mappings pair groups with rooms (SYNC_MAPPINGS, which replaces the file's list).
 	Mappings []Mapping `yaml:"mappings"`
+	// MaxRemovalsPerCycle and MaxRemovalFraction are the mass-removal guard's thresholds
+	// (MAX_REMOVALS_PER_CYCLE, MAX_REMOVAL_FRACTION); zero disables each.
+	MaxRemovalsPerCycle int     `yaml:"max_removals_per_cycle"`
+	MaxRemovalFraction  float64 `yaml:"max_removal_fraction"`
+}
+
+// AdminConfig is the admin room, from which operators steer the bot.
+type AdminConfig struct {
+	// Room is the admin room's ID or alias (ADMIN_ROOM); empty disables the admin room.
+	Room string `yaml:"room"`
+	// Admins may command the bot (ADMIN_USERS, comma-separated).
+	Admins []string `yaml:"admins"`
+	// MinPowerLevel, when above 0, also lets anyone with at least this power level in the admin
+	// room command the bot (ADMIN_MIN_POWER_LEVEL).
+	MinPowerLevel int `yaml:"min_power_level"`
+	// CommandPrefix starts every command (COMMAND_PREFIX).
+	CommandPrefix string `yaml:"command_prefix"`
 }
 
 // Mapping keeps the members of one Authentik group in one room or space.
@@ -122,8 +141,20 @@ type UserMappingConfig struct {
 
 // DatabaseConfig is where state (grace periods) lives.
 type DatabaseConfig struct {
+	// Type is sqlite or postgres; a postgres:// URI selects postgres when Type is unset.
 	Type string `yaml:"type"`
-	// DataDir holds the SQLite file and its backups (DATA_DIR).
+	// URI is the postgres:// URL of the Postgres store (DATABASE_URL).
+	URI string `yaml:"uri"`
+	// Schema holds the Postgres store's tables (DATABASE_SCHEMA).
+	Schema string `yaml:"schema"`
+	// MaxOpenConns and MaxIdleConns bound the Postgres connection pool; the leader lock takes
+	// one more connection of its own.
+	MaxOpenConns int `yaml:"max_open_conns"`
+	MaxIdleConns int `yaml:"max_idle_conns"`
+	// PgDump is the pg_dump binary used for Postgres backups (PG_DUMP); pg_restore is expected
+	// beside it.
+	PgDump string `yaml:"pg_dump"`
+	// DataDir holds the SQLite file and its backups, or the Postgres backups (DATA_DIR).
 	DataDir string `yaml:"data_dir"`
 	// BackupRetention is the number of backups kept (DB_BACKUP_RETENTION_COUNT).
 	BackupRetention int `yaml:"backup_retention"`
@@ -137,10 +168,21 @@ type LoggingConfig struct {
 	Format string `yaml:"format"`
 }
 
-// HealthConfig is the health endpoint.
+// HealthConfig is the older name of the HTTP listener's settings.
 type HealthConfig struct {
-	// Listen is host:port for /health (HEALTH_LISTEN); empty disables the endpoint.
+	// Listen is the older name of metrics.listen (HEALTH_LISTEN). After loading it always equals
+	// Metrics.Listen.
 	Listen string `yaml:"listen"`
+}
+
+// MetricsConfig is the one HTTP listener: /metrics, /health, /ready and, if enabled,
+// /debug/pprof/.
+type MetricsConfig struct {
+	// Listen is host:port (METRICS_LISTEN, or the older health.listen / HEALTH_LISTEN); empty
+	// disables the listener.
+	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiler on the listener (METRICS_PPROF).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Spellings of the enumerated settings, as they appear in the file and the environment.
@@ -178,8 +220,16 @@ const (
 	DefaultUserAttribute      = "matrix_id"
 	DefaultDataDir            = "./data"
 	DefaultBackupRetention    = 3
+	DefaultDatabaseSchema     = "authentik_matrix_sync"
+	DefaultMaxOpenConns       = 4
+	DefaultMaxIdleConns       = 2
+	DefaultPgDump             = "pg_dump"
 	DefaultLogLevel           = "info"
 	DefaultHealthListen       = "127.0.0.1:9100"
+	DefaultMetricsListen      = DefaultHealthListen
+	DefaultMaxRemovals        = 10
+	DefaultMaxRemovalFraction = 0.25
+	DefaultCommandPrefix      = "!sync"
 
 	// MinInterval keeps a typo such as "0.01s" from hammering Authentik and the homeserver; one
 	// second is still fine for a small test or demo setup.

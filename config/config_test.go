@@ -139,11 +139,13 @@ func TestDefaults(t *testing.T) {
 			Hostname: "127.0.0.1", Port: 29333, BotUsername: "authentik-sync"},
 		Authentik: AuthentikConfig{URL: "https://auth.example.com", Token: authentikToken, PageSize: 100, Timeout: 30 * time.Second},
 		Sync: SyncConfig{Interval: 60 * time.Second, JoinMethod: JoinInvite, GracePeriod: 24 * time.Hour,
-			RemoveAction: RemoveKick},
+			RemoveAction: RemoveKick, MaxRemovalsPerCycle: 10, MaxRemovalFraction: 0.25},
+		Admin:       AdminConfig{CommandPrefix: "!sync"},
 		UserMapping: UserMappingConfig{Template: "@{username}:{server}", Attribute: "matrix_id", Server: "example.com"},
-		Database:    DatabaseConfig{Type: DatabaseSQLite, DataDir: "./data", BackupRetention: 3},
+		Database:    DatabaseConfig{Type: DatabaseSQLite, DataDir: "./data", BackupRetention: 3, Schema: "authentik_matrix_sync", MaxOpenConns: 4, MaxIdleConns: 2, PgDump: "pg_dump"},
 		Logging:     LoggingConfig{Level: "info", Format: LogFormatAuto},
 		Health:      HealthConfig{Listen: "127.0.0.1:9100"},
+		Metrics:     MetricsConfig{Listen: "127.0.0.1:9100"},
 		Warnings:    []string{"sync.mappings / SYNC_MAPPINGS is empty: no room will be managed; add mappings such as " + mappingsExample},
 	}
 	if !reflect.DeepEqual(*c, want) {
@@ -210,8 +212,10 @@ func TestEachEnvironmentVariable(t *testing.T) {
 		{"LOG_LEVEL", map[string]string{"LOG_LEVEL": "WARNING"}, func(c *Config) { c.Logging.Level = "warn" }},
 		{"LOG_LEVEL debug", map[string]string{"LOG_LEVEL": "Debug"}, func(c *Config) { c.Logging.Level = "debug" }},
 		{"LOG_FORMAT", map[string]string{"LOG_FORMAT": "json"}, func(c *Config) { c.Logging.Format = LogFormatJSON }},
-		{"HEALTH_LISTEN", map[string]string{"HEALTH_LISTEN": "0.0.0.0:9200"}, func(c *Config) { c.Health.Listen = "0.0.0.0:9200" }},
-		{"HEALTH_LISTEN empty disables", map[string]string{"HEALTH_LISTEN": ""}, func(c *Config) { c.Health.Listen = "" }},
+		{"HEALTH_LISTEN", map[string]string{"HEALTH_LISTEN": "0.0.0.0:9200"}, func(c *Config) { c.Health.Listen, c.Metrics.Listen = "0.0.0.0:9200", "0.0.0.0:9200" }},
+		{"HEALTH_LISTEN empty disables", map[string]string{"HEALTH_LISTEN": ""}, func(c *Config) { c.Health.Listen, c.Metrics.Listen = "", "" }},
+		{"METRICS_LISTEN wins over HEALTH_LISTEN", map[string]string{"METRICS_LISTEN": "[::1]:9300", "HEALTH_LISTEN": "0.0.0.0:9200"}, func(c *Config) { c.Health.Listen, c.Metrics.Listen = "[::1]:9300", "[::1]:9300" }},
+		{"METRICS_PPROF", map[string]string{"METRICS_PPROF": "true"}, func(c *Config) { c.Metrics.Pprof = true }},
 		{"empty value counts as unset", map[string]string{"JOIN_METHOD": "", "DATA_DIR": "  "}, func(*Config) {}},
 	}
 	base := mustLoad(t, "", clientEnv())
@@ -330,6 +334,9 @@ func TestInvalidSettings(t *testing.T) {
 		{"log level", map[string]string{"LOG_LEVEL": "verbose"}, "", []string{"LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"}},
 		{"log format", map[string]string{"LOG_FORMAT": "xml"}, "", []string{"LOG_FORMAT", "auto, json or console"}},
 		{"health listen", map[string]string{"HEALTH_LISTEN": "9100"}, "", []string{"HEALTH_LISTEN", "host:port"}},
+		{"metrics listen", map[string]string{"METRICS_LISTEN": "localhost"}, "", []string{"METRICS_LISTEN", "host:port"}},
+		{"metrics pprof", map[string]string{"METRICS_PPROF": "sometimes"}, "", []string{"METRICS_PPROF", "true or false"}},
+		{"both listen names in the file", nil, "health: {listen: '127.0.0.1:1'}\nmetrics: {listen: '127.0.0.1:2'}\n", []string{"health.listen", "keep metrics.listen only"}},
 		{"mappings truncated JSON", map[string]string{"SYNC_MAPPINGS": `[{"group":"Admins","space":"!a:example.com"`}, "", []string{"SYNC_MAPPINGS", "malformed JSON at byte 43"}},
 		{"mappings syntax error", map[string]string{"SYNC_MAPPINGS": `[{"group":"Admins",}]`}, "", []string{"SYNC_MAPPINGS", "malformed JSON at byte 20"}},
 		{"mappings not an array", map[string]string{"SYNC_MAPPINGS": `{"group":"Admins","space":"!a:example.com"}`}, "", []string{"SYNC_MAPPINGS", "at byte"}},
@@ -361,7 +368,10 @@ func TestInvalidSettings(t *testing.T) {
 		{"token file of two lines", map[string]string{"MATRIX_ACCESS_TOKEN": unset, "MATRIX_ACCESS_TOKEN_FILE": twoLines}, "", []string{"MATRIX_ACCESS_TOKEN_FILE", "more than one line"}},
 		{"force via appservice in client mode", map[string]string{"FORCE_JOIN_VIA": "appservice"}, "", []string{"FORCE_JOIN_VIA", "needs appservice mode"}},
 		{"unknown force route", map[string]string{"FORCE_JOIN_VIA": "teleport"}, "", []string{"FORCE_JOIN_VIA", "auto, admin_api or appservice"}},
-		{"postgres", nil, "database: {type: postgres}\n", []string{"database.type", "not supported yet"}},
+		{"postgres without a URL", nil, "database: {type: postgres}\n", []string{"database.uri", "DATABASE_URL", "postgres://"}},
+		{"postgres schema", map[string]string{"DATABASE_URL": "postgres://bot@db/matrix", "DATABASE_SCHEMA": "Bot-State"}, "", []string{"DATABASE_SCHEMA", "lower-case identifier"}},
+		{"postgres pool", map[string]string{"DATABASE_URL": "postgres://bot@db/matrix"}, "database: {max_open_conns: 2, max_idle_conns: 3}\n", []string{"database.max_open_conns", "max_idle_conns <= max_open_conns"}},
+		{"unknown database", nil, "database: {type: mysql}\n", []string{"database.type", "sqlite or postgres"}},
 		{"page size", nil, "authentik: {page_size: 0}\n", []string{"authentik.page_size", "1 to 1000"}},
 		{"timeout", nil, "authentik: {timeout: 0s}\n", []string{"authentik.timeout", "positive"}},
 		{"template without @", nil, "user_mapping: {template: '{username}:example.com'}\n", []string{"user_mapping.template", "must start with @"}},
@@ -634,5 +644,31 @@ func TestTemplateProblem(t *testing.T) {
 		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
 			t.Errorf("templateProblem(%q) = %q, want %q", tt.template, got, tt.want)
 		}
+	}
+}
+
+func TestDatabaseTypeFollowsTheURL(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		file     string
+		wantType string
+	}{
+		{"no URL", nil, "", DatabaseSQLite},
+		{"postgres URL in the environment", map[string]string{"DATABASE_URL": "postgres://bot:pw@db:5432/matrix"}, "", DatabasePostgres},
+		{"postgresql URL in the file", nil, "database: {uri: 'postgresql://bot@db/matrix'}\n", DatabasePostgres},
+		{"explicit sqlite wins over a URL", map[string]string{"DATABASE_URL": "postgres://bot@db/matrix"}, "database: {type: sqlite}\n", DatabaseSQLite},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = writeFile(t, t.TempDir(), "config.yaml", tc.file, 0o600)
+			}
+			c := mustLoad(t, path, with(clientEnv(), tc.env))
+			if c.Database.Type != tc.wantType {
+				t.Errorf("database type %q, want %q", c.Database.Type, tc.wantType)
+			}
+		})
 	}
 }

@@ -38,7 +38,12 @@ func (l *loader) fillDerived(c *Config) {
 	fill(&c.Sync.JoinMethod, JoinInvite)
 	fill(&c.Sync.RemoveAction, RemoveKick)
 	fill(&c.UserMapping.Template, DefaultTemplate)
+	if c.Database.Type == "" && (strings.HasPrefix(c.Database.URI, "postgres://") || strings.HasPrefix(c.Database.URI, "postgresql://")) {
+		c.Database.Type = DatabasePostgres
+	}
 	fill(&c.Database.Type, DatabaseSQLite)
+	fill(&c.Database.Schema, DefaultDatabaseSchema)
+	fill(&c.Database.PgDump, DefaultPgDump)
 	fill(&c.Database.DataDir, DefaultDataDir)
 	fill(&c.Logging.Level, DefaultLogLevel)
 	fill(&c.Logging.Format, LogFormatAuto)

@@ -34,11 +34,25 @@ func (l *loader) applyEnv(c *Config) {
 	str("JOIN_METHOD", &c.Sync.JoinMethod)
 	str("REMOVE_ACTION", &c.Sync.RemoveAction)
 	str("DATA_DIR", &c.Database.DataDir)
+	str("DATABASE_URL", &c.Database.URI)
+	str("DATABASE_SCHEMA", &c.Database.Schema)
+	str("PG_DUMP", &c.Database.PgDump)
 	str("LOG_LEVEL", &c.Logging.Level)
 	str("LOG_FORMAT", &c.Logging.Format)
-	// Unlike the others, an empty HEALTH_LISTEN means something: no health endpoint.
-	if v, ok := l.env("HEALTH_LISTEN"); ok {
-		c.Health.Listen = strings.TrimSpace(v)
+	// Unlike the others, an empty METRICS_LISTEN or HEALTH_LISTEN (its older name) means
+	// something: no HTTP listener. The newer name wins when both are set.
+	for _, name := range []string{"HEALTH_LISTEN", "METRICS_LISTEN"} {
+		if v, ok := l.env(name); ok {
+			c.Metrics.Listen = strings.TrimSpace(v)
+		}
+	}
+	c.Health.Listen = c.Metrics.Listen
+	if v, ok := l.lookup("METRICS_PPROF"); ok {
+		if b, err := strconv.ParseBool(v); err != nil {
+			l.problems.add(sMetricsPprof, "%s is not true or false", quote(v))
+		} else {
+			c.Metrics.Pprof = b
+		}
 	}
 
 	if n, ok := l.envCount("SYNC_INTERVAL_SECONDS", sInterval, "seconds", "60", int64(time.Second)); ok {
@@ -56,6 +70,7 @@ func (l *loader) applyEnv(c *Config) {
 	l.envSecret("APPSERVICE_AS_TOKEN", sASToken, sASTokenFile, &c.Appservice.ASToken, nil)
 	l.envSecret("APPSERVICE_HS_TOKEN", sHSToken, sHSTokenFile, &c.Appservice.HSToken, nil)
 
+	l.applyAdminEnv(c)
 	if v, ok := l.lookup("SYNC_MAPPINGS"); ok {
 		if mappings, ok := l.parseMappings(v); ok {
 			c.Sync.Mappings = mappings

@@ -84,7 +84,12 @@ func withDefaults() *Config {
 	c.Sync.GracePeriod = DefaultGracePeriod
 	c.UserMapping.Attribute = DefaultUserAttribute
 	c.Database.BackupRetention = DefaultBackupRetention
-	c.Health.Listen = DefaultHealthListen
+	c.Database.MaxOpenConns = DefaultMaxOpenConns
+	c.Database.MaxIdleConns = DefaultMaxIdleConns
+	c.Metrics.Listen = DefaultMetricsListen
+	c.Sync.MaxRemovalsPerCycle = DefaultMaxRemovals
+	c.Sync.MaxRemovalFraction = DefaultMaxRemovalFraction
+	c.Admin.CommandPrefix = DefaultCommandPrefix
 	return c
 }
 
@@ -112,6 +117,7 @@ func (l *loader) readFile(c *Config, path string) error {
 	default:
 		return fmt.Errorf("config file %s is not valid YAML: fix it by comparing with config.example.yaml: %w", path, err)
 	}
+	l.listenAlias(c, data, path)
 	if c.Matrix.AccessToken != "" || c.Appservice.ASToken != "" || c.Appservice.HSToken != "" || c.Authentik.Token != "" {
 		l.checkPrivate(path, "config file")
 	}

@@ -83,9 +83,13 @@ const (
 	sDatabaseType      setting = "database type (database.type)"
 	sDataDir           setting = "data directory (database.data_dir / DATA_DIR)"
 	sBackupRetention   setting = "backup retention (database.backup_retention / DB_BACKUP_RETENTION_COUNT)"
+	sDatabaseURI       setting = "database URL (database.uri / DATABASE_URL)"
+	sDatabaseSchema    setting = "database schema (database.schema / DATABASE_SCHEMA)"
+	sDatabasePool      setting = "connection pool (database.max_open_conns, database.max_idle_conns)"
 	sLogLevel          setting = "log level (logging.level / LOG_LEVEL)"
 	sLogFormat         setting = "log format (logging.format / LOG_FORMAT)"
-	sHealthListen      setting = "health endpoint (health.listen / HEALTH_LISTEN)"
+	sHealthListen      setting = "HTTP listener (metrics.listen / METRICS_LISTEN, or health.listen / HEALTH_LISTEN)"
+	sMetricsPprof      setting = "profiler (metrics.pprof / METRICS_PPROF)"
 )
 
 // mappingSetting names one entry of sync.mappings.

@@ -54,6 +54,7 @@ func (c *Config) check(forGenerate bool) problems {
 	c.checkSync(&ps)
 	c.checkUserMapping(&ps)
 	c.checkRest(&ps)
+	c.checkAdmin(&ps)
 	return ps
 }
 
@@ -305,9 +306,9 @@ func (c *Config) checkRest(ps *problems) {
 	switch c.Database.Type {
 	case DatabaseSQLite:
 	case DatabasePostgres:
-		ps.add(sDatabaseType, "postgres is not supported yet; use sqlite")
+		c.checkPostgres(ps)
 	default:
-		ps.add(sDatabaseType, "%s is not a database type; use sqlite", quote(c.Database.Type))
+		ps.add(sDatabaseType, "%s is not a database type; use sqlite or postgres", quote(c.Database.Type))
 	}
 	if c.Database.DataDir == "" {
 		ps.add(sDataDir, "is empty; set a writable directory such as %s", DefaultDataDir)
@@ -325,10 +326,10 @@ func (c *Config) checkRest(ps *problems) {
 	default:
 		ps.add(sLogFormat, "%s is not a log format; use auto, json or console", quote(c.Logging.Format))
 	}
-	if l := c.Health.Listen; l != "" {
+	if l := c.Metrics.Listen; l != "" {
 		_, port, err := net.SplitHostPort(l)
 		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
-			ps.add(sHealthListen, "%s is not host:port; use something like %s, or empty to disable the endpoint", quote(l), DefaultHealthListen)
+			ps.add(sHealthListen, "%s is not host:port; use something like %s, or empty to disable the endpoint", quote(l), DefaultMetricsListen)
 		}
 	}
 }
@@ -353,5 +354,22 @@ func checkHTTPURL(ps *problems, s setting, v, example string) {
 		ps.add(s, "%s must start with http:// or https://, such as %s", shown, example)
 	case u.Host == "":
 		ps.add(s, "%s has no host; use a URL such as %s", shown, example)
+	}
+}
+
+// schemaIdentifier is a plain lower-case PostgreSQL identifier: it never needs quoting, in SQL or
+// in pg_dump's --schema pattern.
+var schemaIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+func (c *Config) checkPostgres(ps *problems) {
+	d := c.Database
+	if u, err := url.Parse(d.URI); d.URI == "" || err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		ps.add(sDatabaseURI, "must be a postgres:// URL such as postgres://bot:password@db:5432/matrix when the database type is postgres")
+	}
+	if !schemaIdentifier.MatchString(d.Schema) {
+		ps.add(sDatabaseSchema, "%s is not a plain lower-case identifier; use letters a-z, digits and _ (default %s)", quote(d.Schema), DefaultDatabaseSchema)
+	}
+	if d.MaxOpenConns < 1 || d.MaxIdleConns < 0 || d.MaxIdleConns > d.MaxOpenConns {
+		ps.add(sDatabasePool, "max_open_conns %d and max_idle_conns %d must satisfy 1 <= max_open_conns and 0 <= max_idle_conns <= max_open_conns (defaults %d and %d)", d.MaxOpenConns, d.MaxIdleConns, DefaultMaxOpenConns, DefaultMaxIdleConns)
 	}
 }

@@ -45,6 +45,8 @@ type botConfig struct {
 	envOnly bool
 	// asUser replaces the client-mode bot account (default: the server-admin "clientbot").
 	asUser harness.User
+	// edit changes the config file before it is written (admin room, guard settings…).
+	edit func(conf map[string]any)
 }
 
 // bot is a running authentik-matrix-sync process.
@@ -182,6 +184,9 @@ func invocation(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir, 
 		m["user_id"] = string(cfg.clientUser().ID)
 		m["access_token"] = cfg.clientUser().Token
 	}
+	if cfg.edit != nil {
+		cfg.edit(conf)
+	}
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := writeYAML(path, conf); err != nil {
 		t.Fatal(err)
@@ -236,6 +241,7 @@ func launchBot(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir st
 	go func() { b.exitErr = b.cmd.Wait(); logFile.Close(); close(b.done) }()
 	t.Cleanup(func() {
 		b.stop()
+		b.checkLogHasNoSecrets()
 		if t.Failed() {
 			t.Logf("bot log tail:\n%s", b.logTail(60))
 		}

@@ -1,4 +1,5 @@
-// Package health serves the liveness endpoint that container orchestrators poll, and holds the
+// Package health serves the liveness (/health) and readiness (/ready) endpoints that container
+// orchestrators poll, routes the metrics listener, and holds the
 // client side that the `healthcheck` subcommand runs inside the container.
 package health
 
@@ -63,7 +64,7 @@ func Handler(started time.Time, cycles Cycles) http.Handler {
 func Serve(ctx context.Context, addr string, h http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen for health checks on %s: %w (set health.listen / HEALTH_LISTEN to a free address, or empty to disable)", addr, err)
+		return fmt.Errorf("listen for metrics and health checks on %s: %w (set metrics.listen / METRICS_LISTEN to a free address, or empty to disable)", addr, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}

@@ -47,10 +47,11 @@ func TestParseBackupName(t *testing.T) {
 		{"authentik-matrix-sync.db", false, "", 0, "the live database"},
 		{".authentik-matrix-sync-123.partial", false, "", 0, "a copy being written"},
 		{"my-authentik-matrix-sync-20261126T101500Z.db", false, "", 0, "someone else's file"},
+		{"authentik-matrix-sync-20261126T101500Z.dump", false, "", 0, "a Postgres store's backup"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.comment, func(t *testing.T) {
-			b, ok := parseBackupName(tc.name)
+			b, ok := parseBackupName(tc.name, extSQLite)
 			if ok != tc.ok || (ok && (b.stamp != tc.stamp || b.seq != tc.seq)) {
 				t.Errorf("parseBackupName(%q) = %+v, %v; want stamp %q seq %d, %v", tc.name, b, ok, tc.stamp, tc.seq, tc.ok)
 			}
@@ -76,7 +77,7 @@ func TestBackupNamesSortNewestFirst(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "authentik-matrix-sync-20991231T000000Z.db"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	bs, err := listBackups(dir)
+	bs, err := (&backupSet{dir: dir, ext: extSQLite}).list()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,5 +294,52 @@ func TestBackupIntoUnwritableDirFailsAndKeepsOldBackups(t *testing.T) {
 	}
 	if got, err := s.Backups(); err != nil || !slices.Equal(got, old) {
 		t.Errorf("Backups() = %v, %v; want %v", got, err, old)
+	}
+}
+
+func TestRestoreSQLite(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	s := openTest(t, Options{DataDir: dir, BackupRetention: 5})
+	keep := syncer.ManagedMember{Room: "!r:hs", User: "@kept:hs"}
+	if err := s.PutMember(ctx, keep); err != nil {
+		t.Fatal(err)
+	}
+	backup, err := s.Backup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: "@later:hs"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RestoreSQLite(ctx, Options{DataDir: dir, BackupRetention: 5}, backup); err == nil || !strings.Contains(err.Error(), "another authentik-matrix-sync") {
+		t.Fatalf("restore while the store is open = %v, want a refusal naming the running instance", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(t.TempDir(), "garbage.db")
+	if err := os.WriteFile(garbage, []byte("not sqlite"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RestoreSQLite(ctx, Options{DataDir: dir, BackupRetention: 5}, garbage); err == nil {
+		t.Fatal("restore of a file that is no SQLite database succeeded")
+	}
+	safety, err := RestoreSQLite(ctx, Options{DataDir: dir, BackupRetention: 5}, backup)
+	if err != nil {
+		t.Fatalf("RestoreSQLite: %v", err)
+	}
+	r := openTest(t, Options{DataDir: dir, BackupRetention: 5})
+	st, err := r.LoadState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members) != 1 || st.Members[syncer.RoomUser{Room: keep.Room, User: keep.User}] != keep {
+		t.Errorf("after restore members = %v, want only %v", st.Members, keep)
+	}
+	// The state replaced by the restore was kept aside.
+	old := rawDB(t, safety)
+	if n := queryInt(t, old, "SELECT COUNT(*) FROM managed_members"); n != 2 {
+		t.Errorf("safety backup %s holds %d members, want the 2 from before the restore", safety, n)
 	}
 }

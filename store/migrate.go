@@ -93,13 +93,19 @@ const (
 )
 
 // migrate brings the schema of the database at where up to the newest of ms. It runs in one
-// transaction, so a failed upgrade leaves the database exactly as it was.
-func migrate(ctx context.Context, db *sql.DB, where string, ms []migration) error {
+// transaction, so a failed upgrade leaves the database exactly as it was. prepare, if given, runs
+// first in that transaction: a dialect's locking and schema creation.
+func migrate(ctx context.Context, db *sql.DB, where string, ms []migration, prepare ...func(context.Context, *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("start schema upgrade of %s: %w", where, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	for _, p := range prepare {
+		if err := p(ctx, tx); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, createSchemaVersion); err != nil {
 		return fmt.Errorf("create the schema_version table in %s: %w", where, err)
 	}

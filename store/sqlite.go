@@ -47,13 +47,9 @@ type SQLite struct {
 	sqlState
 	dataDir   string
 	path      string
-	backups   string
-	retention int
+	backupSet *backupSet
 	// lock is the open lock file whose flock keeps a second process out; nil when read-only.
 	lock *os.File
-
-	// backupMu keeps two backups from picking the same file name.
-	backupMu sync.Mutex
 
 	closeMu sync.Mutex
 	closed  bool
@@ -82,12 +78,9 @@ func OpenSQLite(ctx context.Context, opts Options) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SQLite{
-		dataDir:   dir,
-		path:      filepath.Join(dir, dbFileName),
-		backups:   filepath.Join(dir, backupDir),
-		retention: opts.BackupRetention,
-	}
+	s := &SQLite{dataDir: dir, path: filepath.Join(dir, dbFileName)}
+	s.backupSet = &backupSet{dir: filepath.Join(dir, backupDir), ext: extSQLite,
+		retention: opts.BackupRetention, now: now, source: s.path}
 	s.where, s.now, s.readOnly = s.path, now, opts.ReadOnly
 	if opts.ReadOnly {
 		if err := s.openReadOnly(ctx, ms); err != nil {
@@ -114,7 +107,7 @@ func OpenSQLite(ctx context.Context, opts Options) (*SQLite, error) {
 // prepareDirs creates DATA_DIR and its backups directory and checks that this user may write
 // there, so a volume with the wrong owner fails at start rather than at the first removal.
 func (s *SQLite) prepareDirs() error {
-	for _, d := range []string{s.dataDir, s.backups} {
+	for _, d := range []string{s.dataDir, s.backupSet.dir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create directory %s: %w%s", d, err, writeHint(d, err))
 		}

@@ -165,9 +165,11 @@ type Removal struct {
 type State struct {
 	Members map[RoomUser]ManagedMember
 	Pending map[RoomUser]PendingRemoval
+	// Exempt holds the users the bot must not remove; a key with an empty Room covers every room.
+	Exempt map[RoomUser]Exemption
 }
 
 // NewState returns an empty state.
 func NewState() State {
-	return State{Members: map[RoomUser]ManagedMember{}, Pending: map[RoomUser]PendingRemoval{}}
+	return State{Members: map[RoomUser]ManagedMember{}, Pending: map[RoomUser]PendingRemoval{}, Exempt: map[RoomUser]Exemption{}}
 }

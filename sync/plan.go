@@ -177,6 +177,9 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 	if _, pending := state.Pending[key]; pending {
 		p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "back in Authentik group " + groups})
 	}
+	if ex, ok := state.exemption(room, u); ok && ex.UntilBack {
+		p.Actions = append(p.Actions, EndExemption{Room: ex.Room, User: u, Reason: "back in Authentik group " + groups})
+	}
 
 	mem, present := rs.Members[u]
 	reason := "member of Authentik group " + groups
@@ -232,6 +235,12 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 	mem := rs.Members[u]
 	if u == policy.Bot || (mem.Membership != MembershipJoin && mem.Membership != MembershipInvite) {
 		p.Actions = append(p.Actions, ForgetMember{Room: room, User: u, Reason: "no longer in the room nor in its groups"})
+		return
+	}
+	if _, exempt := state.exemption(room, u); exempt {
+		if _, ok := state.Pending[key]; ok {
+			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "exempted by an admin"})
+		}
 		return
 	}
 	groups := strings.Join(rp.groups, ", ")

@@ -24,6 +24,11 @@ type Options struct {
 	Interval  time.Duration
 	Now       func() time.Time // defaults to time.Now
 	Log       zerolog.Logger
+	// Observer is told about every action and cycle (metrics); nil means nobody listens.
+	Observer Observer
+	// Steering pauses the reconciler, exempts users and decides on held removals; nil: none.
+	Steering Steering
+	Guard    GuardLimits
 }
 
 // Reconciler runs cycles: observe, plan, apply. One cycle runs at a time.
@@ -41,6 +46,7 @@ func New(opts Options) *Reconciler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Observer = observerOrNop(opts.Observer)
 	return &Reconciler{opts: opts, trigger: make(chan struct{}, 1)}
 }
 
@@ -53,6 +59,16 @@ type CycleResult struct {
 	Done, Failed, Skipped map[string]int
 	Warnings              []Warning
 	Backup                string
+	// MissingAccounts counts the users skipped because they have no Matrix account yet.
+	MissingAccounts int
+	// Paused is set when an admin paused the bot: the cycle read and wrote nothing.
+	Paused bool
+	// Held is the batch of removals the guard held back this cycle, if any.
+	Held *HeldBatch
+	// Writes lists the room changes the cycle tried, with their outcome.
+	Writes []AppliedWrite
+	// NoAccount lists the users found without a Matrix account for the first time.
+	NoAccount []id.UserID
 	// Err is set when the cycle could not run at all (the store was unreadable).
 	Err error
 }
@@ -123,6 +139,9 @@ func (r *Reconciler) Observe(ctx context.Context) (Observed, State, error) {
 	if err != nil {
 		return Observed{}, State{}, fmt.Errorf("load state: %w", err)
 	}
+	if err := r.loadExemptions(ctx, &state); err != nil {
+		return Observed{}, State{}, err
+	}
 	obs := Observed{
 		Groups: r.opts.Directory.Members(ctx, groupNames),
 		Rooms:  make(map[id.RoomID]RoomObservation, len(rooms)),
@@ -152,6 +171,13 @@ func (r *Reconciler) RunCycle(ctx context.Context) CycleResult {
 	log := r.opts.Log.With().Str("cycle", res.ID).Logger()
 	ctx = log.WithContext(ctx)
 
+	if r.paused(ctx, &res) {
+		log.Info().Msg("Paused by an admin: nothing read or written this cycle")
+		r.mu.Lock()
+		r.last = &res
+		r.mu.Unlock()
+		return res
+	}
 	obs, state, err := r.Observe(ctx)
 	if err != nil {
 		res.Err = err
@@ -162,12 +188,13 @@ func (r *Reconciler) RunCycle(ctx context.Context) CycleResult {
 				log.Warn().Err(g.Err).Str("group", name).Msg("Group membership unknown this cycle; no removals on its account")
 			}
 		}
-		plan := MakePlan(r.opts.Policy, obs, state, res.Started)
+		plan := r.guard(ctx, log, MakePlan(r.opts.Policy, obs, state, res.Started), state, &res)
 		res.Warnings = plan.Warnings
 		for _, w := range plan.Warnings {
 			log.Warn().Str("room", string(w.Room)).Str("user", string(w.User)).Msg(w.Message)
 		}
-		r.apply(ctx, log, plan, state, &res)
+		r.apply(ctx, log, plan, state, obs, &res)
+		r.finishHeld(ctx, log, &res)
 	}
 	res.Duration = r.opts.Now().Sub(res.Started)
 	ev := log.Info()
@@ -177,6 +204,7 @@ func (r *Reconciler) RunCycle(ctx context.Context) CycleResult {
 	ev.Dur("duration", res.Duration).
 		Interface("done", res.Done).Interface("failed", res.Failed).Interface("skipped", res.Skipped).
 		Int("warnings", len(res.Warnings)).Msg("Cycle finished")
+	r.opts.Observer.CycleFinished(res, r.stats(ctx, obs, res))
 	r.mu.Lock()
 	r.last = &res
 	r.mu.Unlock()
@@ -195,14 +223,16 @@ type applier struct {
 	log      zerolog.Logger
 	state    State
 	res      *CycleResult
+	obs      Observed
 	exists   map[id.UserID]bool
 	failed   map[RoomUser]bool // an unban failed: do not try to add the user after it
 	backedUp bool
 	noRemove error // set when the backup failed: no removal runs this cycle
 }
 
-func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, state State, res *CycleResult) {
-	a := &applier{r: r, log: log, state: state, res: res, exists: map[id.UserID]bool{}, failed: map[RoomUser]bool{}}
+func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, state State, obs Observed, res *CycleResult) {
+	a := &applier{r: r, log: log, state: state, res: res, obs: obs, exists: map[id.UserID]bool{}, failed: map[RoomUser]bool{}}
+	defer func() { res.MissingAccounts = a.missingAccounts() }()
 	for _, act := range plan.Actions {
 		if ctx.Err() != nil {
 			log.Warn().Msg("Cycle interrupted; the remaining actions run in the next cycle")
@@ -214,11 +244,16 @@ func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, s
 
 func (a *applier) logFor(act Action) *zerolog.Logger {
 	t := act.Target()
-	l := a.log.With().Str("action", act.Kind()).Str("user", string(t.User)).Str("room", string(t.Room)).Str("reason", act.Why()).Logger()
+	l := a.log.With().Str("action", act.Kind()).Str("user", string(t.User)).Str("room", string(t.Room)).
+		Str("group", a.groupsOf(t)).Str("reason", act.Why()).Logger()
 	return &l
 }
 
-func (a *applier) count(m map[string]int, act Action) { m[act.Kind()]++ }
+func (a *applier) count(m map[string]int, act Action) {
+	m[act.Kind()]++
+	a.res.noteWrite(act, m)
+	a.r.opts.Observer.ActionFinished(act.Kind(), act.Target().Room, a.res.resultOf(m))
+}
 
 func (a *applier) one(ctx context.Context, act Action) {
 	st := a.r.opts.Store
@@ -299,6 +334,10 @@ func (a *applier) one(ctx context.Context, act Action) {
 				log.Error().Err(rerr).Msg("User removed, but the store did not record it")
 			}
 		}
+	case EndExemption:
+		if err = a.r.opts.Steering.EndExemption(ctx, act.Room, act.User); err == nil {
+			log.Info().Msg("Exemption ended: the user is back in a group")
+		}
 	default:
 		err = fmt.Errorf("unknown action %T", act)
 	}
@@ -333,6 +372,7 @@ func (a *applier) accountExists(ctx context.Context, log *zerolog.Logger, user i
 			case err != nil:
 				log.Warn().Err(err).Msg("Could not store the missing-account note")
 			case first:
+				a.res.NoAccount = append(a.res.NoAccount, user)
 				log.Warn().Msg("User has no Matrix account yet; skipped until they sign in once (checked every cycle, logged once)")
 			}
 		}

@@ -3,6 +3,9 @@
 //	authentik-matrix-sync [-c config.yaml]                 run the bot
 //	authentik-matrix-sync [-c config.yaml] plan            print what the next cycle would do; change nothing
 //	authentik-matrix-sync [-c config.yaml] healthcheck     exit 0 if the running bot's /health answers
+//	authentik-matrix-sync [-c config.yaml] backup          take a backup of the state now
+//	authentik-matrix-sync [-c config.yaml] restore [-force] FILE   replace the state with a backup
+//	authentik-matrix-sync migrate-store -from sqlite:PATH [-to postgres://…] [-force]   copy SQLite state into Postgres
 //	authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml]   write an appservice registration
 //	authentik-matrix-sync version
 package main
@@ -39,11 +42,17 @@ func run(args []string) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		command, args = args[0], args[1:]
 	}
+	if isStoreCommand(command) {
+		return storeCommandExit(runStoreCommand(command, "", args))
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if rest := fs.Args(); command == "" && len(rest) > 0 && isStoreCommand(rest[0]) {
+		return storeCommandExit(runStoreCommand(rest[0], *configPath, rest[1:]))
 	}
 	if command == "" && fs.NArg() > 0 {
 		command = fs.Arg(0)

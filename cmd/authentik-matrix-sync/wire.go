@@ -17,7 +17,7 @@ import (
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/health"
-	"authentik-matrix-sync/store"
+	"authentik-matrix-sync/metrics"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -54,6 +54,11 @@ type world struct {
 }
 
 func newWorld(cfg *config.Config, log zerolog.Logger) (*world, error) {
+	return newWorldWith(cfg, log, nil)
+}
+
+// newWorldWith is newWorld with the upstream requests counted in m (nil: not counted).
+func newWorldWith(cfg *config.Config, log zerolog.Logger, m *metrics.Metrics) (*world, error) {
 	mx, err := appservice.New(appservice.Options{
 		HomeserverURL:  cfg.Homeserver.Address,
 		Domain:         cfg.Homeserver.Domain,
@@ -64,12 +69,14 @@ func newWorld(cfg *config.Config, log zerolog.Logger) (*world, error) {
 		RegistrationID: cfg.Appservice.ID,
 		ForceJoinVia:   cfg.Matrix.ForceJoinVia,
 		Log:            log.With().Str("component", "matrix").Logger(),
+		HTTPClient:     httpClientFor(m, metrics.ServiceHomeserver),
 	})
 	if err != nil {
 		return nil, err
 	}
 	ak, err := authentik.New(cfg.Authentik.URL, cfg.Authentik.Token, authentik.Options{
 		PageSize: cfg.Authentik.PageSize, Timeout: cfg.Authentik.Timeout,
+		HTTPClient: httpClientFor(m, metrics.ServiceAuthentik),
 	})
 	if err != nil {
 		return nil, err
@@ -142,12 +149,13 @@ func runBot(ctx context.Context, path string) error {
 	log.Info().Str("version", version).Str("config", configName(path)).Bool("appservice", cfg.AppserviceMode()).
 		Int("mappings", len(cfg.Sync.Mappings)).Msg("Starting authentik-matrix-sync")
 
-	st, err := store.OpenSQLite(ctx, store.Options{DataDir: cfg.Database.DataDir, BackupRetention: cfg.Database.BackupRetention})
+	st, err := openStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	w, err := newWorld(cfg, log)
+	m := newMetrics()
+	w, err := newWorldWith(cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -157,7 +165,7 @@ func runBot(ctx context.Context, path string) error {
 	var wg gosync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); wg.Wait() }()
-	errs := make(chan error, 3)
+	errs := make(chan error, 8)
 	goRun := func(f func() error) {
 		wg.Add(1)
 		go func() {
@@ -168,11 +176,12 @@ func runBot(ctx context.Context, path string) error {
 		}()
 	}
 	cycles := &cycleSource{}
-	if cfg.Health.Listen != "" {
-		goRun(func() error { return health.Serve(ctx, cfg.Health.Listen, health.Handler(time.Now(), cycles)) })
+	events, started := &eventSink{}, time.Now()
+	if cfg.Metrics.Listen != "" {
+		goRun(func() error { return health.Serve(ctx, cfg.Metrics.Listen, listenerHandler(cfg, m, cycles, st)) })
 	}
 	if cfg.AppserviceMode() {
-		srv, err := appservice.NewServer(appservice.ServerOptions{HSToken: cfg.Appservice.HSToken,
+		srv, err := appservice.NewServer(appservice.ServerOptions{HSToken: cfg.Appservice.HSToken, OnEvent: events.handle,
 			Log: log.With().Str("component", "transactions").Logger()})
 		if err != nil {
 			return err
@@ -193,12 +202,18 @@ func runBot(ctx context.Context, path string) error {
 		}
 		return err
 	}
+	admin, err := newAdminRoom(ctx, cfg, w, st, policy, started, log)
+	if err != nil {
+		return err
+	}
 	rec := syncer.New(syncer.Options{
-		Directory: w.dir, Rooms: w.matrix, Store: st, Backup: st, Policy: policy,
-		Interval: cfg.Sync.Interval, Log: log,
+		Directory: w.dir, Rooms: w.matrix, Store: st, Backup: m.CountBackups(st), Policy: policy,
+		Interval: cfg.Sync.Interval, Log: log, Observer: admin.observer(m),
+		Steering: admin.steering(), Guard: guardLimits(cfg),
 	})
 	cycles.set(rec)
-	goRun(func() error { return rec.Run(ctx) })
+	admin.start(ctx, goRun, rec, events)
+	goRun(func() error { return runAsLeader(ctx, cfg, log, admin.leaderHook(m.SetLeader), rec.Run) })
 	select {
 	case err := <-errs:
 		return err
@@ -271,7 +286,7 @@ func printPlan(ctx context.Context, path string, out io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg)
-	st, err := store.OpenSQLite(ctx, store.Options{DataDir: cfg.Database.DataDir, BackupRetention: cfg.Database.BackupRetention, ReadOnly: true})
+	st, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			tc.run(t, open)
 		})
 	}
+	t.Run("admin room", func(t *testing.T) { runAdmin(t, open) })
 }
 
 // base is the fixed instant the tests count from.

@@ -1,0 +1,282 @@
+package adminroom
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/store"
+	syncer "authentik-matrix-sync/sync"
+)
+
+const (
+	adminRoom = id.RoomID("!admin:hs")
+	otherRoom = id.RoomID("!other:hs")
+	botID     = id.UserID("@bot:hs")
+	opUser    = id.UserID("@op:hs")
+	modUser   = id.UserID("@mod:hs")
+	guest     = id.UserID("@guest:hs")
+	alice     = id.UserID("@alice:hs")
+	roomA     = id.RoomID("!a:hs")
+)
+
+func TestAuthorise(t *testing.T) {
+	levels := &syncer.PowerLevels{Users: map[id.UserID]int{modUser: 50, guest: 10}, UsersDefault: 0}
+	tests := []struct {
+		name     string
+		sender   id.UserID
+		minLevel int
+		levels   *syncer.PowerLevels
+		want     bool
+	}{
+		{"listed admin", opUser, 0, nil, true},
+		{"unlisted, no power-level rule", modUser, 0, levels, false},
+		{"power level at the minimum", modUser, 50, levels, true},
+		{"power level below the minimum", guest, 50, levels, false},
+		{"default level below the minimum", alice, 1, levels, false},
+		{"power levels unknown", modUser, 50, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Authorise(tc.sender, []id.UserID{opUser}, tc.minLevel, tc.levels); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// fakeMatrix records what the bot posts.
+type fakeMatrix struct {
+	mu      gosync.Mutex
+	notices []Reply
+	levels  syncer.PowerLevels
+	joined  int
+}
+
+func (m *fakeMatrix) SendNotice(_ context.Context, room id.RoomID, plain, html string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if room != adminRoom {
+		panic("notice outside the admin room: " + string(room))
+	}
+	m.notices = append(m.notices, Reply{Plain: plain, HTML: html})
+	return nil
+}
+
+func (m *fakeMatrix) RoomState(context.Context, id.RoomID) (syncer.RoomState, error) {
+	return syncer.RoomState{PowerLevels: m.levels}, nil
+}
+
+func (m *fakeMatrix) JoinRoom(context.Context, id.RoomID) error {
+	m.mu.Lock()
+	m.joined++
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *fakeMatrix) take() []Reply {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.notices
+	m.notices = nil
+	return out
+}
+
+// fakeCycles counts triggers and runs no cycle.
+type fakeCycles struct{ triggered int }
+
+func (c *fakeCycles) LastCycle() *syncer.CycleResult               { return nil }
+func (c *fakeCycles) Preview(context.Context) (syncer.Plan, error) { return syncer.Plan{}, nil }
+func (c *fakeCycles) RunCycle(context.Context) syncer.CycleResult {
+	return syncer.CycleResult{ID: "c1"}
+}
+func (c *fakeCycles) Trigger() { c.triggered++ }
+
+type fixture struct {
+	bot    *Bot
+	mx     *fakeMatrix
+	st     *store.SQLite
+	cycles *fakeCycles
+	clock  time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), store.Options{DataDir: filepath.Join(t.TempDir(), "data"), BackupRetention: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &fixture{mx: &fakeMatrix{levels: syncer.PowerLevels{Users: map[id.UserID]int{modUser: 50}}}, st: st,
+		cycles: &fakeCycles{}, clock: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	f.bot = New(Options{Room: adminRoom, Bot: botID, Admins: []id.UserID{opUser}, MinPowerLevel: 50,
+		Matrix: f.mx, Store: st, Backup: st, Started: f.clock.Add(-time.Minute),
+		Policy: syncer.Policy{Mappings: []syncer.Mapping{{Group: "staff", Room: roomA, Method: syncer.MethodInvite}}},
+		Now:    func() time.Time { return f.clock }, Log: zerolog.Nop()})
+	f.bot.SetCycles(f.cycles)
+	return f
+}
+
+func message(room id.RoomID, sender id.UserID, ts time.Time, body string) *event.Event {
+	raw, _ := json.Marshal(map[string]any{"msgtype": "m.text", "body": body})
+	evt := &event.Event{RoomID: room, Sender: sender, Type: event.EventMessage, Timestamp: ts.UnixMilli(), ID: "$e"}
+	evt.Content.VeryRaw = raw
+	if err := evt.Content.ParseRaw(evt.Type); err != nil {
+		panic(err)
+	}
+	return evt
+}
+
+// say sends body as sender and returns the replies.
+func (f *fixture) say(sender id.UserID, body string) []Reply {
+	f.bot.HandleEvent(context.Background(), message(adminRoom, sender, f.clock, body))
+	return f.mx.take()
+}
+
+func onlyReply(t *testing.T, rs []Reply, want ...string) Reply {
+	t.Helper()
+	if len(rs) != 1 {
+		t.Fatalf("%d replies (%v), want 1", len(rs), rs)
+	}
+	for _, w := range want {
+		if !strings.Contains(rs[0].Plain, w) {
+			t.Errorf("reply %q lacks %q", rs[0].Plain, w)
+		}
+	}
+	return rs[0]
+}
+
+func TestEventIntake(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		evt     *event.Event
+		replies int
+	}{
+		{"admin command", message(adminRoom, opUser, f.clock, "!sync help"), 1},
+		{"moderator by power level", message(adminRoom, modUser, f.clock, "!sync help"), 1},
+		{"own message", message(adminRoom, botID, f.clock, "!sync help"), 0},
+		{"another room", message(otherRoom, opUser, f.clock, "!sync help"), 0},
+		{"older than the process", message(adminRoom, opUser, f.clock.Add(-time.Hour), "!sync help"), 0},
+		{"not a command", message(adminRoom, opUser, f.clock, "good morning"), 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f.bot.HandleEvent(ctx, tc.evt)
+			if got := f.mx.take(); len(got) != tc.replies {
+				t.Errorf("%d replies (%v), want %d", len(got), got, tc.replies)
+			}
+		})
+	}
+}
+
+func TestRefusalAtMostOnceAMinute(t *testing.T) {
+	f := newFixture(t)
+	onlyReply(t, f.say(guest, "!sync status"), "only the bot's admins")
+	if rs := f.say(guest, "!sync pause"); len(rs) != 0 {
+		t.Errorf("second refusal within a minute: %v", rs)
+	}
+	if p, _ := f.st.Paused(context.Background()); p {
+		t.Fatal("a non-admin paused the bot")
+	}
+	f.clock = f.clock.Add(61 * time.Second)
+	onlyReply(t, f.say(guest, "!sync status"), "only the bot's admins")
+}
+
+func TestRepliesAreEscapedNotices(t *testing.T) {
+	f := newFixture(t)
+	r := onlyReply(t, f.say(opUser, `!sync help "<b>x"`), `Unknown command "<b>x"`)
+	if strings.Contains(r.HTML, "<b>x") || !strings.Contains(r.HTML, "&lt;b&gt;x") {
+		t.Errorf("HTML not escaped: %q", r.HTML)
+	}
+	onlyReply(t, f.say(opUser, "!sync cancel"), "Usage: !sync cancel @user [room]")
+	onlyReply(t, f.say(opUser, "!sync nope"), "Say !sync help")
+}
+
+func TestSteeringCommands(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	onlyReply(t, f.say(opUser, "!sync pause"), "Paused")
+	if p, _ := f.bot.Paused(ctx); !p {
+		t.Error("pause did not persist")
+	}
+	onlyReply(t, f.say(opUser, "!sync status"), "PAUSED")
+	onlyReply(t, f.say(opUser, "!sync resume"), "Resumed")
+	if p, _ := f.bot.Paused(ctx); p || f.cycles.triggered != 1 {
+		t.Errorf("after resume: paused %v, triggered %d", p, f.cycles.triggered)
+	}
+
+	onlyReply(t, f.say(opUser, "!sync exempt @alice:hs"), "exempt in every room")
+	ex, _ := f.bot.Exemptions(ctx)
+	if len(ex) != 1 || ex[0].User != alice || ex[0].UntilBack || ex[0].By != opUser {
+		t.Errorf("exemptions %+v", ex)
+	}
+	onlyReply(t, f.say(opUser, "!sync unexempt @alice:hs"), "no longer exempt")
+	onlyReply(t, f.say(opUser, "!sync cancel @alice:hs"), "no pending removal")
+
+	must(f.st.PutMember(ctx, syncer.ManagedMember{Room: roomA, User: alice}))
+	must(f.st.PutPending(ctx, syncer.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff"}))
+	onlyReply(t, f.say(opUser, "!sync pending"), "1 pending removal", "@alice:hs in !a:hs, due in 1h0m0s")
+	onlyReply(t, f.say(opUser, "!sync cancel @alice:hs"), "Cancelled 1 pending removal")
+	st, _ := f.st.LoadState(ctx)
+	ex, _ = f.bot.Exemptions(ctx)
+	if len(st.Pending) != 0 || len(ex) != 1 || !ex[0].UntilBack {
+		t.Errorf("after cancel: pending %v, exemptions %+v", st.Pending, ex)
+	}
+	onlyReply(t, f.say(opUser, "!sync audit @alice:hs"), "@op:hs: cancel @alice:hs", "@op:hs: exempt @alice:hs")
+}
+
+func TestHeldBatchConfirmAndReject(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	batch := func(users ...id.UserID) syncer.HeldBatch {
+		var rs []syncer.HeldRemoval
+		for _, u := range users {
+			rs = append(rs, syncer.HeldRemoval{Room: roomA, User: u, Action: syncer.RemoveKick, Reason: "left staff"})
+		}
+		return syncer.HeldBatch{ID: syncer.BatchID(rs), Why: "too many", Removals: rs}
+	}
+	b1 := batch(alice, "@bob:hs")
+	for range 2 {
+		if ok, err := f.bot.HoldRemovals(ctx, b1); ok || err != nil {
+			t.Fatalf("held batch reported confirmed %v, err %v", ok, err)
+		}
+	}
+	if n := len(f.bot.notices); n != 1 {
+		t.Fatalf("%d notices for a batch held twice, want 1", n)
+	}
+	if n := <-f.bot.notices; !strings.Contains(n.Plain, "confirm "+b1.ID) || !strings.Contains(n.Plain, "kick @alice:hs from !a:hs") {
+		t.Errorf("held notice %q", n.Plain)
+	}
+	onlyReply(t, f.say(opUser, "!sync confirm zzzzzz"), "No held batch")
+	onlyReply(t, f.say(opUser, "!sync confirm "+b1.ID), "confirmed")
+	if ok, _ := f.bot.HoldRemovals(ctx, b1); !ok || f.cycles.triggered != 1 {
+		t.Errorf("after confirm: confirmed %v, triggered %d", ok, f.cycles.triggered)
+	}
+
+	b2 := batch(alice)
+	if _, err := f.bot.HoldRemovals(ctx, b2); err != nil {
+		t.Fatal(err)
+	}
+	onlyReply(t, f.say(opUser, "!sync reject "+b2.ID), "rejected")
+	ex, _ := f.bot.Exemptions(ctx)
+	if len(ex) != 1 || ex[0].User != alice || ex[0].Room != roomA || !ex[0].UntilBack {
+		t.Errorf("after reject: exemptions %+v", ex)
+	}
+	onlyReply(t, f.say(opUser, "!sync reject "+b2.ID), "No held batch")
+}

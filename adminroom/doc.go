@@ -1,0 +1,4 @@
+// Package adminroom holds the admin room: the commands operators send the bot from Matrix, their
+// parser and replies, the notices the bot posts there, and the steering (pause, exemptions,
+// held removals) the reconciler follows.
+package adminroom

@@ -1,0 +1,167 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	syncer "authentik-matrix-sync/sync"
+)
+
+// AdminStore is the admin room's part of a store: audit log, exemptions, the paused flag and
+// held removal batches.
+type AdminStore interface {
+	AppendAudit(ctx context.Context, e syncer.AuditEntry) error
+	Audit(ctx context.Context, target id.UserID, limit int) ([]syncer.AuditEntry, error)
+	PutExemption(ctx context.Context, e syncer.Exemption) error
+	DeleteExemption(ctx context.Context, room id.RoomID, user id.UserID) (bool, error)
+	DeleteExemptions(ctx context.Context, user id.UserID) (int, error)
+	Exemptions(ctx context.Context) ([]syncer.Exemption, error)
+	SetPaused(ctx context.Context, paused bool) error
+	Paused(ctx context.Context) (bool, error)
+	HoldBatch(ctx context.Context, b syncer.HeldBatch) (created bool, status string, err error)
+	Batch(ctx context.Context, id string) (syncer.HeldBatch, error)
+	OpenBatches(ctx context.Context) ([]syncer.HeldBatch, error)
+	DecideBatch(ctx context.Context, id, from, to string, by id.UserID) error
+}
+
+// adminTests are the admin room's cases of the suite.
+var adminTests = []struct {
+	name string
+	run  func(t *testing.T, s AdminStore)
+}{
+	{"the audit log lists newest first and filters by user", testAudit},
+	{"exemptions round-trip, are replaced and lifted", testExemptions},
+	{"the paused flag is off until set and survives being set twice", testPaused},
+	{"a held batch is created once, decided once and held anew after rejection", testHeldBatch},
+}
+
+func runAdmin(t *testing.T, open func(t *testing.T) Store) {
+	for _, tc := range adminTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, ok := open(t).(AdminStore)
+			if !ok {
+				t.Fatal("the store lacks the admin room's methods")
+			}
+			tc.run(t, s)
+		})
+	}
+}
+
+func testAudit(t *testing.T, s AdminStore) {
+	ctx := context.Background()
+	for i, e := range []syncer.AuditEntry{
+		{Actor: "@op:example.org", Command: "exempt", Target: alice, Result: "ok"},
+		{Actor: "cycle 1a2b", Command: "kick", Target: bob, Room: roomA, Result: "ok"},
+		{Actor: "@op:example.org", Command: "pause", Result: "ok"},
+	} {
+		e.At = base().Add(time.Duration(i) * time.Minute)
+		must(t, "append audit", s.AppendAudit(ctx, e))
+	}
+	all, err := s.Audit(ctx, "", 2)
+	must(t, "read audit", err)
+	if len(all) != 2 || all[0].Command != "pause" || all[1].Command != "kick" || all[1].Room != roomA {
+		t.Errorf("latest two entries: %+v", all)
+	}
+	if !sameTime(all[0].At, base().Add(2*time.Minute)) {
+		t.Errorf("time %v, want %v", all[0].At, base().Add(2*time.Minute))
+	}
+	bobs, err := s.Audit(ctx, bob, 10)
+	must(t, "read audit of bob", err)
+	if len(bobs) != 1 || bobs[0].Actor != "cycle 1a2b" {
+		t.Errorf("bob's entries: %+v", bobs)
+	}
+	if _, err := s.Audit(ctx, "", 0); err == nil {
+		t.Error("limit 0 accepted")
+	}
+}
+
+func testExemptions(t *testing.T, s AdminStore) {
+	ctx := context.Background()
+	must(t, "exempt alice", s.PutExemption(ctx, syncer.Exemption{User: alice, By: "@op:x", Reason: "board", At: base()}))
+	must(t, "exempt bob in A", s.PutExemption(ctx, syncer.Exemption{User: bob, Room: roomA, UntilBack: true, By: "@op:x", At: base()}))
+	must(t, "replace alice", s.PutExemption(ctx, syncer.Exemption{User: alice, By: "@op2:x", Reason: "still board", At: base()}))
+	got, err := s.Exemptions(ctx)
+	must(t, "list", err)
+	if len(got) != 2 || got[0].User != alice || got[0].Room != "" || got[0].By != "@op2:x" || got[0].UntilBack ||
+		got[1].User != bob || got[1].Room != roomA || !got[1].UntilBack || !sameTime(got[1].At, base()) {
+		t.Fatalf("exemptions: %+v", got)
+	}
+	found, err := s.DeleteExemption(ctx, roomB, bob)
+	must(t, "lift absent", err)
+	if found {
+		t.Error("lifting an exemption in another room reported one")
+	}
+	found, err = s.DeleteExemption(ctx, roomA, bob)
+	must(t, "lift bob", err)
+	if !found {
+		t.Error("bob's exemption was not found")
+	}
+	n, err := s.DeleteExemptions(ctx, alice)
+	must(t, "lift alice", err)
+	if got, _ := s.Exemptions(ctx); n != 1 || len(got) != 0 {
+		t.Errorf("after lifting all: %d lifted, left %+v", n, got)
+	}
+}
+
+func testPaused(t *testing.T, s AdminStore) {
+	ctx := context.Background()
+	for i, set := range []bool{true, true, false, true} {
+		if i > 0 || set {
+			must(t, "set paused", s.SetPaused(ctx, set))
+		}
+		got, err := s.Paused(ctx)
+		must(t, "read paused", err)
+		if got != set {
+			t.Errorf("step %d: paused %v, want %v", i, got, set)
+		}
+	}
+}
+
+func testHeldBatch(t *testing.T, s AdminStore) {
+	ctx := context.Background()
+	b := syncer.HeldBatch{ID: "abc123", Why: "too many", Created: base(), Removals: []syncer.HeldRemoval{
+		{Room: roomA, User: bob, Action: syncer.RemoveKick, Reason: "left staff"},
+		{Room: roomA, User: alice, Action: syncer.RemoveKick, Reason: "left staff"},
+	}}
+	step := func(what string, wantCreated bool, wantStatus string) {
+		t.Helper()
+		created, status, err := s.HoldBatch(ctx, b)
+		must(t, what, err)
+		if created != wantCreated || status != wantStatus {
+			t.Errorf("%s: created %v status %q, want %v %q", what, created, status, wantCreated, wantStatus)
+		}
+	}
+	step("hold", true, syncer.BatchHeld)
+	step("hold again", false, syncer.BatchHeld)
+	got, err := s.Batch(ctx, "abc123")
+	must(t, "read batch", err)
+	if len(got.Removals) != 2 || got.Removals[0].User != alice || got.Why != "too many" || !sameTime(got.Created, base()) {
+		t.Errorf("batch: %+v", got)
+	}
+	if err := s.DecideBatch(ctx, "abc123", syncer.BatchConfirmed, syncer.BatchDone, ""); !errors.Is(err, syncer.ErrNoBatch) {
+		t.Errorf("finishing an unconfirmed batch: %v, want ErrNoBatch", err)
+	}
+	must(t, "confirm", s.DecideBatch(ctx, "abc123", syncer.BatchHeld, syncer.BatchConfirmed, "@op:x"))
+	if err := s.DecideBatch(ctx, "abc123", syncer.BatchHeld, syncer.BatchRejected, "@op:x"); !errors.Is(err, syncer.ErrNoBatch) {
+		t.Errorf("rejecting a confirmed batch: %v, want ErrNoBatch", err)
+	}
+	step("hold while confirmed", false, syncer.BatchConfirmed)
+	open, err := s.OpenBatches(ctx)
+	must(t, "open batches", err)
+	if len(open) != 1 || open[0].DecidedBy != "@op:x" || open[0].Status != syncer.BatchConfirmed {
+		t.Errorf("open batches: %+v", open)
+	}
+	must(t, "finish", s.DecideBatch(ctx, "abc123", syncer.BatchConfirmed, syncer.BatchDone, ""))
+	if open, _ := s.OpenBatches(ctx); len(open) != 0 {
+		t.Errorf("a finished batch is still open: %+v", open)
+	}
+	step("held anew after it was done", true, syncer.BatchHeld)
+	if _, err := s.Batch(ctx, "nope"); !errors.Is(err, syncer.ErrNoBatch) {
+		t.Errorf("missing batch: %v, want ErrNoBatch", err)
+	}
+}

@@ -1,0 +1,100 @@
+package sync
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// GuardLimits are the mass-removal thresholds. A zero field disables its check.
+type GuardLimits struct {
+	// MaxRemovals is the most removals one cycle may carry out without an admin's confirmation.
+	MaxRemovals int
+	// MaxFraction is the largest share of a room's managed members one cycle may remove. A
+	// single removal in a room never counts as mass removal, or every small room would trip it.
+	MaxFraction float64
+}
+
+// GuardVerdict is what the guard made of a plan: the removals it holds, and why.
+type GuardVerdict struct {
+	Held []HeldRemoval
+	Why  []string
+}
+
+// Tripped reports whether the plan's removals must wait for an admin.
+func (v GuardVerdict) Tripped() bool { return len(v.Why) > 0 }
+
+// Batch is the held removals as a batch with an ID derived from them.
+func (v GuardVerdict) Batch() HeldBatch {
+	return HeldBatch{ID: BatchID(v.Held), Status: BatchHeld, Removals: v.Held, Why: strings.Join(v.Why, "; ")}
+}
+
+// CheckRemovals applies the mass-removal thresholds to a plan. It is pure: the reconciler holds
+// the removals back when the verdict is tripped.
+func CheckRemovals(limits GuardLimits, plan Plan, state State) GuardVerdict {
+	var v GuardVerdict
+	perRoom := map[id.RoomID]int{}
+	for _, a := range plan.Actions {
+		if !IsRemoval(a) {
+			continue
+		}
+		t := a.Target()
+		action := RemoveKick
+		if _, ban := a.(Ban); ban {
+			action = RemoveBan
+		}
+		v.Held = append(v.Held, HeldRemoval{Room: t.Room, User: t.User, Action: action, Reason: a.Why()})
+		perRoom[t.Room]++
+	}
+	if limits.MaxRemovals > 0 && len(v.Held) > limits.MaxRemovals {
+		v.Why = append(v.Why, fmt.Sprintf("%d removals exceed max_removals_per_cycle %d", len(v.Held), limits.MaxRemovals))
+	}
+	if limits.MaxFraction > 0 {
+		managed := map[id.RoomID]int{}
+		for k := range state.Members {
+			managed[k.Room]++
+		}
+		rooms := make([]id.RoomID, 0, len(perRoom))
+		for r := range perRoom {
+			rooms = append(rooms, r)
+		}
+		slices.Sort(rooms)
+		for _, r := range rooms {
+			n, total := perRoom[r], managed[r]
+			if n > 1 && (total == 0 || float64(n)/float64(total) > limits.MaxFraction) {
+				v.Why = append(v.Why, fmt.Sprintf("%d of %d managed members of %s exceed max_removal_fraction %.2f", n, total, r, limits.MaxFraction))
+			}
+		}
+	}
+	if !v.Tripped() {
+		v.Held = nil
+	}
+	return v
+}
+
+// BatchID names a set of removals: the same removals give the same ID, so a batch held every
+// cycle is posted once and a confirmation applies to exactly what the admin saw.
+func BatchID(removals []HeldRemoval) string {
+	keys := make([]string, 0, len(removals))
+	for _, r := range removals {
+		keys = append(keys, string(r.Room)+"\x00"+string(r.User)+"\x00"+string(r.Action))
+	}
+	slices.Sort(keys)
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\x01")))
+	return hex.EncodeToString(sum[:3])
+}
+
+// WithoutRemovals returns the plan minus its kicks and bans.
+func (p Plan) WithoutRemovals() Plan {
+	out := Plan{Warnings: p.Warnings}
+	for _, a := range p.Actions {
+		if !IsRemoval(a) {
+			out.Actions = append(out.Actions, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,98 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rs/zerolog"
+)
+
+// AppliedWrite is one room change a cycle tried.
+type AppliedWrite struct {
+	Kind   string
+	Target RoomUser
+	Reason string
+	// Result is ResultOK, ResultFailed or ResultSkipped.
+	Result string
+}
+
+func (c *CycleResult) noteWrite(act Action, counter map[string]int) {
+	if IsMatrixWrite(act) {
+		t := act.Target()
+		c.Writes = append(c.Writes, AppliedWrite{Kind: act.Kind(), Target: t, Reason: act.Why(), Result: c.resultOf(counter)})
+	}
+}
+
+// paused reports whether an admin paused the bot. An unreadable flag does not stop the cycle:
+// its own read of the store then fails and reports the problem.
+func (r *Reconciler) paused(ctx context.Context, res *CycleResult) bool {
+	if r.opts.Steering == nil {
+		return false
+	}
+	p, err := r.opts.Steering.Paused(ctx)
+	if err != nil {
+		r.opts.Log.Warn().Err(err).Msg("Could not read the paused flag; running the cycle")
+		return false
+	}
+	res.Paused = p
+	return p
+}
+
+func (r *Reconciler) loadExemptions(ctx context.Context, state *State) error {
+	if r.opts.Steering == nil {
+		return nil
+	}
+	list, err := r.opts.Steering.Exemptions(ctx)
+	if err != nil {
+		// Without the exemptions an exempt user could be removed: no cycle until they are read.
+		return fmt.Errorf("load exemptions: %w", err)
+	}
+	if state.Exempt == nil {
+		state.Exempt = map[RoomUser]Exemption{}
+	}
+	for _, e := range list {
+		state.Exempt[RoomUser{e.Room, e.User}] = e
+	}
+	return nil
+}
+
+// guard holds back the plan's removals when they trip the mass-removal thresholds and no admin
+// has confirmed exactly this batch. Additions go on either way.
+func (r *Reconciler) guard(ctx context.Context, log zerolog.Logger, plan Plan, state State, res *CycleResult) Plan {
+	v := CheckRemovals(r.opts.Guard, plan, state)
+	if !v.Tripped() {
+		return plan
+	}
+	b := v.Batch()
+	b.Created = res.Started
+	if r.opts.Steering == nil {
+		log.Warn().Str("why", b.Why).Int("removals", len(b.Removals)).
+			Msg("Mass removal held: no admin room to confirm it; raise the limits to let it through")
+		res.Held = &b
+		return plan.WithoutRemovals()
+	}
+	confirmed, err := r.opts.Steering.HoldRemovals(ctx, b)
+	if err != nil {
+		log.Error().Err(err).Msg("Could not record the held removals; none runs this cycle")
+	}
+	if err == nil && confirmed {
+		log.Info().Str("batch", b.ID).Int("removals", len(b.Removals)).Msg("Mass removal confirmed by an admin; carrying it out")
+		b.Status = BatchConfirmed
+		res.Held = &b
+		return plan
+	}
+	log.Warn().Str("batch", b.ID).Str("why", b.Why).Int("removals", len(b.Removals)).
+		Msg("Mass removal held until an admin confirms it; invites and joins go on")
+	res.Held = &b
+	return plan.WithoutRemovals()
+}
+
+// finishHeld marks a confirmed batch as carried out once its cycle applied it.
+func (r *Reconciler) finishHeld(ctx context.Context, log zerolog.Logger, res *CycleResult) {
+	if res.Held == nil || res.Held.Status != BatchConfirmed || r.opts.Steering == nil {
+		return
+	}
+	if err := r.opts.Steering.FinishBatch(ctx, res.Held.ID); err != nil {
+		log.Warn().Err(err).Str("batch", res.Held.ID).Msg("Could not mark the confirmed batch as done")
+	}
+}

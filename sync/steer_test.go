@@ -1,0 +1,105 @@
+package sync
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+)
+
+// fakeSteering is an admin room in memory.
+type fakeSteering struct {
+	paused   bool
+	exempt   []Exemption
+	batches  map[string]string // id → status
+	held     []HeldBatch
+	finished []string
+	endedFor []id.UserID
+}
+
+func (s *fakeSteering) Paused(context.Context) (bool, error)            { return s.paused, nil }
+func (s *fakeSteering) Exemptions(context.Context) ([]Exemption, error) { return s.exempt, nil }
+func (s *fakeSteering) EndExemption(_ context.Context, _ id.RoomID, u id.UserID) error {
+	s.endedFor = append(s.endedFor, u)
+	return nil
+}
+func (s *fakeSteering) HoldRemovals(_ context.Context, b HeldBatch) (bool, error) {
+	if _, ok := s.batches[b.ID]; !ok {
+		s.batches[b.ID] = BatchHeld
+		s.held = append(s.held, b)
+	}
+	return s.batches[b.ID] == BatchConfirmed, nil
+}
+func (s *fakeSteering) FinishBatch(_ context.Context, id string) error {
+	s.finished = append(s.finished, id)
+	s.batches[id] = BatchDone
+	return nil
+}
+
+// leftWorld is a room with alice, bob and carol joined and managed, their removals due, and a
+// group holding only dave: three removals and one invite.
+func leftWorld() *fakeWorld {
+	w := newFakeWorld()
+	dave := id.UserID("@dave:hs")
+	w.accounts[dave] = true
+	w.groups["staff"] = []id.UserID{dave}
+	for _, u := range []id.UserID{alice, bob, carol} {
+		w.rooms[roomA][u] = joined(earlier)
+		w.state.Members[RoomUser{roomA, u}] = ManagedMember{Room: roomA, User: u}
+		w.state.Pending[RoomUser{roomA, u}] = PendingRemoval{Room: roomA, User: u, DueAt: earlier, Reason: "no longer in Authentik group staff"}
+	}
+	return w
+}
+
+func steeredReconciler(w *fakeWorld, s *fakeSteering, limits GuardLimits) *Reconciler {
+	return New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Steering: s, Guard: limits,
+		Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}), Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
+}
+
+func TestGuardHoldsRemovalsUntilConfirmed(t *testing.T) {
+	w, s := leftWorld(), &fakeSteering{batches: map[string]string{}}
+	r := steeredReconciler(w, s, GuardLimits{MaxRemovals: 2})
+	res := r.RunCycle(context.Background())
+	if res.Held == nil || len(res.Held.Removals) != 3 || len(s.held) != 1 {
+		t.Fatalf("held %+v, batches %+v", res.Held, s.held)
+	}
+	if want := []string{"invite @dave:hs !a:hs"}; !slices.Equal(w.writes, want) {
+		t.Fatalf("writes %v, want only the invite %v", w.writes, want)
+	}
+	r.RunCycle(context.Background())
+	if len(s.held) != 1 || len(w.writes) != 1 {
+		t.Fatalf("second cycle: %d batches, writes %v", len(s.held), w.writes)
+	}
+	s.batches[s.held[0].ID] = BatchConfirmed
+	r.RunCycle(context.Background())
+	if len(w.writes) != 4 || !slices.Equal(s.finished, []string{s.held[0].ID}) || w.backups != 1 {
+		t.Fatalf("after confirm: writes %v, finished %v, backups %d", w.writes, s.finished, w.backups)
+	}
+}
+
+func TestPausedCycleWritesNothing(t *testing.T) {
+	w, s := leftWorld(), &fakeSteering{batches: map[string]string{}, paused: true}
+	res := steeredReconciler(w, s, GuardLimits{}).RunCycle(context.Background())
+	if !res.Paused || len(w.writes) != 0 || len(w.state.Pending) != 3 {
+		t.Fatalf("paused cycle: paused %v, writes %v, pending %d", res.Paused, w.writes, len(w.state.Pending))
+	}
+}
+
+func TestExemptionsFromSteeringAreHonoured(t *testing.T) {
+	w := leftWorld()
+	s := &fakeSteering{batches: map[string]string{}, exempt: []Exemption{{User: bob}, {User: id.UserID("@dave:hs"), Room: roomA, UntilBack: true}}}
+	steeredReconciler(w, s, GuardLimits{}).RunCycle(context.Background())
+	want := []string{"invite @dave:hs !a:hs", "kick @alice:hs !a:hs", "kick @carol:hs !a:hs"}
+	if !slices.Equal(w.writes, want) {
+		t.Errorf("writes %v, want %v", w.writes, want)
+	}
+	if _, pending := w.state.Pending[RoomUser{roomA, bob}]; pending {
+		t.Error("bob's pending removal was not cancelled")
+	}
+	if !slices.Equal(s.endedFor, []id.UserID{"@dave:hs"}) {
+		t.Errorf("ended exemptions %v, want dave's", s.endedFor)
+	}
+}
