@@ -9,10 +9,11 @@ ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/authentik-matrix-sync ./cmd/authentik-matrix-sync
 
-FROM alpine:3.22
-# postgresql17-client brings pg_dump and pg_restore for the Postgres store's backups; pg_dump 17 dumps
-# servers from 9.2 up to 17.
-RUN apk add --no-cache ca-certificates tzdata postgresql17-client \
+FROM alpine:3.23
+# postgresql18-client brings pg_dump and pg_restore for the Postgres store's backups. pg_dump refuses
+# a server of a newer major than its own, so the newest client the base offers is the one to take:
+# pg_dump 18 dumps servers from 9.2 up to 18. (Alpine 3.22 stops at postgresql17-client.)
+RUN apk add --no-cache ca-certificates tzdata postgresql18-client \
  && addgroup -g 1000 bot && adduser -D -H -u 1000 -G bot bot \
  && mkdir -p /app/data && chown 1000:1000 /app/data && chmod 0700 /app/data
 COPY --from=build /out/authentik-matrix-sync /app/authentik-matrix-sync

@@ -22,7 +22,7 @@ endef
 .PHONY: help
 help: ## list the targets
 	@echo "Targets:"
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## build bin/authentik-matrix-sync (static, no cgo)
@@ -52,8 +52,9 @@ check-race-deps:
 		echo "error: the race detector needs a C compiler ('$$cc' not found); apt-get install -y gcc libc6-dev" >&2; exit 1; }
 
 .PHONY: test
-test: synapse check-race-deps ## vet, then every test with -race, end-to-end included
+test: synapse check-race-deps ## vet and staticcheck, then every test with -race, end-to-end included
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: unit
@@ -64,10 +65,29 @@ unit: check-race-deps ## fast tests only: -short, without the end-to-end suite
 e2e: synapse check-race-deps ## end-to-end tests against a real Synapse
 	$(GO) test -race -count=1 ./e2e/...
 
-.PHONY: bench
-bench: ## run the benchmarks
+.PHONY: staticcheck
+staticcheck: ## run staticcheck (a tool dependency in go.mod) on every package
 	$(call require-tool,$(GO),$(GO_HINT))
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) tool staticcheck ./...
+
+# govulncheck needs its vulnerability database online, so this is for maintainers, not CI.
+.PHONY: vuln
+vuln: ## check dependencies and code for known vulnerabilities (needs internet)
+	$(call require-tool,$(GO),$(GO_HINT))
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0 ./...
+
+.PHONY: bench
+bench: synapse ## run every benchmark (Synapse and PostgreSQL needed; long) and write bench/results.md
+	$(call require-tool,$(GO),$(GO_HINT))
+	$(GO) run ./bench/report -o bench/results.md
+
+# Not part of CI: an hour by default. The report goes to stdout and $(SOAK_REPORT).
+SOAK_DURATION ?= 1h
+SOAK_REPORT ?= soak-report.txt
+.PHONY: soak
+soak: synapse ## run the bot for SOAK_DURATION (1h) under random group changes and faults; report to SOAK_REPORT
+	$(call require-tool,$(GO),$(GO_HINT))
+	$(GO) run ./cmd/soak -duration $(SOAK_DURATION) -report $(SOAK_REPORT)
 
 .PHONY: demo
 demo: synapse ## start a local Synapse, a fake Authentik and the bot (DEMO_FLAGS="-duration 2m")

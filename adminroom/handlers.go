@@ -64,7 +64,13 @@ func (b *Bot) status(ctx context.Context, _ Request) Reply {
 	} else {
 		t.line("Last cycle: %s, took %s, %s", ago(now, last.Started), last.Duration.Round(time.Millisecond), cycleLine(last))
 		next := last.Started.Add(last.Duration + b.opts.Interval)
+		if last.NextIn > 0 {
+			next = last.Started.Add(last.Duration + last.NextIn)
+		}
 		t.line("Next run: in %s", max(0, next.Sub(now)).Round(time.Second))
+		if last.Outage != "" {
+			t.line("Backing off: %s is failing", last.Outage)
+		}
 	}
 	b.mu.Lock()
 	stats := b.stats
@@ -131,7 +137,11 @@ func (b *Bot) plan(ctx context.Context, _ Request) Reply {
 		if _, ok := byRoom[r]; !ok {
 			rooms = append(rooms, r)
 		}
-		byRoom[r] = append(byRoom[r], a.Kind()+" "+string(a.Target().User)+": "+a.Why())
+		who := string(a.Target().User)
+		if who != "" { // a room-wide action (set_power_levels) names its users in its reason
+			who = " " + who
+		}
+		byRoom[r] = append(byRoom[r], a.Kind()+who+": "+a.Why())
 	}
 	slices.Sort(rooms)
 	t.head("Plan: %s, %s; nothing was changed", fmtCount(len(p.Actions), "action", "actions"), fmtCount(len(p.Warnings), "warning", "warnings"))

@@ -20,10 +20,15 @@ func (b *Bot) afterCycle(ctx context.Context, rep cycleReport) {
 		b.mu.Unlock()
 	}
 	actor := "cycle " + res.ID
-	var removed, held []syncer.AppliedWrite
+	var removed, held, failed []syncer.AppliedWrite
 	for _, w := range res.Writes {
 		b.audit(ctx, syncer.AuditEntry{At: res.Started, Actor: actor, Command: w.Kind + ": " + w.Reason,
 			Target: w.Target.User, Room: w.Target.Room, Result: w.Result})
+		if w.Result == syncer.ResultFailed {
+			// A failing homeserver fails the same writes every cycle: they are told once, below.
+			failed = append(failed, w)
+			continue
+		}
 		if w.Kind == (syncer.Kick{}).Kind() || w.Kind == (syncer.Ban{}).Kind() {
 			if w.Result == syncer.ResultSkipped {
 				held = append(held, w)
@@ -36,14 +41,11 @@ func (b *Bot) afterCycle(ctx context.Context, rep cycleReport) {
 		var t text
 		t.head("Removed %s (cycle %s)", fmtCount(len(removed), "user", "users"), res.ID)
 		for _, w := range removed {
-			status := ""
-			if w.Result != syncer.ResultOK {
-				status = " — FAILED, retried next cycle"
-			}
-			t.item("%s %s from %s: %s%s", w.Kind, w.Target.User, w.Target.Room, w.Reason, status)
+			t.item("%s %s from %s: %s", w.Kind, w.Target.User, w.Target.Room, w.Reason)
 		}
 		b.notify(t.reply())
 	}
+	b.noticeFailedWrites(failed)
 	b.track("backup", len(held) > 0,
 		func(t *text) {
 			t.head("State backup failed: %s held", fmtCount(len(held), "removal", "removals")).

@@ -80,6 +80,8 @@ type Matrix struct {
 
 	rateLimitRetries int
 	maxRateLimitWait time.Duration
+	// gate is shared by every request to the homeserver, the bot's and the puppets'.
+	gate *rateGate
 }
 
 var _ syncer.Rooms = (*Matrix)(nil)
@@ -145,6 +147,7 @@ func New(opts Options) (*Matrix, error) {
 		token:            token,
 		rateLimitRetries: rateLimitRetries,
 		maxRateLimitWait: maxRateLimitWait,
+		gate:             newRateGate(),
 	}
 	m.hsURL, err = mautrix.ParseAndNormalizeBaseURL(opts.HomeserverURL)
 	if err != nil {
@@ -190,6 +193,7 @@ func (m *Matrix) newClient(user id.UserID, asUser bool) *mautrix.Client {
 		MaxHTTPBackoff:      maxRateLimitWait,
 		IgnoreRateLimit:     true, // 429s are waited out in withRateLimit, which also reads retry_after_ms
 		SetAppServiceUserID: asUser,
+		ResponseSizeLimit:   maxResponseBytes,
 	}
 }
 
@@ -202,26 +206,33 @@ func (m *Matrix) BotUserID() id.UserID { return m.bot }
 // ForceJoinRoute is the route ForceJoin uses: ForceJoinAdminAPI or ForceJoinAppservice.
 func (m *Matrix) ForceJoinRoute() string { return m.route }
 
-// withRateLimit runs op, waiting out up to rateLimitRetries 429 answers that ask for a short
-// pause. A longer pause is not waited for: the error goes back and the action is retried in a
-// later cycle.
+// withRateLimit runs op once the homeserver's rate-limit pause (if any) is over, and waits out
+// up to rateLimitRetries 429 answers. A 429 pauses every request, not just this one; a pause
+// longer than maxRateLimitWait is not waited for by this request: the error goes back and the
+// action is retried in a later cycle, while the others wait at most maxRateLimitWait.
 func (m *Matrix) withRateLimit(ctx context.Context, what string, op func(context.Context) error) error {
+	var err error
 	for attempt := 0; ; attempt++ {
-		err := op(ctx)
+		if gerr := m.gate.wait(ctx); gerr != nil {
+			if err != nil {
+				return errors.Join(err, gerr)
+			}
+			return fmt.Errorf("%s: waiting out the homeserver's rate limit: %w", what, gerr)
+		}
+		err = op(ctx)
 		wait, limited := IsRateLimited(err)
-		if !limited || attempt >= m.rateLimitRetries || wait > m.maxRateLimitWait {
+		if !limited {
 			return err
 		}
 		if wait <= 0 {
 			wait = time.Second
 		}
-		m.log.Warn().Str("request", what).Dur("retry_in", wait).Msg("Rate-limited by the homeserver; waiting")
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
+		m.gate.closeFor(min(wait, m.maxRateLimitWait))
+		giveUp := attempt >= m.rateLimitRetries || wait > m.maxRateLimitWait
+		m.logFor(ctx).Warn().Str("request", what).Dur("retry_in", wait).Bool("retried", !giveUp).
+			Msg("Rate-limited by the homeserver; every request waits")
+		if giveUp {
+			return err
 		}
 	}
 }

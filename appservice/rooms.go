@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
@@ -93,6 +94,8 @@ type powerLevelsContent struct {
 	Invite       level               `json:"invite"`
 	Kick         level               `json:"kick"`
 	Ban          level               `json:"ban"`
+	Events       map[string]level    `json:"events"`
+	StateDefault level               `json:"state_default"`
 }
 
 // level is a power level as found in rooms: a number, or in room versions before 10 also a
@@ -131,6 +134,9 @@ const (
 	defaultKickLevel    = 50
 	defaultBanLevel     = 50
 	creatorLevelNoEvent = 100
+	// defaultStateLevel applies to state events the power-levels event does not list; without
+	// the event at all, state events need level 0.
+	defaultStateLevel = 50
 )
 
 // parseRoomState builds the sync's view of a room from its full state. Events it cannot read are
@@ -159,9 +165,18 @@ func parseRoomState(events []stateEvent) syncer.RoomState {
 			if json.Unmarshal(ev.Content, &c) != nil || *ev.StateKey == "" {
 				continue
 			}
-			st.Members[id.UserID(*ev.StateKey)] = syncer.RoomMember{
-				Membership: c.Membership,
-				Sender:     ev.Sender,
+			// Canonical strings: the same user in many rooms, in the store and in the groups
+			// then costs one copy, which matters with hundreds of thousands of memberships.
+			user, sender := id.UserID(unique.Make(*ev.StateKey).Value()), ev.Sender
+			if sender == user {
+				sender = user
+			} else {
+				// Mostly the bot or a few moderators: one copy each instead of one per event.
+				sender = id.UserID(unique.Make(string(sender)).Value())
+			}
+			st.Members[user] = syncer.RoomMember{
+				Membership: internMembership(c.Membership),
+				Sender:     sender,
 				Since:      time.UnixMilli(ev.TS),
 			}
 		case "m.room.power_levels":
@@ -182,6 +197,7 @@ func parseRoomState(events []stateEvent) syncer.RoomState {
 			st.PowerLevels.Invite = c.Invite.or(defaultInviteLevel)
 			st.PowerLevels.Kick = c.Kick.or(defaultKickLevel)
 			st.PowerLevels.Ban = c.Ban.or(defaultBanLevel)
+			st.PowerLevels.ChangePowerLevels = c.Events["m.room.power_levels"].or(c.StateDefault.or(defaultStateLevel))
 		case "m.room.create":
 			if *ev.StateKey != "" || json.Unmarshal(ev.Content, &createC) != nil {
 				continue

@@ -51,7 +51,7 @@ func TestParseRoomState(t *testing.T) {
 				ev("m.room.create", "", alice, 1, map[string]any{"room_version": "10", "creator": alice}),
 				ev("m.room.power_levels", "", alice, 2, map[string]any{
 					"users": map[string]any{string(alice): 100, string(testBot): 90}, "users_default": 10,
-					"invite": 50, "kick": 75, "ban": 80, "events": map[string]any{"m.room.name": 50},
+					"invite": 50, "kick": 75, "ban": 80, "events": map[string]any{"m.room.name": 50, "m.room.power_levels": 95},
 				}),
 				member(alice, "join", alice, 3),
 				member(testBot, "join", testBot, 4),
@@ -68,7 +68,7 @@ func TestParseRoomState(t *testing.T) {
 				},
 				PowerLevels: syncer.PowerLevels{
 					Users:        map[id.UserID]int{alice: 100, testBot: 90},
-					UsersDefault: 10, Invite: 50, Kick: 75, Ban: 80,
+					UsersDefault: 10, Invite: 50, Kick: 75, Ban: 80, ChangePowerLevels: 95,
 				},
 			},
 		},
@@ -81,7 +81,7 @@ func TestParseRoomState(t *testing.T) {
 			},
 			want: syncer.RoomState{
 				Members:     map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
-				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{testBot: 50}, Invite: 0, Kick: 50, Ban: 50},
+				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{testBot: 50}, Invite: 0, Kick: 50, Ban: 50, ChangePowerLevels: 50},
 			},
 		},
 		{
@@ -94,7 +94,7 @@ func TestParseRoomState(t *testing.T) {
 			want: syncer.RoomState{
 				Members: map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
 				PowerLevels: syncer.PowerLevels{
-					Users: map[id.UserID]int{testBot: 100}, Kick: 50, Ban: 50,
+					Users: map[id.UserID]int{testBot: 100}, Kick: 50, Ban: 50, ChangePowerLevels: 50,
 					Creators: map[id.UserID]bool{alice: true, bob: true},
 				},
 			},
@@ -129,13 +129,13 @@ func TestParseRoomState(t *testing.T) {
 			events: []map[string]any{
 				ev("m.room.create", "", alice, 1, map[string]any{"room_version": "5"}),
 				ev("m.room.power_levels", "", alice, 2, map[string]any{
-					"users": map[string]any{string(testBot): "100", string(bob): []int{1}}, "kick": "60", "ban": true,
+					"users": map[string]any{string(testBot): "100", string(bob): []int{1}}, "kick": "60", "ban": true, "state_default": "70",
 				}),
 				member(testBot, "join", testBot, 4),
 			},
 			want: syncer.RoomState{
 				Members:     map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
-				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{testBot: 100}, Kick: 60, Ban: 50},
+				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{testBot: 100}, Kick: 60, Ban: 50, ChangePowerLevels: 70},
 			},
 		},
 		{
@@ -148,7 +148,7 @@ func TestParseRoomState(t *testing.T) {
 			},
 			want: syncer.RoomState{
 				Members:     map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
-				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{}, Kick: 50, Ban: 50},
+				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{}, Kick: 50, Ban: 50, ChangePowerLevels: 50},
 			},
 		},
 	}

@@ -11,10 +11,11 @@ import (
 	"net/http"
 	"strings"
 	gosync "sync"
-	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
+
+	"authentik-matrix-sync/httpserver"
 )
 
 const (
@@ -32,6 +33,10 @@ type ServerOptions struct {
 	// OnEvent receives each pushed event, one at a time, from a single goroutine. It may be slow:
 	// the homeserver's request is answered before it runs. Nil drops every event.
 	OnEvent func(ctx context.Context, evt *event.Event)
+	// OnReceive sees each event of a new transaction as it arrives, before the queue, so it
+	// misses none even when the queue is full. It runs in the homeserver's request and must
+	// return at once. Nil sees nothing.
+	OnReceive func(evt *event.Event)
 	// MaxBodyBytes bounds a transaction's size; zero means 8 MiB.
 	MaxBodyBytes int64
 	// QueueSize bounds the events waiting for OnEvent; when full, new events are dropped with a
@@ -50,6 +55,7 @@ type ServerOptions struct {
 type Server struct {
 	hsToken []byte
 	onEvent func(context.Context, *event.Event)
+	peek    func(*event.Event)
 	maxBody int64
 	log     zerolog.Logger
 	queue   chan *event.Event
@@ -68,6 +74,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	s := &Server{
 		hsToken: []byte(opts.HSToken),
 		onEvent: opts.OnEvent,
+		peek:    opts.OnReceive,
 		maxBody: opts.MaxBodyBytes,
 		log:     opts.Log.With().Str("component", "appservice-server").Logger(),
 		seen:    make(map[string]struct{}, rememberedTxns),
@@ -106,14 +113,8 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 
 // Serve is ListenAndServe on an existing listener, which it closes.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := httpserver.NewServer(ln.Addr().String(), s)
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	delivered := make(chan struct{})
@@ -129,7 +130,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-served:
 	case <-ctx.Done():
-		shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		err = srv.Shutdown(shutdownCtx)
 		stop()
 		<-served
@@ -225,6 +226,9 @@ func (s *Server) putTransaction(w http.ResponseWriter, r *http.Request) {
 	s.remember(txnID)
 	dropped := 0
 	for _, evt := range events {
+		if s.peek != nil {
+			s.peek(evt)
+		}
 		select {
 		case s.queue <- evt:
 		default:

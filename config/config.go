@@ -21,6 +21,7 @@ type Config struct {
 	Health      HealthConfig      `yaml:"health"`
 	Metrics     MetricsConfig     `yaml:"metrics"`
 	Admin       AdminConfig       `yaml:"admin"`
+	Webhook     WebhookConfig     `yaml:"webhook"`
 
 	// Warnings are problems that do not stop the program (a secrets file others can read, a
 	// setting that has no effect); main logs them once the logger exists.
@@ -98,6 +99,14 @@ type SyncConfig struct {
 	// (MAX_REMOVALS_PER_CYCLE, MAX_REMOVAL_FRACTION); zero disables each.
 	MaxRemovalsPerCycle int     `yaml:"max_removals_per_cycle"`
 	MaxRemovalFraction  float64 `yaml:"max_removal_fraction"`
+	// MaxBackoff caps the growing wait between cycles while an upstream service fails as a
+	// whole (SYNC_MAX_BACKOFF_SECONDS); zero retries every Interval.
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// MaxConcurrentWrites bounds the room writes in flight at once (SYNC_MAX_CONCURRENT_WRITES).
+	MaxConcurrentWrites int `yaml:"max_concurrent_writes"`
+	// FullResyncInterval is how long a room's cached state is trusted in appservice mode before
+	// it is read again anyway (SYNC_FULL_RESYNC_INTERVAL_SECONDS).
+	FullResyncInterval time.Duration `yaml:"full_resync_interval"`
 }
 
 // AdminConfig is the admin room, from which operators steer the bot.
@@ -125,6 +134,20 @@ type Mapping struct {
 	Method string `yaml:"method" json:"method"`
 	// Rejoin force-joins again someone who left the room on their own; only used with force.
 	Rejoin bool `yaml:"rejoin" json:"rejoin"`
+	// RemoveAction and GracePeriod override sync.remove_action and sync.grace_period for this
+	// mapping's rooms; Remove: false makes the mapping invite-only (it never removes anyone).
+	RemoveAction string    `yaml:"remove_action,omitempty" json:"remove_action"`
+	GracePeriod  *Duration `yaml:"grace_period,omitempty" json:"grace_period"`
+	Remove       *bool     `yaml:"remove,omitempty" json:"remove"`
+	// IncludeChildren syncs a space's child rooms too; Recursive follows child spaces;
+	// ExcludeRooms lists child room IDs to leave alone.
+	IncludeChildren bool     `yaml:"include_children,omitempty" json:"include_children"`
+	Recursive       bool     `yaml:"recursive,omitempty" json:"recursive"`
+	ExcludeRooms    []string `yaml:"exclude_rooms,omitempty" json:"exclude_rooms"`
+	// CreateIfMissing creates the room when its alias does not exist; nil never creates.
+	CreateIfMissing *CreateRoom `yaml:"create_if_missing,omitempty" json:"create_if_missing"`
+	// PowerLevel is the level the group's members get in the mapping's rooms; 0 gives none.
+	PowerLevel int `yaml:"power_level,omitempty" json:"power_level"`
 }
 
 // UserMappingConfig turns Authentik users into Matrix IDs.
@@ -137,6 +160,9 @@ type UserMappingConfig struct {
 	Attribute string `yaml:"attribute"`
 	// Server fills {server}; by default the homeserver domain.
 	Server string `yaml:"server"`
+	// Source is template (the default) or synapse_external_id; ExternalID configures the latter.
+	Source     string           `yaml:"source"`
+	ExternalID ExternalIDConfig `yaml:"external_id"`
 }
 
 // DatabaseConfig is where state (grace periods) lives.
@@ -252,7 +278,7 @@ func (c *Config) AppserviceMode() bool {
 func (c *Config) Redacted() string {
 	cp := *c
 	cp.Sync.Mappings = append([]Mapping(nil), c.Sync.Mappings...)
-	for _, secret := range []*string{&cp.Matrix.AccessToken, &cp.Appservice.ASToken, &cp.Appservice.HSToken, &cp.Authentik.Token} {
+	for _, secret := range []*string{&cp.Matrix.AccessToken, &cp.Appservice.ASToken, &cp.Appservice.HSToken, &cp.Authentik.Token, &cp.Webhook.Secret} {
 		if *secret != "" {
 			*secret = redactedValue
 		}

@@ -139,13 +139,15 @@ func TestDefaults(t *testing.T) {
 			Hostname: "127.0.0.1", Port: 29333, BotUsername: "authentik-sync"},
 		Authentik: AuthentikConfig{URL: "https://auth.example.com", Token: authentikToken, PageSize: 100, Timeout: 30 * time.Second},
 		Sync: SyncConfig{Interval: 60 * time.Second, JoinMethod: JoinInvite, GracePeriod: 24 * time.Hour,
-			RemoveAction: RemoveKick, MaxRemovalsPerCycle: 10, MaxRemovalFraction: 0.25},
+			RemoveAction: RemoveKick, MaxRemovalsPerCycle: 10, MaxRemovalFraction: 0.25, MaxBackoff: 5 * time.Minute,
+			MaxConcurrentWrites: 8, FullResyncInterval: time.Hour},
 		Admin:       AdminConfig{CommandPrefix: "!sync"},
-		UserMapping: UserMappingConfig{Template: "@{username}:{server}", Attribute: "matrix_id", Server: "example.com"},
+		UserMapping: UserMappingConfig{Template: "@{username}:{server}", Attribute: "matrix_id", Server: "example.com", Source: SourceTemplate, ExternalID: ExternalIDConfig{Subject: "uid", Refresh: time.Hour}},
 		Database:    DatabaseConfig{Type: DatabaseSQLite, DataDir: "./data", BackupRetention: 3, Schema: "authentik_matrix_sync", MaxOpenConns: 4, MaxIdleConns: 2, PgDump: "pg_dump"},
 		Logging:     LoggingConfig{Level: "info", Format: LogFormatAuto},
 		Health:      HealthConfig{Listen: "127.0.0.1:9100"},
 		Metrics:     MetricsConfig{Listen: "127.0.0.1:9100"},
+		Webhook:     WebhookConfig{Header: "Authorization", Debounce: 2 * time.Second},
 		Warnings:    []string{"sync.mappings / SYNC_MAPPINGS is empty: no room will be managed; add mappings such as " + mappingsExample},
 	}
 	if !reflect.DeepEqual(*c, want) {

@@ -71,6 +71,7 @@ func (l *loader) normalise(c *Config) {
 		m.Room = strings.TrimSpace(m.Room)
 		m.Space = strings.TrimSpace(m.Space)
 		m.Method = strings.ToLower(strings.TrimSpace(m.Method))
+		m.RemoveAction = strings.ToLower(strings.TrimSpace(m.RemoveAction))
 		// A conflicting pair is left as it is for validation to report.
 		if m.Space != "" && (m.Room == "" || m.Room == m.Space) {
 			m.Room, m.Space = m.Space, ""

@@ -71,6 +71,9 @@ func (l *loader) applyEnv(c *Config) {
 	l.envSecret("APPSERVICE_HS_TOKEN", sHSToken, sHSTokenFile, &c.Appservice.HSToken, nil)
 
 	l.applyAdminEnv(c)
+	l.applyBackoffEnv(c)
+	l.applyScaleEnv(c)
+	l.applyWebhookEnv(c)
 	if v, ok := l.lookup("SYNC_MAPPINGS"); ok {
 		if mappings, ok := l.parseMappings(v); ok {
 			c.Sync.Mappings = mappings
@@ -159,7 +162,7 @@ func explainJSONError(err error, length int) string {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Sprintf("malformed JSON at byte %d: the text ends before the array is closed", length)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Sprintf("a mapping has the unknown key %s (known keys: group, space or room, method, rejoin)", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return fmt.Sprintf("a mapping has the unknown key %s (known keys: group, space or room, method, rejoin, remove_action, grace_period, remove, include_children, recursive, exclude_rooms, create_if_missing)", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return fmt.Sprintf("malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}

@@ -83,13 +83,21 @@ func withDefaults() *Config {
 	c.Sync.Interval = DefaultInterval
 	c.Sync.GracePeriod = DefaultGracePeriod
 	c.UserMapping.Attribute = DefaultUserAttribute
+	c.UserMapping.Source = SourceTemplate
+	c.UserMapping.ExternalID.Subject = DefaultExternalSubject
+	c.UserMapping.ExternalID.Refresh = DefaultExternalRefresh
 	c.Database.BackupRetention = DefaultBackupRetention
 	c.Database.MaxOpenConns = DefaultMaxOpenConns
 	c.Database.MaxIdleConns = DefaultMaxIdleConns
 	c.Metrics.Listen = DefaultMetricsListen
 	c.Sync.MaxRemovalsPerCycle = DefaultMaxRemovals
 	c.Sync.MaxRemovalFraction = DefaultMaxRemovalFraction
+	c.Sync.MaxBackoff = DefaultMaxBackoff
+	c.Sync.MaxConcurrentWrites = DefaultMaxConcurrentWrites
+	c.Sync.FullResyncInterval = DefaultFullResyncInterval
 	c.Admin.CommandPrefix = DefaultCommandPrefix
+	c.Webhook.Header = DefaultWebhookHeader
+	c.Webhook.Debounce = DefaultWebhookDebounce
 	return c
 }
 
@@ -115,7 +123,7 @@ func (l *loader) readFile(c *Config, path string) error {
 			l.problems.addPlain("config file %s, %s", path, explainYAMLError(msg))
 		}
 	default:
-		return fmt.Errorf("config file %s is not valid YAML: fix it by comparing with config.example.yaml: %w", path, err)
+		return fmt.Errorf("config file %s is not valid YAML: fix it by comparing with config.example.yaml: %w", path, yamlSyntaxError{err})
 	}
 	l.listenAlias(c, data, path)
 	if c.Matrix.AccessToken != "" || c.Appservice.ASToken != "" || c.Appservice.HSToken != "" || c.Authentik.Token != "" {
@@ -211,7 +219,7 @@ func (l *loader) mergeRegistration(c *Config) {
 	l.checkPrivate(path, "appservice registration")
 	var reg registrationFile
 	if err := yaml.Unmarshal(data, &reg); err != nil {
-		l.problems.add(sRegistration, "%s is not a valid registration file (%v); regenerate it with -g", path, err)
+		l.problems.add(sRegistration, "%s is not a valid registration file (%v); regenerate it with -g", path, yamlSyntaxError{err})
 		return
 	}
 	agree := func(s setting, field *string, fromFile string, secret bool) {

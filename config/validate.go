@@ -53,8 +53,12 @@ func (c *Config) check(forGenerate bool) problems {
 	c.checkAuthentik(&ps)
 	c.checkSync(&ps)
 	c.checkUserMapping(&ps)
+	c.checkExternalIDs(&ps)
 	c.checkRest(&ps)
 	c.checkAdmin(&ps)
+	c.checkBackoff(&ps)
+	c.checkScale(&ps)
+	c.checkWebhook(&ps)
 	return ps
 }
 
@@ -189,6 +193,8 @@ func (c *Config) checkSync(ps *problems) {
 		if m.Method != "" && !isJoinMethod(m.Method) {
 			ps.add(at, "method %s is not a join method; use invite or force, or leave it out to use sync.join_method", quote(m.Method))
 		}
+		checkMappingOptions(ps, i, m)
+		checkPowerLevel(ps, i, m)
 		key := [2]string{m.Group, m.Room}
 		if first, dup := seen[key]; dup {
 			ps.add(at, "repeats group %s and room %s of mapping #%d; remove one of them", quote(m.Group), quote(m.Room), first+1)

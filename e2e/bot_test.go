@@ -47,6 +47,8 @@ type botConfig struct {
 	asUser harness.User
 	// edit changes the config file before it is written (admin room, guard settings…).
 	edit func(conf map[string]any)
+	// databaseURL puts the state in Postgres (a postgres:// URL) instead of SQLite in dataDir.
+	databaseURL string
 }
 
 // bot is a running authentik-matrix-sync process.
@@ -138,7 +140,7 @@ func newRoom(t *testing.T, appservice bool, name string) id.RoomID {
 }
 
 // invocation returns the arguments and environment that run the binary with cfg.
-func invocation(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir, healthAddr string) ([]string, []string) {
+func invocation(t testing.TB, ak *authentiktest.Server, cfg botConfig, dataDir, healthAddr string) ([]string, []string) {
 	t.Helper()
 	grace := cfg.grace
 	var mappings []map[string]any
@@ -157,6 +159,9 @@ func invocation(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir, 
 			"MATRIX_ACCESS_TOKEN="+cfg.clientUser().Token, "SYNC_MAPPINGS="+string(mj),
 			"SYNC_INTERVAL_SECONDS=1", fmt.Sprintf("CLEANUP_GRACE_PERIOD_MINUTES=%d", int(grace.Minutes())),
 			"DATA_DIR="+dataDir, "HEALTH_LISTEN="+healthAddr)
+		if cfg.databaseURL != "" {
+			cmdEnv = append(cmdEnv, "DATABASE_URL="+cfg.databaseURL)
+		}
 		if cfg.joinMethod != "" {
 			cmdEnv = append(cmdEnv, "JOIN_METHOD="+cfg.joinMethod)
 		}
@@ -169,8 +174,10 @@ func invocation(t *testing.T, ak *authentiktest.Server, cfg botConfig, dataDir, 
 		"homeserver": map[string]any{"address": env.hs.URL, "domain": serverName},
 		"authentik":  map[string]any{"url": ak.URL(), "token": authentikToken},
 		"sync": map[string]any{"interval": "1s", "grace_period": grace.String(), "mappings": mappings,
-			"join_method": orDefault(cfg.joinMethod, "invite"), "remove_action": orDefault(cfg.removeAction, "kick")},
-		"database": map[string]any{"data_dir": dataDir},
+			"join_method": orDefault(cfg.joinMethod, "invite"), "remove_action": orDefault(cfg.removeAction, "kick"),
+			// Scenarios that inject faults wait for a few cycles; a 4 s cap keeps the back-off short.
+			"max_backoff": "4s"},
+		"database": map[string]any{"data_dir": dataDir, "uri": cfg.databaseURL},
 		"health":   map[string]any{"listen": healthAddr},
 		"matrix":   map[string]any{"force_join_via": orDefault(cfg.forceVia, "auto")},
 	}

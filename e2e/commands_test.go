@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"authentik-matrix-sync/e2e/harness"
 )
 
 // runCommand runs the binary once with a bot's arguments and environment plus extra arguments.
@@ -53,12 +56,29 @@ func TestHealthcheckSubcommand(t *testing.T) {
 	room := newRoom(t, true, "health")
 	ak := directory(t, "staff", "alice")
 	b := startBot(t, ak, botConfig{appservice: true, grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}}}, "")
-	if out, err := runCommand(t, b.args, b.env, "healthcheck"); err != nil {
-		t.Fatalf("healthcheck of a running bot failed: %v\n%s", err, out)
+	for _, extra := range [][]string{{"healthcheck"}, {"healthcheck", "-live"}} {
+		if out, err := runCommand(t, b.args, b.env, extra...); err != nil {
+			t.Fatalf("%v of a running, ready bot failed: %v\n%s", extra, err, out)
+		}
 	}
 	b.stop()
 	if out, err := runCommand(t, b.args, b.env, "healthcheck"); err == nil {
 		t.Fatalf("healthcheck passed with the bot stopped:\n%s", out)
+	}
+
+	// A bot that cannot reach its homeserver stays in its start-up checks: alive, not ready.
+	dead := freeAddr(t)
+	stuck := launchBot(t, ak, botConfig{grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}},
+		edit: func(conf map[string]any) { conf["homeserver"].(map[string]any)["address"] = "http://" + dead }}, "")
+	if err := harness.WaitFor(context.Background(), 20*time.Second, func() (bool, error) {
+		out, err := runCommand(t, stuck.args, stuck.env, "healthcheck", "-live")
+		return err == nil, fmt.Errorf("healthcheck -live: %v: %s", err, out)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCommand(t, stuck.args, stuck.env, "healthcheck")
+	if err == nil || !strings.Contains(out, "/ready answered 503") || !strings.Contains(out, "cycle: no finished cycle yet") {
+		t.Fatalf("healthcheck of a bot stuck in its start-up = %v, want exit 1 naming the failed check:\n%s", err, out)
 	}
 }
 

@@ -9,10 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
+	"authentik-matrix-sync/httpserver"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -66,8 +70,10 @@ func Serve(ctx context.Context, addr string, h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("listen for metrics and health checks on %s: %w (set metrics.listen / METRICS_LISTEN to a free address, or empty to disable)", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	srv := httpserver.NewServer(addr, h)
+	// Scrapes and health checks are small and quick; the profiler's 30 s CPU profile is the
+	// longest answer, within httpserver.WriteTimeout.
+	srv.ReadHeaderTimeout, srv.ReadTimeout = 5*time.Second, 10*time.Second
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -80,8 +86,16 @@ func Serve(ctx context.Context, addr string, h http.Handler) error {
 	return nil
 }
 
-// Check asks a running instance's /health and returns nil when it answers 200.
-func Check(ctx context.Context, addr string) error {
+// Paths a Check may ask.
+const (
+	PathReady  = "/ready"
+	PathHealth = "/health"
+)
+
+// Check asks a running instance's path (PathReady or PathHealth) and returns nil when it answers
+// 200. A /ready that answers otherwise is reported with the checks that failed, so the reason
+// shows in `docker inspect`.
+func Check(ctx context.Context, addr, path string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("health listen address %q: %w", addr, err)
@@ -91,18 +105,29 @@ func Check(ctx context.Context, addr string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/health", nil)
+	url := "http://" + net.JoinHostPort(host, port) + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("health endpoint unreachable: %w", err)
+		return fmt.Errorf("%s unreachable: %w", url, err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health endpoint answered %s", resp.Status)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode == http.StatusOK {
+		return nil
 	}
-	return nil
+	var rep ReadyReport
+	if path == PathReady && json.Unmarshal(body, &rep) == nil && len(rep.Checks) > 0 {
+		var failed []string
+		for _, name := range slices.Sorted(maps.Keys(rep.Checks)) {
+			if c := rep.Checks[name]; !c.OK {
+				failed = append(failed, name+": "+c.Error)
+			}
+		}
+		return fmt.Errorf("%s answered %s: %s", url, resp.Status, strings.Join(failed, "; "))
+	}
+	return fmt.Errorf("%s answered %s", url, resp.Status)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,18 +45,26 @@ func TestCheck(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	if err := Check(context.Background(), addr); err == nil {
+	if err := Check(context.Background(), addr, PathHealth); err == nil {
 		t.Fatal("Check passed with nothing listening")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, addr, Handler(time.Now(), fixedCycles{})) }()
+	notReady := ReadyHandler(Condition{Name: "cycle", Run: func(context.Context) error { return errors.New("no finished cycle yet") }},
+		Condition{Name: "store", Run: func(context.Context) error { return nil }})
+	go func() {
+		done <- Serve(ctx, addr, Mux(Endpoints{Health: Handler(time.Now(), fixedCycles{}), Ready: notReady}))
+	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for Check(context.Background(), addr) != nil {
+	for Check(context.Background(), addr, PathHealth) != nil {
 		if time.Now().After(deadline) {
-			t.Fatal("Check never passed against a running server")
+			t.Fatal("Check of /health never passed against a running server")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	err = Check(context.Background(), addr, PathReady)
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "cycle: no finished cycle yet") || strings.Contains(err.Error(), "store") {
+		t.Errorf("Check of a /ready that fails = %v, want the status and the failing check only", err)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -9,10 +9,15 @@ import (
 	"time"
 )
 
-// Condition is one readiness condition; Run returns nil while it holds, else why not.
+// Condition is one readiness condition.
 type Condition struct {
 	Name string
-	Run  func(ctx context.Context) error
+	// Run returns nil while the condition holds, else why not.
+	Run func(ctx context.Context) error
+	// Note, if set, is asked first. A non-empty note says why the condition does not apply to
+	// this instance now (a follower runs no cycles, a paused bot reads nothing): the check
+	// passes with the note as its detail, and Run is not asked.
+	Note func() string
 }
 
 // ReadyReport is the JSON body of GET /ready.
@@ -24,8 +29,9 @@ type ReadyReport struct {
 
 // CheckResult is one check's outcome.
 type CheckResult struct {
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // checkTimeout bounds each check, so that a hung store cannot hang the probe.
@@ -37,6 +43,12 @@ func ReadyHandler(checks ...Condition) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rep := ReadyReport{Status: "ready", Checks: make(map[string]CheckResult, len(checks))}
 		for _, c := range checks {
+			if c.Note != nil {
+				if note := c.Note(); note != "" {
+					rep.Checks[c.Name] = CheckResult{OK: true, Detail: note}
+					continue
+				}
+			}
 			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 			err := c.Run(ctx)
 			cancel()

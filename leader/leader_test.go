@@ -229,7 +229,8 @@ func TestNewChecksMargins(t *testing.T) {
 }
 
 func TestKeyDependsOnSchema(t *testing.T) {
-	if Key("a") == Key("b") || Key("a") != Key("a") {
+	first, again := Key("a"), Key("a")
+	if first == Key("b") || first != again {
 		t.Error("Key must be stable per schema and differ between schemas")
 	}
 }

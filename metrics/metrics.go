@@ -71,6 +71,7 @@ type Metrics struct {
 	upstreamDuration    *prometheus.HistogramVec
 	backups             *prometheus.CounterVec
 	lastBackup          prometheus.Gauge
+	faults              faultMetrics
 
 	answers answerTimes
 }
@@ -129,6 +130,8 @@ func New(build BuildInfo) *Metrics {
 		m.cycles, m.cycleDuration, m.lastSuccess, m.leader, m.actions, m.pendingRemovals, m.managedMembers,
 		m.groupMembers, m.usersWithoutAccount, m.removalsHeld, m.upstreamRequests, m.upstreamDuration,
 		m.backups, m.lastBackup, buildInfo)
+	m.faults = newFaultMetrics()
+	m.registry.MustRegister(m.faults.collectors()...)
 	// Series that alerts compute rates of exist from the start, so that the first failure is an
 	// increase from zero rather than a new series.
 	for _, r := range []string{ResultOK, ResultFailed} {
@@ -160,6 +163,7 @@ func (m *Metrics) SetLeader(leader bool) {
 var actionLabels = map[string]string{
 	"invite": "invite", "force_join": "force_join", "unban": "unban", "kick": "kick", "ban": "ban",
 	"cancel_removal": "cancel", "schedule_removal": "schedule",
+	"set_power_levels": "set_power_levels",
 }
 
 // ActionFinished counts an applied action.
@@ -177,6 +181,7 @@ func (m *Metrics) CycleFinished(res syncer.CycleResult, st syncer.CycleStats) {
 	}
 	m.cycles.WithLabelValues(result).Inc()
 	m.cycleDuration.Observe(res.Duration.Seconds())
+	m.faults.cycleFinished(res, st)
 	if res.Ok() {
 		m.lastSuccess.Set(float64(res.Started.Add(res.Duration).UnixMilli()) / 1000)
 	}

@@ -224,3 +224,26 @@ func TestExpositionLints(t *testing.T) {
 		}
 	}
 }
+
+func TestServedUsForReadiness(t *testing.T) {
+	for _, tc := range []struct {
+		service string
+		status  int
+		want    bool
+	}{
+		{ServiceAuthentik, 200, true},
+		{ServiceAuthentik, 404, true},
+		{ServiceAuthentik, 401, false},
+		{ServiceAuthentik, 403, false}, // a revoked token: Authentik is not serving the bot
+		{ServiceAuthentik, 503, false},
+		{ServiceHomeserver, 200, true},
+		{ServiceHomeserver, 403, true}, // M_FORBIDDEN about one room is still an answer
+		{ServiceHomeserver, 429, true},
+		{ServiceHomeserver, 401, false}, // M_UNKNOWN_TOKEN
+		{ServiceHomeserver, 500, false},
+	} {
+		if got := servedUs(tc.service, tc.status); got != tc.want {
+			t.Errorf("servedUs(%s, %d) = %v, want %v", tc.service, tc.status, got, tc.want)
+		}
+	}
+}

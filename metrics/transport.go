@@ -117,7 +117,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	code := "error"
 	if err == nil {
 		code = strconv.Itoa(resp.StatusCode)
-		if resp.StatusCode < 500 {
+		if servedUs(t.service, resp.StatusCode) {
 			t.m.answered(t.service, time.Now())
 		}
 	}
@@ -131,4 +131,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ev.Msg("Upstream request")
 	return resp, err
+}
+
+// servedUs tells whether a status shows the service working for the bot, for /ready: a 5xx does
+// not, nor does a refused token (401 anywhere; 403 from Authentik, whose API answers 403 to a
+// revoked or under-privileged token). A homeserver's 403 is an ordinary answer about one room.
+func servedUs(service string, status int) bool {
+	switch {
+	case status >= 500, status == http.StatusUnauthorized:
+		return false
+	case status == http.StatusForbidden:
+		return service != ServiceAuthentik
+	}
+	return true
 }

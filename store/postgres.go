@@ -301,7 +301,10 @@ func (p *Postgres) runClientTool(ctx context.Context, bin, what string, args ...
 	if args[0] != "--list" {
 		args = append([]string{"--dbname=" + dbURL}, args...)
 	}
+	ctx, cancel := context.WithTimeout(ctx, clientToolTimeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.WaitDelay = clientToolWaitDelay
 	cmd.Env = os.Environ()
 	if password != "" {
 		cmd.Env = append(cmd.Env, "PGPASSWORD="+password)
@@ -310,7 +313,7 @@ func (p *Postgres) runClientTool(ctx context.Context, bin, what string, args ...
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s: %s not found: install the PostgreSQL client tools (version 17 or newer reads every supported server) or set database.pg_dump to pg_dump's path", what, bin)
+			return fmt.Errorf("%s: %s not found: install the PostgreSQL client tools (of the server's major version or newer: pg_dump refuses newer servers) or set database.pg_dump to pg_dump's path", what, bin)
 		}
 		msg := strings.TrimSpace(stderr.String())
 		if len(msg) > 2000 {

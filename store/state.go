@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unique"
 
 	"maunium.net/go/mautrix/id"
 
@@ -118,6 +119,8 @@ func loadMembers(ctx context.Context, tx *sql.Tx, into map[syncer.RoomUser]synce
 			return err
 		}
 		m.DesiredSince, m.AddedAt = fromMillis(desired), fromMillis(added)
+		// Canonical strings: a room ID repeats on every member row, a user on every room of theirs.
+		m.Room, m.User = id.RoomID(unique.Make(string(m.Room)).Value()), id.UserID(unique.Make(string(m.User)).Value())
 		into[syncer.RoomUser{Room: m.Room, User: m.User}] = m
 	}
 	return rows.Err()

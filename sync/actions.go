@@ -144,6 +144,8 @@ func Describe(a Action) string {
 		return fmt.Sprintf("%s %s in %s due %s: %s", a.Kind(), t.User, t.Room, a.DueAt.UTC().Format(time.RFC3339), a.Reason)
 	case ForceJoin:
 		return fmt.Sprintf("%s %s into %s: %s", a.Kind(), t.User, t.Room, a.Reason)
+	case SetPowerLevels:
+		return fmt.Sprintf("%s in %s: %s", a.Kind(), t.Room, a.Reason)
 	default:
 		return fmt.Sprintf("%s %s in %s: %s", a.Kind(), t.User, t.Room, a.Why())
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"maunium.net/go/mautrix/id"
@@ -14,8 +15,8 @@ import (
 type GuardLimits struct {
 	// MaxRemovals is the most removals one cycle may carry out without an admin's confirmation.
 	MaxRemovals int
-	// MaxFraction is the largest share of a room's managed members one cycle may remove. A
-	// single removal in a room never counts as mass removal, or every small room would trip it.
+	// MaxFraction is the largest share of a room's managed members one cycle may remove; see
+	// RemovalAllowance for how it rounds in small rooms.
 	MaxFraction float64
 }
 
@@ -65,8 +66,9 @@ func CheckRemovals(limits GuardLimits, plan Plan, state State) GuardVerdict {
 		slices.Sort(rooms)
 		for _, r := range rooms {
 			n, total := perRoom[r], managed[r]
-			if n > 1 && (total == 0 || float64(n)/float64(total) > limits.MaxFraction) {
-				v.Why = append(v.Why, fmt.Sprintf("%d of %d managed members of %s exceed max_removal_fraction %.2f", n, total, r, limits.MaxFraction))
+			if allowed := RemovalAllowance(limits.MaxFraction, total); float64(n) > allowed {
+				v.Why = append(v.Why, fmt.Sprintf("%d of %d managed members of %s would leave, more than max_removal_fraction %.2f allows (%s)",
+					n, total, r, limits.MaxFraction, strconv.FormatFloat(allowed, 'f', -1, 64)))
 			}
 		}
 	}
@@ -74,6 +76,16 @@ func CheckRemovals(limits GuardLimits, plan Plan, state State) GuardVerdict {
 		v.Held = nil
 	}
 	return v
+}
+
+// RemovalAllowance is how many of a room's managed members one cycle may remove before the
+// fraction rule holds the removals: fraction × managed, but never less than one. One departure is
+// the everyday case, and in a room of three it is already a third: holding it for an admin would
+// make every small room ask for a confirmation each time someone leaves, and admins who confirm
+// by habit are no guard. Two or more leaving a small room at once (two of three, both of two)
+// still trip it, and max_removals_per_cycle bounds the total whatever the room sizes.
+func RemovalAllowance(fraction float64, managed int) float64 {
+	return max(1, fraction*float64(managed))
 }
 
 // BatchID names a set of removals: the same removals give the same ID, so a batch held every

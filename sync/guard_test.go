@@ -55,6 +55,50 @@ func TestCheckRemovals(t *testing.T) {
 	}
 }
 
+// TestFractionRule pins the fraction rule at its edges: a room may lose max(1, fraction ×
+// managed members) in one cycle; more trips the guard.
+func TestFractionRule(t *testing.T) {
+	users := []id.UserID{alice, bob, carol, "@dave:hs", "@erin:hs"}
+	tests := []struct {
+		name     string
+		fraction float64
+		managed  int
+		removals int
+		tripped  bool
+	}{
+		{"one of one: a single departure never waits", 0.25, 1, 1, false},
+		{"one of two", 0.25, 2, 1, false},
+		{"one of three, a third, still a single departure", 0.25, 3, 1, false},
+		{"both of two", 0.25, 2, 2, true},
+		{"two of three", 0.25, 3, 2, true},
+		{"two of eight is exactly the fraction", 0.25, 8, 2, false},
+		{"three of eight is more", 0.25, 8, 3, true},
+		{"two of nine: the allowance is 2.25, not rounded down", 0.25, 9, 2, false},
+		{"three of twelve", 0.25, 12, 3, false},
+		{"four of twelve", 0.25, 12, 4, true},
+		{"half: two of four", 0.5, 4, 2, false},
+		{"half: three of four", 0.5, 4, 3, true},
+		{"a fraction of one never trips", 1, 5, 5, false},
+		{"a fraction of zero disables the rule", 0, 5, 5, false},
+		{"two from a room with no managed members", 0.25, 0, 2, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := CheckRemovals(GuardLimits{MaxFraction: tc.fraction}, Plan{Actions: kicks(roomA, users[:tc.removals]...)}, stateWith(managedIn(roomA, tc.managed), nil))
+			if v.Tripped() != tc.tripped {
+				t.Fatalf("%d of %d at %.2f: tripped %v (%v), want %v", tc.removals, tc.managed, tc.fraction, v.Tripped(), v.Why, tc.tripped)
+			}
+			if tc.tripped && len(v.Held) != tc.removals {
+				t.Errorf("held %d, want all %d", len(v.Held), tc.removals)
+			}
+		})
+	}
+	v := CheckRemovals(GuardLimits{MaxFraction: 0.25}, Plan{Actions: kicks(roomA, users[:3]...)}, stateWith(managedIn(roomA, 8), nil))
+	if want := "3 of 8 managed members of " + string(roomA) + " would leave, more than max_removal_fraction 0.25 allows (2)"; len(v.Why) != 1 || v.Why[0] != want {
+		t.Errorf("why = %q, want %q", v.Why, want)
+	}
+}
+
 func TestBatchIDDependsOnTheSetOnly(t *testing.T) {
 	a := []HeldRemoval{{Room: roomA, User: alice, Action: RemoveKick}, {Room: roomA, User: bob, Action: RemoveKick}}
 	b := []HeldRemoval{a[1], a[0]}

@@ -31,6 +31,11 @@ type Mapping struct {
 	Method JoinMethod
 	// Rejoin makes a force mapping join users back who left the room on their own.
 	Rejoin bool
+	// PowerLevel is the level the group's members get in the room (see powerlevels.go); 0 sets
+	// none.
+	PowerLevel int
+	MappingOverrides
+	SpaceOptions
 }
 
 // Policy is what the operator configured: the mappings and the removal rules.
@@ -40,6 +45,8 @@ type Policy struct {
 	RemoveAction RemoveAction
 	// Bot is the bot's own user ID: never removed, and the sender that marks its own kicks and bans.
 	Bot id.UserID
+	// Released are rooms the bot managed but no mapping covers any more (see ReleasedRoom).
+	Released []ReleasedRoom
 }
 
 // Member is one effective member of a group, already mapped to a Matrix ID.
@@ -88,6 +95,8 @@ type PowerLevels struct {
 	Invite       int
 	Kick         int
 	Ban          int
+	// ChangePowerLevels is the level needed to send m.room.power_levels.
+	ChangePowerLevels int
 	// Creators have unlimited power (room version 12 and later).
 	Creators map[id.UserID]bool
 }
@@ -120,6 +129,11 @@ type RoomObservation struct {
 
 // Observed is everything a cycle read from the outside world.
 type Observed struct {
+	// Policy is the policy the cycle plans with: the configured one with its spaces expanded
+	// and its released rooms listed.
+	Policy Policy
+	// Notes are problems met while working Policy out (an unreadable space…), shown as warnings.
+	Notes  []Warning
 	Groups map[string]GroupMembers
 	Rooms  map[id.RoomID]RoomObservation
 }
@@ -167,6 +181,10 @@ type State struct {
 	Pending map[RoomUser]PendingRemoval
 	// Exempt holds the users the bot must not remove; a key with an empty Room covers every room.
 	Exempt map[RoomUser]Exemption
+	// Grants holds the power levels the bot gave (see PowerGrant); nil when the store keeps none.
+	Grants map[RoomUser]PowerGrant
+	// byRoom indexes Members by room while a plan is made (see indexed).
+	byRoom roomIndex
 }
 
 // NewState returns an empty state.

@@ -17,7 +17,8 @@ const (
 )
 
 // Observer is told what each cycle did, so that metrics can follow the reconciler without the
-// reconciler knowing about them. Calls come from the cycle's goroutine and must return quickly.
+// reconciler knowing about them. Calls never overlap, but may come from the goroutines that
+// apply a cycle's writes; they must return quickly.
 type Observer interface {
 	// ActionFinished reports one applied action: its Kind, its room, and ResultOK, ResultFailed
 	// or ResultSkipped.
@@ -58,7 +59,7 @@ func observerOrNop(o Observer) Observer {
 	return o
 }
 
-// stats works out a finished cycle's figures. The state is read again from the store because
+// stats works out a finished cycle's figures. The store's records are counted again because
 // the cycle's own copy does not follow every change it made.
 func (r *Reconciler) stats(ctx context.Context, obs Observed, res CycleResult) CycleStats {
 	st := CycleStats{GroupMembers: map[string]int{}, UsersWithoutAccount: res.MissingAccounts,
@@ -71,36 +72,15 @@ func (r *Reconciler) stats(ctx context.Context, obs Observed, res CycleResult) C
 	if _, isNop := r.opts.Observer.(nopObserver); isNop || obs.Groups == nil {
 		return st
 	}
-	state, err := r.opts.Store.LoadState(ctx)
+	members, pending, err := countState(ctx, r.opts.Store)
 	if err != nil {
 		return st
 	}
 	st.ManagedMembers, st.PendingRemovals = map[id.RoomID]int{}, map[id.RoomID]int{}
-	for _, m := range r.opts.Policy.Mappings {
-		st.ManagedMembers[m.Room], st.PendingRemovals[m.Room] = 0, 0
-	}
-	for k := range state.Members {
-		if _, mapped := st.ManagedMembers[k.Room]; mapped {
-			st.ManagedMembers[k.Room]++
-		}
-	}
-	for k := range state.Pending {
-		if _, mapped := st.PendingRemovals[k.Room]; mapped {
-			st.PendingRemovals[k.Room]++
-		}
+	for _, m := range obs.Policy.Mappings {
+		st.ManagedMembers[m.Room], st.PendingRemovals[m.Room] = members[m.Room], pending[m.Room]
 	}
 	return st
-}
-
-// missingAccounts counts the users this cycle found without a Matrix account.
-func (a *applier) missingAccounts() int {
-	n := 0
-	for _, exists := range a.exists {
-		if !exists {
-			n++
-		}
-	}
-	return n
 }
 
 // resultOf names the counter map that count was given: one of the result's three maps. Maps
@@ -120,7 +100,7 @@ func (c *CycleResult) resultOf(m map[string]int) string {
 // in, or, for someone in none of them (a removal), all of the room's groups.
 func (a *applier) groupsOf(t RoomUser) string {
 	var in, all []string
-	for _, m := range a.r.opts.Policy.Mappings {
+	for _, m := range a.obs.Policy.Mappings {
 		if m.Room != t.Room || slices.Contains(all, m.Group) {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unique"
 
 	"maunium.net/go/mautrix/id"
 )
@@ -51,10 +52,15 @@ type roomPolicy struct {
 // MakePlan compares the desired membership (groups), the actual one (rooms) and the stored state,
 // and returns the actions that bring the rooms in step. It reads no clock and does no I/O.
 func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
-	var p Plan
+	state = state.indexed()
+	p := Plan{Warnings: slices.Clone(obs.Notes)}
 	for _, rp := range roomsOf(policy) {
 		p.planRoom(policy, rp, obs, state, now)
 	}
+	for _, rel := range policy.Released {
+		p.planReleased(policy, rel, obs, state, now)
+	}
+	p.planPower(policy, obs, state, now)
 	slices.SortStableFunc(p.Actions, func(a, b Action) int {
 		if c := cmp.Compare(a.phase(), b.phase()); c != 0 {
 			return c
@@ -132,6 +138,7 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 			err = ro.Err.Error()
 		}
 		p.warn(room, "", "room state unreadable, nothing done in this room this cycle: %s", err)
+		p.cancelReturned(room, desired, state)
 		return
 	}
 	rs := ro.State
@@ -155,9 +162,9 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 		return
 	}
 	var managed []id.UserID
-	for k := range state.Members {
-		if k.Room == room && desired[k.User] == nil {
-			managed = append(managed, k.User)
+	for _, u := range state.managedIn(room) {
+		if desired[u] == nil {
+			managed = append(managed, u)
 		}
 	}
 	slices.Sort(managed)
@@ -172,7 +179,8 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 	rec, tracked := state.Members[key]
 	if !tracked || rec.DesiredSince.IsZero() {
 		rec.Room, rec.User, rec.DesiredSince = room, u, now
-		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: "in Authentik group " + groups})
+		// One copy of each reason: a first cycle tracks every member of every room.
+		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: unique.Make("in Authentik group " + groups).Value()})
 	}
 	if _, pending := state.Pending[key]; pending {
 		p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "back in Authentik group " + groups})
@@ -182,7 +190,7 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 	}
 
 	mem, present := rs.Members[u]
-	reason := "member of Authentik group " + groups
+	reason := unique.Make("member of Authentik group " + groups).Value()
 	add := func(alreadyInvited bool) {
 		if botLevel < rs.PowerLevels.Invite {
 			p.warn(room, u, "not added: the bot's power level %d is below the invite level %d", botLevel, rs.PowerLevels.Invite)
@@ -219,8 +227,9 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 			desiredSince = now
 		}
 		// A leave after the user entered the group is their own choice (left, declined, or was
-		// kicked by a moderator): inviting again would loop. Re-entering the group resets it.
-		if mem.Since.After(desiredSince) && !(d.method == MethodForce && d.rejoin) {
+		// kicked by a moderator): inviting again would loop. Re-entering the group resets it. A
+		// leave the bot itself sent (an unban whose addition a crash cut off) is nobody's choice.
+		if mem.Since.After(desiredSince) && mem.Sender != policy.Bot && !(d.method == MethodForce && d.rejoin) {
 			return
 		}
 		add(false)
@@ -234,6 +243,10 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 	key := RoomUser{room, u}
 	mem := rs.Members[u]
 	if u == policy.Bot || (mem.Membership != MembershipJoin && mem.Membership != MembershipInvite) {
+		if done, ok := removalAlreadyDone(policy, key, mem, state, now); ok {
+			p.Actions = append(p.Actions, done)
+			return
+		}
 		p.Actions = append(p.Actions, ForgetMember{Room: room, User: u, Reason: "no longer in the room nor in its groups"})
 		return
 	}
@@ -253,29 +266,20 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 		rec.DesiredSince = time.Time{}
 		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: reason})
 	}
+	rule := ruleFor(policy, room)
 	pending, ok := state.Pending[key]
+	if rule.never {
+		if ok {
+			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "the mapping of Authentik group " + rule.neverBecause + " never removes (remove: false)"})
+		}
+		return
+	}
 	if !ok {
-		p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now.Add(policy.GracePeriod), Reason: reason})
+		p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now.Add(rule.grace), Reason: reason})
 		return
 	}
 	if now.Before(pending.DueAt) {
 		return
 	}
-	needed := rs.PowerLevels.Kick
-	if policy.RemoveAction == RemoveBan {
-		needed = rs.PowerLevels.Ban
-	}
-	if level := rs.PowerLevels.Level(u); level >= botLevel {
-		p.warn(room, u, "not removed: their power level %d is not below the bot's %d", level, botLevel)
-		return
-	}
-	if botLevel < needed {
-		p.warn(room, u, "not removed: the bot's power level %d is below the %s level %d", botLevel, policy.RemoveAction, needed)
-		return
-	}
-	if policy.RemoveAction == RemoveBan {
-		p.Actions = append(p.Actions, Ban{Room: room, User: u, Reason: pending.Reason})
-		return
-	}
-	p.Actions = append(p.Actions, Kick{Room: room, User: u, Reason: pending.Reason})
+	p.removeNow(policy, room, u, rule.action, pending.Reason, rs)
 }

@@ -408,3 +408,228 @@ func render(as []Action) string {
 	}
 	return b.String()
 }
+
+// TestMakePlanOverrides covers per-mapping remove_action, grace_period and remove: false, and the
+// rule for a room several mappings share: the longest grace, kick over ban, remove: false wins.
+func TestMakePlanOverrides(t *testing.T) {
+	hours := func(h int) *time.Duration { d := time.Duration(h) * time.Hour; return &d }
+	with := func(m Mapping, o MappingOverrides) Mapping { m.MappingOverrides = o; return m }
+	staffA := Mapping{Group: "staff", Room: roomA, Method: MethodInvite}
+	adminsA := Mapping{Group: "admins", Room: roomA, Method: MethodInvite}
+	gone := Observed{Groups: groups(group("staff"), group("admins")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{alice: joined(earlier)})}}
+	leftGroup := stateWith([]ManagedMember{{Room: roomA, User: alice}}, nil)
+	due := stateWith([]ManagedMember{{Room: roomA, User: alice}}, []PendingRemoval{{Room: roomA, User: alice, DueAt: earlier, Reason: "r"}})
+	const reason2 = "no longer in any of the Authentik groups admins, staff"
+	tests := []struct {
+		name     string
+		policy   Policy
+		state    State
+		want     []Action
+		warnings []string
+	}{
+		{
+			name:   "a mapping's grace period replaces the global one",
+			policy: policy(with(staffA, MappingOverrides{GracePeriod: hours(72)})),
+			state:  leftGroup,
+			want:   []Action{ScheduleRemoval{Room: roomA, User: alice, DueAt: now.Add(72 * time.Hour), Reason: "no longer in Authentik group staff"}},
+		},
+		{
+			name:   "a zero grace period override is kept, not taken as unset",
+			policy: policy(with(staffA, MappingOverrides{GracePeriod: hours(0)})),
+			state:  leftGroup,
+			want:   []Action{ScheduleRemoval{Room: roomA, User: alice, DueAt: now, Reason: "no longer in Authentik group staff"}},
+		},
+		{
+			name:   "a mapping's remove action replaces the global one",
+			policy: policy(with(staffA, MappingOverrides{RemoveAction: RemoveBan})),
+			state:  due,
+			want:   []Action{Ban{Room: roomA, User: alice, Reason: "r"}},
+		},
+		{
+			name:   "two mappings of one room: the longest grace period wins",
+			policy: policy(with(staffA, MappingOverrides{GracePeriod: hours(1)}), with(adminsA, MappingOverrides{GracePeriod: hours(48)})),
+			state:  leftGroup,
+			want:   []Action{ScheduleRemoval{Room: roomA, User: alice, DueAt: now.Add(48 * time.Hour), Reason: reason2}},
+		},
+		{
+			name:   "an unset grace period counts as the global one when comparing",
+			policy: policy(with(staffA, MappingOverrides{GracePeriod: hours(1)}), adminsA),
+			state:  leftGroup,
+			want:   []Action{ScheduleRemoval{Room: roomA, User: alice, DueAt: now.Add(grace), Reason: reason2}},
+		},
+		{
+			name:   "two mappings of one room: kick wins over ban",
+			policy: policy(with(staffA, MappingOverrides{RemoveAction: RemoveBan}), with(adminsA, MappingOverrides{RemoveAction: RemoveKick})),
+			state:  due,
+			want:   []Action{Kick{Room: roomA, User: alice, Reason: "r"}},
+		},
+		{
+			name:   "ban everywhere bans",
+			policy: Policy{Mappings: []Mapping{with(staffA, MappingOverrides{RemoveAction: RemoveBan}), adminsA}, GracePeriod: grace, RemoveAction: RemoveBan, Bot: bot},
+			state:  due,
+			want:   []Action{Ban{Room: roomA, User: alice, Reason: "r"}},
+		},
+		{
+			name:   "an invite-only mapping schedules no removal",
+			policy: policy(with(staffA, MappingOverrides{NoRemove: true})),
+			state:  leftGroup,
+			want:   nil,
+		},
+		{
+			name:   "one invite-only mapping keeps everybody in a shared room and cancels what was pending",
+			policy: policy(with(staffA, MappingOverrides{RemoveAction: RemoveBan, GracePeriod: hours(0)}), with(adminsA, MappingOverrides{NoRemove: true})),
+			state:  due,
+			want:   []Action{CancelRemoval{Room: roomA, User: alice, Reason: "the mapping of Authentik group admins never removes (remove: false)"}},
+		},
+		{
+			name:   "an invite-only mapping still adds",
+			policy: policy(with(staffA, MappingOverrides{NoRemove: true})),
+			state:  NewState(),
+			want:   nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obs := gone
+			if tt.name == "an invite-only mapping still adds" {
+				obs = Observed{Groups: groups(group("staff", bob)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil)}}
+				tt.want = []Action{
+					TrackMember{Member: tracked(roomA, bob, now), Reason: "in Authentik group staff"},
+					Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"},
+				}
+			}
+			got := MakePlan(tt.policy, obs, tt.state, now)
+			if !reflect.DeepEqual(got.Actions, tt.want) {
+				t.Errorf("actions:\n got %s\nwant %s", render(got.Actions), render(tt.want))
+			}
+			if len(got.Warnings) != len(tt.warnings) {
+				t.Errorf("warnings: got %v, want %q", got.Warnings, tt.warnings)
+			}
+		})
+	}
+}
+
+// TestMakePlanReleasedRooms covers rooms no mapping covers any more (a child that left its space,
+// a mapping removed from the configuration): nothing new is scheduled, what was pending runs at
+// its deadline unless the user is back in the group, and the rest is forgotten.
+func TestMakePlanReleasedRooms(t *testing.T) {
+	staffA := Mapping{Group: "staff", Room: roomA, Method: MethodInvite}
+	rel := func(groups ...string) Policy {
+		p := policy(staffA)
+		p.Released = []ReleasedRoom{{Room: roomB, Groups: groups, RemoveAction: RemoveKick}}
+		return p
+	}
+	inB := map[id.RoomID]RoomObservation{roomA: roomWith(nil), roomB: roomWith(map[id.UserID]RoomMember{alice: joined(earlier), bob: joined(earlier)})}
+	const released = "room released: no mapping covers it any more"
+	tests := []struct {
+		name     string
+		policy   Policy
+		obs      Observed
+		state    State
+		want     []Action
+		warnings []string
+	}{
+		{
+			name:   "members without a pending removal are forgotten, never removed nor invited",
+			policy: rel("staff"),
+			obs:    Observed{Groups: groups(group("staff", bob)), Rooms: inB},
+			state:  stateWith([]ManagedMember{{Room: roomB, User: alice}, tracked(roomB, bob, earlier)}, nil),
+			want: []Action{
+				TrackMember{Member: tracked(roomA, bob, now), Reason: "in Authentik group staff"},
+				ForgetMember{Room: roomB, User: alice, Reason: released},
+				ForgetMember{Room: roomB, User: bob, Reason: released},
+				Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"},
+			},
+		},
+		{
+			name:   "a removal pending when the room left runs at its deadline",
+			policy: rel("staff"),
+			obs:    Observed{Groups: groups(group("staff")), Rooms: inB},
+			state:  stateWith([]ManagedMember{{Room: roomB, User: alice}}, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
+			want:   []Action{Kick{Room: roomB, User: alice, Reason: "r"}},
+		},
+		{
+			name:   "the released room's own remove action is used",
+			policy: func() Policy { p := rel("staff"); p.Released[0].RemoveAction = RemoveBan; return p }(),
+			obs:    Observed{Groups: groups(group("staff")), Rooms: inB},
+			state:  stateWith(nil, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
+			want:   []Action{Ban{Room: roomB, User: alice, Reason: "r"}},
+		},
+		{
+			name:   "a pending removal waits for its deadline",
+			policy: rel("staff"),
+			obs:    Observed{Groups: groups(group("staff")), Rooms: inB},
+			state:  stateWith(nil, []PendingRemoval{{Room: roomB, User: alice, DueAt: later, Reason: "r"}}),
+			want:   nil,
+		},
+		{
+			name:   "back in the group: the pending removal and the record are dropped",
+			policy: rel("staff"),
+			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: inB},
+			state:  stateWith([]ManagedMember{{Room: roomB, User: alice}}, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
+			want: []Action{
+				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				ForgetMember{Room: roomB, User: alice, Reason: "back in Authentik group staff; " + released},
+				Invite{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
+			},
+		},
+		{
+			name:     "the group unreadable: the due removal waits",
+			policy:   rel("staff"),
+			obs:      Observed{Groups: map[string]GroupMembers{"staff": {Group: "staff", Err: errors.New("down")}}, Rooms: inB},
+			state:    stateWith(nil, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
+			want:     nil,
+			warnings: []string{"membership of Authentik group(s) staff unknown this cycle: no removals", "pending removal not run: membership"},
+		},
+		{
+			name:     "groups unknown (released before they were recorded): kept, never run",
+			policy:   rel(),
+			obs:      Observed{Groups: groups(group("staff")), Rooms: inB},
+			state:    stateWith(nil, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
+			want:     nil,
+			warnings: []string{"groups are unknown"},
+		},
+		{
+			name:   "an exempted user's pending removal is cancelled, even with the groups unknown",
+			policy: rel(),
+			obs:    Observed{Groups: groups(group("staff")), Rooms: inB},
+			state: func() State {
+				s := stateWith(nil, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}})
+				s.Exempt[RoomUser{"", alice}] = Exemption{User: alice}
+				return s
+			}(),
+			want: []Action{CancelRemoval{Room: roomB, User: alice, Reason: "exempted by an admin"}},
+		},
+		{
+			name:   "the user already left the released room: forgotten",
+			policy: rel("staff"),
+			obs:    Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil), roomB: roomWith(nil)}},
+			state:  stateWith(nil, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
+			want:   []Action{ForgetMember{Room: roomB, User: alice, Reason: "no longer in the room; " + released}},
+		},
+		{
+			name:     "the released room unreadable: nothing removed",
+			policy:   rel("staff"),
+			obs:      Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil)}},
+			state:    stateWith(nil, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
+			want:     nil,
+			warnings: []string{"state is unreadable"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := MakePlan(tt.policy, tt.obs, tt.state, now)
+			if !reflect.DeepEqual(got.Actions, tt.want) {
+				t.Errorf("actions:\n got %s\nwant %s", render(got.Actions), render(tt.want))
+			}
+			if len(got.Warnings) != len(tt.warnings) {
+				t.Fatalf("warnings: got %v, want %d matching %q", got.Warnings, len(tt.warnings), tt.warnings)
+			}
+			for i, w := range tt.warnings {
+				if !strings.Contains(got.Warnings[i].String(), w) {
+					t.Errorf("warning %d = %q, want it to contain %q", i, got.Warnings[i], w)
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -11,8 +12,10 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// fakeWorld is a directory, a homeserver and a store in memory, for reconciler tests.
+// fakeWorld is a directory, a homeserver and a store in memory, for reconciler tests. Its
+// methods lock mu because the reconciler writes to several rooms at once.
 type fakeWorld struct {
+	mu        gosync.Mutex
 	groups    map[string][]id.UserID
 	groupErr  map[string]error
 	rooms     map[id.RoomID]map[id.UserID]RoomMember
@@ -37,6 +40,8 @@ func newFakeWorld() *fakeWorld {
 }
 
 func (w *fakeWorld) Members(_ context.Context, names []string) map[string]GroupMembers {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	out := map[string]GroupMembers{}
 	for _, n := range names {
 		if err := w.groupErr[n]; err != nil {
@@ -49,6 +54,8 @@ func (w *fakeWorld) Members(_ context.Context, names []string) map[string]GroupM
 }
 
 func (w *fakeWorld) RoomState(_ context.Context, room id.RoomID) (RoomState, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	ms, ok := w.rooms[room]
 	if !ok {
 		return RoomState{}, errors.New("no such room")
@@ -61,6 +68,8 @@ func (w *fakeWorld) RoomState(_ context.Context, room id.RoomID) (RoomState, err
 }
 
 func (w *fakeWorld) UserExists(_ context.Context, u id.UserID) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.accounts[u], nil
 }
 
@@ -75,22 +84,34 @@ func (w *fakeWorld) write(kind string, room id.RoomID, user id.UserID, membershi
 }
 
 func (w *fakeWorld) Invite(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.write("invite", r, u, MembershipInvite)
 }
 func (w *fakeWorld) ForceJoin(_ context.Context, r id.RoomID, u id.UserID, _ bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.write("force_join", r, u, MembershipJoin)
 }
 func (w *fakeWorld) Unban(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.write("unban", r, u, MembershipLeave)
 }
 func (w *fakeWorld) Kick(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.write("kick", r, u, MembershipLeave)
 }
 func (w *fakeWorld) Ban(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.write("ban", r, u, MembershipBan)
 }
 
 func (w *fakeWorld) LoadState(context.Context) (State, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	s := NewState()
 	for k, v := range w.state.Members {
 		s.Members[k] = v
@@ -101,36 +122,54 @@ func (w *fakeWorld) LoadState(context.Context) (State, error) {
 	return s, nil
 }
 func (w *fakeWorld) PutMember(_ context.Context, m ManagedMember) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.state.Members[RoomUser{m.Room, m.User}] = m
 	return nil
 }
 func (w *fakeWorld) ForgetMember(_ context.Context, r id.RoomID, u id.UserID) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	delete(w.state.Members, RoomUser{r, u})
 	delete(w.state.Pending, RoomUser{r, u})
 	return nil
 }
 func (w *fakeWorld) PutPending(_ context.Context, p PendingRemoval) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.state.Pending[RoomUser{p.Room, p.User}] = p
 	return nil
 }
 func (w *fakeWorld) DeletePending(_ context.Context, r id.RoomID, u id.UserID) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	delete(w.state.Pending, RoomUser{r, u})
 	return nil
 }
-func (w *fakeWorld) RecordRemoval(ctx context.Context, r Removal) error {
+func (w *fakeWorld) RecordRemoval(_ context.Context, r Removal) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.removals = append(w.removals, r)
-	return w.ForgetMember(ctx, r.Room, r.User)
+	delete(w.state.Members, RoomUser{r.Room, r.User})
+	delete(w.state.Pending, RoomUser{r.Room, r.User})
+	return nil
 }
 func (w *fakeWorld) MarkMissingAccount(_ context.Context, u id.UserID) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	first := !w.missing[u]
 	w.missing[u] = true
 	return first, nil
 }
 func (w *fakeWorld) ClearMissingAccount(_ context.Context, u id.UserID) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	delete(w.missing, u)
 	return nil
 }
 func (w *fakeWorld) Backup(context.Context) (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.backupErr != nil {
 		return "", w.backupErr
 	}

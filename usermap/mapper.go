@@ -146,7 +146,7 @@ func (m *Mapper) Map(u Identity) (id.UserID, error) {
 	}
 	uid := id.UserID("@" + local.String() + ":" + server.String())
 	if err := validate(uid); err != nil {
-		return "", fmt.Errorf("Authentik user %q: %w", u.Username, err)
+		return "", fmt.Errorf("user %q from Authentik: %w", u.Username, err)
 	}
 	return uid, nil
 }
@@ -174,7 +174,7 @@ func (m *Mapper) value(s segment, u Identity) (string, error) {
 		}
 	}
 	if v == "" {
-		return "", fmt.Errorf("Authentik user %q has no value for {%s} in the user mapping template", u.Username, s.placeholder)
+		return "", fmt.Errorf("user %q from Authentik has no value for {%s} in the user mapping template", u.Username, s.placeholder)
 	}
 	return v, nil
 }

@@ -159,7 +159,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	includeGroups := queryTrue(r, "include_groups", true)
 	var results []any
-	for _, u := range s.sortedUsers() {
+	for _, u := range s.candidates(q.Has("groups_by_pk"), inGroups) {
 		switch {
 		case q.Has("groups_by_pk") && !inGroups[u.PK],
 			q.Has("username") && q.Get("username") != u.Username,
@@ -167,7 +167,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 			activeFilter == 0 && u.IsActive:
 			continue
 		}
-		results = append(results, s.userJSON(u, includeGroups))
+		results = append(results, lazyUser{s, u, includeGroups})
 	}
 	s.writePage(w, r, results)
 }

@@ -103,6 +103,7 @@ type faultJSON struct {
 	Header     map[string]string `json:"header"`
 	Delay      string            `json:"delay"`
 	Truncate   bool              `json:"truncate"`
+	Drop       bool              `json:"drop"`
 }
 
 // controlMux serves /_fake/. It takes no token on purpose: it is how a test outside the
@@ -188,7 +189,7 @@ func (s *Server) controlMux() *http.ServeMux {
 			return
 		}
 		f := Fault{PathPrefix: in.PathPrefix, QueryContains: in.Query, Page: in.Page, Skip: in.Skip, Times: in.Times, Status: in.Status,
-			Body: in.Body, Header: in.Header, Truncate: in.Truncate}
+			Body: in.Body, Header: in.Header, Truncate: in.Truncate, Drop: in.Drop}
 		if in.Delay != "" {
 			d, err := time.ParseDuration(in.Delay)
 			if err != nil {

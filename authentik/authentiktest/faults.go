@@ -26,6 +26,7 @@ type Fault struct {
 	Header        map[string]string // e.g. {"Retry-After": "30"}
 	Delay         time.Duration
 	Truncate      bool
+	Drop          bool // close the connection without an answer (after Delay), as an unreachable server
 }
 
 type faultState struct {
@@ -87,6 +88,10 @@ func (s *Server) serveWithFaults(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if f.Drop {
+		dropConnection(w)
+		return
 	}
 
 	status, body, header := http.StatusOK, []byte(f.Body), http.Header{}

@@ -2,7 +2,7 @@
 //
 //	authentik-matrix-sync [-c config.yaml]                 run the bot
 //	authentik-matrix-sync [-c config.yaml] plan            print what the next cycle would do; change nothing
-//	authentik-matrix-sync [-c config.yaml] healthcheck     exit 0 if the running bot's /health answers
+//	authentik-matrix-sync [-c config.yaml] healthcheck [-live]   exit 0 if the running bot's /ready (-live: /health) answers 200
 //	authentik-matrix-sync [-c config.yaml] backup          take a backup of the state now
 //	authentik-matrix-sync [-c config.yaml] restore [-force] FILE   replace the state with a backup
 //	authentik-matrix-sync migrate-store -from sqlite:PATH [-to postgres://…] [-force]   copy SQLite state into Postgres
@@ -33,6 +33,7 @@ func run(args []string) int {
 	configPath := fs.String("c", "", "config file (default: $CONFIG_FILE, else ./config.yaml if it exists, else environment variables only)")
 	generate := fs.Bool("g", false, "generate an appservice registration file and exit")
 	registrationPath := fs.String("r", "registration.yaml", "where -g writes the registration")
+	live := fs.Bool("live", false, "healthcheck: ask /health (the process runs) instead of /ready")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: authentik-matrix-sync [-c config.yaml] [plan|healthcheck|version]\n       authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -56,6 +57,14 @@ func run(args []string) int {
 	}
 	if command == "" && fs.NArg() > 0 {
 		command = fs.Arg(0)
+		// Flags may follow the command too: `-c x.yaml healthcheck -live`.
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return 2
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(os.Stderr, "unexpected arguments after %q: %v\n", command, fs.Args())
+			return 2
+		}
 	} else if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "unexpected arguments after %q: %v\n", command, fs.Args())
 		return 2
@@ -85,7 +94,7 @@ func run(args []string) int {
 	case command == "plan":
 		err = printPlan(ctx, path, os.Stdout)
 	case command == "healthcheck":
-		err = healthcheck(ctx, path)
+		err = healthcheck(ctx, path, *live)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown command %q\n", command)
 		fs.Usage()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -26,20 +27,43 @@ func httpClientFor(m *metrics.Metrics, service string) *http.Client {
 	return &http.Client{Transport: m.Transport(service, nil)}
 }
 
-// listenerHandler is everything the metrics listener serves.
-func listenerHandler(cfg *config.Config, m *metrics.Metrics, cycles health.Cycles, st syncer.Store) http.Handler {
+// listenerHandler is everything the metrics listener serves. /ready holds a leader to its cycles
+// and their upstream answers; a follower and a paused bot pass those checks with a note, since
+// neither is expected to run cycles, and only the store must answer everywhere.
+func listenerHandler(cfg *config.Config, m *metrics.Metrics, cycles health.Cycles, st syncer.Store, lead *health.Leadership) http.Handler {
 	maxAge := max(3*cfg.Sync.Interval, minReadyAge)
 	answered := func(service string) func() time.Time {
 		return func() time.Time { return m.LastAnswer(service) }
 	}
+	excuse := health.Excuse(lead, cycles, maxAge, time.Now)
+	recent := func(what string, last func() time.Time) func(context.Context) error {
+		return health.RecentSinceLeading(what, last, lead, maxAge, time.Now)
+	}
 	ready := health.ReadyHandler(
 		health.Condition{Name: "store", Run: storeCheck(st)},
-		health.Condition{Name: "authentik", Run: health.Recent("answer from Authentik", answered(metrics.ServiceAuthentik), maxAge, time.Now)},
-		health.Condition{Name: "homeserver", Run: health.Recent("answer from the homeserver", answered(metrics.ServiceHomeserver), maxAge, time.Now)},
-		health.Condition{Name: "cycle", Run: health.Recent("finished cycle", health.LastCycleEnd(cycles), maxAge, time.Now)},
+		health.Condition{Name: "authentik", Run: recent("answer from Authentik", answered(metrics.ServiceAuthentik)), Note: excuse},
+		health.Condition{Name: "homeserver", Run: recent("answer from the homeserver", answered(metrics.ServiceHomeserver)), Note: excuse},
+		health.Condition{Name: "cycle", Run: recent("finished cycle", health.LastCycleEnd(cycles)), Note: excuse},
 	)
 	return health.Mux(health.Endpoints{Health: health.Handler(time.Now(), cycles), Ready: ready,
 		Metrics: m.Handler(), Pprof: cfg.Metrics.Pprof})
+}
+
+// healthcheck is the subcommand Docker's HEALTHCHECK runs: exit 0 when the running bot's /ready
+// answers 200, or its /health with live set.
+func healthcheck(ctx context.Context, path string, live bool) error {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	if cfg.Metrics.Listen == "" {
+		return errors.New("metrics.listen / METRICS_LISTEN is empty: the health endpoints are disabled, so there is nothing to check")
+	}
+	endpoint := health.PathReady
+	if live {
+		endpoint = health.PathHealth
+	}
+	return health.Check(ctx, cfg.Metrics.Listen, endpoint)
 }
 
 // storeCheck asks the store to answer: with Ping where the store has one, else by reading the

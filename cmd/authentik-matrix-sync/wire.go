@@ -51,6 +51,8 @@ type world struct {
 	log    zerolog.Logger
 	matrix *appservice.Matrix
 	dir    *usermap.Directory
+	// created records rooms made for create_if_missing; nil (plan mode) never creates any.
+	created createdRoomStore
 }
 
 func newWorld(cfg *config.Config, log zerolog.Logger) (*world, error) {
@@ -98,15 +100,15 @@ func (w *world) policy(ctx context.Context) (syncer.Policy, error) {
 		Bot:          w.matrix.BotUserID(),
 	}
 	for _, m := range cfg.Sync.Mappings {
-		room, err := w.matrix.ResolveRoom(ctx, m.Room)
+		sm, err := w.mapping(ctx, m)
+		if errors.Is(err, errWouldCreate) {
+			w.log.Warn().Err(err).Msg("Mapping left out of the plan")
+			continue
+		}
 		if err != nil {
-			return syncer.Policy{}, fmt.Errorf("mapping %q → %s: %w", m.Group, m.Room, err)
+			return syncer.Policy{}, err
 		}
-		method := m.Method
-		if method == "" {
-			method = cfg.Sync.JoinMethod
-		}
-		p.Mappings = append(p.Mappings, syncer.Mapping{Group: m.Group, Room: room, Method: syncer.JoinMethod(method), Rejoin: m.Rejoin})
+		p.Mappings = append(p.Mappings, sm)
 	}
 	return p, nil
 }
@@ -159,12 +161,14 @@ func runBot(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	w.created = creatorOf(st)
+	w.useExternalIDs(st, false)
 
-	// Every long-running part reports its end here; the deferred cancel and Wait make sure the
-	// reconciler has stopped before the store closes.
+	// Every long-running part reports its end here; the deferred cancel and wait give them up to
+	// shutdownBudget to stop before the store closes.
 	var wg gosync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); wg.Wait() }()
+	defer func() { cancel(); waitStopped(&wg, shutdownBudget, log) }()
 	errs := make(chan error, 8)
 	goRun := func(f func() error) {
 		wg.Add(1)
@@ -175,14 +179,15 @@ func runBot(ctx context.Context, path string) error {
 			}
 		}()
 	}
-	cycles := &cycleSource{}
+	cycles, lead := &cycleSource{}, health.NewLeadership(nil)
 	events, started := &eventSink{}, time.Now()
 	if cfg.Metrics.Listen != "" {
-		goRun(func() error { return health.Serve(ctx, cfg.Metrics.Listen, listenerHandler(cfg, m, cycles, st)) })
+		goRun(func() error { return health.Serve(ctx, cfg.Metrics.Listen, listenerHandler(cfg, m, cycles, st, lead)) })
 	}
+	rooms, observeRooms := roomsFor(cfg, w)
 	if cfg.AppserviceMode() {
 		srv, err := appservice.NewServer(appservice.ServerOptions{HSToken: cfg.Appservice.HSToken, OnEvent: events.handle,
-			Log: log.With().Str("component", "transactions").Logger()})
+			Log: log.With().Str("component", "transactions").Logger(), OnReceive: observeRooms})
 		if err != nil {
 			return err
 		}
@@ -207,13 +212,16 @@ func runBot(ctx context.Context, path string) error {
 		return err
 	}
 	rec := syncer.New(syncer.Options{
-		Directory: w.dir, Rooms: w.matrix, Store: st, Backup: m.CountBackups(st), Policy: policy,
-		Interval: cfg.Sync.Interval, Log: log, Observer: admin.observer(m),
+		Directory: w.dir, Rooms: rooms, Store: st, Backup: m.CountBackups(st), Policy: policy,
+		Interval: cfg.Sync.Interval, MaxBackoff: cfg.Sync.MaxBackoff, Log: log, Observer: admin.observer(m),
 		Steering: admin.steering(), Guard: guardLimits(cfg),
+		Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st),
+		MaxConcurrentWrites: cfg.Sync.MaxConcurrentWrites, Hook: crashHook(),
 	})
 	cycles.set(rec)
+	startWebhook(ctx, cfg, w, m, rec, goRun)
 	admin.start(ctx, goRun, rec, events)
-	goRun(func() error { return runAsLeader(ctx, cfg, log, admin.leaderHook(m.SetLeader), rec.Run) })
+	goRun(func() error { return runAsLeader(ctx, cfg, log, admin.leaderHook(lead.Tracking(m.SetLeader)), rec.Run) })
 	select {
 	case err := <-errs:
 		return err
@@ -229,6 +237,9 @@ func startup(ctx context.Context, w *world, errs <-chan error) (syncer.Policy, e
 	delay := 2 * time.Second
 	for {
 		err := w.matrix.Check(ctx, w.needForce())
+		if err == nil {
+			err = w.checkExternalIDs(ctx)
+		}
 		var policy syncer.Policy
 		if err == nil {
 			policy, err = w.policy(ctx)
@@ -295,11 +306,13 @@ func printPlan(ctx context.Context, path string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	w.useExternalIDs(st, true)
 	policy, err := w.policy(ctx)
 	if err != nil {
 		return err
 	}
-	rec := syncer.New(syncer.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log})
+	rec := syncer.New(syncer.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
+		Steering: planSteering(cfg, st), Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st)})
 	plan, err := rec.Preview(ctx)
 	if err != nil {
 		return err
@@ -318,17 +331,6 @@ func printPlan(ctx context.Context, path string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "%d action(s), %d of them in Matrix rooms, %d warning(s); nothing was changed\n", len(plan.Actions), writes, len(plan.Warnings))
 	return nil
-}
-
-func healthcheck(ctx context.Context, path string) error {
-	cfg, err := loadConfig(path)
-	if err != nil {
-		return err
-	}
-	if cfg.Health.Listen == "" {
-		return errors.New("health.listen / HEALTH_LISTEN is empty: the health endpoint is disabled")
-	}
-	return health.Check(ctx, cfg.Health.Listen)
 }
 
 func generateRegistration(configPath, registrationPath string) error {

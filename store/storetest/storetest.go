@@ -57,6 +57,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		})
 	}
 	t.Run("admin room", func(t *testing.T) { runAdmin(t, open) })
+	t.Run("spaces", func(t *testing.T) { runSpaces(t, open) })
+	t.Run("power levels and external IDs", func(t *testing.T) { runPower(t, open) })
 }
 
 // base is the fixed instant the tests count from.

@@ -1,0 +1,199 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/appservice"
+	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/authentik/authentiktest"
+	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/usermap"
+)
+
+const (
+	akToken  = "bench-token"
+	server   = "example.org"
+	botID    = id.UserID("@syncbot:" + server)
+	pageSize = 100 // the bot's default, and Authentik's maximum
+)
+
+// shape is a synthetic installation: users users in groups groups (each user in two groups),
+// rooms rooms each mapped to one group (room r to group r mod groups).
+type shape struct {
+	users, groups, rooms int
+}
+
+func (s shape) directory() authentiktest.Synthetic {
+	return authentiktest.Synthetic{Users: s.users, Groups: s.groups, MembersPerGroup: min(s.users, 2*s.users/s.groups)}
+}
+
+func (s shape) String() string {
+	return fmt.Sprintf("users=%d/groups=%d/rooms=%d", s.users, s.groups, s.rooms)
+}
+
+func roomID(r int) id.RoomID { return id.RoomID(fmt.Sprintf("!room%04d:%s", r, server)) }
+
+func userID(i int) id.UserID { return id.UserID("@" + authentiktest.SyntheticUser(i) + ":" + server) }
+
+// minimumRequests is the least a cycle can ask: the group tree, each mapped group's members, and
+// one state listing per room, every listing in pages of pageSize.
+func (s shape) minimumRequests() (authentik, homeserver int) {
+	pages := func(n int) int { return max(1, (n+pageSize-1)/pageSize) }
+	authentik = pages(s.groups)
+	mapped := min(s.groups, s.rooms)
+	authentik += mapped * pages(s.directory().MembersPerGroup)
+	return authentik, s.rooms
+}
+
+// world is the bot's reconciler between a fake Authentik and a fake homeserver, with every room
+// already holding its group's members.
+type world struct {
+	shape shape
+	ak    *authentiktest.Server
+	hs    *fakeHomeserver
+	rec   *syncer.Reconciler
+}
+
+// newFakes starts a fake Authentik holding s's directory and a fake homeserver whose rooms
+// already hold their groups' members, and returns the policy that maps them.
+func newFakes(tb testing.TB, s shape) (*authentiktest.Server, *fakeHomeserver, syncer.Policy) {
+	tb.Helper()
+	ak := authentiktest.New(akToken)
+	tb.Cleanup(ak.Close)
+	dir := s.directory()
+	if err := ak.LoadSynthetic(dir); err != nil {
+		tb.Fatal(err)
+	}
+	hs := newFakeHomeserver(tb, botID)
+	policy := syncer.Policy{GracePeriod: 24 * time.Hour, RemoveAction: syncer.RemoveKick, Bot: botID}
+	for r := range s.rooms {
+		g := r % s.groups
+		var members []id.UserID
+		for _, i := range dir.Members(g) {
+			members = append(members, userID(i))
+		}
+		hs.addRoom(roomID(r), members)
+		policy.Mappings = append(policy.Mappings, syncer.Mapping{Group: authentiktest.SyntheticGroup(g), Room: roomID(r), Method: syncer.MethodInvite})
+	}
+	return ak, hs, policy
+}
+
+func newWorld(tb testing.TB, s shape, appserviceMode bool) *world {
+	tb.Helper()
+	ak, hs, policy := newFakes(tb, s)
+	opts := appservice.Options{HomeserverURL: hs.srv.URL, BotUserID: botID, AccessToken: "bench", Log: zerolog.Nop()}
+	if appserviceMode {
+		opts.Appservice, opts.AccessToken, opts.ASToken, opts.RegistrationID = true, "", "bench-as", "bench"
+	}
+	mx, err := appservice.New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var rooms syncer.Rooms = mx
+	if appserviceMode {
+		rooms = appservice.NewRoomCache(mx, time.Hour)
+	}
+	client, err := authentik.New(ak.URL(), akToken, authentik.Options{PageSize: pageSize})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mapper, err := usermap.New("@{username}:{server}", "matrix_id", server)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rec := syncer.New(syncer.Options{
+		Directory: &usermap.Directory{Source: client, Mapper: mapper, Log: zerolog.Nop()},
+		Rooms:     rooms, Store: newMemStore(), Policy: policy, Interval: time.Hour, Log: zerolog.Nop(),
+	})
+	return &world{shape: s, ak: ak, hs: hs, rec: rec}
+}
+
+// cycleCounts is what one cycle asked of each service.
+type cycleCounts struct {
+	authentik, homeserver, roomReads, writes int
+}
+
+// cycle runs one cycle and counts its requests.
+func (w *world) cycle(tb testing.TB) cycleCounts {
+	tb.Helper()
+	w.ak.ClearRequests()
+	w.hs.counts()
+	res := w.rec.RunCycle(context.Background())
+	if !res.Ok() {
+		tb.Fatalf("cycle failed: %+v", res)
+	}
+	byRoute, writes := w.hs.counts()
+	c := cycleCounts{authentik: len(w.ak.Requests()), writes: writes,
+		roomReads: byRoute["GET /_matrix/client/v3/rooms/{room}/state"]}
+	for _, n := range byRoute {
+		c.homeserver += n
+	}
+	return c
+}
+
+// memStore keeps the state in memory: the first cycle records every member, and doing that
+// through SQLite would make the benchmark measure the disk. Methods the reconciler does not use
+// are left to the embedded nil interface.
+type memStore struct {
+	syncer.Store
+	mu    gosync.Mutex
+	state syncer.State
+}
+
+func newMemStore() *memStore { return &memStore{state: syncer.NewState()} }
+
+func (s *memStore) LoadState(context.Context) (syncer.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := syncer.NewState()
+	for k, v := range s.state.Members {
+		out.Members[k] = v
+	}
+	for k, v := range s.state.Pending {
+		out.Pending[k] = v
+	}
+	return out, nil
+}
+
+func (s *memStore) PutMember(_ context.Context, m syncer.ManagedMember) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.Members[syncer.RoomUser{Room: m.Room, User: m.User}] = m
+	return nil
+}
+
+func (s *memStore) ForgetMember(_ context.Context, room id.RoomID, user id.UserID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.state.Members, syncer.RoomUser{Room: room, User: user})
+	delete(s.state.Pending, syncer.RoomUser{Room: room, User: user})
+	return nil
+}
+
+func (s *memStore) PutPending(_ context.Context, p syncer.PendingRemoval) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.Pending[syncer.RoomUser{Room: p.Room, User: p.User}] = p
+	return nil
+}
+
+func (s *memStore) DeletePending(_ context.Context, room id.RoomID, user id.UserID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.state.Pending, syncer.RoomUser{Room: room, User: user})
+	return nil
+}
+
+func (s *memStore) RecordRemoval(ctx context.Context, r syncer.Removal) error {
+	return s.ForgetMember(ctx, r.Room, r.User)
+}
+
+func (s *memStore) MarkMissingAccount(context.Context, id.UserID) (bool, error) { return false, nil }
+func (s *memStore) ClearMissingAccount(context.Context, id.UserID) error        { return nil }

@@ -1,0 +1,43 @@
+package main
+
+import (
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func TestWaitStopped(t *testing.T) {
+	tests := []struct {
+		name    string
+		runs    time.Duration
+		budget  time.Duration
+		stopped bool
+	}{
+		{"parts stop in time", 10 * time.Millisecond, time.Second, true},
+		{"a part hangs", time.Hour, 50 * time.Millisecond, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var wg gosync.WaitGroup
+			release := make(chan struct{})
+			defer close(release)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-time.After(tc.runs):
+				case <-release:
+				}
+			}()
+			start := time.Now()
+			if got := waitStopped(&wg, tc.budget, zerolog.Nop()); got != tc.stopped {
+				t.Errorf("stopped = %v, want %v", got, tc.stopped)
+			}
+			if took := time.Since(start); took > tc.budget+time.Second {
+				t.Errorf("waited %s with a budget of %s", took, tc.budget)
+			}
+		})
+	}
+}

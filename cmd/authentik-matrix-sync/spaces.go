@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/appservice"
+	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/store"
+	syncer "authentik-matrix-sync/sync"
+)
+
+// errWouldCreate marks, in plan mode, a mapping whose room the running bot would create: the plan
+// leaves it out instead of failing.
+var errWouldCreate = errors.New("the room does not exist yet; the running bot creates it (create_if_missing), plan mode creates nothing")
+
+// createdRoomStore records the rooms made for create_if_missing.
+type createdRoomStore interface {
+	RecordCreatedRoom(ctx context.Context, c store.CreatedRoom) error
+}
+
+var (
+	_ createdRoomStore  = (*store.SQLite)(nil)
+	_ createdRoomStore  = (*store.Postgres)(nil)
+	_ syncer.SpaceStore = (*store.SQLite)(nil)
+	_ syncer.SpaceStore = (*store.Postgres)(nil)
+)
+
+// spaceStoreOf returns the store's space records, or nil for a store without them.
+func spaceStoreOf(st stateStore) syncer.SpaceStore {
+	ss, _ := st.(syncer.SpaceStore)
+	return ss
+}
+
+// creatorOf returns where created rooms are recorded, or nil for a store without it.
+func creatorOf(st stateStore) createdRoomStore {
+	cs, _ := st.(createdRoomStore)
+	return cs
+}
+
+// mapping resolves one configured mapping into the reconciler's, creating its room first when the
+// alias does not exist and the mapping asks for it (never in plan mode: w.created is nil there).
+func (w *world) mapping(ctx context.Context, m config.Mapping) (syncer.Mapping, error) {
+	room, err := w.matrix.ResolveRoom(ctx, m.Room)
+	if err != nil && m.CreateIfMissing != nil && appservice.IsAliasNotFound(err) {
+		if w.created == nil {
+			return syncer.Mapping{}, fmt.Errorf("mapping %q → %s: %w: %w", m.Group, m.Room, errWouldCreate, err)
+		}
+		room, err = w.createRoom(ctx, m)
+	}
+	if err != nil {
+		return syncer.Mapping{}, fmt.Errorf("mapping %q → %s: %w", m.Group, m.Room, err)
+	}
+	method := m.Method
+	if method == "" {
+		method = w.cfg.Sync.JoinMethod
+	}
+	sm := syncer.Mapping{Group: m.Group, Room: room, Method: syncer.JoinMethod(method), Rejoin: m.Rejoin, PowerLevel: m.PowerLevel}
+	sm.RemoveAction = syncer.RemoveAction(m.RemoveAction)
+	if m.GracePeriod != nil {
+		g := time.Duration(*m.GracePeriod)
+		sm.GracePeriod = &g
+	}
+	sm.NoRemove = !m.Removes()
+	sm.IncludeChildren, sm.Recursive = m.IncludeChildren, m.Recursive
+	for _, r := range m.ExcludeRooms {
+		sm.Exclude = append(sm.Exclude, id.RoomID(r))
+	}
+	return sm, nil
+}
+
+// createRoom creates the mapping's room with the bot as creator, records it and lists it in its
+// parent space. A room whose space step failed is still used: the failure is logged for the
+// operator, who can add it by hand.
+func (w *world) createRoom(ctx context.Context, m config.Mapping) (id.RoomID, error) {
+	c := m.CreateIfMissing
+	var parent id.RoomID
+	if c.ParentSpace != "" {
+		var err error
+		if parent, err = w.matrix.ResolveRoom(ctx, c.ParentSpace); err != nil {
+			return "", fmt.Errorf("create_if_missing: parent space: %w", err)
+		}
+	}
+	alias := id.RoomAlias(m.Room)
+	room, err := w.matrix.CreateRoom(ctx, appservice.NewRoom{Alias: alias, Name: c.Name, Topic: c.Topic, Preset: c.Preset, ParentSpace: parent})
+	if room == "" {
+		return "", err
+	}
+	log := w.log.With().Str("room", string(room)).Str("alias", string(alias)).Str("group", m.Group).Str("parent_space", string(parent)).Logger()
+	if err != nil {
+		log.Error().Err(err).Msg("Created the room, but could not list it in its parent space")
+	} else {
+		log.Info().Msg("Created a missing mapped room (create_if_missing)")
+	}
+	if rerr := w.created.RecordCreatedRoom(ctx, store.CreatedRoom{Alias: alias, Room: room, ParentSpace: parent, At: time.Now()}); rerr != nil {
+		log.Warn().Err(rerr).Msg("Created the room, but the store did not record it")
+	}
+	return room, nil
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/httpserver"
+	"authentik-matrix-sync/metrics"
+	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/webhook"
+)
+
+// groupLister reads Authentik's group tree, to find the groups above a changed one.
+type groupLister interface {
+	ListGroups(ctx context.Context) ([]authentik.Group, error)
+}
+
+// groupTreeTimeout bounds the one group listing a webhook trigger makes.
+const groupTreeTimeout = 30 * time.Second
+
+// startWebhook serves Authentik's notification webhooks on webhook.listen, when it is set.
+func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.Metrics, rec *syncer.Reconciler, goRun func(func() error)) {
+	if cfg.Webhook.Listen == "" {
+		return
+	}
+	log := w.log.With().Str("component", "webhook").Logger()
+	lister, _ := w.dir.Source.(groupLister)
+	trig := &webhookTrigger{ctx: ctx, rec: rec, groups: lister, log: log}
+	h := webhook.New(webhook.Options{Secret: cfg.Webhook.Secret, Header: cfg.Webhook.Header,
+		Debounce: cfg.Webhook.Debounce, Trigger: trig.fire, Log: log, Metrics: webhook.NewMetrics(m.Registry())})
+	mux := http.NewServeMux()
+	mux.Handle(webhook.Path, h)
+	goRun(func() error {
+		defer h.Close()
+		return serveWebhook(ctx, cfg.Webhook.Listen, mux, log)
+	})
+}
+
+// serveWebhook runs the webhook listener until ctx ends. Authentik's calls are small and
+// answered at once, so the timeouts are short.
+func serveWebhook(ctx context.Context, addr string, h http.Handler, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for Authentik webhooks on %s: %w (set webhook.listen / WEBHOOK_LISTEN to a free address, or empty to disable)", addr, err)
+	}
+	srv := httpserver.NewServer(addr, h)
+	srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 10*time.Second, 10*time.Second
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	log.Info().Str("listen", ln.Addr().String()).Str("path", webhook.Path).Msg("Listening for Authentik webhooks")
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("webhook listener on %s: %w", addr, err)
+	}
+	return nil
+}
+
+// groupTrigger is the reconciler's side of a webhook.
+type groupTrigger interface {
+	TriggerGroups(groups []string)
+}
+
+var _ groupTrigger = (*syncer.Reconciler)(nil)
+
+// webhookTrigger turns a debounced batch of webhook calls into a reconciler trigger.
+type webhookTrigger struct {
+	ctx    context.Context
+	rec    groupTrigger
+	groups groupLister // nil: every change syncs every mapping
+	log    zerolog.Logger
+}
+
+// fire triggers a cycle for the named groups and every group above them (a member of a subgroup
+// is a member of its parents), or for everything when that cannot be worked out.
+func (t *webhookTrigger) fire(groups []string) {
+	if groups == nil || t.groups == nil {
+		t.rec.TriggerGroups(nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, groupTreeTimeout)
+	defer cancel()
+	tree, err := t.groups.ListGroups(ctx)
+	if err != nil {
+		t.log.Warn().Err(err).Strs("groups", groups).Msg("Group tree unreadable; syncing every mapping for this webhook")
+		t.rec.TriggerGroups(nil)
+		return
+	}
+	scope, ok := withAncestors(tree, groups)
+	if !ok {
+		// Most likely a deleted group: nobody can say which rooms it fed.
+		t.log.Info().Strs("groups", groups).Msg("Webhook names a group Authentik no longer lists; syncing every mapping")
+		t.rec.TriggerGroups(nil)
+		return
+	}
+	t.rec.TriggerGroups(scope)
+}
+
+// withAncestors returns names with the names of every group above them, sorted; ok is false when
+// a name is not in tree.
+func withAncestors(tree []authentik.Group, names []string) (scope []string, ok bool) {
+	byName := make(map[string]string, len(tree))
+	nameOf := make(map[string]string, len(tree))
+	parents := map[string][]string{}
+	for _, g := range tree {
+		byName[g.Name], nameOf[g.PK] = g.PK, g.Name
+		for _, child := range g.Children {
+			parents[child] = append(parents[child], g.PK)
+		}
+	}
+	seen := map[string]bool{}
+	var queue []string
+	for _, n := range names {
+		pk, found := byName[n]
+		if !found {
+			return nil, false
+		}
+		queue = append(queue, pk)
+	}
+	for len(queue) > 0 {
+		pk := queue[0]
+		queue = queue[1:]
+		if seen[pk] {
+			continue
+		}
+		seen[pk] = true
+		if name, known := nameOf[pk]; known {
+			scope = append(scope, name)
+		}
+		queue = append(queue, parents[pk]...)
+	}
+	slices.Sort(scope)
+	return scope, true
+}

@@ -1,0 +1,89 @@
+package sync
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+func TestBackoffDelay(t *testing.T) {
+	tests := []struct {
+		interval, limit time.Duration
+		streak          int
+		want            time.Duration
+	}{
+		{time.Minute, 5 * time.Minute, 0, time.Minute},
+		{time.Minute, 5 * time.Minute, 1, 2 * time.Minute},
+		{time.Minute, 5 * time.Minute, 2, 4 * time.Minute},
+		{time.Minute, 5 * time.Minute, 3, 5 * time.Minute},
+		{time.Minute, 5 * time.Minute, 1000, 5 * time.Minute}, // no overflow however long the outage
+		{time.Second, 5 * time.Minute, 8, 256 * time.Second},
+		{time.Minute, 0, 5, time.Minute},                         // 0 disables the back-off
+		{10 * time.Minute, 5 * time.Minute, 3, 10 * time.Minute}, // never below the interval
+	}
+	for _, tt := range tests {
+		if got := BackoffDelay(tt.interval, tt.limit, tt.streak); got != tt.want {
+			t.Errorf("BackoffDelay(%s, %s, %d) = %s, want %s", tt.interval, tt.limit, tt.streak, got, tt.want)
+		}
+	}
+}
+
+// TestBackoffFollowsOutages runs cycles through outages of each kind and checks when the next
+// cycle is scheduled: doubling while a service fails as a whole, the interval again at once when
+// it recovers, and no back-off for a failure confined to one group or room.
+func TestBackoffFollowsOutages(t *testing.T) {
+	w := newFakeWorld()
+	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	w.groups["staff"] = []id.UserID{alice}
+	w.groups["ops"] = []id.UserID{bob}
+	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite},
+		Mapping{Group: "ops", Room: roomB, Method: MethodInvite}))
+	r.opts.MaxBackoff = 5 * time.Minute
+	down := errors.New("authentik: connection refused")
+
+	steps := []struct {
+		name       string
+		change     func()
+		wantOutage string
+		wantNext   time.Duration
+	}{
+		{"healthy", func() {}, "", time.Minute},
+		{"one group unknown: the rest goes on", func() { w.groupErr["ops"] = down }, "", time.Minute},
+		{"Authentik down", func() { w.groupErr["staff"] = down }, OutageAuthentik, 2 * time.Minute},
+		{"still down", func() {}, OutageAuthentik, 4 * time.Minute},
+		{"still down, capped", func() {}, OutageAuthentik, 5 * time.Minute},
+		{"recovered", func() { clear(w.groupErr) }, "", time.Minute},
+		{"one room unreadable", func() { delete(w.rooms, roomB) }, "", time.Minute},
+		{"every room unreadable", func() { delete(w.rooms, roomA) }, OutageHomeserver, 2 * time.Minute},
+		{"rooms back, every write fails", func() {
+			w.rooms[roomA] = map[id.UserID]RoomMember{bot: joined(earlier)}
+			w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+			w.groups["staff"] = []id.UserID{alice, carol}
+			w.failNext["invite"] = errors.New("HTTP 502")
+		}, "", time.Minute}, // carol's invite fails, but one of the two succeeds: progress
+	}
+	for _, st := range steps {
+		st.change()
+		res := w.cycle(t, r)
+		if res.Outage != st.wantOutage || res.NextIn != st.wantNext {
+			t.Fatalf("%s: outage %q next in %s, want %q and %s (unknown %v, unreadable %v)",
+				st.name, res.Outage, res.NextIn, st.wantOutage, st.wantNext, res.UnknownGroups, res.UnreadableRooms)
+		}
+	}
+}
+
+func TestEveryWriteFailingIsAnOutage(t *testing.T) {
+	w := newFakeWorld()
+	w.groups["staff"] = []id.UserID{alice}
+	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	r.opts.MaxBackoff = time.Hour
+	w.failNext["invite"] = errors.New("HTTP 503")
+	if res := w.cycle(t, r); res.Outage != OutageHomeserver || res.NextIn != 2*time.Minute {
+		t.Fatalf("a cycle whose only write failed: outage %q next %s, want the homeserver and 2m", res.Outage, res.NextIn)
+	}
+	if res := w.cycle(t, r); res.Outage != "" || res.NextIn != time.Minute {
+		t.Fatalf("after the write succeeds: outage %q next %s, want none and 1m", res.Outage, res.NextIn)
+	}
+}

@@ -1,0 +1,318 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// MaxSpaceDepth bounds how deep a recursive mapping follows spaces inside spaces: deeper trees
+// are almost always a mistake (or a loop through rooms the bot cannot see), and every level costs
+// one hierarchy read per room each cycle.
+const MaxSpaceDepth = 5
+
+// SpaceOptions are the settings of a mapping whose room is a space.
+type SpaceOptions struct {
+	// IncludeChildren syncs the group into every child room the space lists, not just the space.
+	IncludeChildren bool
+	// Recursive follows children that are spaces themselves, down to MaxSpaceDepth.
+	Recursive bool
+	// Exclude lists children (and, with Recursive, their subtrees) to leave alone.
+	Exclude []id.RoomID
+	// Space is the space a mapping was expanded from; empty for a configured mapping.
+	Space id.RoomID
+}
+
+// Hierarchy reads the children of spaces.
+type Hierarchy interface {
+	// SpaceChildren lists the rooms the space names in m.space.child events that have a non-empty
+	// via; a room that is not a space has none.
+	SpaceChildren(ctx context.Context, space id.RoomID) ([]SpaceChild, error)
+}
+
+// SpaceChild is one child of a space.
+type SpaceChild struct {
+	Room id.RoomID
+	// NotSpace is set when the homeserver showed the child as a plain room, so a recursive
+	// mapping need not read its children. Unset means a space, or not known.
+	NotSpace bool
+}
+
+// RoomRecord is what the store remembers of a mapped room, for the day it is released.
+type RoomRecord struct {
+	Groups       []string
+	RemoveAction RemoveAction
+}
+
+// SpaceStore remembers the children of spaces (so a failed hierarchy read changes nothing) and
+// the groups of mapped rooms (so a released room can still tell who is back in its group).
+type SpaceStore interface {
+	SpaceChildren(ctx context.Context) (map[id.RoomID][]id.RoomID, error)
+	// PutSpaceChildren replaces the stored children of one space.
+	PutSpaceChildren(ctx context.Context, space id.RoomID, children []id.RoomID) error
+	RoomRecords(ctx context.Context) (map[id.RoomID]RoomRecord, error)
+	PutRoomRecord(ctx context.Context, room id.RoomID, rec RoomRecord) error
+	DeleteRoomRecord(ctx context.Context, room id.RoomID) error
+}
+
+// ExpandSpaces turns every mapping with IncludeChildren into the mapping of the space itself plus
+// one mapping per child room, each carrying the original's settings, so that planning sees plain
+// room mappings. children holds the known children of each space. It is pure: loops in the space
+// graph are cut, and depth is bounded by MaxSpaceDepth.
+func ExpandSpaces(mappings []Mapping, children map[id.RoomID][]id.RoomID) []Mapping {
+	out := make([]Mapping, 0, len(mappings))
+	for _, m := range mappings {
+		out = append(out, m)
+		if !m.IncludeChildren {
+			continue
+		}
+		visited := map[id.RoomID]bool{m.Room: true}
+		var walk func(space id.RoomID, depth int)
+		walk = func(space id.RoomID, depth int) {
+			for _, child := range children[space] {
+				if visited[child] || slices.Contains(m.Exclude, child) {
+					continue
+				}
+				visited[child] = true
+				c := m
+				c.Room = child
+				c.SpaceOptions = SpaceOptions{Space: m.Room}
+				out = append(out, c)
+				if m.Recursive && depth < MaxSpaceDepth {
+					walk(child, depth+1)
+				}
+			}
+		}
+		walk(m.Room, 1)
+	}
+	return out
+}
+
+// spacesToRead lists the spaces whose children a cycle must read, in the order found.
+func spacesToRead(mappings []Mapping, children map[id.RoomID][]id.RoomID) (roots []id.RoomID, recursive map[id.RoomID]bool) {
+	recursive = map[id.RoomID]bool{}
+	for _, m := range mappings {
+		if !m.IncludeChildren {
+			continue
+		}
+		if !slices.Contains(roots, m.Room) {
+			roots = append(roots, m.Room)
+		}
+		recursive[m.Room] = recursive[m.Room] || m.Recursive
+	}
+	return roots, recursive
+}
+
+// readSpaces reads the children of every space the policy expands, falling back to the stored
+// list of a space whose read fails, and stores the lists that changed. It returns the children
+// to expand with and a warning per failed read.
+func (r *Reconciler) readSpaces(ctx context.Context, mappings []Mapping, stored map[id.RoomID][]id.RoomID) (map[id.RoomID][]id.RoomID, []Warning) {
+	children := map[id.RoomID][]id.RoomID{}
+	var warnings []Warning
+	roots, recursive := spacesToRead(mappings, stored)
+	type item struct {
+		room      id.RoomID
+		depth     int
+		recursive bool
+	}
+	var queue []item
+	for _, root := range roots {
+		queue = append(queue, item{root, 1, recursive[root]})
+	}
+	done := map[id.RoomID]bool{}
+	plain := map[id.RoomID]bool{}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		if done[it.room] || plain[it.room] {
+			continue
+		}
+		done[it.room] = true
+		read, err := r.opts.Hierarchy.SpaceChildren(ctx, it.room)
+		var got []id.RoomID
+		for _, c := range read {
+			got = append(got, c.Room)
+			if c.NotSpace {
+				plain[c.Room] = true
+			}
+		}
+		if err != nil {
+			got = stored[it.room]
+			warnings = append(warnings, Warning{Room: it.room, Message: fmt.Sprintf("space children unreadable, using the %d known from the last good read: %v", len(got), err)})
+		} else {
+			slices.Sort(got)
+			got = slices.Compact(got)
+			if !slices.Equal(got, stored[it.room]) && r.opts.Spaces != nil && !previewing(ctx) {
+				if perr := r.opts.Spaces.PutSpaceChildren(ctx, it.room, got); perr != nil {
+					warnings = append(warnings, Warning{Room: it.room, Message: fmt.Sprintf("space children read but not stored: %v", perr)})
+				}
+			}
+		}
+		if len(got) > 0 {
+			children[it.room] = got
+		}
+		if it.recursive && it.depth < MaxSpaceDepth {
+			for _, c := range got {
+				queue = append(queue, item{c, it.depth + 1, true})
+			}
+		}
+	}
+	return children, warnings
+}
+
+// effectivePolicy expands the spaces of the configured policy, works out the released rooms and
+// records the groups of every mapped room. Without a Hierarchy the policy is used as it is.
+func (r *Reconciler) effectivePolicy(ctx context.Context, state State) (Policy, []Warning) {
+	policy := r.opts.Policy
+	if r.opts.Hierarchy == nil && r.opts.Spaces == nil {
+		return policy, nil
+	}
+	var warnings []Warning
+	warn := func(format string, args ...any) {
+		warnings = append(warnings, Warning{Message: fmt.Sprintf(format, args...)})
+	}
+	stored := map[id.RoomID][]id.RoomID{}
+	records := map[id.RoomID]RoomRecord{}
+	if r.opts.Spaces != nil {
+		var err error
+		storedErr := error(nil)
+		if stored, storedErr = r.opts.Spaces.SpaceChildren(ctx); storedErr != nil {
+			warn("stored space children unreadable; released rooms wait for the next cycle: %v", storedErr)
+			stored = map[id.RoomID][]id.RoomID{}
+		}
+		if records, err = r.opts.Spaces.RoomRecords(ctx); err != nil {
+			// Without the records a released room would lose its groups: keep it out of the
+			// release logic this cycle rather than treat it as unknown for good.
+			warn("stored room records unreadable; released rooms wait for the next cycle: %v", err)
+			records = nil
+		}
+		if storedErr != nil {
+			// A failed hierarchy read would then fall back to nothing and release every child.
+			records = nil
+		}
+	}
+	if r.opts.Hierarchy != nil {
+		children, ws := r.readSpaces(ctx, policy.Mappings, stored)
+		warnings = append(warnings, ws...)
+		policy.Mappings = ExpandSpaces(policy.Mappings, children)
+	} else {
+		policy.Mappings = ExpandSpaces(policy.Mappings, stored)
+	}
+	policy.Mappings = slices.Clip(policy.Mappings)
+	if j, ok := r.opts.Hierarchy.(RoomJoiner); ok && !previewing(ctx) {
+		r.joinUnreadChildren(ctx, j, policy.Mappings)
+	}
+	if records == nil || r.opts.Spaces == nil {
+		return policy, warnings
+	}
+	current := recordsOf(policy)
+	if previewing(ctx) {
+		policy.Released = releasedRooms(policy, state, records)
+		return policy, warnings
+	}
+	for room, rec := range current {
+		if old, ok := records[room]; ok && slices.Equal(old.Groups, rec.Groups) && old.RemoveAction == rec.RemoveAction {
+			continue
+		}
+		if err := r.opts.Spaces.PutRoomRecord(ctx, room, rec); err != nil {
+			warn("record of %s not stored: %v", room, err)
+		}
+	}
+	policy.Released = releasedRooms(policy, state, records)
+	stillHeld := map[id.RoomID]bool{}
+	for _, rel := range policy.Released {
+		stillHeld[rel.Room] = true
+	}
+	for _, room := range slices.Sorted(maps.Keys(records)) {
+		if _, mapped := current[room]; mapped || stillHeld[room] {
+			continue
+		}
+		if err := r.opts.Spaces.DeleteRoomRecord(ctx, room); err != nil {
+			warn("record of released room %s not deleted: %v", room, err)
+		}
+	}
+	return policy, warnings
+}
+
+// recordsOf sums up the mappings of each room as the store keeps them.
+func recordsOf(policy Policy) map[id.RoomID]RoomRecord {
+	out := map[id.RoomID]RoomRecord{}
+	for _, rp := range roomsOf(policy) {
+		out[rp.room] = RoomRecord{Groups: rp.groups, RemoveAction: ruleFor(policy, rp.room).action}
+	}
+	return out
+}
+
+// observeTargets lists the groups and rooms a cycle reads: those of the mappings, plus the groups
+// of released rooms and the released rooms that still have removals pending.
+func observeTargets(policy Policy, state State) (groups []string, rooms []id.RoomID) {
+	addGroup := func(g string) {
+		if !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	addRoom := func(room id.RoomID) {
+		if !slices.Contains(rooms, room) {
+			rooms = append(rooms, room)
+		}
+	}
+	for _, m := range policy.Mappings {
+		addGroup(m.Group)
+		addRoom(m.Room)
+	}
+	for _, rel := range policy.Released {
+		for _, g := range rel.Groups {
+			addGroup(g)
+		}
+		for k := range state.Pending {
+			if k.Room == rel.Room {
+				addRoom(rel.Room)
+				break
+			}
+		}
+	}
+	return groups, rooms
+}
+
+// previewKey marks a context of Preview, which must not write the space records.
+type previewKey struct{}
+
+func withoutRecords(ctx context.Context) context.Context {
+	return context.WithValue(ctx, previewKey{}, true)
+}
+
+func previewing(ctx context.Context) bool { return ctx.Value(previewKey{}) != nil }
+
+// RoomJoiner lets the bot accept its pending invite to a room. A Hierarchy that offers it gets
+// the children of spaces the bot could not read joined, so that a room added to a space needs no
+// more than an invite for the bot.
+type RoomJoiner interface {
+	JoinRoom(ctx context.Context, room id.RoomID) error
+}
+
+// joinUnreadChildren tries to join the space children the last cycle could not read. A failure
+// (no invite yet) changes nothing: the room stays unreadable and is reported as such.
+func (r *Reconciler) joinUnreadChildren(ctx context.Context, j RoomJoiner, mappings []Mapping) {
+	r.mu.Lock()
+	var unread []id.RoomID
+	if r.last != nil {
+		unread = r.last.UnreadableRooms
+	}
+	r.mu.Unlock()
+	tried := map[id.RoomID]bool{}
+	for _, m := range mappings {
+		if m.Space == "" || tried[m.Room] || !slices.Contains(unread, m.Room) {
+			continue
+		}
+		tried[m.Room] = true
+		log := r.opts.Log.With().Str("room", string(m.Room)).Str("space", string(m.Space)).Logger()
+		if err := j.JoinRoom(ctx, m.Room); err != nil {
+			log.Debug().Err(err).Msg("Could not join an unreadable space child; invite the bot to it")
+			continue
+		}
+		log.Info().Msg("Joined a space child the bot was invited to")
+	}
+}

@@ -1,0 +1,64 @@
+package sync
+
+import (
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// MappingOverrides are the removal settings one mapping may set instead of the policy's.
+type MappingOverrides struct {
+	// RemoveAction replaces Policy.RemoveAction; empty means the policy's.
+	RemoveAction RemoveAction
+	// GracePeriod replaces Policy.GracePeriod; nil means the policy's.
+	GracePeriod *time.Duration
+	// NoRemove makes the mapping invite-only: it never schedules nor runs a removal.
+	NoRemove bool
+}
+
+// removalRule is how undesired users leave one room, once every mapping of the room has had its
+// say.
+type removalRule struct {
+	grace  time.Duration
+	action RemoveAction
+	// never is set when a mapping of the room is invite-only: nobody is removed from it.
+	never bool
+	// neverBecause names the group of that mapping, for the reason shown to operators.
+	neverBecause string
+}
+
+// ruleFor combines the overrides of every mapping of a room. Where they disagree the gentler
+// choice wins, because a room shared by several groups should not lose people faster than any
+// one of its mappings asked for: the longest grace period, kick over ban, and one invite-only
+// mapping keeps everybody.
+func ruleFor(policy Policy, room id.RoomID) removalRule {
+	r := removalRule{grace: policy.GracePeriod, action: policy.RemoveAction}
+	first := true
+	for _, m := range policy.Mappings {
+		if m.Room != room {
+			continue
+		}
+		grace, action := policy.GracePeriod, policy.RemoveAction
+		if m.GracePeriod != nil {
+			grace = *m.GracePeriod
+		}
+		if m.RemoveAction != "" {
+			action = m.RemoveAction
+		}
+		if first {
+			r.grace, r.action, first = grace, action, false
+		} else {
+			r.grace = max(r.grace, grace)
+			if action == RemoveKick {
+				r.action = RemoveKick
+			}
+		}
+		if m.NoRemove && !r.never {
+			r.never, r.neverBecause = true, m.Group
+		}
+	}
+	if r.action == "" {
+		r.action = RemoveKick
+	}
+	return r
+}

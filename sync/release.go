@@ -1,0 +1,153 @@
+package sync
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// ReleasedRoom is a room the bot managed that no mapping covers any more: a child that left its
+// space, or the room of a mapping removed from the configuration. The bot stops adding people to
+// it and schedules no new removals there, because reorganising a space or the configuration must
+// not empty rooms. Removals that were already pending run at their deadline like any other,
+// unless the user is back in one of Groups; then the bot forgets the room.
+type ReleasedRoom struct {
+	Room id.RoomID
+	// Groups were mapped to the room when it was last managed; empty when that is unknown (state
+	// older than the record), in which case pending removals are kept but never run.
+	Groups []string
+	// RemoveAction is how the room's mappings removed people.
+	RemoveAction RemoveAction
+}
+
+// releasedRooms lists the rooms with stored state that no mapping of policy covers, with what
+// was last known of their mappings.
+func releasedRooms(policy Policy, state State, known map[id.RoomID]RoomRecord) []ReleasedRoom {
+	mapped := map[id.RoomID]bool{}
+	for _, m := range policy.Mappings {
+		mapped[m.Room] = true
+	}
+	seen := map[id.RoomID]bool{}
+	var out []ReleasedRoom
+	add := func(room id.RoomID) {
+		if mapped[room] || seen[room] {
+			return
+		}
+		seen[room] = true
+		rec := known[room]
+		out = append(out, ReleasedRoom{Room: room, Groups: rec.Groups, RemoveAction: rec.RemoveAction})
+	}
+	for k := range state.Members {
+		add(k.Room)
+	}
+	for k := range state.Pending {
+		add(k.Room)
+	}
+	slices.SortFunc(out, func(a, b ReleasedRoom) int { return strings.Compare(string(a.Room), string(b.Room)) })
+	return out
+}
+
+// planReleased winds a released room down: due pending removals run (unless the user is back in
+// one of the room's groups), every other record is dropped.
+func (p *Plan) planReleased(policy Policy, rel ReleasedRoom, obs Observed, state State, now time.Time) {
+	room := rel.Room
+	var users []id.UserID
+	for k := range state.Members {
+		if k.Room == room {
+			users = append(users, k.User)
+		}
+	}
+	for k := range state.Pending {
+		if k.Room == room && !slices.Contains(users, k.User) {
+			users = append(users, k.User)
+		}
+	}
+	slices.Sort(users)
+	const released = "room released: no mapping covers it any more"
+	for _, u := range users {
+		key := RoomUser{room, u}
+		pending, isPending := state.Pending[key]
+		if !isPending {
+			p.Actions = append(p.Actions, ForgetMember{Room: room, User: u, Reason: released})
+			continue
+		}
+		if _, exempt := state.exemption(room, u); exempt {
+			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "exempted by an admin"})
+			continue
+		}
+		if len(rel.Groups) == 0 {
+			p.warn(room, u, "pending removal kept but not run: the room is no longer mapped and its groups are unknown; exempt the user to drop it")
+			continue
+		}
+		back, known := inAnyGroup(obs, rel.Groups, u)
+		if back {
+			p.Actions = append(p.Actions, ForgetMember{Room: room, User: u, Reason: "back in Authentik group " + strings.Join(rel.Groups, ", ") + "; " + released})
+			continue
+		}
+		if now.Before(pending.DueAt) {
+			continue
+		}
+		if !known {
+			p.warn(room, u, "pending removal not run: membership of Authentik group(s) %s unknown this cycle", strings.Join(rel.Groups, ", "))
+			continue
+		}
+		ro, ok := obs.Rooms[room]
+		if !ok || ro.Err != nil {
+			p.warn(room, u, "pending removal not run: the released room's state is unreadable this cycle")
+			continue
+		}
+		rs := ro.State
+		mem := rs.Members[u]
+		if mem.Membership != MembershipJoin && mem.Membership != MembershipInvite {
+			p.Actions = append(p.Actions, ForgetMember{Room: room, User: u, Reason: "no longer in the room; " + released})
+			continue
+		}
+		action := rel.RemoveAction
+		if action == "" {
+			action = policy.RemoveAction
+		}
+		p.removeNow(policy, room, u, action, pending.Reason, rs)
+	}
+}
+
+// inAnyGroup reports whether the user is in one of groups, and whether every one of them was read
+// completely (without that, "not in any" cannot be trusted).
+func inAnyGroup(obs Observed, groups []string, u id.UserID) (in, known bool) {
+	known = true
+	for _, g := range groups {
+		gm, ok := obs.Groups[g]
+		if !ok || !gm.Known() {
+			known = false
+		}
+		for _, m := range gm.Members {
+			if m.UserID == u {
+				return true, known
+			}
+		}
+	}
+	return false, known
+}
+
+// removeNow adds the kick or ban of a user whose grace period is over, if the bot can do it.
+func (p *Plan) removeNow(policy Policy, room id.RoomID, u id.UserID, action RemoveAction, reason string, rs RoomState) {
+	botLevel := rs.PowerLevels.Level(policy.Bot)
+	needed := rs.PowerLevels.Kick
+	if action == RemoveBan {
+		needed = rs.PowerLevels.Ban
+	}
+	if level := rs.PowerLevels.Level(u); level >= botLevel {
+		p.warn(room, u, "not removed: their power level %d is not below the bot's %d", level, botLevel)
+		return
+	}
+	if botLevel < needed {
+		p.warn(room, u, "not removed: the bot's power level %d is below the %s level %d", botLevel, action, needed)
+		return
+	}
+	if action == RemoveBan {
+		p.Actions = append(p.Actions, Ban{Room: room, User: u, Reason: reason})
+		return
+	}
+	p.Actions = append(p.Actions, Kick{Room: room, User: u, Reason: reason})
+}

@@ -1,0 +1,304 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+)
+
+func TestOutlive(t *testing.T) {
+	parent, cancelParent := context.WithCancel(context.Background())
+	ctx, done := outlive(parent, 100*time.Millisecond)
+	defer done()
+	cancelParent()
+	select {
+	case <-ctx.Done():
+		t.Fatal("ended with its parent, not after the grace")
+	case <-time.After(50 * time.Millisecond):
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("outlived its parent beyond the grace")
+	}
+
+	ctx2, done2 := outlive(context.Background(), time.Hour)
+	done2()
+	if ctx2.Err() == nil {
+		t.Error("cancel did not end the context")
+	}
+}
+
+func TestRemovalAlreadyDone(t *testing.T) {
+	key := RoomUser{roomA, bob}
+	due := PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier.Add(-grace), Reason: "no longer in Authentik group staff"}
+	notDue := due
+	notDue.DueAt = later
+	kicked := RoomMember{Membership: MembershipLeave, Sender: bot, Since: now.Add(-time.Minute)}
+	tests := []struct {
+		name    string
+		pending []PendingRemoval
+		mem     RoomMember
+		want    bool
+		action  RemoveAction
+	}{
+		{"kicked by the bot after the removal was due", []PendingRemoval{due}, kicked, true, RemoveKick},
+		{"banned by the bot", []PendingRemoval{due}, RoomMember{Membership: MembershipBan, Sender: bot, Since: now}, true, RemoveBan},
+		{"left on their own", []PendingRemoval{due}, RoomMember{Membership: MembershipLeave, Sender: bob, Since: now}, false, ""},
+		{"kicked by a moderator", []PendingRemoval{due}, RoomMember{Membership: MembershipLeave, Sender: "@mod:hs", Since: now}, false, ""},
+		{"no pending removal", nil, kicked, false, ""},
+		{"removal not due yet", []PendingRemoval{notDue}, kicked, false, ""},
+		{"bot's leave from before the removal was scheduled", []PendingRemoval{due}, RoomMember{Membership: MembershipLeave, Sender: bot, Since: due.CreatedAt.Add(-time.Hour)}, false, ""},
+		{"no timestamp", []PendingRemoval{due}, RoomMember{Membership: MembershipLeave, Sender: bot}, false, ""},
+		{"still joined", []PendingRemoval{due}, RoomMember{Membership: MembershipJoin, Sender: bot, Since: now}, false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			state := stateWith([]ManagedMember{tracked(roomA, bob, time.Time{})}, tc.pending)
+			got, ok := removalAlreadyDone(policy(), key, tc.mem, state, now)
+			if ok != tc.want {
+				t.Fatalf("recognised %v, want %v", ok, tc.want)
+			}
+			if ok && (got.Removal.Action != tc.action || got.Removal.Reason != due.Reason || !got.Removal.At.Equal(tc.mem.Since) || got.Target() != key) {
+				t.Errorf("record %+v", got.Removal)
+			}
+		})
+	}
+}
+
+// recordFails is a store whose RecordRemoval fails a given number of times, as a store that went
+// away between the kick and its record would.
+type recordFails struct {
+	*fakeWorld
+	fails int
+}
+
+func (r *recordFails) RecordRemoval(ctx context.Context, rem Removal) error {
+	if r.fails > 0 {
+		r.fails--
+		return errors.New("database is locked")
+	}
+	return r.fakeWorld.RecordRemoval(ctx, rem)
+}
+
+// TestKickWithoutRecordIsRecognised loses the record of a kick that succeeded: the next cycle
+// records it from the room's state, and kicks nobody again.
+func TestKickWithoutRecordIsRecognised(t *testing.T) {
+	w := newFakeWorld()
+	w.rooms[roomA][bob] = joined(earlier)
+	w.state.Members[RoomUser{roomA, bob}] = ManagedMember{Room: roomA, User: bob}
+	w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "no longer in Authentik group staff"}
+	st := &recordFails{fakeWorld: w, fails: 1}
+	r := New(Options{Directory: w, Rooms: w, Store: st, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+		Interval: time.Minute, Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
+
+	w.cycle(t, r)
+	if fmt.Sprint(w.writes) != "[kick @bob:hs !a:hs]" || len(w.removals) != 0 {
+		t.Fatalf("first cycle: writes %v, removals %v", w.writes, w.removals)
+	}
+	if _, ok := w.state.Pending[RoomUser{roomA, bob}]; !ok {
+		t.Fatal("pending removal gone although its record failed")
+	}
+	w.now = w.now.Add(time.Minute)
+	res := w.cycle(t, r)
+	if len(w.writes) != 0 {
+		t.Fatalf("removal repeated: %v", w.writes)
+	}
+	if len(w.removals) != 1 || w.removals[0].User != bob || w.removals[0].Action != RemoveKick || res.Done["record_removal"] != 1 {
+		t.Fatalf("removal not recorded from the room: %+v, result %+v", w.removals, res)
+	}
+	if len(w.state.Pending) != 0 || len(w.state.Members) != 0 {
+		t.Errorf("state after recording: pending %v members %v", w.state.Pending, w.state.Members)
+	}
+	if w.cycle(t, r); len(w.writes) != 0 || len(w.removals) != 1 {
+		t.Errorf("third cycle: writes %v removals %d", w.writes, len(w.removals))
+	}
+}
+
+// slowRooms delays kicks and reports the context each kick saw.
+type slowRooms struct {
+	*fakeWorld
+	mu      gosync.Mutex
+	delay   time.Duration
+	started chan struct{}
+	kicks   int
+}
+
+func (s *slowRooms) Kick(ctx context.Context, r id.RoomID, u id.UserID, why string) error {
+	select {
+	case s.started <- struct{}{}:
+	default:
+	}
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kicks++
+	return s.fakeWorld.Kick(ctx, r, u, why)
+}
+
+// TestShutdownFinishesTheRemovalInFlight cancels the cycle while kicks are in flight: the kicks
+// already sent finish and are recorded, no new one starts, and the cycle returns promptly.
+func TestShutdownFinishesTheRemovalInFlight(t *testing.T) {
+	w := newFakeWorld()
+	users := []id.UserID{alice, bob, carol}
+	for _, u := range users {
+		w.rooms[roomA][u] = joined(earlier)
+		w.state.Members[RoomUser{roomA, u}] = ManagedMember{Room: roomA, User: u}
+		w.state.Pending[RoomUser{roomA, u}] = PendingRemoval{Room: roomA, User: u, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
+	}
+	rooms := &slowRooms{fakeWorld: w, delay: 300 * time.Millisecond, started: make(chan struct{}, 1)}
+	r := New(Options{Directory: w, Rooms: rooms, Store: w, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+		Interval: time.Minute, Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan CycleResult, 1)
+	go func() { done <- r.RunCycle(ctx) }()
+	<-rooms.started
+	cancel()
+	start := time.Now()
+	res := <-done
+	if took := time.Since(start); took > removalGrace {
+		t.Errorf("cycle took %s after cancellation", took)
+	}
+	// One room: its kicks run one after another, so exactly the first was in flight.
+	if rooms.kicks != 1 || len(w.removals) != 1 || res.Done["kick"] != 1 {
+		t.Fatalf("kicks %d, recorded %d, result %+v: the kick in flight must finish and be recorded, no other start", rooms.kicks, len(w.removals), res)
+	}
+	if len(w.state.Pending) != 2 {
+		t.Errorf("pending removals after shutdown: %d, want the 2 not started", len(w.state.Pending))
+	}
+}
+
+// TestShutdownAbandonsAHungRemoval has a kick that never answers: the cycle gives up on it
+// removalGrace after cancellation, and the removal stays pending.
+func TestShutdownAbandonsAHungRemoval(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits removalGrace")
+	}
+	w := newFakeWorld()
+	w.rooms[roomA][bob] = joined(earlier)
+	w.state.Members[RoomUser{roomA, bob}] = ManagedMember{Room: roomA, User: bob}
+	w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
+	rooms := &slowRooms{fakeWorld: w, delay: time.Hour, started: make(chan struct{}, 1)}
+	r := New(Options{Directory: w, Rooms: rooms, Store: w, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+		Interval: time.Minute, Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan CycleResult, 1)
+	go func() { done <- r.RunCycle(ctx) }()
+	<-rooms.started
+	cancel()
+	start := time.Now()
+	select {
+	case res := <-done:
+		if took := time.Since(start); took < removalGrace-time.Second {
+			t.Errorf("gave up after %s, before the grace", took)
+		}
+		if res.Failed["kick"] != 1 {
+			t.Errorf("result %+v, want the kick failed", res)
+		}
+	case <-time.After(removalGrace + 3*time.Second):
+		t.Fatal("a hung kick held the shutdown beyond the grace")
+	}
+	if _, ok := w.state.Pending[RoomUser{roomA, bob}]; !ok {
+		t.Error("abandoned removal no longer pending")
+	}
+}
+
+// overlapRooms measures how many room reads run at once, each taking a while.
+type overlapRooms struct {
+	*fakeWorld
+	inFlight, most atomic.Int32
+	reads          atomic.Int32
+}
+
+func (o *overlapRooms) RoomState(ctx context.Context, room id.RoomID) (RoomState, error) {
+	n := o.inFlight.Add(1)
+	defer o.inFlight.Add(-1)
+	for {
+		m := o.most.Load()
+		if n <= m || o.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	o.reads.Add(1)
+	time.Sleep(40 * time.Millisecond)
+	return o.fakeWorld.RoomState(ctx, room)
+}
+
+// TestSlowCycleNeverOverlaps runs cycles slower than the interval while triggers and direct
+// RunCycle calls (the admin room's "now") arrive: at no moment do two cycles run.
+func TestSlowCycleNeverOverlaps(t *testing.T) {
+	w := newFakeWorld()
+	rooms := &overlapRooms{fakeWorld: w}
+	r := New(Options{Directory: w, Rooms: rooms, Store: w, Backup: w, Interval: time.Millisecond,
+		Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}), Log: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var wg gosync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				r.Trigger()
+				r.RunCycle(ctx)
+			}
+		}()
+	}
+	wg.Wait()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-done
+	if rooms.reads.Load() < 13 {
+		t.Fatalf("only %d cycles ran", rooms.reads.Load())
+	}
+	if most := rooms.most.Load(); most != 1 {
+		t.Errorf("%d cycles ran at once, want 1", most)
+	}
+}
+
+// TestUnbanCutOffStillAdds: a crash between an unban and the join behind it leaves the user with
+// a leave the bot sent after they entered the group. That is not the user's own leave: the next
+// plan adds them, where a leave of their own would not be followed by a new invite.
+func TestUnbanCutOffStillAdds(t *testing.T) {
+	staff := Mapping{Group: "staff", Room: roomA, Method: MethodForce}
+	state := stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil)
+	tests := []struct {
+		name   string
+		sender id.UserID
+		want   int
+	}{
+		{"leave sent by the bot (the unban)", bot, 1},
+		{"leave of their own", alice, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{
+				roomA: roomWith(map[id.UserID]RoomMember{alice: {Membership: MembershipLeave, Sender: tc.sender, Since: now.Add(-time.Minute)}}),
+			}}
+			p := MakePlan(policy(staff), obs, state, now)
+			joins := 0
+			for _, a := range p.Actions {
+				if _, ok := a.(ForceJoin); ok {
+					joins++
+				}
+			}
+			if joins != tc.want {
+				t.Errorf("%d joins planned, want %d: %v", joins, tc.want, p.Actions)
+			}
+		})
+	}
+}
