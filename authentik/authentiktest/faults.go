@@ -90,7 +90,7 @@ func (s *Server) serveWithFaults(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if f.Drop {
-		dropConnection(w)
+		DropConnection(w)
 		return
 	}
 

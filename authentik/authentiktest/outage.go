@@ -49,8 +49,9 @@ func GroupGone(pk string) Fault {
 		Status: http.StatusNotFound, Body: `{"detail":"Not found."}`}
 }
 
-// dropConnection closes the client's connection without a byte of answer.
-func dropConnection(w http.ResponseWriter) {
+// DropConnection closes the client's connection without a byte of answer, as a crashed or
+// unreachable peer would; the homeserver fault proxy uses it too.
+func DropConnection(w http.ResponseWriter) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		panic(http.ErrAbortHandler) // HTTP/2: the server resets the stream

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -21,6 +20,8 @@ import (
 	"strings"
 	gosync "sync"
 	"time"
+
+	"authentik-matrix-sync/authentik/authentiktest"
 )
 
 // Rule says which requests to break and how. A request is hit by the first rule, in the order
@@ -220,7 +221,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case rule.Drop:
-		dropConnection(w)
+		authentiktest.DropConnection(w)
 	case rule.Truncate:
 		p.truncated(rec, r)
 	case rule.Status != 0:
@@ -359,22 +360,6 @@ func (p *Proxy) truncated(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(rec.Code)
 	_, _ = io.Copy(w, bytes.NewReader(body[:len(body)/2]))
-}
-
-// dropConnection closes the client's connection without a byte of answer.
-func dropConnection(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler) // HTTP/2: the server resets the stream
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0) // a reset, as a crashed peer gives, rather than a clean FIN
-	}
-	_ = conn.Close()
 }
 
 // statusRecorder remembers the status written, and passes hijacking through.
