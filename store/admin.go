@@ -11,6 +11,9 @@ import (
 	syncer "authentik-matrix-sync/sync"
 )
 
+// The reconciler honours stored exemptions even without an admin room.
+var _ syncer.ExemptionStore = (*sqlState)(nil)
+
 const flagPaused = "paused"
 
 const (

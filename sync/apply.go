@@ -333,7 +333,7 @@ func (a *applier) one(ctx context.Context, act Action) {
 	case powerAction:
 		err = a.applyPower(ctx, *log, act)
 	case EndExemption:
-		if err = a.r.opts.Steering.EndExemption(ctx, act.Room, act.User); err == nil {
+		if err = a.r.endExemption(ctx, act.Room, act.User); err == nil {
 			log.Info().Msg("Exemption ended: the user is back in a group")
 		}
 	default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
 )
 
 // AppliedWrite is one room change a cycle tried.
@@ -39,10 +40,17 @@ func (r *Reconciler) paused(ctx context.Context, res *CycleResult) bool {
 }
 
 func (r *Reconciler) loadExemptions(ctx context.Context, state *State) error {
-	if r.opts.Steering == nil {
+	var source interface {
+		Exemptions(ctx context.Context) ([]Exemption, error)
+	}
+	if r.opts.Steering != nil {
+		source = r.opts.Steering
+	} else if st, ok := r.opts.Store.(ExemptionStore); ok {
+		source = st
+	} else {
 		return nil
 	}
-	list, err := r.opts.Steering.Exemptions(ctx)
+	list, err := source.Exemptions(ctx)
 	if err != nil {
 		// Without the exemptions an exempt user could be removed: no cycle until they are read.
 		return fmt.Errorf("load exemptions: %w", err)
@@ -54,6 +62,27 @@ func (r *Reconciler) loadExemptions(ctx context.Context, state *State) error {
 		state.Exempt[RoomUser{e.Room, e.User}] = e
 	}
 	return nil
+}
+
+// ExemptionStore is the part of a Store that keeps the exemptions admins made. When a store has
+// it, its exemptions are honoured even by a bot without an admin room (no Steering): taking the
+// admin room out of the config must not make an exempted user removable.
+type ExemptionStore interface {
+	Exemptions(ctx context.Context) ([]Exemption, error)
+	DeleteExemption(ctx context.Context, room id.RoomID, user id.UserID) (bool, error)
+}
+
+// endExemption drops an exemption whose user is back in a group: through the admin room when
+// there is one (it also tells the admins), else straight in the store.
+func (r *Reconciler) endExemption(ctx context.Context, room id.RoomID, user id.UserID) error {
+	if r.opts.Steering != nil {
+		return r.opts.Steering.EndExemption(ctx, room, user)
+	}
+	if st, ok := r.opts.Store.(ExemptionStore); ok {
+		_, err := st.DeleteExemption(ctx, room, user)
+		return err
+	}
+	return fmt.Errorf("end the exemption of %s in %s: no admin room and no exemption store", user, room)
 }
 
 // guard holds back the plan's removals when they trip the mass-removal thresholds and no admin

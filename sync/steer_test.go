@@ -103,3 +103,31 @@ func TestExemptionsFromSteeringAreHonoured(t *testing.T) {
 		t.Errorf("ended exemptions %v, want dave's", s.endedFor)
 	}
 }
+
+// exemptingWorld is a fakeWorld whose store keeps exemptions, as the real stores do.
+type exemptingWorld struct {
+	*fakeWorld
+	exempt []Exemption
+	ended  []id.UserID
+}
+
+func (w *exemptingWorld) Exemptions(context.Context) ([]Exemption, error) { return w.exempt, nil }
+func (w *exemptingWorld) DeleteExemption(_ context.Context, _ id.RoomID, u id.UserID) (bool, error) {
+	w.ended = append(w.ended, u)
+	return true, nil
+}
+
+func TestStoredExemptionsAreHonouredWithoutAnAdminRoom(t *testing.T) {
+	w := &exemptingWorld{fakeWorld: leftWorld(),
+		exempt: []Exemption{{User: bob}, {User: id.UserID("@dave:hs"), Room: roomA, UntilBack: true}}}
+	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w,
+		Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}), Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
+	res := r.RunCycle(context.Background())
+	want := []string{"invite @dave:hs !a:hs", "kick @alice:hs !a:hs", "kick @carol:hs !a:hs"}
+	if !slices.Equal(w.writes, want) || !res.Ok() {
+		t.Errorf("writes %v (ok %v), want %v: bob is exempt", w.writes, res.Ok(), want)
+	}
+	if !slices.Equal(w.ended, []id.UserID{"@dave:hs"}) {
+		t.Errorf("ended exemptions %v, want dave's (back in the group)", w.ended)
+	}
+}

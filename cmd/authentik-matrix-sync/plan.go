@@ -44,7 +44,8 @@ func (storedSteering) FinishBatch(context.Context, string) error { return errPre
 
 // planSteering is the plan subcommand's Steering: the stored decisions when the config has an
 // admin room, as the running bot's reconciler has; none without one, as the bot then has none
-// either, so the plan shows what the bot's next cycle would do.
+// either (both then still honour the stored exemptions, read from the store by the reconciler),
+// so the plan shows what the bot's next cycle would do.
 func planSteering(cfg *config.Config, st syncer.Store) syncer.Steering {
 	if cfg.Admin.Room == "" {
 		return nil
