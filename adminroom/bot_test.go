@@ -90,10 +90,13 @@ func (m *fakeMatrix) take() []Reply {
 	return out
 }
 
-// fakeCycles counts triggers and runs no cycle.
-type fakeCycles struct{ triggered int }
+// fakeCycles counts triggers and runs no cycle; last is what LastCycle reports.
+type fakeCycles struct {
+	triggered int
+	last      *syncer.CycleResult
+}
 
-func (c *fakeCycles) LastCycle() *syncer.CycleResult               { return nil }
+func (c *fakeCycles) LastCycle() *syncer.CycleResult               { return c.last }
 func (c *fakeCycles) Preview(context.Context) (syncer.Plan, error) { return syncer.Plan{}, nil }
 func (c *fakeCycles) RunCycle(context.Context) syncer.CycleResult {
 	return syncer.CycleResult{ID: "c1"}
@@ -279,4 +282,25 @@ func TestHeldBatchConfirmAndReject(t *testing.T) {
 		t.Errorf("after reject: exemptions %+v", ex)
 	}
 	onlyReply(t, f.say(opUser, "!sync reject "+b2.ID), "No held batch")
+}
+
+func TestMappingsShowOptionsAndSpaceChildren(t *testing.T) {
+	f := newFixture(t)
+	week := 7 * 24 * time.Hour
+	space := id.RoomID("!space:hs")
+	f.bot.opts.Policy.Mappings = []syncer.Mapping{
+		{Group: "staff", Room: space, Method: syncer.MethodForce, PowerLevel: 50,
+			SpaceOptions: syncer.SpaceOptions{IncludeChildren: true, Recursive: true, Exclude: []id.RoomID{"!x:hs"}}},
+		{Group: "guests", Room: roomA, Method: syncer.MethodInvite, MappingOverrides: syncer.MappingOverrides{NoRemove: true}},
+		{Group: "alumni", Room: otherRoom, Method: syncer.MethodInvite, MappingOverrides: syncer.MappingOverrides{RemoveAction: syncer.RemoveBan, GracePeriod: &week}},
+	}
+	r := onlyReply(t, f.say(opUser, "!sync mappings"), "3 mappings",
+		"staff → !space:hs (force, power level 50, with its child rooms, recursively, excluding 1 room)",
+		"guests → !a:hs (invite, never removes)",
+		"alumni → !other:hs (invite, removal: ban after 168h0m0s)")
+	if strings.Contains(r.Plain, "child rooms synced") {
+		t.Errorf("children listed before any cycle ran: %q", r.Plain)
+	}
+	f.cycles.last = &syncer.CycleResult{ID: "c9", Children: map[id.RoomID][]id.RoomID{space: {"!c1:hs", "!c2:hs"}}}
+	onlyReply(t, f.say(opUser, "!sync mappings"), "Space !space:hs: 2 child rooms synced by the last full cycle", "!c1:hs", "!c2:hs")
 }

@@ -3,8 +3,10 @@ package adminroom
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,14 +109,62 @@ func (b *Bot) mappings(_ context.Context, _ Request) Reply {
 	var t text
 	t.head("%s", fmtCount(len(b.opts.Policy.Mappings), "mapping", "mappings"))
 	for _, m := range b.opts.Policy.Mappings {
-		extra := string(m.Method)
-		if m.Rejoin {
-			extra += ", rejoin"
-		}
-		t.item("%s → %s (%s)", m.Group, m.Room, extra)
+		t.item("%s → %s (%s)", m.Group, m.Room, strings.Join(mappingOptions(m), ", "))
 	}
 	t.line("Removal: %s after %s", b.opts.Policy.RemoveAction, b.opts.Policy.GracePeriod)
+	if rec := b.reconciler(); rec != nil {
+		if last := rec.LastCycle(); last != nil && len(last.Children) > 0 {
+			spaces := slices.Sorted(maps.Keys(last.Children))
+			for _, space := range spaces {
+				children := last.Children[space]
+				t.line("Space %s: %s synced by the last full cycle", space, fmtCount(len(children), "child room", "child rooms"))
+				const shown = 20
+				for i, c := range children {
+					if i == shown {
+						t.item("… and %d more", len(children)-shown)
+						break
+					}
+					t.item("%s", c)
+				}
+			}
+		}
+	}
 	return t.reply()
+}
+
+// mappingOptions says how one mapping differs from plain membership sync, for !sync mappings.
+func mappingOptions(m syncer.Mapping) []string {
+	opts := []string{string(m.Method)}
+	if m.Rejoin {
+		opts = append(opts, "rejoin")
+	}
+	if m.PowerLevel > 0 {
+		opts = append(opts, "power level "+strconv.Itoa(m.PowerLevel))
+	}
+	if m.IncludeChildren {
+		kind := "with its child rooms"
+		if m.Recursive {
+			kind = "with its child rooms, recursively"
+		}
+		opts = append(opts, kind)
+	}
+	if len(m.Exclude) > 0 {
+		opts = append(opts, "excluding "+fmtCount(len(m.Exclude), "room", "rooms"))
+	}
+	switch {
+	case m.NoRemove:
+		opts = append(opts, "never removes")
+	case m.RemoveAction != "" || m.GracePeriod != nil:
+		what := "removal:"
+		if m.RemoveAction != "" {
+			what += " " + string(m.RemoveAction)
+		}
+		if m.GracePeriod != nil {
+			what += " after " + m.GracePeriod.String()
+		}
+		opts = append(opts, what)
+	}
+	return opts
 }
 
 func (b *Bot) plan(ctx context.Context, _ Request) Reply {

@@ -316,3 +316,19 @@ func (r *Reconciler) joinUnreadChildren(ctx context.Context, j RoomJoiner, mappi
 		log.Info().Msg("Joined a space child the bot was invited to")
 	}
 }
+
+// expandedChildren lists the child rooms policy's space mappings were expanded into, by space,
+// each room once, in the order of the mappings; nil when no space was expanded.
+func expandedChildren(policy Policy) map[id.RoomID][]id.RoomID {
+	var out map[id.RoomID][]id.RoomID
+	for _, m := range policy.Mappings {
+		if m.Space == "" || slices.Contains(out[m.Space], m.Room) {
+			continue
+		}
+		if out == nil {
+			out = map[id.RoomID][]id.RoomID{}
+		}
+		out[m.Space] = append(out[m.Space], m.Room)
+	}
+	return out
+}

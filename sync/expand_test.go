@@ -151,7 +151,10 @@ func TestSpaceLifecycle(t *testing.T) {
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute, Hierarchy: f, Spaces: fakeSpaceStore{f},
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 
-	w.cycle(t, r)
+	first := w.cycle(t, r)
+	if got := first.Children[space]; !slices.Equal(got, []id.RoomID{roomA, roomB}) || len(first.Children) != 1 {
+		t.Fatalf("cycle result lists children %v, want %s → [%s %s]", first.Children, space, roomA, roomB)
+	}
 	for _, room := range []id.RoomID{space, roomA, roomB} {
 		for _, u := range []id.UserID{alice, bob} {
 			if w.rooms[room][u].Membership != MembershipJoin {

@@ -97,6 +97,9 @@ type CycleResult struct {
 	NextIn time.Duration
 	// Scope lists the groups a scoped cycle covered (see TriggerGroups); nil for a full cycle.
 	Scope []string
+	// Children lists, for a full cycle, the child rooms each include_children space was expanded
+	// into, so operators can see what a space mapping covers right now.
+	Children map[id.RoomID][]id.RoomID
 }
 
 // Ok reports whether the cycle ran and every action it tried succeeded.
@@ -224,6 +227,9 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 			}
 		}
 		res.noteUnread(obs)
+		if groups == nil {
+			res.Children = expandedChildren(obs.Policy)
+		}
 		plan := r.guard(ctx, log, MakePlan(obs.Policy, obs, state, res.Started), state, &res)
 		// The plan holds what it needs of the rooms; their members (hundreds of thousands in a large
 		// installation) need not stay in memory while the writes run.
