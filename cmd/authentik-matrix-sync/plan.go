@@ -14,11 +14,12 @@ import (
 // reconciler that only previews: the plan subcommand's. The running bot's reconciler reads the
 // same rows through the admin room (adminroom.Bot's Steering methods call the same store
 // methods), and both plans come from Reconciler.Preview, so `plan` and `!sync plan` agree.
-type storedSteering struct {
-	st interface {
-		Paused(ctx context.Context) (bool, error)
-		Exemptions(ctx context.Context) ([]syncer.Exemption, error)
-	}
+type storedSteering struct{ st decisionStore }
+
+// decisionStore is the part of the store holding the admin room's decisions.
+type decisionStore interface {
+	Paused(ctx context.Context) (bool, error)
+	Exemptions(ctx context.Context) ([]syncer.Exemption, error)
 }
 
 var _ syncer.Steering = storedSteering{}
@@ -50,10 +51,7 @@ func planSteering(cfg *config.Config, st syncer.Store) syncer.Steering {
 	if cfg.Admin.Room == "" {
 		return nil
 	}
-	if s, ok := st.(interface {
-		Paused(ctx context.Context) (bool, error)
-		Exemptions(ctx context.Context) ([]syncer.Exemption, error)
-	}); ok {
+	if s, ok := st.(decisionStore); ok {
 		return storedSteering{st: s}
 	}
 	return nil
