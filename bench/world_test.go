@@ -153,9 +153,7 @@ func (s *memStore) LoadState(context.Context) (syncer.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := syncer.NewState()
-	for k, v := range s.state.Members {
-		out.Members[k] = v
-	}
+	out.Members = s.state.Members.Clone()
 	for k, v := range s.state.Pending {
 		out.Pending[k] = v
 	}
@@ -165,14 +163,14 @@ func (s *memStore) LoadState(context.Context) (syncer.State, error) {
 func (s *memStore) PutMember(_ context.Context, m syncer.ManagedMember) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.Members[syncer.RoomUser{Room: m.Room, User: m.User}] = m
+	s.state.Members.Set(m)
 	return nil
 }
 
 func (s *memStore) ForgetMember(_ context.Context, room id.RoomID, user id.UserID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.state.Members, syncer.RoomUser{Room: room, User: user})
+	s.state.Members.Delete(syncer.RoomUser{Room: room, User: user})
 	delete(s.state.Pending, syncer.RoomUser{Room: room, User: user})
 	return nil
 }

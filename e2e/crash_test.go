@@ -322,7 +322,7 @@ func noPendingLost(t *testing.T, room id.RoomID, dataDir, dbURL string, sc crash
 			continue
 		}
 		key := syncer.RoomUser{Room: room, User: uid(u)}
-		_, tracked := state.Members[key]
+		_, tracked := state.Members.Lookup(key)
 		_, pending := state.Pending[key]
 		recorded := false
 		for _, r := range removals {

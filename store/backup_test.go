@@ -238,14 +238,14 @@ func TestBackupWhileWritingIsConsistent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := len(st.Members)
+	n := st.Members.Len()
 	if n < before || n > after {
 		t.Fatalf("backup holds %d members, want between %d (written before) and %d (written by the end)", n, before, after)
 	}
 	// A consistent snapshot holds exactly the first n writes, with nothing torn.
 	for i := range n {
 		k := syncer.RoomUser{Room: "!r:hs", User: user(i)}
-		if m, ok := st.Members[k]; !ok || m.DesiredSince.UnixMilli() != int64(i+1) {
+		if m, ok := st.Members.Lookup(k); !ok || m.DesiredSince.UnixMilli() != int64(i+1) {
 			t.Fatalf("backup lacks write %d of its first %d (got %+v, %v)", i, n, m, ok)
 		}
 	}
@@ -334,7 +334,7 @@ func TestRestoreSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Members) != 1 || st.Members[syncer.RoomUser{Room: keep.Room, User: keep.User}] != keep {
+	if st.Members.Len() != 1 || st.Members.Get(syncer.RoomUser{Room: keep.Room, User: keep.User}) != keep {
 		t.Errorf("after restore members = %v, want only %v", st.Members, keep)
 	}
 	// The state replaced by the restore was kept aside.

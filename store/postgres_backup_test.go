@@ -237,7 +237,7 @@ func TestPostgresRestoreRefusesGarbage(t *testing.T) {
 	if _, err := s.Restore(ctx, bad); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("Restore of a non-dump = %v, want an error naming it", err)
 	}
-	if st, _, _ := everything(t, s); len(st.Members) != 1 {
-		t.Errorf("a refused restore changed the state: %d members", len(st.Members))
+	if st, _, _ := everything(t, s); st.Members.Len() != 1 {
+		t.Errorf("a refused restore changed the state: %d members", st.Members.Len())
 	}
 }

@@ -240,7 +240,7 @@ func TestPostgresReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.Members[syncer.RoomUser{Room: m.Room, User: m.User}]; got != m {
+	if got := st.Members.Get(syncer.RoomUser{Room: m.Room, User: m.User}); got != m {
 		t.Errorf("read-only LoadState: %+v, want %+v", got, m)
 	}
 	if err := r.PutMember(t.Context(), m); !errors.Is(err, ErrReadOnly) {

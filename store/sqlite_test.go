@@ -340,7 +340,7 @@ func TestReadOnlyOfMissingDatabaseIsEmptyAndCreatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Members) != 0 || len(st.Pending) != 0 || st.Members == nil || st.Pending == nil {
+	if st.Members.Len() != 0 || len(st.Pending) != 0 || st.Members == nil || st.Pending == nil {
 		t.Errorf("state of a missing database: %+v, want empty", st)
 	}
 	if rs, err := s.Removals(t.Context(), 5); err != nil || len(rs) != 0 {
@@ -385,7 +385,7 @@ func TestReadOnlyNeverWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.Members[syncer.RoomUser{Room: m.Room, User: m.User}]; got != m {
+	if got := st.Members.Get(syncer.RoomUser{Room: m.Room, User: m.User}); got != m {
 		t.Errorf("read-only LoadState: member %+v, want %+v", got, m)
 	}
 	if rs, err := r.Removals(ctx, 5); err != nil || len(rs) != 1 {
@@ -422,8 +422,8 @@ func TestReadOnlySeesARunningWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Members) != 2 {
-		t.Errorf("read-only store sees %d members of a running writer, want 2: %v", len(st.Members), st.Members)
+	if st.Members.Len() != 2 {
+		t.Errorf("read-only store sees %d members of a running writer, want 2: %v", st.Members.Len(), st.Members)
 	}
 }
 
@@ -485,7 +485,7 @@ func TestMultiRowWritesAreAtomic(t *testing.T) {
 				t.Fatal(err)
 			}
 			k := syncer.RoomUser{Room: room, User: user}
-			if _, ok := st.Members[k]; !ok {
+			if _, ok := st.Members.Lookup(k); !ok {
 				t.Error("member gone after a failed write")
 			}
 			if _, ok := st.Pending[k]; !ok {

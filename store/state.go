@@ -97,33 +97,39 @@ func (s *sqlState) LoadState(ctx context.Context) (syncer.State, error) {
 		return st, fmt.Errorf("load state from %s: start transaction: %w", s.where, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
-	if err := loadMembers(ctx, tx, st.Members); err != nil {
+	members, err := loadMembers(ctx, tx)
+	if err != nil {
 		return syncer.NewState(), fmt.Errorf("load managed members from %s: %w", s.where, err)
 	}
+	st.Members = members
 	if err := loadPending(ctx, tx, st.Pending); err != nil {
 		return syncer.NewState(), fmt.Errorf("load pending removals from %s: %w", s.where, err)
 	}
 	return st, nil
 }
 
-func loadMembers(ctx context.Context, tx *sql.Tx, into map[syncer.RoomUser]syncer.ManagedMember) error {
+func loadMembers(ctx context.Context, tx *sql.Tx) (*syncer.MemberRecords, error) {
 	rows, err := tx.QueryContext(ctx, selectMembers)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
+	var into syncer.MemberRecordsBuilder
 	for rows.Next() {
 		var m syncer.ManagedMember
 		var desired, added sql.NullInt64
 		if err := rows.Scan(&m.Room, &m.User, &desired, &added); err != nil {
-			return err
+			return nil, err
 		}
 		m.DesiredSince, m.AddedAt = fromMillis(desired), fromMillis(added)
 		// Canonical strings: a room ID repeats on every member row, a user on every room of theirs.
 		m.Room, m.User = id.RoomID(unique.Make(string(m.Room)).Value()), id.UserID(unique.Make(string(m.User)).Value())
-		into[syncer.RoomUser{Room: m.Room, User: m.User}] = m
+		into.Add(m)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return into.Build(), nil
 }
 
 func loadPending(ctx context.Context, tx *sql.Tx, into map[syncer.RoomUser]syncer.PendingRemoval) error {

@@ -244,7 +244,7 @@ func (a *applier) one(ctx context.Context, act Action) {
 	case ForgetMember:
 		if err = st.ForgetMember(ctx, act.Room, act.User); err == nil {
 			a.mu.Lock()
-			delete(a.state.Members, t)
+			a.state.Members.Delete(t)
 			a.mu.Unlock()
 			log.Debug().Msg("Forgot member")
 		}
@@ -292,7 +292,7 @@ func (a *applier) one(ctx context.Context, act Action) {
 			a.r.hook(HookAfter + act.Kind())
 			log.Info().Msg(map[bool]string{true: "Invited user", false: "Joined user"}[act.Kind() == "invite"])
 			a.mu.Lock()
-			rec := a.state.Members[t]
+			rec := a.state.Members.Get(t)
 			a.mu.Unlock()
 			rec.Room, rec.User, rec.AddedAt = t.Room, t.User, a.r.opts.Now()
 			if perr := st.PutMember(ctx, rec); perr != nil {
@@ -430,7 +430,8 @@ func (a *applier) missingAccounts() int {
 
 func (a *applier) setMember(t RoomUser, m ManagedMember) {
 	a.mu.Lock()
-	a.state.Members[t] = m
+	m.Room, m.User = t.Room, t.User
+	a.state.Members.Set(m)
 	a.mu.Unlock()
 }
 

@@ -262,7 +262,7 @@ func TestApplyKeepsPhasesInOrder(t *testing.T) {
 		w.rooms[r]["@u000:hs"] = RoomMember{Membership: MembershipBan, Sender: bot, Since: earlier}
 		// dave's grace period is over: kicked after every addition.
 		w.rooms[r][dave] = joined(earlier)
-		w.state.Members[RoomUser{r, dave}] = ManagedMember{Room: r, User: dave}
+		w.state.Members.Set(ManagedMember{Room: r, User: dave})
 		w.state.Pending[RoomUser{r, dave}] = PendingRemoval{Room: r, User: dave, DueAt: earlier, Reason: "gone"}
 	}
 	// A second banned user in the first room: their unban must wait for no one's invite.

@@ -192,7 +192,7 @@ func TestSpaceLifecycle(t *testing.T) {
 	if w.rooms[roomB][carol].Membership != "" || w.rooms[roomA][carol].Membership != MembershipJoin {
 		t.Fatalf("carol: B %q, A %q; writes %v", w.rooms[roomB][carol].Membership, w.rooms[roomA][carol].Membership, w.writes)
 	}
-	if _, ok := w.state.Members[RoomUser{roomB, alice}]; ok {
+	if _, ok := w.state.Members.Lookup(RoomUser{roomB, alice}); ok {
 		t.Errorf("alice's record in the released room B is kept")
 	}
 	w.now = w.now.Add(grace + time.Minute)
@@ -307,12 +307,12 @@ func TestNothingReleasedWhenChildrenUnknown(t *testing.T) {
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute, Hierarchy: f, Spaces: fakeSpaceStore{f},
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 	w.cycle(t, r)
-	if _, ok := w.state.Members[RoomUser{roomA, alice}]; !ok {
+	if _, ok := w.state.Members.Lookup(RoomUser{roomA, alice}); !ok {
 		t.Fatal("alice not tracked in the child A")
 	}
 	f.readErr, f.storeErr = errors.New("hierarchy down"), errors.New("store down")
 	w.cycle(t, r)
-	if _, ok := w.state.Members[RoomUser{roomA, alice}]; !ok {
+	if _, ok := w.state.Members.Lookup(RoomUser{roomA, alice}); !ok {
 		t.Error("alice's record in A was dropped while the children were unknown")
 	}
 }

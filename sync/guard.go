@@ -55,17 +55,13 @@ func CheckRemovals(limits GuardLimits, plan Plan, state State) GuardVerdict {
 		v.Why = append(v.Why, fmt.Sprintf("%d removals exceed max_removals_per_cycle %d", len(v.Held), limits.MaxRemovals))
 	}
 	if limits.MaxFraction > 0 {
-		managed := map[id.RoomID]int{}
-		for k := range state.Members {
-			managed[k.Room]++
-		}
 		rooms := make([]id.RoomID, 0, len(perRoom))
 		for r := range perRoom {
 			rooms = append(rooms, r)
 		}
 		slices.Sort(rooms)
 		for _, r := range rooms {
-			n, total := perRoom[r], managed[r]
+			n, total := perRoom[r], state.Members.InRoom(r)
 			if allowed := RemovalAllowance(limits.MaxFraction, total); float64(n) > allowed {
 				v.Why = append(v.Why, fmt.Sprintf("%d of %d managed members of %s would leave, more than max_removal_fraction %.2f allows (%s)",
 					n, total, r, limits.MaxFraction, strconv.FormatFloat(allowed, 'f', -1, 64)))

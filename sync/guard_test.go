@@ -145,7 +145,7 @@ func TestExemptUsersAreNeverScheduled(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := stateWith([]ManagedMember{tracked(roomA, alice, now.Add(-48*grace)), tracked(roomA, carol, earlier)},
 				[]PendingRemoval{{Room: roomA, User: alice, DueAt: earlier, Reason: "no longer in Authentik group staff"}})
-			st.Members[RoomUser{roomA, alice}] = ManagedMember{Room: roomA, User: alice}
+			st.Members.Set(ManagedMember{Room: roomA, User: alice})
 			st.Exempt[RoomUser{tc.exempt.Room, tc.exempt.User}] = tc.exempt
 			got := MakePlan(policy(staffA), obs, st, now)
 			if !reflect.DeepEqual(got.Actions, tc.want) {

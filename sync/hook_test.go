@@ -18,8 +18,8 @@ func TestHookPoints(t *testing.T) {
 	w.groups["staff"] = []id.UserID{alice}
 	w.rooms[roomA][bob] = joined(earlier)
 	w.rooms[roomA][carol] = joined(earlier)
-	w.state.Members[RoomUser{roomA, bob}] = ManagedMember{Room: roomA, User: bob}
-	w.state.Members[RoomUser{roomA, carol}] = ManagedMember{Room: roomA, User: carol}
+	w.state.Members.Set(ManagedMember{Room: roomA, User: bob})
+	w.state.Members.Set(ManagedMember{Room: roomA, User: carol})
 	w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
 	var mu gosync.Mutex
 	var points []string

@@ -177,17 +177,15 @@ type Removal struct {
 
 // State is what the store remembers between cycles.
 type State struct {
-	Members map[RoomUser]ManagedMember
+	Members *MemberRecords
 	Pending map[RoomUser]PendingRemoval
 	// Exempt holds the users the bot must not remove; a key with an empty Room covers every room.
 	Exempt map[RoomUser]Exemption
 	// Grants holds the power levels the bot gave (see PowerGrant); nil when the store keeps none.
 	Grants map[RoomUser]PowerGrant
-	// byRoom indexes Members by room while a plan is made (see indexed).
-	byRoom roomIndex
 }
 
 // NewState returns an empty state.
 func NewState() State {
-	return State{Members: map[RoomUser]ManagedMember{}, Pending: map[RoomUser]PendingRemoval{}, Exempt: map[RoomUser]Exemption{}}
+	return State{Members: NewMemberRecords(), Pending: map[RoomUser]PendingRemoval{}, Exempt: map[RoomUser]Exemption{}}
 }

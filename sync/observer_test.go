@@ -56,7 +56,7 @@ func TestObserverSeesActionsAndFigures(t *testing.T) {
 			name: "a removal held by a failed backup is counted as held; the pending one stays",
 			setup: func(w *fakeWorld) {
 				w.rooms[roomA][bob] = joined(earlier)
-				w.state.Members[RoomUser{roomA, bob}] = ManagedMember{Room: roomA, User: bob}
+				w.state.Members.Set(ManagedMember{Room: roomA, User: bob})
 				w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, Reason: "gone"}
 				w.backupErr = errors.New("disk full")
 			},

@@ -52,7 +52,6 @@ type roomPolicy struct {
 // MakePlan compares the desired membership (groups), the actual one (rooms) and the stored state,
 // and returns the actions that bring the rooms in step. It reads no clock and does no I/O.
 func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
-	state = state.indexed()
 	p := Plan{Warnings: slices.Clone(obs.Notes)}
 	for _, rp := range roomsOf(policy) {
 		p.planRoom(policy, rp, obs, state, now)
@@ -162,7 +161,7 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 		return
 	}
 	var managed []id.UserID
-	for _, u := range state.managedIn(room) {
+	for u := range state.Members.Users(room) {
 		if desired[u] == nil {
 			managed = append(managed, u)
 		}
@@ -176,7 +175,7 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire, rs RoomState, botLevel int, state State, now time.Time) {
 	key := RoomUser{room, u}
 	groups := strings.Join(d.groups, ", ")
-	rec, tracked := state.Members[key]
+	rec, tracked := state.Members.Lookup(key)
 	if !tracked || rec.DesiredSince.IsZero() {
 		rec.Room, rec.User, rec.DesiredSince = room, u, now
 		// One copy of each reason: a first cycle tracks every member of every room.
@@ -261,7 +260,7 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 	if len(rp.groups) > 1 {
 		reason = "no longer in any of the Authentik groups " + groups
 	}
-	rec := state.Members[key]
+	rec := state.Members.Get(key)
 	if !rec.DesiredSince.IsZero() {
 		rec.DesiredSince = time.Time{}
 		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: reason})

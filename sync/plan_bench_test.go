@@ -33,7 +33,7 @@ func planWorld(users, groups, rooms int, settled bool) (Policy, Observed, State)
 		if settled {
 			for _, m := range obs.Groups[g].Members {
 				ro.State.Members[m.UserID] = joined(earlier)
-				state.Members[RoomUser{room, m.UserID}] = tracked(room, m.UserID, earlier)
+				state.Members.Set(tracked(room, m.UserID, earlier))
 			}
 		}
 		obs.Rooms[room] = ro

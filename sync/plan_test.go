@@ -64,7 +64,7 @@ func roomWith(members map[id.UserID]RoomMember) RoomObservation {
 func stateWith(members []ManagedMember, pending []PendingRemoval) State {
 	s := NewState()
 	for _, m := range members {
-		s.Members[RoomUser{m.Room, m.User}] = m
+		s.Members.Set(m)
 	}
 	for _, p := range pending {
 		s.Pending[RoomUser{p.Room, p.User}] = p

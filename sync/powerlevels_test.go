@@ -33,7 +33,7 @@ func grantsOf(gs ...PowerGrant) State {
 	for _, g := range gs {
 		s.Grants[RoomUser{g.Room, g.User}] = g
 		// Power mappings come with membership: keep the membership planner quiet.
-		s.Members[RoomUser{g.Room, g.User}] = tracked(g.Room, g.User, earlier)
+		s.Members.Set(tracked(g.Room, g.User, earlier))
 	}
 	return s
 }

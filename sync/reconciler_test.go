@@ -113,9 +113,7 @@ func (w *fakeWorld) LoadState(context.Context) (State, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := NewState()
-	for k, v := range w.state.Members {
-		s.Members[k] = v
-	}
+	s.Members = w.state.Members.Clone()
 	for k, v := range w.state.Pending {
 		s.Pending[k] = v
 	}
@@ -124,13 +122,13 @@ func (w *fakeWorld) LoadState(context.Context) (State, error) {
 func (w *fakeWorld) PutMember(_ context.Context, m ManagedMember) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.state.Members[RoomUser{m.Room, m.User}] = m
+	w.state.Members.Set(m)
 	return nil
 }
 func (w *fakeWorld) ForgetMember(_ context.Context, r id.RoomID, u id.UserID) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.state.Members, RoomUser{r, u})
+	w.state.Members.Delete(RoomUser{r, u})
 	delete(w.state.Pending, RoomUser{r, u})
 	return nil
 }
@@ -150,7 +148,7 @@ func (w *fakeWorld) RecordRemoval(_ context.Context, r Removal) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.removals = append(w.removals, r)
-	delete(w.state.Members, RoomUser{r.Room, r.User})
+	w.state.Members.Delete(RoomUser{r.Room, r.User})
 	delete(w.state.Pending, RoomUser{r.Room, r.User})
 	return nil
 }
@@ -200,8 +198,8 @@ func TestReconcilerLifecycle(t *testing.T) {
 	if !res.Ok() || res.Done["invite"] != 2 || res.Done["track"] != 2 {
 		t.Fatalf("first cycle result %+v", res)
 	}
-	if w.state.Members[RoomUser{roomA, alice}].AddedAt != now {
-		t.Errorf("AddedAt not recorded: %+v", w.state.Members[RoomUser{roomA, alice}])
+	if w.state.Members.Get(RoomUser{roomA, alice}).AddedAt != now {
+		t.Errorf("AddedAt not recorded: %+v", w.state.Members.Get(RoomUser{roomA, alice}))
 	}
 
 	// Nothing changed: zero writes of any kind.
@@ -242,7 +240,7 @@ func TestReconcilerLifecycle(t *testing.T) {
 func TestReconcilerHoldsRemovalsWhenBackupFails(t *testing.T) {
 	w := newFakeWorld()
 	w.rooms[roomA][alice] = joined(earlier)
-	w.state.Members[RoomUser{roomA, alice}] = ManagedMember{Room: roomA, User: alice}
+	w.state.Members.Set(ManagedMember{Room: roomA, User: alice})
 	w.state.Pending[RoomUser{roomA, alice}] = PendingRemoval{Room: roomA, User: alice, DueAt: earlier, Reason: "gone"}
 	w.backupErr = errors.New("disk full")
 	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
@@ -297,7 +295,7 @@ func TestReconcilerUnbanFailureSkipsTheAdd(t *testing.T) {
 func TestReconcilerUnknownGroupRemovesNobody(t *testing.T) {
 	w := newFakeWorld()
 	w.rooms[roomA][alice] = joined(earlier)
-	w.state.Members[RoomUser{roomA, alice}] = tracked(roomA, alice, earlier)
+	w.state.Members.Set(tracked(roomA, alice, earlier))
 	w.state.Pending[RoomUser{roomA, alice}] = PendingRemoval{Room: roomA, User: alice, DueAt: earlier}
 	w.groupErr["staff"] = errors.New("HTTP 500 on page 2")
 	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))

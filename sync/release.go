@@ -39,8 +39,8 @@ func releasedRooms(policy Policy, state State, known map[id.RoomID]RoomRecord) [
 		rec := known[room]
 		out = append(out, ReleasedRoom{Room: room, Groups: rec.Groups, RemoveAction: rec.RemoveAction})
 	}
-	for k := range state.Members {
-		add(k.Room)
+	for _, room := range state.Members.Rooms() {
+		add(room)
 	}
 	for k := range state.Pending {
 		add(k.Room)
@@ -53,12 +53,7 @@ func releasedRooms(policy Policy, state State, known map[id.RoomID]RoomRecord) [
 // one of the room's groups), every other record is dropped.
 func (p *Plan) planReleased(policy Policy, rel ReleasedRoom, obs Observed, state State, now time.Time) {
 	room := rel.Room
-	var users []id.UserID
-	for k := range state.Members {
-		if k.Room == room {
-			users = append(users, k.User)
-		}
-	}
+	users := slices.Collect(state.Members.Users(room))
 	for k := range state.Pending {
 		if k.Room == room && !slices.Contains(users, k.User) {
 			users = append(users, k.User)

@@ -93,7 +93,7 @@ func (r *recordFails) RecordRemoval(ctx context.Context, rem Removal) error {
 func TestKickWithoutRecordIsRecognised(t *testing.T) {
 	w := newFakeWorld()
 	w.rooms[roomA][bob] = joined(earlier)
-	w.state.Members[RoomUser{roomA, bob}] = ManagedMember{Room: roomA, User: bob}
+	w.state.Members.Set(ManagedMember{Room: roomA, User: bob})
 	w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "no longer in Authentik group staff"}
 	st := &recordFails{fakeWorld: w, fails: 1}
 	r := New(Options{Directory: w, Rooms: w, Store: st, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
@@ -114,7 +114,7 @@ func TestKickWithoutRecordIsRecognised(t *testing.T) {
 	if len(w.removals) != 1 || w.removals[0].User != bob || w.removals[0].Action != RemoveKick || res.Done["record_removal"] != 1 {
 		t.Fatalf("removal not recorded from the room: %+v, result %+v", w.removals, res)
 	}
-	if len(w.state.Pending) != 0 || len(w.state.Members) != 0 {
+	if len(w.state.Pending) != 0 || w.state.Members.Len() != 0 {
 		t.Errorf("state after recording: pending %v members %v", w.state.Pending, w.state.Members)
 	}
 	if w.cycle(t, r); len(w.writes) != 0 || len(w.removals) != 1 {
@@ -156,7 +156,7 @@ func TestShutdownFinishesTheRemovalInFlight(t *testing.T) {
 	users := []id.UserID{alice, bob, carol}
 	for _, u := range users {
 		w.rooms[roomA][u] = joined(earlier)
-		w.state.Members[RoomUser{roomA, u}] = ManagedMember{Room: roomA, User: u}
+		w.state.Members.Set(ManagedMember{Room: roomA, User: u})
 		w.state.Pending[RoomUser{roomA, u}] = PendingRemoval{Room: roomA, User: u, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
 	}
 	rooms := &slowRooms{fakeWorld: w, delay: 300 * time.Millisecond, started: make(chan struct{}, 1)}
@@ -189,7 +189,7 @@ func TestShutdownAbandonsAHungRemoval(t *testing.T) {
 	}
 	w := newFakeWorld()
 	w.rooms[roomA][bob] = joined(earlier)
-	w.state.Members[RoomUser{roomA, bob}] = ManagedMember{Room: roomA, User: bob}
+	w.state.Members.Set(ManagedMember{Room: roomA, User: bob})
 	w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
 	rooms := &slowRooms{fakeWorld: w, delay: time.Hour, started: make(chan struct{}, 1)}
 	r := New(Options{Directory: w, Rooms: rooms, Store: w, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),

@@ -26,8 +26,8 @@ func countState(ctx context.Context, s Store) (members, pending map[id.RoomID]in
 		return nil, nil, err
 	}
 	members, pending = map[id.RoomID]int{}, map[id.RoomID]int{}
-	for k := range state.Members {
-		members[k.Room]++
+	for _, room := range state.Members.Rooms() {
+		members[room] = state.Members.InRoom(room)
 	}
 	for k := range state.Pending {
 		pending[k.Room]++

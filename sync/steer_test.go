@@ -48,7 +48,7 @@ func leftWorld() *fakeWorld {
 	w.groups["staff"] = []id.UserID{dave}
 	for _, u := range []id.UserID{alice, bob, carol} {
 		w.rooms[roomA][u] = joined(earlier)
-		w.state.Members[RoomUser{roomA, u}] = ManagedMember{Room: roomA, User: u}
+		w.state.Members.Set(ManagedMember{Room: roomA, User: u})
 		w.state.Pending[RoomUser{roomA, u}] = PendingRemoval{Room: roomA, User: u, DueAt: earlier, Reason: "no longer in Authentik group staff"}
 	}
 	return w

@@ -136,7 +136,7 @@ func pending(r id.RoomID, u id.UserID, due time.Time, reason string) syncer.Pend
 
 func testEmpty(t *testing.T, open func(*testing.T) Store) {
 	st := load(t, open(t))
-	if st.Members == nil || st.Pending == nil || len(st.Members) != 0 || len(st.Pending) != 0 {
+	if st.Members == nil || st.Pending == nil || st.Members.Len() != 0 || len(st.Pending) != 0 {
 		t.Fatalf("empty store: got %+v, want empty non-nil maps", st)
 	}
 }
@@ -159,12 +159,12 @@ func testMemberRoundTrip(t *testing.T, open func(*testing.T) Store) {
 		must(t, tc.name, s.PutMember(t.Context(), tc.m))
 	}
 	st := load(t, s)
-	if len(st.Members) != len(tests) {
-		t.Errorf("got %d members, want %d: %+v", len(st.Members), len(tests), st.Members)
+	if st.Members.Len() != len(tests) {
+		t.Errorf("got %d members, want %d: %+v", st.Members.Len(), len(tests), st.Members)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := st.Members[key(tc.m.Room, tc.m.User)]
+			got, ok := st.Members.Lookup(key(tc.m.Room, tc.m.User))
 			if !ok {
 				t.Fatalf("member %s in %s missing", tc.m.User, tc.m.Room)
 			}
@@ -178,10 +178,10 @@ func testMemberReplace(t *testing.T, open func(*testing.T) Store) {
 	must(t, "first put", s.PutMember(t.Context(), member(roomA, alice, base(), base())))
 	must(t, "second put", s.PutMember(t.Context(), member(roomA, alice, time.Time{}, base().Add(time.Hour))))
 	st := load(t, s)
-	if len(st.Members) != 1 {
-		t.Fatalf("got %d members, want 1: %+v", len(st.Members), st.Members)
+	if st.Members.Len() != 1 {
+		t.Fatalf("got %d members, want 1: %+v", st.Members.Len(), st.Members)
 	}
-	checkMember(t, st.Members[key(roomA, alice)], member(roomA, alice, time.Time{}, base().Add(time.Hour)))
+	checkMember(t, st.Members.Get(key(roomA, alice)), member(roomA, alice, time.Time{}, base().Add(time.Hour)))
 }
 
 func testPendingRoundTrip(t *testing.T, open func(*testing.T) Store) {
@@ -235,7 +235,7 @@ func checkKeys(t *testing.T, st syncer.State, wantMembers, wantPending []syncer.
 		return out
 	}
 	gotM, gotP, wM, wP := map[syncer.RoomUser]bool{}, map[syncer.RoomUser]bool{}, map[syncer.RoomUser]bool{}, map[syncer.RoomUser]bool{}
-	for k := range st.Members {
+	for k := range st.Members.All() {
 		gotM[k] = true
 	}
 	for k := range st.Pending {
@@ -364,7 +364,7 @@ func testReopen(t *testing.T, open func(*testing.T) Store) {
 	s = open(t)
 	st := load(t, s)
 	checkKeys(t, st, []syncer.RoomUser{key(roomA, alice)}, []syncer.RoomUser{key(roomA, alice)})
-	checkMember(t, st.Members[key(roomA, alice)], m)
+	checkMember(t, st.Members.Get(key(roomA, alice)), m)
 	checkPending(t, st.Pending[key(roomA, alice)], p)
 	rs, err := s.Removals(ctx, 10)
 	must(t, "Removals", err)
@@ -396,7 +396,7 @@ func testConcurrentWrites(t *testing.T, open func(*testing.T) Store) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := len(load(t, s).Members); n != writers*each {
+	if n := load(t, s).Members.Len(); n != writers*each {
 		t.Errorf("got %d members, want %d", n, writers*each)
 	}
 }
