@@ -53,8 +53,9 @@ type roomPolicy struct {
 // and returns the actions that bring the rooms in step. It reads no clock and does no I/O.
 func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
 	p := Plan{Warnings: slices.Clone(obs.Notes)}
+	var sc scratch
 	for _, rp := range roomsOf(policy) {
-		p.planRoom(policy, rp, obs, state, now)
+		p.planRoom(policy, rp, obs, state, now, &sc)
 	}
 	for _, rel := range policy.Released {
 		p.planReleased(policy, rel, obs, state, now)
@@ -101,9 +102,38 @@ func (p *Plan) warn(room id.RoomID, user id.UserID, format string, args ...any) 
 	p.Warnings = append(p.Warnings, Warning{Room: room, User: user, Message: fmt.Sprintf(format, args...)})
 }
 
-func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State, now time.Time) {
+// scratch is memory the planning of one room uses and the next one reuses: allocated afresh for
+// each of hundreds of rooms, it was most of what a plan allocated.
+type scratch struct {
+	desired map[id.UserID]*desire
+	desires []desire
+	users   []id.UserID
+}
+
+// reset empties the scratch for a room whose groups have n members in all.
+func (sc *scratch) reset(n int) {
+	if sc.desired == nil {
+		sc.desired = make(map[id.UserID]*desire, n)
+	}
+	clear(sc.desired)
+	if cap(sc.desires) < n {
+		sc.desires = make([]desire, 0, n)
+	}
+	// The desired map points into desires: it must never grow past n, which would move them.
+	sc.desires = sc.desires[:0]
+	sc.users = sc.users[:0]
+}
+
+func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State, now time.Time, sc *scratch) {
 	room := rp.room
-	desired := map[id.UserID]*desire{}
+	n := 0
+	for _, m := range policy.Mappings {
+		if m.Room == room {
+			n += len(obs.Groups[m.Group].Members)
+		}
+	}
+	sc.reset(n)
+	desired := sc.desired
 	var unknown []string
 	for _, m := range policy.Mappings {
 		if m.Room != room {
@@ -113,14 +143,20 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 		if (!ok || !g.Known()) && !slices.Contains(unknown, m.Group) {
 			unknown = append(unknown, m.Group)
 		}
+		// Most users are in one group of the room: they share one slice naming it.
+		only := []string{m.Group}
 		// A partly read group still adds the members it could read; only removals need it whole.
 		for _, mem := range g.Members {
 			d := desired[mem.UserID]
 			if d == nil {
-				d = &desire{method: MethodInvite}
+				sc.desires = append(sc.desires, desire{method: MethodInvite})
+				d = &sc.desires[len(sc.desires)-1]
 				desired[mem.UserID] = d
 			}
-			if !slices.Contains(d.groups, m.Group) {
+			switch {
+			case d.groups == nil:
+				d.groups = only[:1:1] // capacity 1: an append below copies instead of writing into it
+			case !slices.Contains(d.groups, m.Group):
 				d.groups = append(d.groups, m.Group)
 				slices.Sort(d.groups)
 			}
@@ -143,11 +179,12 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 	rs := ro.State
 	botLevel := rs.PowerLevels.Level(policy.Bot)
 
-	users := make([]id.UserID, 0, len(desired))
+	users := sc.users
 	for u := range desired {
 		users = append(users, u)
 	}
 	slices.Sort(users)
+	sc.users = users
 	for _, u := range users {
 		if u == policy.Bot {
 			continue
@@ -174,27 +211,34 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 
 func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire, rs RoomState, botLevel int, state State, now time.Time) {
 	key := RoomUser{room, u}
-	groups := strings.Join(d.groups, ", ")
+	// Most users need no action, and so no reason: the strings are made only when one does.
+	var joined string
+	groups := func() string {
+		if joined == "" {
+			joined = strings.Join(d.groups, ", ")
+		}
+		return joined
+	}
 	rec, tracked := state.Members.Lookup(key)
 	if !tracked || rec.DesiredSince.IsZero() {
 		rec.Room, rec.User, rec.DesiredSince = room, u, now
 		// One copy of each reason: a first cycle tracks every member of every room.
-		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: unique.Make("in Authentik group " + groups).Value()})
+		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: unique.Make("in Authentik group " + groups()).Value()})
 	}
 	if _, pending := state.Pending[key]; pending {
-		p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "back in Authentik group " + groups})
+		p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "back in Authentik group " + groups()})
 	}
 	if ex, ok := state.exemption(room, u); ok && ex.UntilBack {
-		p.Actions = append(p.Actions, EndExemption{Room: ex.Room, User: u, Reason: "back in Authentik group " + groups})
+		p.Actions = append(p.Actions, EndExemption{Room: ex.Room, User: u, Reason: "back in Authentik group " + groups()})
 	}
 
 	mem, present := rs.Members[u]
-	reason := unique.Make("member of Authentik group " + groups).Value()
 	add := func(alreadyInvited bool) {
 		if botLevel < rs.PowerLevels.Invite {
 			p.warn(room, u, "not added: the bot's power level %d is below the invite level %d", botLevel, rs.PowerLevels.Invite)
 			return
 		}
+		reason := unique.Make("member of Authentik group " + groups()).Value()
 		if d.method == MethodForce {
 			p.Actions = append(p.Actions, ForceJoin{Room: room, User: u, AlreadyInvited: alreadyInvited, Reason: reason})
 			return
@@ -218,7 +262,7 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 			p.warn(room, u, "not unbanned: the bot's power level %d is below the ban level %d", botLevel, rs.PowerLevels.Ban)
 			return
 		}
-		p.Actions = append(p.Actions, Unban{Room: room, User: u, Reason: "back in Authentik group " + groups})
+		p.Actions = append(p.Actions, Unban{Room: room, User: u, Reason: "back in Authentik group " + groups()})
 		add(false)
 	case mem.Membership == MembershipLeave:
 		desiredSince := rec.DesiredSince
