@@ -142,14 +142,3 @@ func (c *RoomCache) Ban(ctx context.Context, room id.RoomID, user id.UserID, rea
 	defer c.Invalidate(room)
 	return c.Matrix.Ban(ctx, room, user, reason)
 }
-
-// internMembership returns the package constant for a known membership, so that the hundreds of
-// thousands of members of a large installation share five strings instead of holding one each.
-func internMembership(m string) string {
-	for _, known := range []string{syncer.MembershipJoin, syncer.MembershipInvite, syncer.MembershipLeave, syncer.MembershipBan, syncer.MembershipKnock} {
-		if m == known {
-			return known
-		}
-	}
-	return m
-}

@@ -102,7 +102,7 @@ func TestRoomCacheReadsOnlyWhatChanged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Members[alice].Membership != "join" {
+			if st.Members.Get(alice).Membership != "join" {
 				t.Fatalf("state %+v lacks alice", st)
 			}
 			if got := x.reads.Load(); got != tc.wantReads {

@@ -63,9 +63,9 @@ func (m *Matrix) RoomState(ctx context.Context, room id.RoomID) (syncer.RoomStat
 	state := parseRoomState(events)
 	// Synapse answers a departed user with the state as it was when they left, and anyone with
 	// the current state of a world-readable room: only a joined bot sees the truth.
-	if state.Members[m.bot].Membership != syncer.MembershipJoin {
+	if bot := state.Members.Get(m.bot).Membership; bot != syncer.MembershipJoin {
 		return syncer.RoomState{}, fmt.Errorf("read state of %s: %w (its membership is %q): invite %s and give it a power level of at least the room's kick level",
-			room, ErrBotNotInRoom, state.Members[m.bot].Membership, m.bot)
+			room, ErrBotNotInRoom, bot, m.bot)
 	}
 	return state, nil
 }
@@ -143,7 +143,6 @@ const (
 // skipped, so one odd event does not hide the whole room.
 func parseRoomState(events []stateEvent) syncer.RoomState {
 	st := syncer.RoomState{
-		Members: map[id.UserID]syncer.RoomMember{},
 		PowerLevels: syncer.PowerLevels{
 			Users:  map[id.UserID]int{},
 			Invite: defaultInviteLevel,
@@ -151,6 +150,9 @@ func parseRoomState(events []stateEvent) syncer.RoomState {
 			Ban:    defaultBanLevel,
 		},
 	}
+	// The builder, not a map: a room of many thousand members would otherwise hold a map and
+	// then its compact copy at once.
+	var members syncer.RoomMembersBuilder
 	var create *stateEvent
 	var createC createContent
 	havePL := false
@@ -174,11 +176,12 @@ func parseRoomState(events []stateEvent) syncer.RoomState {
 				// Mostly the bot or a few moderators: one copy each instead of one per event.
 				sender = id.UserID(unique.Make(string(sender)).Value())
 			}
-			st.Members[user] = syncer.RoomMember{
-				Membership: internMembership(c.Membership),
+			// RoomMembers keeps a known membership as a code, so c.Membership is not retained.
+			members.Add(user, syncer.RoomMember{
+				Membership: c.Membership,
 				Sender:     sender,
 				Since:      time.UnixMilli(ev.TS),
-			}
+			})
 		case "m.room.power_levels":
 			if *ev.StateKey != "" {
 				continue
@@ -205,6 +208,7 @@ func parseRoomState(events []stateEvent) syncer.RoomState {
 			create = ev
 		}
 	}
+	st.Members = members.Build()
 	if create == nil {
 		return st
 	}

@@ -60,12 +60,12 @@ func TestParseRoomState(t *testing.T) {
 				ev("m.room.name", "", alice, 7, map[string]any{"name": "Staff"}),
 			},
 			want: syncer.RoomState{
-				Members: map[id.UserID]syncer.RoomMember{
+				Members: syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{
 					alice:   {Membership: "join", Sender: alice, Since: time.UnixMilli(3)},
 					testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)},
 					bob:     {Membership: "invite", Sender: testBot, Since: time.UnixMilli(5)},
 					carol:   {Membership: "ban", Sender: testBot, Since: time.UnixMilli(6)},
-				},
+				}),
 				PowerLevels: syncer.PowerLevels{
 					Users:        map[id.UserID]int{alice: 100, testBot: 90},
 					UsersDefault: 10, Invite: 50, Kick: 75, Ban: 80, ChangePowerLevels: 95,
@@ -80,7 +80,7 @@ func TestParseRoomState(t *testing.T) {
 				member(testBot, "join", testBot, 4),
 			},
 			want: syncer.RoomState{
-				Members:     map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
+				Members:     syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
 				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{testBot: 50}, Invite: 0, Kick: 50, Ban: 50, ChangePowerLevels: 50},
 			},
 		},
@@ -92,7 +92,7 @@ func TestParseRoomState(t *testing.T) {
 				member(testBot, "join", testBot, 4),
 			},
 			want: syncer.RoomState{
-				Members: map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
+				Members: syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
 				PowerLevels: syncer.PowerLevels{
 					Users: map[id.UserID]int{testBot: 100}, Kick: 50, Ban: 50, ChangePowerLevels: 50,
 					Creators: map[id.UserID]bool{alice: true, bob: true},
@@ -106,7 +106,7 @@ func TestParseRoomState(t *testing.T) {
 				member(testBot, "join", testBot, 4),
 			},
 			want: syncer.RoomState{
-				Members: map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
+				Members: syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
 				PowerLevels: syncer.PowerLevels{
 					Users: map[id.UserID]int{}, Kick: 50, Ban: 50,
 					Creators: map[id.UserID]bool{alice: true},
@@ -120,7 +120,7 @@ func TestParseRoomState(t *testing.T) {
 				member(testBot, "join", testBot, 4),
 			},
 			want: syncer.RoomState{
-				Members:     map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
+				Members:     syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
 				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{alice: 100}, Kick: 50, Ban: 50},
 			},
 		},
@@ -134,8 +134,30 @@ func TestParseRoomState(t *testing.T) {
 				member(testBot, "join", testBot, 4),
 			},
 			want: syncer.RoomState{
-				Members:     map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
+				Members:     syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
 				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{testBot: 100}, Kick: 60, Ban: 50, ChangePowerLevels: 70},
+			},
+		},
+		{
+			name: "unknown memberships are kept as sent; a repeated member event replaces the earlier",
+			events: []map[string]any{
+				ev("m.room.create", "", alice, 1, map[string]any{"room_version": "10"}),
+				ev("m.room.power_levels", "", alice, 2, map[string]any{}),
+				member(bob, "org.example.custom", bob, 3),
+				member(testBot, "join", testBot, 4),
+				member(carol, "invite", testBot, 5),
+				member(carol, "org.example.custom", carol, 6),
+				member(alice, "org.example.custom", alice, 7),
+				member(alice, "join", alice, 8),
+			},
+			want: syncer.RoomState{
+				Members: syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{
+					alice:   {Membership: "join", Sender: alice, Since: time.UnixMilli(8)},
+					bob:     {Membership: "org.example.custom", Sender: bob, Since: time.UnixMilli(3)},
+					carol:   {Membership: "org.example.custom", Sender: carol, Since: time.UnixMilli(6)},
+					testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)},
+				}),
+				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{}, Kick: 50, Ban: 50, ChangePowerLevels: 50},
 			},
 		},
 		{
@@ -147,7 +169,7 @@ func TestParseRoomState(t *testing.T) {
 				member(testBot, "join", testBot, 4),
 			},
 			want: syncer.RoomState{
-				Members:     map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}},
+				Members:     syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
 				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{}, Kick: 50, Ban: 50, ChangePowerLevels: 50},
 			},
 		},

@@ -255,8 +255,8 @@ func (env *synapseEnv) exercise(t *testing.T, ctx context.Context, m *Matrix, bo
 	}
 
 	st := roomState(t, ctx, m, room)
-	if st.Members[bot.ID].Membership != syncer.MembershipJoin || st.PowerLevels.Level(bot.ID) != 90 {
-		t.Errorf("bot in RoomState: %+v at level %d; want joined at 90", st.Members[bot.ID], st.PowerLevels.Level(bot.ID))
+	if st.Members.Get(bot.ID).Membership != syncer.MembershipJoin || st.PowerLevels.Level(bot.ID) != 90 {
+		t.Errorf("bot in RoomState: %+v at level %d; want joined at 90", st.Members.Get(bot.ID), st.PowerLevels.Level(bot.ID))
 	}
 	// Current Synapse creates room version 12 rooms, whose creator has unlimited power.
 	if !st.PowerLevels.Creators[admin.ID] || st.PowerLevels.Level(admin.ID) != syncer.Unlimited {
@@ -281,8 +281,8 @@ func (env *synapseEnv) exercise(t *testing.T, ctx context.Context, m *Matrix, bo
 		if ms[user].Membership != membership {
 			t.Errorf("%s: %s is %q on the server, want %q", step, user, ms[user].Membership, membership)
 		}
-		if st := roomState(t, ctx, m, room); st.Members[user].Membership != membership {
-			t.Errorf("%s: RoomState says %s is %q, want %q", step, user, st.Members[user].Membership, membership)
+		if st := roomState(t, ctx, m, room); st.Members.Get(user).Membership != membership {
+			t.Errorf("%s: RoomState says %s is %q, want %q", step, user, st.Members.Get(user).Membership, membership)
 		}
 	}
 
@@ -310,8 +310,8 @@ func (env *synapseEnv) exercise(t *testing.T, ctx context.Context, m *Matrix, bo
 
 	must(t, "kick alice", m.Kick(ctx, room, alice, "left staff"))
 	expect("kick", alice, syncer.MembershipLeave)
-	if st := roomState(t, ctx, m, room); st.Members[alice].Sender != bot.ID {
-		t.Errorf("kick: RoomState sender %s, want the bot (so the sync knows it removed alice)", st.Members[alice].Sender)
+	if st := roomState(t, ctx, m, room); st.Members.Get(alice).Sender != bot.ID {
+		t.Errorf("kick: RoomState sender %s, want the bot (so the sync knows it removed alice)", st.Members.Get(alice).Sender)
 	}
 
 	must(t, "ban bob", m.Ban(ctx, room, bob, "left staff"))

@@ -117,7 +117,7 @@ func (p PowerLevels) Level(user id.UserID) int {
 
 // RoomState is what the homeserver says of one room in this cycle.
 type RoomState struct {
-	Members     map[id.UserID]RoomMember
+	Members     *RoomMembers
 	PowerLevels PowerLevels
 }
 

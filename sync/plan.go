@@ -232,7 +232,7 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 		p.Actions = append(p.Actions, EndExemption{Room: ex.Room, User: u, Reason: "back in Authentik group " + groups()})
 	}
 
-	mem, present := rs.Members[u]
+	mem, present := rs.Members.Lookup(u)
 	add := func(alreadyInvited bool) {
 		if botLevel < rs.PowerLevels.Invite {
 			p.warn(room, u, "not added: the bot's power level %d is below the invite level %d", botLevel, rs.PowerLevels.Invite)
@@ -284,7 +284,7 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomState, botLevel int, state State, now time.Time) {
 	room := rp.room
 	key := RoomUser{room, u}
-	mem := rs.Members[u]
+	mem := rs.Members.Get(u)
 	if u == policy.Bot || (mem.Membership != MembershipJoin && mem.Membership != MembershipInvite) {
 		if done, ok := removalAlreadyDone(policy, key, mem, state, now); ok {
 			p.Actions = append(p.Actions, done)

@@ -29,14 +29,14 @@ func planWorld(users, groups, rooms int, settled bool) (Policy, Observed, State)
 		room := id.RoomID(fmt.Sprintf("!room%04d:example.org", r))
 		g := fmt.Sprintf("group%04d", r%groups)
 		p.Mappings = append(p.Mappings, Mapping{Group: g, Room: room, Method: MethodInvite})
-		ro := roomWith(nil)
+		members := map[id.UserID]RoomMember{}
 		if settled {
 			for _, m := range obs.Groups[g].Members {
-				ro.State.Members[m.UserID] = joined(earlier)
+				members[m.UserID] = joined(earlier)
 				state.Members.Set(tracked(room, m.UserID, earlier))
 			}
 		}
-		obs.Rooms[room] = ro
+		obs.Rooms[room] = roomWith(members)
 	}
 	return p, obs, state
 }

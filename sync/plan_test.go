@@ -56,7 +56,7 @@ func roomWith(members map[id.UserID]RoomMember) RoomObservation {
 		members = map[id.UserID]RoomMember{}
 	}
 	members[bot] = joined(earlier)
-	return RoomObservation{State: RoomState{Members: members, PowerLevels: PowerLevels{
+	return RoomObservation{State: RoomState{Members: NewRoomMembers(members), PowerLevels: PowerLevels{
 		Users: map[id.UserID]int{bot: 100}, Invite: 0, Kick: 50, Ban: 50,
 	}}}
 }

@@ -191,7 +191,7 @@ func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID
 		if granted && !g.DemoteAt.IsZero() {
 			p.Actions = append(p.Actions, CancelDemotion{Room: room, User: u, Reason: "back in Authentik group " + groups})
 		}
-		if m := rs.Members[u].Membership; m != MembershipJoin && m != MembershipInvite {
+		if m := rs.Members.Get(u).Membership; m != MembershipJoin && m != MembershipInvite {
 			continue // raised once they are in the room
 		}
 		cur := pl.Level(u)

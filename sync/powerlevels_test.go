@@ -15,13 +15,16 @@ import (
 // plRoom is a readable room where everyone in levels has that level, the bot 100 unless set,
 // and every user in levels or joinedUsers has joined.
 func plRoom(levels map[id.UserID]int, joinedUsers ...id.UserID) RoomObservation {
-	ro := roomWith(nil)
-	for u, l := range levels {
-		ro.State.PowerLevels.Users[u] = l
-		ro.State.Members[u] = joined(earlier)
+	members := map[id.UserID]RoomMember{}
+	for u := range levels {
+		members[u] = joined(earlier)
 	}
 	for _, u := range joinedUsers {
-		ro.State.Members[u] = joined(earlier)
+		members[u] = joined(earlier)
+	}
+	ro := roomWith(members)
+	for u, l := range levels {
+		ro.State.PowerLevels.Users[u] = l
 	}
 	ro.State.PowerLevels.ChangePowerLevels = 100
 	return ro

@@ -60,11 +60,7 @@ func (w *fakeWorld) RoomState(_ context.Context, room id.RoomID) (RoomState, err
 	if !ok {
 		return RoomState{}, errors.New("no such room")
 	}
-	cp := map[id.UserID]RoomMember{}
-	for k, v := range ms {
-		cp[k] = v
-	}
-	return RoomState{Members: cp, PowerLevels: PowerLevels{Users: map[id.UserID]int{bot: 100}, Kick: 50, Ban: 50}}, nil
+	return RoomState{Members: NewRoomMembers(ms), PowerLevels: PowerLevels{Users: map[id.UserID]int{bot: 100}, Kick: 50, Ban: 50}}, nil
 }
 
 func (w *fakeWorld) UserExists(_ context.Context, u id.UserID) (bool, error) {

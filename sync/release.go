@@ -94,7 +94,7 @@ func (p *Plan) planReleased(policy Policy, rel ReleasedRoom, obs Observed, state
 			continue
 		}
 		rs := ro.State
-		mem := rs.Members[u]
+		mem := rs.Members.Get(u)
 		if mem.Membership != MembershipJoin && mem.Membership != MembershipInvite {
 			p.Actions = append(p.Actions, ForgetMember{Room: room, User: u, Reason: "no longer in the room; " + released})
 			continue

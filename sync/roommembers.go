@@ -1,0 +1,242 @@
+package sync
+
+import (
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// RoomMembers is one room's membership events, held compactly: a large installation keeps every
+// member of every mapped room in memory during a cycle (hundreds of thousands of entries), and a
+// map of RoomMember values costs about three times as much per entry as this sorted slice of
+// 48-byte entries. Lookups are binary searches, fast enough for the planner, which asks about each
+// desired or managed user once per room.
+//
+// A RoomMembers is immutable once built (by NewRoomMembers or a RoomMembersBuilder), so a cached
+// room state can be shared between cycles and goroutines without copying. The nil *RoomMembers is
+// an empty room.
+//
+// Since is kept as nanoseconds since the Unix epoch and read back with time.Unix, so it comes
+// back in the local time zone whatever zone it was put in with, and without a monotonic clock
+// reading: the same instant (Equal), not necessarily the same time.Time value (==). The planner
+// only compares instants. The zero time.Time is kept as 0 and read back as the zero time; the one
+// real instant with that encoding, the epoch itself, therefore also reads back as the zero time,
+// which the planner treats as "time unknown". Instants outside the years 1678 to 2262 do not fit
+// in nanoseconds and are not kept faithfully; homeserver timestamps are far inside that range.
+type RoomMembers struct {
+	entries []roomEntry // sorted by user, each user once
+	// other holds the memberships that have no code, for the users whose entry says
+	// membershipOther; nil when there are none, as in nearly every room.
+	other map[id.UserID]string
+}
+
+// roomEntry is one member: 48 bytes on 64-bit platforms, which the memory budget counts on.
+type roomEntry struct {
+	user, sender id.UserID
+	since        int64 // UnixNano; 0 stands for the zero time.Time
+	membership   membershipCode
+}
+
+// membershipCode stands for a membership string, so an entry does not carry a string header of
+// its own for one of a handful of values.
+type membershipCode uint8
+
+const (
+	membershipNone membershipCode = iota // the empty string
+	membershipJoin
+	membershipInvite
+	membershipLeave
+	membershipBan
+	membershipKnock
+	// membershipOther marks a membership no code stands for; the string is in RoomMembers.other.
+	membershipOther membershipCode = 255
+)
+
+func encodeMembership(m string) (membershipCode, bool) {
+	switch m {
+	case "":
+		return membershipNone, true
+	case MembershipJoin:
+		return membershipJoin, true
+	case MembershipInvite:
+		return membershipInvite, true
+	case MembershipLeave:
+		return membershipLeave, true
+	case MembershipBan:
+		return membershipBan, true
+	case MembershipKnock:
+		return membershipKnock, true
+	}
+	return membershipOther, false
+}
+
+// decodeMembership returns the package constants, so that no member holds a copy of its own.
+// membershipOther has no string here: it is in RoomMembers.other.
+func decodeMembership(c membershipCode) string {
+	switch c {
+	case membershipJoin:
+		return MembershipJoin
+	case membershipInvite:
+		return MembershipInvite
+	case membershipLeave:
+		return MembershipLeave
+	case membershipBan:
+		return MembershipBan
+	case membershipKnock:
+		return MembershipKnock
+	}
+	return ""
+}
+
+func encodeSince(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func decodeSince(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// NewRoomMembers builds a RoomMembers from a map; parsers of large rooms use a RoomMembersBuilder
+// instead, which never builds the map.
+func NewRoomMembers(m map[id.UserID]RoomMember) *RoomMembers {
+	b := RoomMembersBuilder{entries: make([]roomEntry, 0, len(m))}
+	for u, mem := range m {
+		b.Add(u, mem)
+	}
+	return b.Build()
+}
+
+// Len returns the number of users with a membership event in the room.
+func (r *RoomMembers) Len() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.entries)
+}
+
+// Get returns the user's membership, or the zero RoomMember if the room has none for them.
+func (r *RoomMembers) Get(u id.UserID) RoomMember {
+	m, _ := r.Lookup(u)
+	return m
+}
+
+// Lookup returns the user's membership and whether the room has one for them.
+func (r *RoomMembers) Lookup(u id.UserID) (RoomMember, bool) {
+	if r == nil {
+		return RoomMember{}, false
+	}
+	i, found := slices.BinarySearchFunc(r.entries, u, compareEntryUser)
+	if !found {
+		return RoomMember{}, false
+	}
+	return r.member(&r.entries[i]), true
+}
+
+// All yields every member in the order of their user IDs.
+func (r *RoomMembers) All() iter.Seq2[id.UserID, RoomMember] {
+	return func(yield func(id.UserID, RoomMember) bool) {
+		if r == nil {
+			return
+		}
+		for i := range r.entries {
+			e := &r.entries[i]
+			if !yield(e.user, r.member(e)) {
+				return
+			}
+		}
+	}
+}
+
+// String lists the members, so that a test failure or a debug print shows them rather than a
+// pointer.
+func (r *RoomMembers) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for u, m := range r.All() {
+		if b.Len() > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %s by %s at %s", u, m.Membership, m.Sender, m.Since.UTC().Format(time.RFC3339Nano))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func (r *RoomMembers) member(e *roomEntry) RoomMember {
+	m := RoomMember{Sender: e.sender, Since: decodeSince(e.since)}
+	if e.membership == membershipOther {
+		m.Membership = r.other[e.user]
+	} else {
+		m.Membership = decodeMembership(e.membership)
+	}
+	return m
+}
+
+func compareEntryUser(e roomEntry, u id.UserID) int {
+	return strings.Compare(string(e.user), string(u))
+}
+
+// RoomMembersBuilder gathers a room's members one event at a time, so that a parser reading a
+// room of many thousand members goes straight to the compact form. The zero value is ready to
+// use.
+type RoomMembersBuilder struct {
+	entries []roomEntry // in the order added, users possibly repeated
+	other   map[id.UserID]string
+}
+
+// Add records the user's membership; a later Add of the same user replaces it, as a later state
+// event does. The strings are kept as given, so a caller that interns user IDs shares them.
+func (b *RoomMembersBuilder) Add(u id.UserID, m RoomMember) {
+	code, known := encodeMembership(m.Membership)
+	if known {
+		// Drop what an earlier Add of the same user may have left, so the latest one wins.
+		if b.other != nil {
+			delete(b.other, u)
+		}
+	} else {
+		if b.other == nil {
+			b.other = map[id.UserID]string{}
+		}
+		b.other[u] = m.Membership
+	}
+	b.entries = append(b.entries, roomEntry{user: u, sender: m.Sender, since: encodeSince(m.Since), membership: code})
+}
+
+// Build returns the members added so far and empties the builder, which can then build another
+// room.
+func (b *RoomMembersBuilder) Build() *RoomMembers {
+	entries, other := b.entries, b.other
+	*b = RoomMembersBuilder{}
+	// Stable, so that among entries of one user the one added last is also last.
+	slices.SortStableFunc(entries, func(x, y roomEntry) int { return strings.Compare(string(x.user), string(y.user)) })
+	kept := entries[:0]
+	for i := range entries {
+		if i+1 < len(entries) && entries[i+1].user == entries[i].user {
+			continue
+		}
+		kept = append(kept, entries[i])
+	}
+	clear(entries[len(kept):]) // let the strings of dropped duplicates go
+	// Growing by append leaves up to a quarter of the slice unused; the result lives for the
+	// whole cycle (or longer, in a cache), so give the slack back when it is worth a copy.
+	if cap(kept)-len(kept) > len(kept)/16 {
+		kept = slices.Clone(kept)
+	}
+	if len(kept) == 0 {
+		kept = nil
+	}
+	if len(other) == 0 {
+		other = nil
+	}
+	return &RoomMembers{entries: kept, other: other}
+}
