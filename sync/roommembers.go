@@ -13,7 +13,7 @@ import (
 // RoomMembers is one room's membership events, held compactly: a large installation keeps every
 // member of every mapped room in memory during a cycle (hundreds of thousands of entries), and a
 // map of RoomMember values costs about three times as much per entry as this sorted slice of
-// 48-byte entries. Lookups are binary searches, fast enough for the planner, which asks about each
+// 32-byte entries. Lookups are binary searches, fast enough for the planner, which asks about each
 // desired or managed user once per room.
 //
 // A RoomMembers is immutable once built (by NewRoomMembers or a RoomMembersBuilder), so a cached
@@ -29,6 +29,9 @@ import (
 // in nanoseconds and are not kept faithfully; homeserver timestamps are far inside that range.
 type RoomMembers struct {
 	entries []roomEntry // sorted by user, each user once
+	// senders are the users who set someone else's membership (the bot, a few moderators),
+	// which roomEntry.sender numbers from 1.
+	senders []id.UserID
 	// other holds the memberships that have no code, for the users whose entry says
 	// membershipOther; nil when there are none, as in nearly every room.
 	other map[id.UserID]string
@@ -36,9 +39,10 @@ type RoomMembers struct {
 
 // roomEntry is one member: 48 bytes on 64-bit platforms, which the memory budget counts on.
 type roomEntry struct {
-	user, sender id.UserID
-	since        int64 // UnixNano; 0 stands for the zero time.Time
-	membership   membershipCode
+	user       id.UserID
+	since      int64 // UnixNano; 0 stands for the zero time.Time
+	sender     uint32 // 0: the user themself; else RoomMembers.senders[sender-1]
+	membership membershipCode
 }
 
 // membershipCode stands for a membership string, so an entry does not carry a string header of
@@ -173,7 +177,10 @@ func (r *RoomMembers) String() string {
 }
 
 func (r *RoomMembers) member(e *roomEntry) RoomMember {
-	m := RoomMember{Sender: e.sender, Since: decodeSince(e.since)}
+	m := RoomMember{Sender: e.user, Since: decodeSince(e.since)}
+	if e.sender != 0 {
+		m.Sender = r.senders[e.sender-1]
+	}
 	if e.membership == membershipOther {
 		m.Membership = r.other[e.user]
 	} else {
@@ -192,6 +199,8 @@ func compareEntryUser(e roomEntry, u id.UserID) int {
 type RoomMembersBuilder struct {
 	entries []roomEntry // in the order added, users possibly repeated
 	other   map[id.UserID]string
+	senders []id.UserID
+	sender  map[id.UserID]uint32 // the number of each sender in senders
 }
 
 // Add records the user's membership; a later Add of the same user replaces it, as a later state
@@ -209,13 +218,26 @@ func (b *RoomMembersBuilder) Add(u id.UserID, m RoomMember) {
 		}
 		b.other[u] = m.Membership
 	}
-	b.entries = append(b.entries, roomEntry{user: u, sender: m.Sender, since: encodeSince(m.Since), membership: code})
+	e := roomEntry{user: u, since: encodeSince(m.Since), membership: code}
+	if m.Sender != u {
+		n, ok := b.sender[m.Sender]
+		if !ok {
+			if b.sender == nil {
+				b.sender = map[id.UserID]uint32{}
+			}
+			b.senders = append(b.senders, m.Sender)
+			n = uint32(len(b.senders))
+			b.sender[m.Sender] = n
+		}
+		e.sender = n
+	}
+	b.entries = append(b.entries, e)
 }
 
 // Build returns the members added so far and empties the builder, which can then build another
 // room.
 func (b *RoomMembersBuilder) Build() *RoomMembers {
-	entries, other := b.entries, b.other
+	entries, other, senders := b.entries, b.other, b.senders
 	*b = RoomMembersBuilder{}
 	// Stable, so that among entries of one user the one added last is also last.
 	slices.SortStableFunc(entries, func(x, y roomEntry) int { return strings.Compare(string(x.user), string(y.user)) })
@@ -238,5 +260,28 @@ func (b *RoomMembersBuilder) Build() *RoomMembers {
 	if len(other) == 0 {
 		other = nil
 	}
-	return &RoomMembers{entries: kept, other: other}
+	return &RoomMembers{entries: kept, other: other, senders: renumberSenders(kept, senders)}
+}
+
+// renumberSenders returns the senders the entries still name, numbering them afresh in the
+// entries: a replaced event may have been the only one of its sender. Two builds of the same
+// members are then equal whatever events they were built from.
+func renumberSenders(entries []roomEntry, senders []id.UserID) []id.UserID {
+	if len(senders) == 0 {
+		return nil
+	}
+	renumber := make([]uint32, len(senders)+1)
+	var kept []id.UserID
+	for i := range entries {
+		n := entries[i].sender
+		if n == 0 {
+			continue
+		}
+		if renumber[n] == 0 {
+			kept = append(kept, senders[n-1])
+			renumber[n] = uint32(len(kept))
+		}
+		entries[i].sender = renumber[n]
+	}
+	return kept
 }

@@ -3,6 +3,7 @@ package sync
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -307,8 +308,8 @@ func TestRoomEntrySize(t *testing.T) {
 	if strconv.IntSize != 64 {
 		t.Skip("the size budget is for 64-bit platforms")
 	}
-	if got := unsafe.Sizeof(roomEntry{}); got != 48 {
-		t.Errorf("roomEntry is %d bytes, want 48: the compact room membership depends on it", got)
+	if got := unsafe.Sizeof(roomEntry{}); got != 32 {
+		t.Errorf("roomEntry is %d bytes, want 32: the compact room membership depends on it", got)
 	}
 }
 
@@ -377,5 +378,41 @@ func BenchmarkRoomMembersMemory(b *testing.B) {
 			b.ReportMetric(float64(held)/1e6, "MB")
 			b.ReportMetric(float64(held)/(rooms*perRoom), "B/member")
 		})
+	}
+}
+
+// TestRoomMembersSenders checks that each member keeps their own sender when senders are held
+// once per room: the user themself, the bot, moderators, and senders only a replaced event named.
+func TestRoomMembersSenders(t *testing.T) {
+	mod, other := id.UserID("@mod:example.org"), id.UserID("@other:example.org")
+	adds := []struct {
+		user   id.UserID
+		sender id.UserID
+	}{
+		{alice, alice}, {bob, bot}, {carol, mod}, {"@dave:example.org", bot},
+		{"@erin:example.org", other}, {"@erin:example.org", "@erin:example.org"}, // other's only event is replaced
+		{"@frank:example.org", mod},
+	}
+	want := map[id.UserID]id.UserID{}
+	var b RoomMembersBuilder
+	for _, a := range adds {
+		b.Add(a.user, RoomMember{Membership: MembershipJoin, Sender: a.sender})
+		want[a.user] = a.sender
+	}
+	r := b.Build()
+	for u, s := range want {
+		if got := r.Get(u).Sender; got != s {
+			t.Errorf("sender of %s: got %s, want %s", u, got, s)
+		}
+	}
+	if len(r.senders) != 2 {
+		t.Errorf("senders held: %v, want the bot and the moderator once each", r.senders)
+	}
+	if !reflect.DeepEqual(r, NewRoomMembers(map[id.UserID]RoomMember{
+		alice: {Membership: MembershipJoin, Sender: alice}, bob: {Membership: MembershipJoin, Sender: bot},
+		carol: {Membership: MembershipJoin, Sender: mod}, "@dave:example.org": {Membership: MembershipJoin, Sender: bot},
+		"@erin:example.org": {Membership: MembershipJoin, Sender: "@erin:example.org"}, "@frank:example.org": {Membership: MembershipJoin, Sender: mod},
+	})) {
+		t.Error("a build from events with a replaced one differs from a build of the same members")
 	}
 }
