@@ -59,11 +59,12 @@ func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, s
 			a.runConcurrently(ctx, phase.actions, r.maxConcurrentWrites())
 			continue
 		}
-		for _, act := range phase.actions {
+		for i, act := range phase.actions {
 			if ctx.Err() != nil {
 				break
 			}
 			a.one(ctx, act)
+			phase.actions[i] = nil // done: a first cycle's hundreds of thousands need not all stay
 		}
 	}
 	if ctx.Err() != nil {
@@ -121,6 +122,7 @@ func applyPhases(actions []Action) []applyPhase {
 // room with thousands of changes does not hold up the others.
 func (a *applier) runConcurrently(ctx context.Context, actions []Action, limit int) {
 	q := newRoomQueue(actions)
+	clear(actions) // the lanes hold them now, and let each go once it ran
 	workers := min(limit, q.rooms())
 	var wg gosync.WaitGroup
 	for range workers {
@@ -190,7 +192,9 @@ func (q *roomQueue) take(ctx context.Context) (lane *roomLane, act Action, ok bo
 			if l.busy || len(l.actions) == 0 {
 				continue
 			}
-			act, l.actions = l.actions[0], l.actions[1:]
+			act = l.actions[0]
+			l.actions[0] = nil // the lane no longer holds what it handed out
+			l.actions = l.actions[1:]
 			l.busy = true
 			q.left--
 			q.next = (idx + 1) % len(q.lanes)

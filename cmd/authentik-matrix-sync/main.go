@@ -25,6 +25,7 @@ import (
 var version = "dev"
 
 func main() {
+	tuneGC()
 	os.Exit(run(os.Args[1:]))
 }
 
