@@ -40,7 +40,7 @@ type RoomMembers struct {
 // roomEntry is one member: 48 bytes on 64-bit platforms, which the memory budget counts on.
 type roomEntry struct {
 	user       id.UserID
-	since      int64 // UnixNano; 0 stands for the zero time.Time
+	since      int64  // UnixNano; 0 stands for the zero time.Time
 	sender     uint32 // 0: the user themself; else RoomMembers.senders[sender-1]
 	membership membershipCode
 }
