@@ -37,7 +37,7 @@ type RoomMembers struct {
 	other map[id.UserID]string
 }
 
-// roomEntry is one member: 48 bytes on 64-bit platforms, which the memory budget counts on.
+// roomEntry is one member: 32 bytes on 64-bit platforms, which the memory budget counts on.
 type roomEntry struct {
 	user       id.UserID
 	since      int64  // UnixNano; 0 stands for the zero time.Time
