@@ -27,9 +27,24 @@ const (
 )
 
 // TrackMember stores (creates or updates) a managed member record. It writes to the store only.
+// A first cycle plans one for every member of every room, hundreds of thousands in a large
+// installation, so it holds the record's times as integers (see packTime): 64 bytes instead of
+// 96. NewTrackMember makes one; Member returns the record.
 type TrackMember struct {
-	Member ManagedMember
-	Reason string
+	Room                  id.RoomID
+	User                  id.UserID
+	desiredSince, addedAt int64
+	Reason                string
+}
+
+// NewTrackMember returns the action that stores m.
+func NewTrackMember(m ManagedMember, reason string) TrackMember {
+	return TrackMember{Room: m.Room, User: m.User, desiredSince: packTime(m.DesiredSince), addedAt: packTime(m.AddedAt), Reason: reason}
+}
+
+// Member returns the record the action stores.
+func (a TrackMember) Member() ManagedMember {
+	return ManagedMember{Room: a.Room, User: a.User, DesiredSince: unpackTime(a.desiredSince), AddedAt: unpackTime(a.addedAt)}
 }
 
 // ForgetMember drops a managed member and any pending removal: they are no longer in the room.
@@ -90,7 +105,7 @@ type Ban struct {
 	Reason string
 }
 
-func (a TrackMember) Target() RoomUser     { return RoomUser{a.Member.Room, a.Member.User} }
+func (a TrackMember) Target() RoomUser     { return RoomUser{a.Room, a.User} }
 func (a ForgetMember) Target() RoomUser    { return RoomUser{a.Room, a.User} }
 func (a ScheduleRemoval) Target() RoomUser { return RoomUser{a.Room, a.User} }
 func (a CancelRemoval) Target() RoomUser   { return RoomUser{a.Room, a.User} }

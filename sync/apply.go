@@ -239,9 +239,9 @@ func (a *applier) one(ctx context.Context, act Action) {
 	var err error
 	switch act := act.(type) {
 	case TrackMember:
-		if err = st.PutMember(ctx, act.Member); err == nil {
+		if err = st.PutMember(ctx, act.Member()); err == nil {
 			if a.adds[t] {
-				a.setMember(t, act.Member)
+				a.setMember(t, act.Member())
 			}
 			log.Debug().Msg("Tracking member")
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"maunium.net/go/mautrix/id"
 )
@@ -218,4 +219,27 @@ func BenchmarkStateMemory(b *testing.B) {
 			return m
 		})
 	})
+}
+
+func TestTrackMemberRoundTrip(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	for _, m := range []ManagedMember{
+		{Room: roomA, User: alice},
+		{Room: roomA, User: alice, DesiredSince: t0},
+		{Room: roomB, User: bob, DesiredSince: t0.In(time.FixedZone("X", 3600)), AddedAt: t0.Add(-time.Hour)},
+	} {
+		a := NewTrackMember(m, "in Authentik group staff")
+		got := a.Member()
+		if got.Room != m.Room || got.User != m.User || !got.DesiredSince.Equal(m.DesiredSince) || !got.AddedAt.Equal(m.AddedAt) ||
+			got.DesiredSince.IsZero() != m.DesiredSince.IsZero() || got.AddedAt.IsZero() != m.AddedAt.IsZero() {
+			t.Errorf("NewTrackMember(%+v).Member() = %+v", m, got)
+		}
+		if a.Target() != (RoomUser{m.Room, m.User}) || a.Why() != "in Authentik group staff" {
+			t.Errorf("target %v, reason %q", a.Target(), a.Why())
+		}
+	}
+	// A first cycle plans one per member of every room: the action's size is what it costs.
+	if size := unsafe.Sizeof(TrackMember{}); size != 64 {
+		t.Errorf("TrackMember is %d bytes, want 64", size)
+	}
 }

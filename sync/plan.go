@@ -223,7 +223,7 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 	if !tracked || rec.DesiredSince.IsZero() {
 		rec.Room, rec.User, rec.DesiredSince = room, u, now
 		// One copy of each reason: a first cycle tracks every member of every room.
-		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: unique.Make("in Authentik group " + groups()).Value()})
+		p.Actions = append(p.Actions, NewTrackMember(rec, unique.Make("in Authentik group "+groups()).Value()))
 	}
 	if _, pending := state.Pending[key]; pending {
 		p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "back in Authentik group " + groups()})
@@ -307,7 +307,7 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 	rec := state.Members.Get(key)
 	if !rec.DesiredSince.IsZero() {
 		rec.DesiredSince = time.Time{}
-		p.Actions = append(p.Actions, TrackMember{Member: rec, Reason: reason})
+		p.Actions = append(p.Actions, NewTrackMember(rec, reason))
 	}
 	rule := ruleFor(policy, room)
 	pending, ok := state.Pending[key]

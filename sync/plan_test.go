@@ -92,7 +92,7 @@ func TestMakePlan(t *testing.T) {
 			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil)}},
 			state:  NewState(),
 			want: []Action{
-				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				NewTrackMember(tracked(roomA, alice, now), "in Authentik group staff"),
 				Invite{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
 			},
 		},
@@ -148,7 +148,7 @@ func TestMakePlan(t *testing.T) {
 			})}},
 			state: stateWith([]ManagedMember{{Room: roomA, User: alice}}, nil), // out of the group until now
 			want: []Action{
-				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				NewTrackMember(tracked(roomA, alice, now), "in Authentik group staff"),
 				Invite{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
 			},
 		},
@@ -178,7 +178,7 @@ func TestMakePlan(t *testing.T) {
 			})}},
 			state: NewState(),
 			want: []Action{
-				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				NewTrackMember(tracked(roomA, alice, now), "in Authentik group staff"),
 				Unban{Room: roomA, User: alice, Reason: "back in Authentik group staff"},
 				Invite{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
 			},
@@ -201,7 +201,7 @@ func TestMakePlan(t *testing.T) {
 			})}},
 			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
 			want: []Action{
-				TrackMember{Member: ManagedMember{Room: roomA, User: alice}, Reason: "no longer in Authentik group staff"},
+				NewTrackMember(ManagedMember{Room: roomA, User: alice}, "no longer in Authentik group staff"),
 				ScheduleRemoval{Room: roomA, User: alice, DueAt: now.Add(grace), Reason: "no longer in Authentik group staff"},
 			},
 		},
@@ -244,7 +244,7 @@ func TestMakePlan(t *testing.T) {
 			state: stateWith([]ManagedMember{{Room: roomA, User: alice}},
 				[]PendingRemoval{{Room: roomA, User: alice, DueAt: later, Reason: "x"}}),
 			want: []Action{
-				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				NewTrackMember(tracked(roomA, alice, now), "in Authentik group staff"),
 				CancelRemoval{Room: roomA, User: alice, Reason: "back in Authentik group staff"},
 			},
 		},
@@ -376,7 +376,7 @@ func TestMakePlan(t *testing.T) {
 			}},
 			state: stateWith([]ManagedMember{{Room: roomB, User: alice}}, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
 			want: []Action{
-				TrackMember{Member: tracked(roomA, bob, now), Reason: "in Authentik group staff"},
+				NewTrackMember(tracked(roomA, bob, now), "in Authentik group staff"),
 				Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"},
 				Kick{Room: roomB, User: alice, Reason: "r"},
 			},
@@ -494,7 +494,7 @@ func TestMakePlanOverrides(t *testing.T) {
 			if tt.name == "an invite-only mapping still adds" {
 				obs = Observed{Groups: groups(group("staff", bob)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil)}}
 				tt.want = []Action{
-					TrackMember{Member: tracked(roomA, bob, now), Reason: "in Authentik group staff"},
+					NewTrackMember(tracked(roomA, bob, now), "in Authentik group staff"),
 					Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"},
 				}
 			}
@@ -535,7 +535,7 @@ func TestMakePlanReleasedRooms(t *testing.T) {
 			obs:    Observed{Groups: groups(group("staff", bob)), Rooms: inB},
 			state:  stateWith([]ManagedMember{{Room: roomB, User: alice}, tracked(roomB, bob, earlier)}, nil),
 			want: []Action{
-				TrackMember{Member: tracked(roomA, bob, now), Reason: "in Authentik group staff"},
+				NewTrackMember(tracked(roomA, bob, now), "in Authentik group staff"),
 				ForgetMember{Room: roomB, User: alice, Reason: released},
 				ForgetMember{Room: roomB, User: bob, Reason: released},
 				Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"},
@@ -568,7 +568,7 @@ func TestMakePlanReleasedRooms(t *testing.T) {
 			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: inB},
 			state:  stateWith([]ManagedMember{{Room: roomB, User: alice}}, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
 			want: []Action{
-				TrackMember{Member: tracked(roomA, alice, now), Reason: "in Authentik group staff"},
+				NewTrackMember(tracked(roomA, alice, now), "in Authentik group staff"),
 				ForgetMember{Room: roomB, User: alice, Reason: "back in Authentik group staff; " + released},
 				Invite{Room: roomA, User: alice, Reason: "member of Authentik group staff"},
 			},
