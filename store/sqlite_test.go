@@ -308,7 +308,10 @@ func writes(s *SQLite) map[string]func(context.Context) error {
 	room, user := id.RoomID("!r:hs"), id.UserID("@u:hs")
 	now := time.Now()
 	return map[string]func(context.Context) error{
-		"PutMember":    func(ctx context.Context) error { return s.PutMember(ctx, syncer.ManagedMember{Room: room, User: user}) },
+		"PutMember": func(ctx context.Context) error { return s.PutMember(ctx, syncer.ManagedMember{Room: room, User: user}) },
+		"PutMembers": func(ctx context.Context) error {
+			return s.PutMembers(ctx, []syncer.ManagedMember{{Room: room, User: user}})
+		},
 		"ForgetMember": func(ctx context.Context) error { return s.ForgetMember(ctx, room, user) },
 		"PutPending": func(ctx context.Context) error {
 			return s.PutPending(ctx, syncer.PendingRemoval{Room: room, User: user, DueAt: now, CreatedAt: now})

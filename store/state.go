@@ -158,6 +158,27 @@ func (s *sqlState) PutMember(ctx context.Context, m syncer.ManagedMember) error 
 	})
 }
 
+// PutMembers inserts or replaces managed members in one transaction. A first cycle records every
+// member of every room: one transaction each took over a minute at 250,000 in Postgres.
+func (s *sqlState) PutMembers(ctx context.Context, ms []syncer.ManagedMember) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, fmt.Sprintf("store %d managed members (first %s of %s)", len(ms), ms[0].User, ms[0].Room), func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, upsertMember)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, m := range ms {
+			if _, err := stmt.ExecContext(ctx, m.Room, m.User, millis(m.DesiredSince), millis(m.AddedAt)); err != nil {
+				return fmt.Errorf("%s of %s: %w", m.User, m.Room, err)
+			}
+		}
+		return nil
+	})
+}
+
 // ForgetMember deletes the member and their pending removal together.
 func (s *sqlState) ForgetMember(ctx context.Context, room id.RoomID, user id.UserID) error {
 	return s.inTx(ctx, fmt.Sprintf("forget managed member %s of %s", user, room), func(tx *sql.Tx) error {

@@ -59,12 +59,16 @@ func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, s
 			a.runConcurrently(ctx, phase.actions, r.maxConcurrentWrites())
 			continue
 		}
-		for i, act := range phase.actions {
-			if ctx.Err() != nil {
-				break
+		for rest := phase.actions; len(rest) > 0 && ctx.Err() == nil; {
+			n := a.trackRun(rest)
+			if n > 1 {
+				a.trackBatch(ctx, rest[:n])
+			} else {
+				n = 1
+				a.one(ctx, rest[0])
 			}
-			a.one(ctx, act)
-			phase.actions[i] = nil // done: a first cycle's hundreds of thousands need not all stay
+			clear(rest[:n]) // done: a first cycle's hundreds of thousands need not all stay
+			rest = rest[n:]
 		}
 	}
 	if ctx.Err() != nil {
@@ -474,4 +478,61 @@ func (a *applier) ensureBackup(ctx context.Context) error {
 	a.res.Backup = path
 	a.log.Info().Str("path", path).Msg("State backed up before removals")
 	return nil
+}
+
+// MemberBatchStore is a Store that can record many managed members in one transaction.
+type MemberBatchStore interface {
+	PutMembers(ctx context.Context, ms []ManagedMember) error
+}
+
+// maxTrackBatch bounds the records written in one transaction.
+const maxTrackBatch = 1000
+
+// trackRun returns how many TrackMember actions start actions, up to maxTrackBatch, when the store
+// can write them together; else 0.
+func (a *applier) trackRun(actions []Action) int {
+	if _, ok := a.r.opts.Store.(MemberBatchStore); !ok {
+		return 0
+	}
+	n := 0
+	for n < len(actions) && n < maxTrackBatch {
+		if _, ok := actions[n].(TrackMember); !ok {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// trackBatch records a run of TrackMember actions in one transaction. Each action still counts,
+// logs and passes its hooks as one applied alone would: the "before" hooks all before the write,
+// the "after" hooks once it committed.
+func (a *applier) trackBatch(ctx context.Context, actions []Action) {
+	ms := make([]ManagedMember, len(actions))
+	for i, act := range actions {
+		ms[i] = act.(TrackMember).Member()
+		a.r.hook(HookBefore + act.Kind())
+	}
+	err := a.r.opts.Store.(MemberBatchStore).PutMembers(ctx, ms)
+	if err != nil {
+		a.log.Error().Err(err).Int("members", len(ms)).Msg("Recording managed members failed; retried next cycle")
+	}
+	debug := a.log.GetLevel() <= zerolog.DebugLevel
+	for i, act := range actions {
+		if err != nil {
+			a.count(a.res.Failed, act)
+			continue
+		}
+		t := act.Target()
+		if a.adds[t] {
+			a.setMember(t, ms[i])
+		}
+		if debug {
+			a.logFor(act).Debug().Msg("Tracking member")
+		}
+		if afterAtEnd(act) {
+			a.r.hook(HookAfter + act.Kind())
+		}
+		a.count(a.res.Done, act)
+	}
 }

@@ -345,3 +345,74 @@ func TestApplyStopsWhenTheContextEnds(t *testing.T) {
 		t.Fatalf("result %+v after %d writes", res, len(w.started))
 	}
 }
+
+// batchWorld is a fakeWorld whose store records managed members in batches.
+type batchWorld struct {
+	*fakeWorld
+	batches []int
+	err     error
+}
+
+func (b *batchWorld) PutMembers(ctx context.Context, ms []ManagedMember) error {
+	b.batches = append(b.batches, len(ms))
+	if b.err != nil {
+		return b.err
+	}
+	for _, m := range ms {
+		if err := b.PutMember(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestApplyRecordsMembersInBatches(t *testing.T) {
+	users := make([]id.UserID, 2500)
+	for i := range users {
+		users[i] = id.UserID(fmt.Sprintf("@u%04d:hs", i))
+	}
+	tests := []struct {
+		name        string
+		err         error
+		wantBatches []int
+		wantDone    int
+		wantFailed  int
+	}{
+		{"every member recorded, in transactions of at most 1000", nil, []int{1000, 1000, 500}, 2500, 0},
+		{"a failed transaction counts each of its members as failed", errors.New("disk full"), []int{1000, 1000, 500}, 0, 2500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFakeWorld()
+			w.groups["staff"] = users
+			for _, u := range users {
+				w.rooms[roomA][u] = joined(earlier) // already in: only the records are written
+			}
+			b := &batchWorld{fakeWorld: w, err: tc.err}
+			var before, after int
+			r := New(Options{Directory: w, Rooms: w, Store: b, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+				Interval: time.Minute, Now: func() time.Time { return w.now }, Log: zerolog.Nop(),
+				Hook: func(point string) {
+					switch point {
+					case HookBefore + "track":
+						before++
+					case HookAfter + "track":
+						after++
+					}
+				}})
+			res := r.RunCycle(t.Context())
+			if !slices.Equal(b.batches, tc.wantBatches) {
+				t.Errorf("batches %v, want %v", b.batches, tc.wantBatches)
+			}
+			if res.Done["track"] != tc.wantDone || res.Failed["track"] != tc.wantFailed {
+				t.Errorf("done %d failed %d, want %d and %d", res.Done["track"], res.Failed["track"], tc.wantDone, tc.wantFailed)
+			}
+			if w.state.Members.Len() != tc.wantDone {
+				t.Errorf("%d members recorded, want %d", w.state.Members.Len(), tc.wantDone)
+			}
+			if before != len(users) || after != tc.wantDone {
+				t.Errorf("hooks: %d before, %d after; want %d and %d", before, after, len(users), tc.wantDone)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 type Store interface {
 	syncer.Store
 	syncer.Backuper
+	syncer.MemberBatchStore
 	// Backups lists existing backups, newest first.
 	Backups() ([]string, error)
 	// Removals lists up to limit removals from the history, newest first.
@@ -38,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"an empty store loads an empty state", testEmpty},
 		{"members round-trip with zero times kept zero and others in UTC", testMemberRoundTrip},
 		{"PutMember replaces the member", testMemberReplace},
+		{"PutMembers stores many at once and replaces existing ones", testPutMembers},
 		{"pending removals round-trip and are replaced", testPendingRoundTrip},
 		{"a pending removal needs a managed member", testPendingNeedsMember},
 		{"DeletePending removes only its own row", testDeletePending},
@@ -182,6 +184,26 @@ func testMemberReplace(t *testing.T, open func(*testing.T) Store) {
 		t.Fatalf("got %d members, want 1: %+v", st.Members.Len(), st.Members)
 	}
 	checkMember(t, st.Members.Get(key(roomA, alice)), member(roomA, alice, time.Time{}, base().Add(time.Hour)))
+}
+
+func testPutMembers(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	ctx := t.Context()
+	must(t, "put nothing", s.PutMembers(ctx, nil))
+	must(t, "first put", s.PutMember(ctx, member(roomA, alice, base(), base())))
+	batch := []syncer.ManagedMember{
+		member(roomA, alice, time.Time{}, base().Add(time.Hour)), // replaces
+		member(roomA, bob, base(), time.Time{}),
+		member(roomB, alice, base().Add(time.Minute), base()),
+	}
+	must(t, "put members", s.PutMembers(ctx, batch))
+	st := load(t, s)
+	if st.Members.Len() != len(batch) {
+		t.Fatalf("got %d members, want %d: %+v", st.Members.Len(), len(batch), st.Members)
+	}
+	for _, m := range batch {
+		checkMember(t, st.Members.Get(key(m.Room, m.User)), m)
+	}
 }
 
 func testPendingRoundTrip(t *testing.T, open func(*testing.T) Store) {
