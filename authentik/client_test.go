@@ -613,3 +613,51 @@ func TestListGroupsTree(t *testing.T) {
 		})
 	}
 }
+
+func TestEachEffective(t *testing.T) {
+	setup := func(s *authentiktest.Server) {
+		tree(s)
+		s.AddUser("zoe")
+		s.AddUser("adam")
+		s.AddGroup("solo", "")
+		s.AddMembers("solo", "zoe", "adam", "dave")
+	}
+	names := []string{"backend", "staff", "solo", "staff", "nosuch", "engineering"}
+	run := func(each bool) (map[string]authentik.Membership, []string, *authentiktest.Server) {
+		s := authentiktest.New(token)
+		t.Cleanup(s.Close)
+		setup(s)
+		c, err := authentik.New(s.URL(), token, authentik.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !each {
+			return c.EffectiveMembers(t.Context(), names), nil, s
+		}
+		got := map[string]authentik.Membership{}
+		var order []string
+		c.EachEffective(t.Context(), names, func(name string, m authentik.Membership) {
+			order = append(order, name)
+			got[name] = m
+		})
+		return got, order, s
+	}
+	got, order, s := run(true)
+	want, _, _ := run(false)
+	if w := []string{"backend", "staff", "solo", "nosuch", "engineering"}; !slices.Equal(order, w) {
+		t.Errorf("names handed over in order %v, want %v (each once, in the order asked)", order, w)
+	}
+	for _, name := range uniq(names) {
+		g, w := got[name], want[name]
+		if !slices.Equal(usernames(g.Users), usernames(w.Users)) || (g.Err == nil) != (w.Err == nil) {
+			t.Errorf("%s: EachEffective gave %v (err %v), EffectiveMembers %v (err %v)", name, usernames(g.Users), g.Err, usernames(w.Users), w.Err)
+		}
+	}
+	if u := usernames(got["solo"].Users); !slices.Equal(u, []string{"adam", "dave", "zoe"}) {
+		t.Errorf("solo: %v, want them by username", u)
+	}
+	// backend's members count for backend, staff and engineering: still read only once.
+	if n := countRequests(s, "GET /api/v3/core/users/?groups_by_pk="+mustGroup(t, s, "backend").PK); n != 1 {
+		t.Errorf("backend's members read %d times, want once", n)
+	}
+}

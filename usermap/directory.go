@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unique"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
@@ -31,41 +32,59 @@ var _ syncer.Directory = (*Directory)(nil)
 // Members maps every group's users. A user whose Matrix ID cannot be worked out is left out and
 // marks the group incomplete, so that nobody is removed on the strength of a gap in the data.
 func (d *Directory) Members(ctx context.Context, groups []string) map[string]syncer.GroupMembers {
-	src := d.Source.EffectiveMembers(ctx, groups)
-	resolve := d.templateMapping
-	if d.External != nil {
-		resolve = d.externalMapping(ctx, src)
-	}
 	out := make(map[string]syncer.GroupMembers, len(groups))
+	if each, ok := d.Source.(eachSource); ok && d.External == nil {
+		// Group by group: only the Matrix IDs stay, not every user's Authentik record.
+		each.EachEffective(ctx, groups, func(name string, m authentik.Membership) {
+			out[name] = d.mapGroup(name, m, d.templateMapping)
+		})
+	} else {
+		src := d.Source.EffectiveMembers(ctx, groups)
+		resolve := d.templateMapping
+		if d.External != nil {
+			// The external IDs are looked up for every listed user at once.
+			resolve = d.externalMapping(ctx, src)
+		}
+		for name, m := range src {
+			out[name] = d.mapGroup(name, m, resolve)
+		}
+	}
 	for _, name := range groups {
-		m, ok := src[name]
-		if !ok {
+		if _, ok := out[name]; !ok {
 			out[name] = syncer.GroupMembers{Group: name, Err: fmt.Errorf("authentik group %q was not returned", name)}
-			continue
 		}
-		if m.Err != nil {
-			out[name] = syncer.GroupMembers{Group: name, Err: m.Err}
-			continue
-		}
-		g := syncer.GroupMembers{Group: name, Members: make([]syncer.Member, 0, len(m.Users))}
-		var bad []string
-		for _, u := range m.Users {
-			uid, err := resolve(u)
-			if err != nil {
-				bad = append(bad, err.Error())
-			}
-			if uid != "" {
-				// A last known ID still adds the user; err above keeps removals away.
-				g.Members = append(g.Members, syncer.Member{UserID: uid, Username: u.Username})
-			}
-		}
-		if len(bad) > 0 {
-			g.Err = fmt.Errorf("%d member(s) of group %q have no valid Matrix ID (fix the user or the user_mapping settings): %s",
-				len(bad), name, strings.Join(bad, "; "))
-		}
-		out[name] = g
 	}
 	return out
+}
+
+// eachSource is a Source that can hand the groups over one at a time (authentik.Client).
+type eachSource interface {
+	EachEffective(ctx context.Context, names []string, fn func(name string, m authentik.Membership))
+}
+
+// mapGroup maps one group's users to Matrix IDs with resolve.
+func (d *Directory) mapGroup(name string, m authentik.Membership, resolve func(authentik.User) (id.UserID, error)) syncer.GroupMembers {
+	if m.Err != nil {
+		return syncer.GroupMembers{Group: name, Err: m.Err}
+	}
+	g := syncer.GroupMembers{Group: name, Members: make([]syncer.Member, 0, len(m.Users))}
+	var bad []string
+	for _, u := range m.Users {
+		uid, err := resolve(u)
+		if err != nil {
+			bad = append(bad, err.Error())
+		}
+		if uid != "" {
+			// A last known ID still adds the user; err above keeps removals away. One copy of
+			// each ID and username, shared with the other groups, the rooms and the store.
+			g.Members = append(g.Members, syncer.Member{UserID: id.UserID(unique.Make(string(uid)).Value()), Username: unique.Make(u.Username).Value()})
+		}
+	}
+	if len(bad) > 0 {
+		g.Err = fmt.Errorf("%d member(s) of group %q have no valid Matrix ID (fix the user or the user_mapping settings): %s",
+			len(bad), name, strings.Join(bad, "; "))
+	}
+	return g
 }
 
 func identityOf(u authentik.User) Identity {
