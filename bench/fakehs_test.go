@@ -55,7 +55,7 @@ func newFakeHomeserver(tb testing.TB, bot id.UserID) *fakeHomeserver {
 	route("GET /_synapse/admin/v2/users/{user}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"name": r.PathValue("user"), "admin": false, "deactivated": false})
 	})
-	route("GET /_matrix/client/v3/rooms/{room}/state", f.state)
+	route(stateRoute, f.state)
 	for _, action := range []string{"invite", "kick", "ban", "unban"} {
 		route("POST /_matrix/client/v3/rooms/{room}/"+action, f.membership(action))
 	}
@@ -66,6 +66,9 @@ func newFakeHomeserver(tb testing.TB, bot id.UserID) *fakeHomeserver {
 	tb.Cleanup(f.srv.Close)
 	return f
 }
+
+// stateRoute is the route of a room's full state, the read a cycle makes per room.
+const stateRoute = "GET /_matrix/client/v3/rooms/{room}/state"
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -131,7 +131,7 @@ func (w *world) cycle(tb testing.TB) cycleCounts {
 	}
 	byRoute, writes := w.hs.counts()
 	c := cycleCounts{authentik: len(w.ak.Requests()), writes: writes,
-		roomReads: byRoute["GET /_matrix/client/v3/rooms/{room}/state"]}
+		roomReads: byRoute[stateRoute]}
 	for _, n := range byRoute {
 		c.homeserver += n
 	}

@@ -200,7 +200,7 @@ func runBot(ctx context.Context, path string) error {
 		})
 	}
 
-	policy, err := startup(ctx, w, errs)
+	policy, err := startup(ctx, w, rooms, errs)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -232,8 +232,9 @@ func runBot(ctx context.Context, path string) error {
 }
 
 // startup checks the homeserver and resolves the rooms, retrying while the homeserver is
-// unreachable: the bot usually starts alongside it.
-func startup(ctx context.Context, w *world, errs <-chan error) (syncer.Policy, error) {
+// unreachable: the bot usually starts alongside it. Rooms are read through rooms, so that in
+// appservice mode the first cycle finds them in the room cache instead of reading them again.
+func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan error) (syncer.Policy, error) {
 	delay := 2 * time.Second
 	for {
 		err := w.matrix.Check(ctx, w.needForce())
@@ -245,7 +246,7 @@ func startup(ctx context.Context, w *world, errs <-chan error) (syncer.Policy, e
 			policy, err = w.policy(ctx)
 		}
 		if err == nil {
-			w.joinMappedRooms(ctx, policy)
+			w.joinMappedRooms(ctx, rooms, policy)
 			w.log.Info().Str("bot", string(w.matrix.BotUserID())).Msg("Homeserver checks passed")
 			return policy, nil
 		}
@@ -266,14 +267,14 @@ func startup(ctx context.Context, w *world, errs <-chan error) (syncer.Policy, e
 
 // joinMappedRooms accepts the bot's pending invites to mapped rooms it has not joined yet. A room
 // it still cannot read is reported by every cycle until the operator invites the bot.
-func (w *world) joinMappedRooms(ctx context.Context, policy syncer.Policy) {
+func (w *world) joinMappedRooms(ctx context.Context, rooms syncer.Rooms, policy syncer.Policy) {
 	seen := map[id.RoomID]bool{}
 	for _, m := range policy.Mappings {
 		if seen[m.Room] {
 			continue
 		}
 		seen[m.Room] = true
-		if _, err := w.matrix.RoomState(ctx, m.Room); !errors.Is(err, appservice.ErrBotNotInRoom) {
+		if _, err := rooms.RoomState(ctx, m.Room); !errors.Is(err, appservice.ErrBotNotInRoom) {
 			continue
 		}
 		if err := w.matrix.JoinRoom(ctx, m.Room); err != nil {
