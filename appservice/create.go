@@ -84,6 +84,23 @@ func (m *Matrix) AddToSpace(ctx context.Context, space, child id.RoomID) error {
 	return nil
 }
 
+// InSpace reports whether space lists child: an m.space.child event for it with at least one
+// server to join through (an emptied event is how a child is taken out of a space).
+func (m *Matrix) InSpace(ctx context.Context, space, child id.RoomID) (bool, error) {
+	var content event.SpaceChildEventContent
+	err := m.withRateLimit(ctx, "read space child", func(ctx context.Context) error {
+		content = event.SpaceChildEventContent{}
+		return m.client.StateEvent(ctx, space, event.StateSpaceChild, string(child), &content)
+	})
+	if err != nil {
+		if httpStatus(err) == http.StatusNotFound {
+			return false, nil
+		}
+		return false, fmt.Errorf("read m.space.child of %s in space %s: %w", child, space, err)
+	}
+	return len(content.Via) > 0, nil
+}
+
 func parseAlias(alias id.RoomAlias) (localpart, server string, err error) {
 	sigil, localpart, server := id.ParseCommonIdentifier(alias)
 	if sigil != '#' || localpart == "" || server == "" {

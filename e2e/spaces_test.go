@@ -187,6 +187,66 @@ func TestCreateIfMissing(t *testing.T) {
 	}
 }
 
+// TestCreatedRoomListedInSpaceOnRestart creates a mapped room in a space where the bot may not
+// yet list children: the room is made and used, the listing fails and is logged; once the bot has
+// the power level in the space, the next start lists the room, and the start after finds it
+// listed and leaves it.
+func TestCreatedRoomListedInSpaceOnRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	space, err := env.hs.CreateRoom(ctx, env.users["owner"], harness.RoomOptions{Name: "relink-parent", Space: true,
+		Invite: []id.UserID{env.client.ID}, PowerLevelUsers: map[id.UserID]int{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.hs.Join(ctx, env.client, space); err != nil {
+		t.Fatalf("bot joins the space: %v", err)
+	}
+	alias := id.RoomAlias(fmt.Sprintf("#relinked-%d:%s", time.Now().UnixNano(), serverName))
+	ak := directory(t, "relink-group", "erin")
+	conf := botConfig{joinMethod: "force", forceVia: "admin_api", grace: time.Hour,
+		edit: spaceMappings(map[string]any{"group": "relink-group", "room": string(alias),
+			"create_if_missing": map[string]any{"name": "Relinked", "parent_space": string(space)}})}
+	listed := func() bool {
+		child, err := env.hs.State(ctx, env.client, space, "m.space.child", string(resolveAlias(t, alias)))
+		return err == nil && len(toStrings(child["via"])) > 0
+	}
+
+	b := startBot(t, ak, conf, "")
+	waitMembership(t, resolveAlias(t, alias), uid("erin"), "join")
+	if n := len(b.logLines("could not list it in its parent space")); n != 1 || listed() {
+		t.Fatalf("with power level 0 in the space: %d failure lines, listed %v; want 1 line, not listed", n, listed())
+	}
+	b.stop()
+
+	if err := env.hs.SetPowerLevel(ctx, env.users["owner"], space, env.client.ID, 100); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startBot(t, ak, conf, b.dataDir)
+	if n := len(b2.logLines("Listed the created room in its parent space")); n != 1 || !listed() {
+		t.Fatalf("after the power level was raised: %d listing lines, listed %v; want 1 line, listed", n, listed())
+	}
+	b2.stop()
+
+	b3 := startBot(t, ak, conf, b.dataDir)
+	if n := len(b3.logLines("Listed the created room in its parent space")); n != 0 || !listed() {
+		t.Errorf("a start with the room already listed: %d listing lines, listed %v; want none, listed", n, listed())
+	}
+	if n := len(b3.logLines("Created a missing mapped room")); n != 0 {
+		t.Errorf("a restart created the room again")
+	}
+}
+
+// resolveAlias resolves alias as the owner.
+func resolveAlias(t *testing.T, alias id.RoomAlias) id.RoomID {
+	t.Helper()
+	r, err := env.hs.ResolveAlias(context.Background(), env.users["owner"], alias)
+	if err != nil {
+		t.Fatalf("resolve %s: %v", alias, err)
+	}
+	return r
+}
+
 // TestHierarchyRoutesOnSynapse reads a space through both routes on the real Synapse: the admin
 // API (a server-admin bot) and the client API (the appservice bot, no admin). Both see children
 // the bot is not in, drop a child whose m.space.child was emptied, and see no children in a room

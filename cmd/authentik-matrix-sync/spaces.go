@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -21,6 +22,7 @@ var errWouldCreate = errors.New("the room does not exist yet; the running bot cr
 // createdRoomStore records the rooms made for create_if_missing.
 type createdRoomStore interface {
 	RecordCreatedRoom(ctx context.Context, c store.CreatedRoom) error
+	CreatedRooms(ctx context.Context) ([]store.CreatedRoom, error)
 }
 
 var (
@@ -46,11 +48,14 @@ func creatorOf(st stateStore) createdRoomStore {
 // alias does not exist and the mapping asks for it (never in plan mode: w.created is nil there).
 func (w *world) mapping(ctx context.Context, m config.Mapping) (syncer.Mapping, error) {
 	room, err := w.matrix.ResolveRoom(ctx, m.Room)
-	if err != nil && m.CreateIfMissing != nil && appservice.IsAliasNotFound(err) {
+	switch {
+	case err != nil && m.CreateIfMissing != nil && appservice.IsAliasNotFound(err):
 		if w.created == nil {
 			return syncer.Mapping{}, fmt.Errorf("mapping %q → %s: %w: %w", m.Group, m.Room, errWouldCreate, err)
 		}
 		room, err = w.createRoom(ctx, m)
+	case err == nil && m.CreateIfMissing != nil && w.created != nil:
+		w.relinkCreatedRoom(ctx, m, room)
 	}
 	if err != nil {
 		return syncer.Mapping{}, fmt.Errorf("mapping %q → %s: %w", m.Group, m.Room, err)
@@ -92,7 +97,7 @@ func (w *world) createRoom(ctx context.Context, m config.Mapping) (id.RoomID, er
 	}
 	log := w.log.With().Str("room", string(room)).Str("alias", string(alias)).Str("group", m.Group).Str("parent_space", string(parent)).Logger()
 	if err != nil {
-		log.Error().Err(err).Msg("Created the room, but could not list it in its parent space")
+		log.Error().Err(err).Msg("Created the room, but could not list it in its parent space; the next start tries again")
 	} else {
 		log.Info().Msg("Created a missing mapped room (create_if_missing)")
 	}
@@ -100,4 +105,34 @@ func (w *world) createRoom(ctx context.Context, m config.Mapping) (id.RoomID, er
 		log.Warn().Err(rerr).Msg("Created the room, but the store did not record it")
 	}
 	return room, nil
+}
+
+// relinkCreatedRoom lists a room the bot created in the parent space it was created for, when the
+// space does not list it: the listing failed at creation (the bot lacked the power level in the
+// space, say), and each start tries again. Rooms the bot did not create are left alone.
+func (w *world) relinkCreatedRoom(ctx context.Context, m config.Mapping, room id.RoomID) {
+	created, err := w.created.CreatedRooms(ctx)
+	if err != nil {
+		w.log.Warn().Err(err).Str("room", string(room)).Msg("Could not read which rooms the bot created; their parent spaces are not checked this start")
+		return
+	}
+	i := slices.IndexFunc(created, func(c store.CreatedRoom) bool { return c.Room == room && c.ParentSpace != "" })
+	if i < 0 {
+		return
+	}
+	parent := created[i].ParentSpace
+	log := w.log.With().Str("room", string(room)).Str("alias", string(m.Room)).Str("parent_space", string(parent)).Logger()
+	listed, err := w.matrix.InSpace(ctx, parent, room)
+	if err != nil {
+		log.Warn().Err(err).Msg("Could not check whether the created room is listed in its parent space")
+		return
+	}
+	if listed {
+		return
+	}
+	if err := w.matrix.AddToSpace(ctx, parent, room); err != nil {
+		log.Error().Err(err).Msg("The created room is still not listed in its parent space; the next start tries again")
+		return
+	}
+	log.Info().Msg("Listed the created room in its parent space")
 }
