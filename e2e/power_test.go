@@ -81,6 +81,12 @@ func TestPowerLevelsFromGroups(t *testing.T) {
 	// remove: false keeps the test on power levels: leaving the group demotes without a kick.
 	b := startBot(t, ak, botConfig{joinMethod: "force", forceVia: "admin_api", grace: grace,
 		edit: spaceMappings(map[string]any{"group": "power-moderators", "room": string(room), "power_level": 50, "remove": false})}, "")
+	// Raised in the cycle that joined them (startBot waited for it), not one cycle later.
+	for _, u := range []string{"alice", "bob"} {
+		if l, _ := levelOf(t, room, uid(u)); l != 50 {
+			t.Errorf("%s has level %d after the bot's first cycle, want 50", u, l)
+		}
+	}
 	for _, u := range []string{"alice", "bob", "frank"} {
 		waitMembership(t, room, uid(u), "join")
 	}

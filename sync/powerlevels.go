@@ -128,10 +128,26 @@ func describeChanges(changes []LevelChange) string {
 // planPower plans the power levels of every mapped room: members of groups mapped with a
 // power_level are raised to the highest level any of their mappings gives, and users the bot
 // raised who left those groups go back to the room's default after the grace period. All changes
-// of a room go into one SetPowerLevels.
+// of a room go into one SetPowerLevels. A member the plan adds to the room is raised in the same
+// cycle: the power-levels event goes out just before the room's additions.
 func (p *Plan) planPower(policy Policy, obs Observed, state State, now time.Time) {
 	if len(state.Grants) == 0 && !slices.ContainsFunc(policy.Mappings, func(m Mapping) bool { return m.PowerLevel > 0 }) {
 		return
+	}
+	powerRooms := map[id.RoomID]bool{}
+	for _, m := range policy.Mappings {
+		if m.PowerLevel > 0 {
+			powerRooms[m.Room] = true
+		}
+	}
+	adding := map[RoomUser]bool{}
+	for _, a := range p.Actions {
+		switch a.(type) {
+		case Invite, ForceJoin:
+			if t := a.Target(); powerRooms[t.Room] {
+				adding[t] = true
+			}
+		}
 	}
 	grants := map[id.RoomID]map[id.UserID]PowerGrant{}
 	for k, g := range state.Grants {
@@ -141,11 +157,11 @@ func (p *Plan) planPower(policy Policy, obs Observed, state State, now time.Time
 		grants[k.Room][k.User] = g
 	}
 	for _, rp := range roomsOf(policy) {
-		p.planRoomPower(policy, rp.room, grants[rp.room], obs, state, now)
+		p.planRoomPower(policy, rp.room, grants[rp.room], adding, obs, state, now)
 	}
 }
 
-func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID]PowerGrant, obs Observed, state State, now time.Time) {
+func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID]PowerGrant, adding map[RoomUser]bool, obs Observed, state State, now time.Time) {
 	target := map[id.UserID]int{}
 	via := map[id.UserID][]string{}
 	var unknown []string
@@ -191,8 +207,8 @@ func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID
 		if granted && !g.DemoteAt.IsZero() {
 			p.Actions = append(p.Actions, CancelDemotion{Room: room, User: u, Reason: "back in Authentik group " + groups})
 		}
-		if m := rs.Members.Get(u).Membership; m != MembershipJoin && m != MembershipInvite {
-			continue // raised once they are in the room
+		if m := rs.Members.Get(u).Membership; m != MembershipJoin && m != MembershipInvite && !adding[RoomUser{room, u}] {
+			continue // raised once they are in the room, or once the bot adds them
 		}
 		cur := pl.Level(u)
 		if cur >= want {

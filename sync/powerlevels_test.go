@@ -93,10 +93,27 @@ func TestPlanPower(t *testing.T) {
 			state:  grantsOf(),
 		},
 		{
-			name:   "a group member not in the room yet is raised once they are in",
+			name:   "a group member the plan adds to the room is raised in the same cycle",
 			policy: policy(mods),
 			obs:    Observed{Groups: groups(group("moderators", alice)), Rooms: rooms(plRoom(nil))},
 			state:  grantsOf(),
+			want: []Action{SetPowerLevels{Room: roomA, Changes: []LevelChange{{User: alice, From: 0, To: 50, Promote: true}},
+				Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"}},
+		},
+		{
+			name:   "a group member who left the room on their own is not added, nor raised",
+			policy: policy(mods),
+			obs: Observed{Groups: groups(group("moderators", alice)), Rooms: rooms(func() RoomObservation {
+				ro := plRoom(nil)
+				ro.State.Members = NewRoomMembers(map[id.UserID]RoomMember{bot: joined(earlier),
+					alice: {Membership: MembershipLeave, Sender: alice, Since: now.Add(-time.Minute)}})
+				return ro
+			}())},
+			state: func() State {
+				s := grantsOf()
+				s.Members.Set(tracked(roomA, alice, earlier)) // in the group since before they left
+				return s
+			}(),
 		},
 		{
 			name:   "a level above the bot's own is not set",
