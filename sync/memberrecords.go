@@ -28,7 +28,8 @@ type memberEntry struct {
 }
 
 // packTime and unpackTime hold a time as Unix nanoseconds, the zero time as 0. Times come back
-// in UTC without a monotonic reading: the store keeps milliseconds and every use compares them.
+// in UTC without a monotonic reading: every use compares them. MemberRecords, TrackMember and
+// RoomMembers all hold their times this way.
 func packTime(t time.Time) int64 {
 	if t.IsZero() {
 		return 0

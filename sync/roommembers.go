@@ -21,8 +21,8 @@ import (
 // room state can be shared between cycles and goroutines without copying. The nil *RoomMembers is
 // an empty room.
 //
-// Since is kept as nanoseconds since the Unix epoch and read back with time.Unix, so it comes
-// back in the local time zone whatever zone it was put in with, and without a monotonic clock
+// Since is kept as nanoseconds since the Unix epoch (packTime, as MemberRecords keeps its
+// times), so it comes back in UTC whatever zone it was put in with, and without a monotonic clock
 // reading: the same instant (Equal), not necessarily the same time.Time value (==). The planner
 // only compares instants. The zero time.Time is kept as 0 and read back as the zero time; the one
 // real instant with that encoding, the epoch itself, therefore also reads back as the zero time,
@@ -97,20 +97,6 @@ func decodeMembership(c membershipCode) string {
 	return ""
 }
 
-func encodeSince(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func decodeSince(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
-
 // NewRoomMembers builds a RoomMembers from a map; parsers of large rooms use a RoomMembersBuilder
 // instead, which never builds the map.
 func NewRoomMembers(m map[id.UserID]RoomMember) *RoomMembers {
@@ -178,7 +164,7 @@ func (r *RoomMembers) String() string {
 }
 
 func (r *RoomMembers) member(e *roomEntry) RoomMember {
-	m := RoomMember{Sender: e.user, Since: decodeSince(e.since)}
+	m := RoomMember{Sender: e.user, Since: unpackTime(e.since)}
 	if e.sender != 0 {
 		m.Sender = r.senders[e.sender-1]
 	}
@@ -219,7 +205,7 @@ func (b *RoomMembersBuilder) Add(u id.UserID, m RoomMember) {
 		}
 		b.other[u] = m.Membership
 	}
-	e := roomEntry{user: u, since: encodeSince(m.Since), membership: code}
+	e := roomEntry{user: u, since: packTime(m.Since), membership: code}
 	if m.Sender != u {
 		n, ok := b.sender[m.Sender]
 		if !ok {
