@@ -76,6 +76,7 @@ func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, s
 	}
 }
 
+// addTargets returns the users the actions invite or join, by room.
 func addTargets(actions []Action) map[RoomUser]bool {
 	out := map[RoomUser]bool{}
 	for _, act := range actions {

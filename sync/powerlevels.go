@@ -134,21 +134,7 @@ func (p *Plan) planPower(policy Policy, obs Observed, state State, now time.Time
 	if len(state.Grants) == 0 && !slices.ContainsFunc(policy.Mappings, func(m Mapping) bool { return m.PowerLevel > 0 }) {
 		return
 	}
-	powerRooms := map[id.RoomID]bool{}
-	for _, m := range policy.Mappings {
-		if m.PowerLevel > 0 {
-			powerRooms[m.Room] = true
-		}
-	}
-	adding := map[RoomUser]bool{}
-	for _, a := range p.Actions {
-		switch a.(type) {
-		case Invite, ForceJoin:
-			if t := a.Target(); powerRooms[t.Room] {
-				adding[t] = true
-			}
-		}
-	}
+	adding := addTargets(p.Actions)
 	grants := map[id.RoomID]map[id.UserID]PowerGrant{}
 	for k, g := range state.Grants {
 		if grants[k.Room] == nil {
