@@ -51,14 +51,19 @@ func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name
 		r.byName[g.Name] = g
 		r.byPK[g.PK] = g
 	}
-	trees := make(map[string][]Group, len(names))
+	// Every name's tree first, to know how long each group's members are needed.
+	type tree struct {
+		groups []Group
+		err    error
+	}
+	trees := make(map[string]tree, len(names))
 	for _, name := range names {
 		if _, counted := trees[name]; counted {
 			continue
 		}
-		tree, _ := r.tree(name) // an error is reported when the name's turn comes
-		trees[name] = tree
-		for _, g := range tree {
+		groups, err := r.tree(name)
+		trees[name] = tree{groups, err}
+		for _, g := range groups {
 			r.uses[g.PK]++
 		}
 	}
@@ -67,8 +72,13 @@ func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name
 			continue
 		}
 		seen[name] = true
-		users, err := r.effective(ctx, name)
-		r.release(trees[name])
+		t := trees[name]
+		if t.err != nil {
+			fn(name, Membership{Err: t.err})
+			continue
+		}
+		users, err := r.effective(ctx, name, t.groups)
+		r.release(t.groups)
 		if err != nil {
 			fn(name, Membership{Err: err})
 			continue
@@ -90,13 +100,17 @@ type resolver struct {
 	uses   map[string]int           // by group PK: how many names still to resolve need its members
 }
 
-// tree returns the named group and every group below it.
+// tree returns the named group, first, and every group below it.
 func (r *resolver) tree(name string) ([]Group, error) {
 	g, ok := r.byName[name]
 	if !ok {
 		return nil, fmt.Errorf("authentik group %q not found (check the name in the mapping; names are case-sensitive)", name)
 	}
-	return r.descendants(g)
+	tree, err := r.descendants(g)
+	if err != nil {
+		return nil, fmt.Errorf("members of authentik group %q are unknown: %w", name, err)
+	}
+	return tree, nil
 }
 
 // release forgets the direct members of the groups of a resolved name that no later name needs.
@@ -108,15 +122,9 @@ func (r *resolver) release(tree []Group) {
 	}
 }
 
-func (r *resolver) effective(ctx context.Context, name string) ([]User, error) {
-	g, ok := r.byName[name]
-	if !ok {
-		return nil, fmt.Errorf("authentik group %q not found (check the name in the mapping; names are case-sensitive)", name)
-	}
-	tree, err := r.descendants(g)
-	if err != nil {
-		return nil, fmt.Errorf("members of authentik group %q are unknown: %w", name, err)
-	}
+// effective returns the active members of the group tree of name (see tree).
+func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]User, error) {
+	g := tree[0]
 	var byPK map[int]User
 	for _, sub := range tree {
 		d, ok := r.direct[sub.PK]
