@@ -214,21 +214,29 @@ func (b *MemberRecordsBuilder) Add(m ManagedMember) {
 func (b *MemberRecordsBuilder) Build() *MemberRecords {
 	s := NewMemberRecords()
 	for room, entries := range b.rooms {
-		slices.SortStableFunc(entries, func(x, y memberEntry) int { return cmp.Compare(x.user, y.user) })
-		// Equal users stay in the order added: keep the last of each run.
-		out := entries[:0]
-		for i := range entries {
-			if i+1 < len(entries) && entries[i+1].user == entries[i].user {
-				continue
-			}
-			out = append(out, entries[i])
-		}
-		if cap(out) > len(out)+len(out)/4 {
-			// Appending left up to twice the room needed; at this scale that is megabytes.
-			out = slices.Clone(out)
-		}
-		s.rooms[room] = out
+		s.rooms[room] = lastByUser(entries, func(e memberEntry) id.UserID { return e.user })
 	}
 	b.rooms = nil
 	return s
+}
+
+// lastByUser sorts entries by user and keeps, of several entries of one user, the one added last,
+// as both builders promise. Growing by append leaves up to a quarter of the slice unused; the
+// result lives for the whole cycle (or longer, in the room cache), so the slack is given back
+// when it is worth a copy.
+func lastByUser[E any](entries []E, user func(E) id.UserID) []E {
+	// Stable, so that among entries of one user the one added last is also last.
+	slices.SortStableFunc(entries, func(x, y E) int { return cmp.Compare(user(x), user(y)) })
+	kept := entries[:0]
+	for i := range entries {
+		if i+1 < len(entries) && user(entries[i+1]) == user(entries[i]) {
+			continue
+		}
+		kept = append(kept, entries[i])
+	}
+	clear(entries[len(kept):]) // let the strings of dropped duplicates go
+	if cap(kept)-len(kept) > len(kept)/16 {
+		kept = slices.Clone(kept)
+	}
+	return kept
 }

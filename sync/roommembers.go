@@ -226,21 +226,7 @@ func (b *RoomMembersBuilder) Add(u id.UserID, m RoomMember) {
 func (b *RoomMembersBuilder) Build() *RoomMembers {
 	entries, other, senders := b.entries, b.other, b.senders
 	*b = RoomMembersBuilder{}
-	// Stable, so that among entries of one user the one added last is also last.
-	slices.SortStableFunc(entries, func(x, y roomEntry) int { return strings.Compare(string(x.user), string(y.user)) })
-	kept := entries[:0]
-	for i := range entries {
-		if i+1 < len(entries) && entries[i+1].user == entries[i].user {
-			continue
-		}
-		kept = append(kept, entries[i])
-	}
-	clear(entries[len(kept):]) // let the strings of dropped duplicates go
-	// Growing by append leaves up to a quarter of the slice unused; the result lives for the
-	// whole cycle (or longer, in a cache), so give the slack back when it is worth a copy.
-	if cap(kept)-len(kept) > len(kept)/16 {
-		kept = slices.Clone(kept)
-	}
+	kept := lastByUser(entries, func(e roomEntry) id.UserID { return e.user })
 	if len(kept) == 0 {
 		kept = nil
 	}
