@@ -127,14 +127,19 @@ func (c *Client) getPage(ctx context.Context, path string, query url.Values, pag
 	p, err := decodePage(body)
 	if err != nil {
 		if mt, _, _ := mime.ParseMediaType(contentType); mt != "" && !strings.Contains(mt, "json") {
-			return page{}, fmt.Errorf("authentik GET %s: %w (the answer is %s, not JSON: is AUTHENTIK_URL behind a login page or pointing elsewhere?)", where, err, mt)
+			// A 200 in HTML is a login page of a proxy in front of Authentik, or another site.
+			return page{}, withKind(ErrNotAuthentikAPI, fmt.Errorf(
+				"authentik GET %s: %w (the answer is %s, not JSON: is AUTHENTIK_URL behind a login page or pointing elsewhere? "+
+					"Set it to Authentik's own base address, e.g. https://auth.example.com, and let /api/v3/ past any login in front of it)",
+				where, err, mt))
 		}
 		return page{}, fmt.Errorf("authentik GET %s: %w", where, err)
 	}
 	return p, nil
 }
 
-// get does one request and returns the body of a 2xx answer; anything else is an error.
+// get does one request and returns the body of a 2xx answer; anything else is an *APIError
+// (whose Kind errors.Is matches) or a transport error.
 func (c *Client) get(ctx context.Context, u *url.URL, where string) ([]byte, string, error) {
 	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -144,6 +149,9 @@ func (c *Client) get(ctx context.Context, u *url.URL, where string) ([]byte, str
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
+	// Authentik translates its error texts (it varies on Accept-Language); the error kinds are
+	// told apart by the English ones.
+	req.Header.Set("Accept-Language", "en")
 
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -175,9 +183,11 @@ func (c *Client) transportError(ctx, reqCtx context.Context, where string, err e
 	return fmt.Errorf("authentik GET %s: %w (check that AUTHENTIK_URL is right and Authentik is reachable)", where, err)
 }
 
-// listAll follows a listing from page 1 to its end. The count must stay the same on every page:
-// if it moves, objects were added or removed while we read and items may have shifted between
-// pages unseen, so the listing is refused rather than trusted.
+// listAll follows a listing from page 1 to its end, next: 0. The count must stay the same on
+// every page: if it moves, objects were added or removed while we read and items may have
+// shifted between pages unseen, so the listing is refused rather than trusted. A listing that
+// shrank so far that a page is gone ends in Authentik's "Invalid page." 404 (recorded: 33),
+// which the *APIError explains.
 func (c *Client) listAll(ctx context.Context, path string, query url.Values) ([]json.RawMessage, error) {
 	var all []json.RawMessage
 	count := -1

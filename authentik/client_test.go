@@ -247,6 +247,11 @@ func TestEffectiveMembers(t *testing.T) {
 				if !errors.As(got["staff"].Err, &apiErr) || apiErr.Status != 403 || apiErr.Path == "" || apiErr.Method != "GET" {
 					t.Fatalf("want a 403 *APIError, got %#v", got["staff"].Err)
 				}
+				for name, m := range got {
+					if !errors.Is(m.Err, authentik.ErrTokenRejected) || errors.Is(m.Err, authentik.ErrPermissionDenied) {
+						t.Errorf("%s: want ErrTokenRejected (only), got %v", name, m.Err)
+					}
+				}
 			},
 		},
 		{
@@ -404,6 +409,11 @@ func TestEffectiveMembers(t *testing.T) {
 			},
 			names:   []string{"staff"},
 			wantErr: map[string]string{"staff": "the answer is text/html, not JSON"},
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+				if !errors.Is(got["staff"].Err, authentik.ErrNotAuthentikAPI) {
+					t.Errorf("want ErrNotAuthentikAPI, got %v", got["staff"].Err)
+				}
+			},
 		},
 		{
 			name: "429 carries Retry-After",
@@ -542,10 +552,10 @@ func mustGroup(t *testing.T, s *authentiktest.Server, name string) authentiktest
 }
 
 func TestRequestsCarryTokenAndAskForJSON(t *testing.T) {
-	type seen struct{ auth, accept, uri string }
+	type seen struct{ auth, accept, language, uri string }
 	got := make(chan seen, 10)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- seen{r.Header.Get("Authorization"), r.Header.Get("Accept"), r.URL.RequestURI()}
+		got <- seen{r.Header.Get("Authorization"), r.Header.Get("Accept"), r.Header.Get("Accept-Language"), r.URL.RequestURI()}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"pagination":{"next":0,"previous":0,"count":0,"current":1,"total_pages":1,"start_index":0,"end_index":0},"results":[]}`)
 	}))
@@ -570,7 +580,7 @@ func TestRequestsCarryTokenAndAskForJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := <-got
-			want := seen{"Bearer " + token, "application/json", tt.wantURI}
+			want := seen{"Bearer " + token, "application/json", "en", tt.wantURI}
 			if s != want {
 				t.Fatalf("server saw %+v, want %+v", s, want)
 			}

@@ -28,6 +28,8 @@ type Group struct {
 	Children []string
 }
 
+// wireUser is what the sync reads of a user (recorded: 20–25, 61); the rest, groups_obj
+// included (null with include_groups=false, 24), is ignored. pk is an integer.
 type wireUser struct {
 	PK         *int           `json:"pk"`
 	Username   string         `json:"username"`
@@ -38,12 +40,17 @@ type wireUser struct {
 	Attributes map[string]any `json:"attributes"`
 }
 
+// wireGroup is what the sync reads of a group (recorded: 10–19). pk is a UUID string (num_pk,
+// an integer, is not used); users holds member pks and users_obj is null with
+// include_users=false (12), both ignored: members are listed per group, see ListGroupUsers.
 type wireGroup struct {
-	PK       string   `json:"pk"`
-	Name     string   `json:"name"`
-	Parents  []string `json:"parents"`
+	PK      string   `json:"pk"`
+	Name    string   `json:"name"`
+	Parents []string `json:"parents"` // 2025.12 and later: a list (backend's in 13)
+	// Children is filled whether or not include_children is asked for (13, 14); children_obj
+	// only with it.
 	Children []string `json:"children"`
-	Parent   *string  `json:"parent"`
+	Parent   *string  `json:"parent"` // up to 2025.10; 2025.12 ignores it when posted (05)
 }
 
 // ListGroups returns every group, without their members, in the server's order (by name).
@@ -114,7 +121,7 @@ func decodeGroups(raw []json.RawMessage) ([]Group, error) {
 }
 
 // ListGroupUsers returns the direct members of one group, active or not. Members of its
-// subgroups are not included: see EffectiveMembers.
+// subgroups are not included (Authentik does not list them either, 25): see EffectiveMembers.
 func (c *Client) ListGroupUsers(ctx context.Context, groupPK string) ([]User, error) {
 	if groupPK == "" {
 		return nil, errors.New("list members of authentik group: empty group pk")

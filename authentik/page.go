@@ -7,7 +7,8 @@ import (
 )
 
 // pagination is Authentik's own pagination object (not DRF's default next/previous URLs).
-// Page numbers start at 1; next and previous are 0 when there is no such page.
+// Page numbers start at 1; next and previous are 0 when there is no such page (recorded: 10 and
+// 11 are pages 1 and 2 of 2, 16 is the one page of an empty listing, count 0).
 type pagination struct {
 	Next       int `json:"next"`
 	Previous   int `json:"previous"`
@@ -24,7 +25,8 @@ type page struct {
 }
 
 // decodePage checks one page on its own; whether pages fit together is the caller's business.
-// Results are left raw so one decoder serves users and groups.
+// Results are left raw so one decoder serves users and groups. Other top-level keys, such as the
+// "autocomplete" schema that 2025.12 sends with every listing, are ignored.
 func decodePage(body []byte) (page, error) {
 	var raw struct {
 		Pagination *pagination        `json:"pagination"`

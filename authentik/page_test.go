@@ -3,6 +3,8 @@ package authentik
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +61,17 @@ func TestDecodePage(t *testing.T) {
 func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"pagination":{"next":0,"previous":1,"count":3,"current":2,"total_pages":2},"results":[{"pk":3}]}`))
 	f.Add([]byte(`{"pagination":{},"results":[]}`))
+	recorded, err := filepath.Glob("testdata/recorded/*/*.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range recorded {
+		body, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(body)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodePage(body)
 		if err != nil {
@@ -188,6 +201,13 @@ func TestParseErrorBody(t *testing.T) {
 			wantDetail: "groups_by_pk: Select a valid choice.; page_size: A valid integer is required."},
 		{name: "HTML from a proxy", body: "<html>\n  <body>502 Bad Gateway</body>\n</html>",
 			wantDetail: "<html> <body>502 Bad Gateway</body> </html>"},
+		{name: "HTML page with a title", body: "\n\n<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"UTF-8\">\n<title>\nauthentik\n</title>",
+			wantDetail: `an HTML page titled "authentik"`},
+		{name: "nginx error page", body: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>…</body></html>",
+			wantDetail: `an HTML page titled "502 Bad Gateway"`},
+		{name: "entities in the title", body: "<html><title>Sign in &amp; continue</title></html>",
+			wantDetail: `an HTML page titled "Sign in & continue"`},
+		{name: "an empty title", body: "<html><title> </title></html>", wantDetail: "<html><title> </title></html>"},
 		{name: "long body is cut", body: strings.Repeat("é", 400), wantDetail: strings.Repeat("é", 150) + "…"},
 		{name: "empty body", body: ""},
 	}
@@ -198,6 +218,48 @@ func TestParseErrorBody(t *testing.T) {
 				t.Fatalf("got (%q, %q), want (%q, %q)", d, c, tt.wantDetail, tt.wantCode)
 			}
 		})
+	}
+}
+
+// TestKindOf covers the answers the recordings do not hold (those are in contract_test.go):
+// proxies, other APIs at a wrong address, and Authentik's answers in other forms.
+func TestKindOf(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   error
+	}{
+		{"a proxy asking for its own login", 401, "<html>401 Authorization Required</html>", ErrTokenRejected},
+		{"Authentik's bad token as a 401", 401, `{"detail":"Token invalid/expired"}`, ErrTokenRejected},
+		{"a proxy or firewall refusing", 403, "<html>403 Forbidden</html>", nil},
+		{"a 403 with another detail", 403, `{"detail":"CSRF Failed: CSRF token missing."}`, nil},
+		{"DRF's generic 404 from another API", 404, `{"detail":"Not found."}`, ErrNotAuthentikAPI},
+		{"a JSON 404 without detail", 404, `{"message":"no route"}`, ErrNotAuthentikAPI},
+		{"an empty 404", 404, "", ErrNotAuthentikAPI},
+		{"a 404 naming another object", 404, `{"detail":"No Token matches the given query."}`, ErrNotFound},
+		{"detail-like text in a 500", 500, `{"detail":"No Group matches the given query."}`, nil},
+		{"a validation error", 400, `{"groups_by_pk":["Select a valid choice."]}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := kindOf(tt.status, []byte(tt.body)); got != tt.want {
+				t.Fatalf("kindOf(%d, %q) = %v, want %v", tt.status, tt.body, got, tt.want)
+			}
+		})
+	}
+	hints := []struct {
+		e    APIError
+		want string
+	}{
+		{APIError{Status: 403}, hintForbidden},
+		{APIError{Status: 401, Detail: "<html>401 Authorization Required</html>", Kind: ErrTokenRejected}, hintProxyLogin},
+		{APIError{Status: 401, Detail: detailBadToken, Kind: ErrTokenRejected}, hintTokenRejected},
+	}
+	for _, h := range hints {
+		if got := h.e.hint(); got != h.want {
+			t.Errorf("%+v has hint %q, want %q", h.e, got, h.want)
+		}
 	}
 }
 
