@@ -3,7 +3,6 @@ package authentiktest
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,8 +13,238 @@ import (
 const (
 	detailNoCredentials = "Authentication credentials were not provided."
 	detailBadToken      = "Token invalid/expired"
+	detailNoPermission  = "You do not have permission to perform this action."
 	detailInvalidPage   = "Invalid page."
+	detailNotFound      = "Not found."
+	detailNoGroup       = "No Group matches the given query."
+	detailNoUser        = "No User matches the given query."
 )
+
+// The Allow header Authentik sends on every answer of a route, errors included.
+const (
+	allowList   = "GET, POST, HEAD, OPTIONS"
+	allowDetail = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"
+	allowRead   = "GET, HEAD, OPTIONS"
+	allowAction = "POST, OPTIONS"
+)
+
+// endpoint is one route of the API the fake serves.
+type endpoint int
+
+const (
+	groupList endpoint = iota + 1
+	groupDetail
+	groupAddUser
+	groupRemoveUser
+	userList
+	userDetail
+	userMe
+	adminVersion
+)
+
+// route is a request's endpoint and the pk in its path, if any.
+type route struct {
+	endpoint endpoint
+	pk       string
+	allow    string
+}
+
+// findRoute maps a path below /api/v3/ to an endpoint. found is false for a path Authentik
+// does not route at all (answered with its HTML 404 page); slashless is true for a known route
+// without its trailing slash.
+func findRoute(rest string) (rt route, found, slashless bool) {
+	if !strings.HasSuffix(rest, "/") {
+		if r, ok, _ := findRoute(rest + "/"); ok {
+			return r, false, true
+		}
+		return route{}, false, false
+	}
+	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	switch {
+	case len(parts) == 2 && parts[0] == "admin" && parts[1] == "version":
+		return route{endpoint: adminVersion, allow: allowRead}, true, false
+	case len(parts) < 2 || parts[0] != "core" || slices.Contains(parts, ""):
+		return route{}, false, false
+	}
+	switch {
+	case parts[1] == "groups" && len(parts) == 2:
+		return route{endpoint: groupList, allow: allowList}, true, false
+	case parts[1] == "groups" && len(parts) == 3:
+		return route{endpoint: groupDetail, pk: parts[2], allow: allowDetail}, true, false
+	case parts[1] == "groups" && len(parts) == 4 && parts[3] == "add_user":
+		return route{endpoint: groupAddUser, pk: parts[2], allow: allowAction}, true, false
+	case parts[1] == "groups" && len(parts) == 4 && parts[3] == "remove_user":
+		return route{endpoint: groupRemoveUser, pk: parts[2], allow: allowAction}, true, false
+	case parts[1] == "users" && len(parts) == 2:
+		return route{endpoint: userList, allow: allowList}, true, false
+	case parts[1] == "users" && len(parts) == 3 && parts[2] == "me":
+		return route{endpoint: userMe, allow: allowRead}, true, false
+	case parts[1] == "users" && len(parts) == 3:
+		return route{endpoint: userDetail, pk: parts[2], allow: allowDetail}, true, false
+	}
+	return route{}, false, false
+}
+
+// serveAPI answers as Authentik would: routing first (an unknown path is Django's HTML 404,
+// token or not), then authentication (403, never 401), permissions, method, and the view.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answered++
+	w.Header().Set("X-Authentik-Id", hexHash("answer", strconv.FormatUint(s.answered, 10))[:32])
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v3/")
+	if !ok {
+		writeNotFoundPage(w)
+		return
+	}
+	rt, found, slashless := findRoute(rest)
+	if slashless {
+		// Not recorded from a real server; kept as the fake has always answered it.
+		writeDetail(w, http.StatusNotFound, detailNotFound)
+		return
+	}
+	if !found {
+		writeNotFoundPage(w)
+		return
+	}
+	w.Header().Set("Allow", rt.allow)
+
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	holder, known := s.tokens[token]
+	switch {
+	case !strings.EqualFold(scheme, "bearer") || token == "":
+		writeDetail(w, http.StatusForbidden, detailNoCredentials)
+		return
+	case !known:
+		writeDetail(w, http.StatusForbidden, detailBadToken)
+		return
+	case !holder.privileged && rt.endpoint != userMe && rt.endpoint != adminVersion:
+		writeDetail(w, http.StatusForbidden, detailNoPermission)
+		return
+	}
+
+	reading := r.Method == http.MethodGet || r.Method == http.MethodHead
+	switch {
+	case reading && rt.endpoint == groupList:
+		s.listGroups(w, r)
+	case r.Method == http.MethodPost && rt.endpoint == groupList:
+		s.createGroup(w, r)
+	case reading && rt.endpoint == groupDetail:
+		s.oneGroup(w, r, rt.pk)
+	case r.Method == http.MethodPost && rt.endpoint == groupAddUser:
+		s.changeGroupMember(w, r, rt.pk, true)
+	case r.Method == http.MethodPost && rt.endpoint == groupRemoveUser:
+		s.changeGroupMember(w, r, rt.pk, false)
+	case reading && rt.endpoint == userList:
+		s.listUsers(w, r)
+	case r.Method == http.MethodPost && rt.endpoint == userList:
+		s.createUser(w, r)
+	case reading && rt.endpoint == userDetail:
+		s.oneUser(w, r, rt.pk)
+	case reading && rt.endpoint == userMe:
+		writeJSON(w, http.StatusOK, s.renderMe(holder))
+	case reading && rt.endpoint == adminVersion:
+		v := s.version.text
+		writeJSON(w, http.StatusOK, versionJSON{VersionCurrent: v, VersionLatest: v, VersionLatestValid: true})
+	default:
+		// Also the methods Allow names that the fake does not implement (PUT, PATCH, DELETE, OPTIONS).
+		writeDetail(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
+	}
+}
+
+// writeJSON writes v as Authentik's renderer does: compact, <>& unescaped, with its headers.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	setCommonHeaders(h)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeEmpty answers 204 as Authentik's add_user and remove_user: no body, no Content-Type.
+func writeEmpty(w http.ResponseWriter) {
+	setCommonHeaders(w.Header())
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// setCommonHeaders sets what Authentik's middleware adds to every answer.
+func setCommonHeaders(h http.Header) {
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Vary", "Accept-Language, Cookie")
+	h.Set("Content-Language", "en")
+}
+
+func writeDetail(w http.ResponseWriter, status int, detail string) {
+	writeJSON(w, status, struct {
+		Detail string `json:"detail"`
+	}{detail})
+}
+
+// fieldError is one field's messages in a 400 answer; a list of them keeps the fields in the
+// order Authentik checks them, which a map would not.
+type fieldError struct {
+	field    string
+	messages []string
+}
+
+type fieldErrors []fieldError
+
+func (fe fieldErrors) MarshalJSON() ([]byte, error) {
+	buf := []byte{'{'}
+	for i, e := range fe {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		k, err := marshal(e.field)
+		if err != nil {
+			return nil, err
+		}
+		v, err := marshal(e.messages)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(append(append(buf, k...), ':'), v...)
+	}
+	return append(buf, '}'), nil
+}
+
+func writeFieldErrors(w http.ResponseWriter, errs fieldErrors) {
+	writeJSON(w, http.StatusBadRequest, errs)
+}
+
+// notFoundPage stands in for the HTML page Django serves for a path no route matches; the
+// client must tell it from an API answer by its content type.
+const notFoundPage = `<!DOCTYPE html>
+<html lang="en" data-theme="light" data-theme-choice="auto">
+    <head>
+        <meta charset="UTF-8">
+        <title>authentik</title>
+    </head>
+    <body>
+        <main class="pf-c-login__main" aria-label="Authentication form">
+            <h1 class="pf-c-title pf-m-3xl" data-test-id="card-title">Not Found</h1>
+            <a id="ak-back-home" href="/" class="pf-c-button pf-m-primary pf-m-block">Go home</a>
+        </main>
+    </body>
+</html>
+`
+
+func writeNotFoundPage(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(notFoundPage)))
+	setCommonHeaders(h)
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte(notFoundPage))
+}
 
 type paginationJSON struct {
 	Next       int `json:"next"`
@@ -28,162 +257,29 @@ type paginationJSON struct {
 }
 
 type pageJSON struct {
-	Pagination paginationJSON `json:"pagination"`
-	Results    []any          `json:"results"`
+	Pagination   paginationJSON  `json:"pagination"`
+	Results      []any           `json:"results"`
+	Autocomplete json.RawMessage `json:"autocomplete"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
+// The autocomplete objects of the listings (the fields Authentik's search language knows),
+// copied from the recorded answers.
+var (
+	groupAutocomplete = json.RawMessage(`{"current_model":"authentik_core.group","models":{"authentik_core.group":` +
+		`{"name":{"type":"str","nullable":false,"options":null},"is_superuser":{"type":"bool","nullable":true,"options":null},` +
+		`"attributes":{"type":"relation","nullable":false,"options":null,"relation":"authentik_core.group_attributes"}}}}`)
+	userAutocomplete = json.RawMessage(`{"current_model":"authentik_core.user","models":{"authentik_core.user":` +
+		`{"username":{"type":"str","nullable":false,"options":null},"name":{"type":"str","nullable":false,"options":null},` +
+		`"email":{"type":"str","nullable":false,"options":null},"path":{"type":"str","nullable":false,"options":null},` +
+		`"is_active":{"type":"bool","nullable":true,"options":null},"type":{"type":"str","nullable":false,` +
+		`"options":["internal","external","service_account","internal_service_account"]},` +
+		`"attributes":{"type":"relation","nullable":false,"options":null,"relation":"authentik_core.user_attributes"}}}}`)
+)
 
-func writeDetail(w http.ResponseWriter, status int, detail string) {
-	writeJSON(w, status, map[string]string{"detail": detail})
-}
-
-// serveAPI answers as Authentik would: authentication first (403, never 401), then routing.
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	switch {
-	case !strings.EqualFold(scheme, "bearer") || token == "":
-		writeDetail(w, http.StatusForbidden, detailNoCredentials)
-		return
-	case token != s.token:
-		writeDetail(w, http.StatusForbidden, detailBadToken)
-		return
-	}
-	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v3/")
-	if !ok {
-		writeDetail(w, http.StatusNotFound, "Not found.")
-		return
-	}
-	parts := strings.Split(rest, "/")
-	// Every route ends in a slash, so the last part is empty.
-	if len(parts) < 3 || parts[0] != "core" || parts[len(parts)-1] != "" || len(parts) > 4 {
-		writeDetail(w, http.StatusNotFound, "Not found.")
-		return
-	}
-	if r.Method != http.MethodGet {
-		writeDetail(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case parts[1] == "groups" && len(parts) == 3:
-		s.listGroups(w, r)
-	case parts[1] == "groups":
-		s.oneGroup(w, r, parts[2])
-	case parts[1] == "users" && len(parts) == 3:
-		s.listUsers(w, r)
-	case parts[1] == "users":
-		s.oneUser(w, r, parts[2])
-	default:
-		writeDetail(w, http.StatusNotFound, "Not found.")
-	}
-}
-
-// queryTrue reads a flag the way Authentik's views do: only "true" (any case) is true.
-func queryTrue(r *http.Request, name string, dflt bool) bool {
-	v, ok := r.URL.Query()[name]
-	if !ok || len(v) == 0 {
-		return dflt
-	}
-	return strings.EqualFold(v[len(v)-1], "true")
-}
-
-func (s *Server) sortedGroups() []*Group {
-	gs := slices.Collect(maps.Values(s.groups))
-	slices.SortFunc(gs, func(a, b *Group) int { return strings.Compare(a.Name, b.Name) })
-	return gs
-}
-
-func (s *Server) sortedUsers() []*User {
-	us := slices.Collect(maps.Values(s.users))
-	slices.SortFunc(us, func(a, b *User) int { return strings.Compare(a.Username, b.Username) })
-	return us
-}
-
-func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	includeUsers := queryTrue(r, "include_users", true)
-	var results []any
-	for _, g := range s.sortedGroups() {
-		if q.Has("name") && q.Get("name") != g.Name {
-			continue
-		}
-		results = append(results, s.groupJSON(g, includeUsers))
-	}
-	s.writePage(w, r, results)
-}
-
-func (s *Server) oneGroup(w http.ResponseWriter, r *http.Request, pk string) {
-	g, ok := s.groups[pk]
-	if !ok {
-		writeDetail(w, http.StatusNotFound, "No Group matches the given query.")
-		return
-	}
-	writeJSON(w, http.StatusOK, s.groupJSON(g, queryTrue(r, "include_users", true)))
-}
-
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	inGroups := map[int]bool{}
-	for _, pk := range q["groups_by_pk"] {
-		g, ok := s.groups[pk]
-		if !ok {
-			// django-filter's answer for a choice that does not exist.
-			writeJSON(w, http.StatusBadRequest, map[string][]string{
-				"groups_by_pk": {fmt.Sprintf("Select a valid choice. %s is not one of the available choices.", pk)},
-			})
-			return
-		}
-		for _, m := range g.Members {
-			inGroups[m] = true
-		}
-	}
-	// django-filter's boolean widget: anything but true/false/1/0 means "no filter".
-	activeFilter := -1
-	switch strings.ToLower(q.Get("is_active")) {
-	case "true", "1":
-		activeFilter = 1
-	case "false", "0":
-		activeFilter = 0
-	}
-	includeGroups := queryTrue(r, "include_groups", true)
-	var results []any
-	for _, u := range s.candidates(q.Has("groups_by_pk"), inGroups) {
-		switch {
-		case q.Has("groups_by_pk") && !inGroups[u.PK],
-			q.Has("username") && q.Get("username") != u.Username,
-			activeFilter == 1 && !u.IsActive,
-			activeFilter == 0 && u.IsActive:
-			continue
-		}
-		results = append(results, lazyUser{s, u, includeGroups})
-	}
-	s.writePage(w, r, results)
-}
-
-func (s *Server) oneUser(w http.ResponseWriter, r *http.Request, pkText string) {
-	pk, err := strconv.Atoi(pkText)
-	u, ok := s.users[pk]
-	if err != nil || !ok {
-		writeDetail(w, http.StatusNotFound, "No User matches the given query.")
-		return
-	}
-	writeJSON(w, http.StatusOK, s.userJSON(u, queryTrue(r, "include_groups", true)))
-}
-
-// writePage cuts results the way Authentik's pagination class does.
-func (s *Server) writePage(w http.ResponseWriter, r *http.Request, results []any) {
+// writePage cuts a listing of count results the way Authentik's pagination class does, and
+// renders only the results of the page asked for: a member listing of a large group is read a
+// page at a time, and rendering all of it for each page made listings slow.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, count int, render func(i int) any, autocomplete json.RawMessage) {
 	q := r.URL.Query()
 	size := s.pageSize
 	if v, err := strconv.Atoi(q.Get("page_size")); err == nil && v > 0 {
@@ -192,7 +288,6 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, results []any
 	if s.maxPageSize > 0 && size > s.maxPageSize {
 		size = s.maxPageSize
 	}
-	count := len(results)
 	totalPages := max(1, (count+size-1)/size)
 	current := 1
 	if v := q.Get("page"); v != "" {
@@ -218,83 +313,30 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, results []any
 	if count > 0 {
 		p.StartIndex, p.EndIndex = start+1, end
 	}
-	page := pageJSON{Pagination: p, Results: results[start:end]}
-	if page.Results == nil {
-		page.Results = []any{}
+	results := make([]any, 0, end-start)
+	for i := start; i < end; i++ {
+		results = append(results, render(i))
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, pageJSON{Pagination: p, Results: results, Autocomplete: autocomplete})
 }
 
-func (s *Server) groupJSON(g *Group, includeUsers bool) map[string]any {
-	members := slices.Clone(g.Members)
-	if members == nil {
-		members = []int{}
+// queryTrue reads a flag the way Authentik's serializers do: only "true" (any case) is true.
+func queryTrue(r *http.Request, name string, dflt bool) bool {
+	v, ok := r.URL.Query()[name]
+	if !ok || len(v) == 0 {
+		return dflt
 	}
-	var usersObj any // null when not asked for, as Authentik does
-	if includeUsers {
-		objs := make([]any, 0, len(members))
-		for _, pk := range members {
-			u := s.users[pk]
-			objs = append(objs, map[string]any{
-				"pk": u.PK, "username": u.Username, "name": u.Name, "is_active": u.IsActive,
-				"last_login": nil, "email": u.Email, "attributes": u.Attributes, "uid": u.UID,
-			})
-		}
-		usersObj = objs
-	}
-	out := map[string]any{
-		"pk": g.PK, "num_pk": g.NumPK, "name": g.Name, "is_superuser": false,
-		"users": members, "users_obj": usersObj, "attributes": map[string]any{},
-		"roles": []string{}, "roles_obj": []any{},
-	}
-	if s.legacy {
-		out["parent"], out["parent_name"] = nil, nil
-		if len(g.Parents) > 0 {
-			out["parent"] = g.Parents[0]
-			if p, ok := s.groups[g.Parents[0]]; ok {
-				out["parent_name"] = p.Name
-			}
-		}
-		return out
-	}
-	children := []string{}
-	for _, c := range s.sortedGroups() {
-		if slices.Contains(c.Parents, g.PK) {
-			children = append(children, c.PK)
-		}
-	}
-	parents := slices.Clone(g.Parents)
-	if parents == nil {
-		parents = []string{}
-	}
-	out["parents"], out["parents_obj"] = parents, nil
-	out["children"], out["children_obj"] = children, nil
-	out["inherited_roles_obj"] = []any{}
-	return out
+	return strings.EqualFold(v[len(v)-1], "true")
 }
 
-func (s *Server) userJSON(u *User, includeGroups bool) map[string]any {
-	groups := []string{}
-	var groupsObj []any
-	for _, g := range s.sortedGroups() {
-		if slices.Contains(g.Members, u.PK) {
-			groups = append(groups, g.PK)
-			groupsObj = append(groupsObj, map[string]any{
-				"pk": g.PK, "num_pk": g.NumPK, "name": g.Name, "is_superuser": false, "attributes": map[string]any{},
-			})
-		}
+// queryBool reads a django-filter boolean: true/false/1/0 (any case), anything else is no
+// filter (ok false).
+func queryBool(r *http.Request, name string) (value, ok bool) {
+	switch strings.ToLower(r.URL.Query().Get(name)) {
+	case "true", "1":
+		return true, true
+	case "false", "0":
+		return false, true
 	}
-	out := map[string]any{
-		"pk": u.PK, "username": u.Username, "name": u.Name, "is_active": u.IsActive,
-		"last_login": nil, "date_joined": "2024-01-01T00:00:00Z", "is_superuser": false,
-		"groups": groups, "groups_obj": nil, "email": u.Email, "avatar": "", "attributes": u.Attributes,
-		"uid": u.UID, "path": "users", "type": "internal", "uuid": u.UUID,
-	}
-	if includeGroups {
-		if groupsObj == nil {
-			groupsObj = []any{}
-		}
-		out["groups_obj"] = groupsObj
-	}
-	return out
+	return false, false
 }

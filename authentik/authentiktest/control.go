@@ -29,9 +29,15 @@ type SeedUser struct {
 
 // SeedGroup is one group of a Seed; Parent may name a group listed later.
 type SeedGroup struct {
-	Name    string   `json:"name"`
-	Parent  string   `json:"parent,omitempty"`
-	Members []string `json:"members,omitempty"`
+	Name        string         `json:"name"`
+	Parent      string         `json:"parent,omitempty"`
+	Members     []string       `json:"members,omitempty"`
+	Attributes  map[string]any `json:"attributes,omitempty"`
+	IsSuperuser bool           `json:"is_superuser,omitempty"`
+}
+
+func (g SeedGroup) options() []GroupOption {
+	return []GroupOption{WithGroupAttributes(g.Attributes), WithGroupSuperuser(g.IsSuperuser)}
 }
 
 func (u SeedUser) options() []UserOption {
@@ -67,7 +73,7 @@ func (s *Server) Load(seed Seed) error {
 				later = append(later, g)
 				continue
 			}
-			if _, err := s.addGroup(g.Name, g.Parent); err != nil {
+			if _, err := s.addGroup(g.Name, g.Parent, g.options()...); err != nil {
 				return fmt.Errorf("seed group %q: %w", g.Name, err)
 			}
 			if err := s.changeMembers(g.Name, g.Members, nil); err != nil {
@@ -123,7 +129,7 @@ func (s *Server) controlMux() *http.ServeMux {
 		if !decodeControl(w, r, &in) {
 			return
 		}
-		g, err := s.addGroup(in.Name, in.Parent)
+		g, err := s.addGroup(in.Name, in.Parent, in.options()...)
 		if err == nil && len(in.Members) > 0 {
 			err = s.changeMembers(in.Name, in.Members, nil)
 		}
@@ -174,14 +180,41 @@ func (s *Server) controlMux() *http.ServeMux {
 		answerControl(w, http.StatusOK, nil, s.renameUser(r.PathValue("username"), in.Username))
 	})
 	mux.HandleFunc("POST /_fake/shape", func(w http.ResponseWriter, r *http.Request) {
+		// {"version": "2025.10"} picks a release; {"legacy": true} is the older switch.
 		var in struct {
-			Legacy bool `json:"legacy"`
+			Legacy  bool   `json:"legacy"`
+			Version string `json:"version"`
 		}
 		if !decodeControl(w, r, &in) {
 			return
 		}
-		s.SetLegacyShape(in.Legacy)
-		answerControl(w, http.StatusOK, nil, nil)
+		switch {
+		case in.Version != "" && in.Legacy:
+			answerControl(w, 0, nil, errors.New(`give "version" or "legacy", not both`))
+		case in.Version != "":
+			answerControl(w, http.StatusOK, nil, s.setVersion(in.Version))
+		default:
+			s.SetLegacyShape(in.Legacy)
+			answerControl(w, http.StatusOK, nil, nil)
+		}
+	})
+	mux.HandleFunc("POST /_fake/tokens", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Token    string `json:"token"`
+			Username string `json:"username"`
+		}
+		if !decodeControl(w, r, &in) {
+			return
+		}
+		if in.Token == "" {
+			answerControl(w, 0, nil, errors.New(`body needs {"token": "...", "username": "..."}`))
+			return
+		}
+		s.AddUnprivilegedToken(in.Token)
+		if in.Username != "" {
+			s.SetTokenUser(in.Token, in.Username)
+		}
+		answerControl(w, http.StatusCreated, nil, nil)
 	})
 	mux.HandleFunc("POST /_fake/faults", func(w http.ResponseWriter, r *http.Request) {
 		var in faultJSON

@@ -73,7 +73,7 @@ func decodeRaw(t *testing.T, body []byte) rawPage {
 	if err := json.Unmarshal(body, &top); err != nil {
 		t.Fatalf("not JSON: %v: %s", err, body)
 	}
-	if got := keys(top); !slices.Equal(got, []string{"pagination", "results"}) {
+	if got := keys(top); !slices.Equal(got, []string{"autocomplete", "pagination", "results"}) {
 		t.Fatalf("top-level keys %v", got)
 	}
 	var p rawPage
@@ -83,14 +83,21 @@ func decodeRaw(t *testing.T, body []byte) rawPage {
 	return p
 }
 
+// Key orders of the recorded answers (authentik/testdata/recorded/2025.12.4) and of the older
+// releases' serializers.
+var (
+	paginationKeys = []string{"next", "previous", "count", "current", "total_pages", "start_index", "end_index"}
+	modernGroup    = []string{"pk", "num_pk", "name", "is_superuser", "parents", "parents_obj", "users", "users_obj",
+		"attributes", "roles", "roles_obj", "inherited_roles_obj", "children", "children_obj"}
+	legacyGroup = []string{"pk", "num_pk", "name", "is_superuser", "parent", "parent_name", "users", "users_obj",
+		"attributes", "roles", "roles_obj"}
+	middleGroup = append(slices.Clone(legacyGroup), "children", "children_obj")
+	userKeys    = []string{"pk", "username", "name", "is_active", "last_login", "date_joined", "is_superuser", "groups",
+		"groups_obj", "roles", "roles_obj", "email", "avatar", "attributes", "uid", "path", "type", "uuid",
+		"password_change_date", "last_updated"}
+)
+
 func TestShapes(t *testing.T) {
-	paginationKeys := []string{"count", "current", "end_index", "next", "previous", "start_index", "total_pages"}
-	modernGroup := []string{"attributes", "children", "children_obj", "inherited_roles_obj", "is_superuser", "name", "num_pk",
-		"parents", "parents_obj", "pk", "roles", "roles_obj", "users", "users_obj"}
-	legacyGroup := []string{"attributes", "is_superuser", "name", "num_pk", "parent", "parent_name", "pk", "roles", "roles_obj",
-		"users", "users_obj"}
-	userKeys := []string{"attributes", "avatar", "date_joined", "email", "groups", "groups_obj", "is_active", "is_superuser",
-		"last_login", "name", "path", "pk", "type", "uid", "username", "uuid"}
 	tests := []struct {
 		name       string
 		legacy     bool
@@ -119,13 +126,17 @@ func TestShapes(t *testing.T) {
 				t.Fatalf("status %d: %s", status, body)
 			}
 			p := decodeRaw(t, body)
-			if got := slices.Sorted(maps.Keys(p.Pagination)); !slices.Equal(got, paginationKeys) {
+			tree, err := parseJSON(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := keysAt(tree, "pagination"); !slices.Equal(got, paginationKeys) {
 				t.Fatalf("pagination keys %v, want %v", got, paginationKeys)
 			}
 			if len(p.Results) == 0 {
 				t.Fatal("no results")
 			}
-			if got := keys(p.Results[0]); !slices.Equal(got, tt.wantKeys) {
+			if got := keysAt(tree, "results.0"); !slices.Equal(got, tt.wantKeys) {
 				t.Fatalf("keys %v, want %v", got, tt.wantKeys)
 			}
 			for k, want := range tt.wantFields {

@@ -1,11 +1,8 @@
 package authentiktest
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // Synthetic describes a generated directory for load tests and benchmarks: Users active users,
@@ -45,73 +42,45 @@ func (s Synthetic) check() error {
 	return nil
 }
 
-// LoadSynthetic adds a synthetic directory. It builds the directory in one go rather than
-// through AddUser and AddMembers, whose name lookups would make 50,000 users take minutes.
+// LoadSynthetic adds a synthetic directory, in one go under one lock rather than through
+// AddUser and AddMembers, and checks every name is free before it adds anything.
 func (s *Server) LoadSynthetic(spec Synthetic) error {
 	if err := spec.check(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	taken := make(map[string]bool, len(s.users))
-	for _, u := range s.users {
-		taken[u.Username] = true
+	for i := range spec.Users {
+		if s.userByName(SyntheticUser(i)) != nil {
+			return fmt.Errorf("synthetic directory: user %q already exists", SyntheticUser(i))
+		}
+	}
+	for g := range spec.Groups {
+		if _, ok := s.groupByName[SyntheticGroup(g)]; ok {
+			return fmt.Errorf("synthetic directory: group %q already exists", SyntheticGroup(g))
+		}
 	}
 	pks := make([]int, spec.Users)
 	for i := range spec.Users {
 		name := SyntheticUser(i)
-		if taken[name] {
-			return fmt.Errorf("synthetic directory: user %q already exists", name)
+		u, err := s.newUser(name, WithEmail(name+"@example.org"))
+		if err != nil {
+			return fmt.Errorf("synthetic directory: %w", err)
 		}
-		s.lastUserPK++
-		pk := s.lastUserPK
-		s.users[pk] = &User{PK: pk, Username: name, Name: name, IsActive: true, Attributes: map[string]any{},
-			Email: name + "@example.org", UID: hexHash("user", fmt.Sprint(pk)), UUID: uuidFrom("user-uuid", fmt.Sprint(pk))}
-		pks[i] = pk
+		s.storeUser(u)
+		pks[i] = u.PK
 	}
 	for g := range spec.Groups {
-		name := SyntheticGroup(g)
-		if _, ok := s.groupByName[name]; ok {
-			return errors.New("synthetic directory: group " + name + " already exists")
+		grp, err := s.newGroup(SyntheticGroup(g), nil)
+		if err != nil {
+			return fmt.Errorf("synthetic directory: %w", err)
 		}
-		s.lastGroupPK++
-		grp := &Group{PK: uuidFrom("group", fmt.Sprint(s.lastGroupPK), name), NumPK: s.lastGroupPK, Name: name}
 		for _, i := range spec.Members(g) {
 			grp.Members = append(grp.Members, pks[i])
 		}
 		slices.Sort(grp.Members)
 		grp.Members = slices.Compact(grp.Members)
-		s.groups[grp.PK] = grp
-		s.groupByName[name] = grp.PK
+		s.storeGroup(grp)
 	}
 	return nil
-}
-
-// candidates returns the users a listing must look at, sorted by username: the members of the
-// filtered groups when the listing filters by group, else everyone. Sorting only the members
-// keeps a member listing of a 50,000-user directory from sorting all of it for every page.
-func (s *Server) candidates(byGroup bool, inGroups map[int]bool) []*User {
-	if !byGroup {
-		return s.sortedUsers()
-	}
-	us := make([]*User, 0, len(inGroups))
-	for pk := range inGroups {
-		if u, ok := s.users[pk]; ok {
-			us = append(us, u)
-		}
-	}
-	slices.SortFunc(us, func(a, b *User) int { return strings.Compare(a.Username, b.Username) })
-	return us
-}
-
-// lazyUser renders a user when its page is written, under the server's lock like the rest of
-// the answer: rendering every member of a large group for each of its pages made listings slow.
-type lazyUser struct {
-	s             *Server
-	u             *User
-	includeGroups bool
-}
-
-func (l lazyUser) MarshalJSON() ([]byte, error) {
-	return json.Marshal(l.s.userJSON(l.u, l.includeGroups))
 }

@@ -2,7 +2,7 @@
 // and for trying the sync by hand. It is a test tool: its /_fake/ control API takes no token, so
 // never let it listen where anyone else can reach it.
 //
-//	fake-authentik -listen 127.0.0.1:9000 -token TOKEN -seed demo-seed.json
+//	fake-authentik -listen 127.0.0.1:9000 -token TOKEN -seed demo-seed.json [-version 2025.10]
 package main
 
 import (
@@ -36,16 +36,29 @@ func run(log zerolog.Logger, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
 	token := fs.String("token", "", "API token clients must send as 'Authorization: Bearer TOKEN' (required)")
 	seedPath := fs.String("seed", "", "JSON file with the users and groups to start with (optional)")
-	legacy := fs.Bool("legacy", false, "serve groups in the shape before 2025.12 (parent instead of parents/children)")
+	legacy := fs.Bool("legacy", false, "serve groups in the shape before 2025.8 (parent instead of parents/children); same as -version "+authentiktest.LegacyVersion)
+	version := fs.String("version", authentiktest.DefaultVersion, "Authentik release to answer as: its group shape, page sizes and admin/version/ (e.g. 2025.10, 2024.12.3)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *token == "" {
 		return errors.New("-token is required: pick any string and give the same one to the client")
 	}
+	release := *version
+	if *legacy {
+		versionSet := false
+		fs.Visit(func(f *flag.Flag) { versionSet = versionSet || f.Name == "version" })
+		if versionSet {
+			return errors.New("-legacy and -version both pick a release: give only -version")
+		}
+		release = authentiktest.LegacyVersion
+	}
+	if err := authentiktest.CheckVersion(release); err != nil {
+		return fmt.Errorf("-version: %w", err)
+	}
 
 	fake := authentiktest.NewHandler(*token)
-	fake.SetLegacyShape(*legacy)
+	fake.SetVersion(release)
 	if *seedPath != "" {
 		seed, err := readSeed(*seedPath)
 		if err != nil {
@@ -70,7 +83,7 @@ func run(log zerolog.Logger, args []string) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Info().Str("url", "http://"+ln.Addr().String()).Msg("serving the fake Authentik API under /api/v3/ and its control API under /_fake/")
+	log.Info().Str("url", "http://"+ln.Addr().String()).Str("version", fake.Version()).Msg("serving the fake Authentik API under /api/v3/ and its control API under /_fake/")
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve on %s: %w", *listen, err)
 	}

@@ -78,3 +78,19 @@ func TestLogRequestsWritesOneLineWithoutSecrets(t *testing.T) {
 		t.Fatalf("entry = %+v", entry)
 	}
 }
+
+func TestRunChecksTheVersion(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"-version", "2025.13"}, `-version: authentik version "2025.13"`},
+		{[]string{"-version", "latest"}, `-version: authentik version "latest"`},
+		{[]string{"-legacy", "-version", "2025.10"}, "give only -version"},
+	} {
+		err := run(zerolog.Nop(), append([]string{"-listen", "127.0.0.1:0", "-token", "t"}, tt.args...))
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("run %v: %v, want an error with %q", tt.args, err, tt.wantErr)
+		}
+	}
+}
