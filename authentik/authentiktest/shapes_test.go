@@ -43,7 +43,7 @@ func treeFake(t *testing.T, version string) (s *authentiktest.Server, staff, eng
 	s.AddUser("alice")
 	staff = s.AddGroup("staff", "", authentiktest.WithGroupAttributes(map[string]any{"level": 1}))
 	admins = s.AddGroup("admins", "", authentiktest.WithGroupSuperuser(true))
-	eng = s.AddGroup("engineering", "staff")
+	s.AddGroup("engineering", "staff")
 	s.SetParents("engineering", "staff", "admins")
 	s.AddMembers("engineering", "alice")
 	eng, _ = s.Group("engineering")
