@@ -75,8 +75,11 @@ type Options struct {
 	Matrix        Matrix
 	Store         Store
 	Backup        syncer.Backuper
-	Policy        syncer.Policy
-	Interval      time.Duration
+	// Doctor runs the same checks as the doctor subcommand and returns its report, one line a
+	// check, and whether every check passed; nil leaves !sync doctor unavailable.
+	Doctor   func(ctx context.Context) (lines []string, ok bool)
+	Policy   syncer.Policy
+	Interval time.Duration
 	// Started is when the process started: older commands are never answered.
 	Started time.Time
 	Now     func() time.Time

@@ -304,3 +304,37 @@ func TestMappingsShowOptionsAndSpaceChildren(t *testing.T) {
 	f.cycles.last = &syncer.CycleResult{ID: "c9", Children: map[id.RoomID][]id.RoomID{space: {"!c1:hs", "!c2:hs"}}}
 	onlyReply(t, f.say(opUser, "!sync mappings"), "Space !space:hs: 2 child rooms synced by the last full cycle", "!c1:hs", "!c2:hs")
 }
+
+func TestDoctorCommand(t *testing.T) {
+	f := newFixture(t)
+	onlyReply(t, f.say(opUser, "!sync doctor"), "not available")
+
+	ok := false
+	f.bot.opts.Doctor = func(context.Context) ([]string, bool) {
+		if ok {
+			return []string{"PASS  Authentik reachable  https://auth", "All 1 checks passed."}, true
+		}
+		return []string{"FAIL  Room <!x:hs>  the bot has level 0", "      fix: raise it", "1 of 1 checks did not pass."}, false
+	}
+	r := onlyReply(t, f.say(opUser, "!sync doctor"), "Doctor: some checks did not pass", "FAIL  Room <!x:hs>", "fix: raise it")
+	if !strings.Contains(r.HTML, "<code>FAIL  Room &lt;!x:hs&gt;  the bot has level 0</code>") {
+		t.Errorf("HTML reply not escaped in code: %s", r.HTML)
+	}
+	ok = true
+	onlyReply(t, f.say(opUser, "!sync doctor"), "Doctor: every check passed", "All 1 checks passed.")
+	onlyReply(t, f.say(guest, "!sync doctor"), "only the bot's admins")
+
+	entries, err := f.st.Audit(context.Background(), "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []string
+	for _, e := range entries {
+		if e.Command == "doctor" {
+			results = append(results, e.Result)
+		}
+	}
+	if len(results) != 2 {
+		t.Errorf("audit has %d doctor entries (%v), want 2", len(results), results)
+	}
+}

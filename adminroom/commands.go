@@ -62,6 +62,8 @@ func (b *Bot) commands() []Command {
 			Help: "carry out a held mass removal", RequiresAdmin: true, Run: b.confirm},
 		{Syntax: Syntax{Name: "reject", Args: []Arg{batchArg}},
 			Help: "drop a held mass removal; its users are exempt until back in a group", RequiresAdmin: true, Run: b.reject},
+		{Syntax: Syntax{Name: "doctor"},
+			Help: "check Authentik, the homeserver, the mapped groups and rooms and the bot's power; changes nothing", RequiresAdmin: true, Run: b.doctor},
 		{Syntax: Syntax{Name: "backup"},
 			Help: "take a state backup now", RequiresAdmin: true, Run: b.backup},
 		{Syntax: Syntax{Name: "pause"},

@@ -388,6 +388,31 @@ func (b *Bot) backup(ctx context.Context, req Request) Reply {
 	return plainReply("Backup written: %s", filepath.Base(path))
 }
 
+func (b *Bot) doctor(ctx context.Context, req Request) Reply {
+	if b.opts.Doctor == nil {
+		return plainReply("The doctor is not available in this setup; run the doctor subcommand instead.")
+	}
+	lines, ok := b.opts.Doctor(ctx)
+	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "doctor", Result: doctorResult(ok)})
+	var t text
+	if ok {
+		t.head("Doctor: every check passed")
+	} else {
+		t.head("Doctor: some checks did not pass")
+	}
+	for _, l := range lines {
+		t.code("", l)
+	}
+	return t.reply()
+}
+
+func doctorResult(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "failed checks"
+}
+
 func (b *Bot) setPaused(ctx context.Context, req Request, paused bool) Reply {
 	err := b.opts.Store.SetPaused(ctx, paused)
 	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: req.Name, Result: resultOf(err)})

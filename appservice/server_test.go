@@ -329,3 +329,34 @@ func FuzzTransaction(f *testing.F) {
 		}
 	})
 }
+
+func TestPingOnly(t *testing.T) {
+	h, err := PingOnly("hs-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		method, path, token string
+		want                int
+	}{
+		{"POST", "/_matrix/app/v1/ping", "hs-secret", http.StatusOK},
+		{"POST", "/_matrix/app/v1/ping", "wrong", http.StatusForbidden},
+		{"POST", "/_matrix/app/v1/ping", "", http.StatusUnauthorized},
+		// Transactions are refused, so the homeserver keeps them for the bot.
+		{"PUT", "/_matrix/app/v1/transactions/1", "hs-secret", http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(`{"transaction_id":"t1"}`))
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("%s %s with %q = %d, want %d", tt.method, tt.path, tt.token, rec.Code, tt.want)
+		}
+	}
+	if _, err := PingOnly(""); err == nil {
+		t.Error("PingOnly without an hs_token was accepted")
+	}
+}

@@ -2,12 +2,14 @@
 //
 //	authentik-matrix-sync [-c config.yaml]                 run the bot
 //	authentik-matrix-sync [-c config.yaml] plan            print what the next cycle would do; change nothing
+//	authentik-matrix-sync [-c config.yaml] doctor          check the setup, one line a check; exit 0 only when all pass
 //	authentik-matrix-sync [-c config.yaml] healthcheck [-live]   exit 0 if the running bot's /ready (-live: /health) answers 200
 //	authentik-matrix-sync [-c config.yaml] backup          take a backup of the state now
 //	authentik-matrix-sync [-c config.yaml] restore [-force] FILE   replace the state with a backup
 //	authentik-matrix-sync migrate-store -from sqlite:PATH [-to postgres://…] [-force]   copy SQLite state into Postgres
 //	authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml]   write an appservice registration
 //	authentik-matrix-sync version
+//	authentik-matrix-sync help                             list the commands and flags
 package main
 
 import (
@@ -35,10 +37,7 @@ func run(args []string) int {
 	generate := fs.Bool("g", false, "generate an appservice registration file and exit")
 	registrationPath := fs.String("r", "registration.yaml", "where -g writes the registration")
 	live := fs.Bool("live", false, "healthcheck: ask /health (the process runs) instead of /ready")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: authentik-matrix-sync [-c config.yaml] [plan|healthcheck|version]\n       authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { writeUsage(fs.Output(), fs) }
 	// The command may come before or after the flags: `plan -c x.yaml` and `-c x.yaml plan`.
 	command := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -77,8 +76,12 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "unexpected arguments after %q: %v\n", command, fs.Args()[1:])
 		return 2
 	}
-	if command == "version" {
+	switch command {
+	case "version":
 		fmt.Println("authentik-matrix-sync", version)
+		return 0
+	case "help":
+		writeUsage(os.Stdout, fs)
 		return 0
 	}
 	path := resolveConfigPath(*configPath)
@@ -96,6 +99,11 @@ func run(args []string) int {
 		err = printPlan(ctx, path, os.Stdout)
 	case command == "healthcheck":
 		err = healthcheck(ctx, path, *live)
+	case command == "doctor":
+		var ok bool
+		if ok, err = runDoctor(ctx, path, os.Stdout); err == nil && !ok {
+			return 1
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "unknown command %q\n", command)
 		fs.Usage()

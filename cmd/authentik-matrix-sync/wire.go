@@ -50,6 +50,7 @@ type world struct {
 	cfg    *config.Config
 	log    zerolog.Logger
 	matrix *appservice.Matrix
+	ak     *authentik.Client
 	dir    *usermap.Directory
 	// created records rooms made for create_if_missing; nil (plan mode) never creates any.
 	created createdRoomStore
@@ -87,7 +88,7 @@ func newWorldWith(cfg *config.Config, log zerolog.Logger, m *metrics.Metrics) (*
 	if err != nil {
 		return nil, err
 	}
-	return &world{cfg: cfg, log: log, matrix: mx,
+	return &world{cfg: cfg, log: log, matrix: mx, ak: ak,
 		dir: &usermap.Directory{Source: ak, Mapper: mapper, Log: log}}, nil
 }
 
