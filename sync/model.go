@@ -47,6 +47,9 @@ type Policy struct {
 	Bot id.UserID
 	// Released are rooms the bot managed but no mapping covers any more (see ReleasedRoom).
 	Released []ReleasedRoom
+	// Protected are users never kicked, banned, demoted or locked (protected_users); nil
+	// protects nobody.
+	Protected *Protection
 }
 
 // Member is one effective member of a group, already mapped to a Matrix ID.

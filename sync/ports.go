@@ -47,3 +47,20 @@ type Store interface {
 type Backuper interface {
 	Backup(ctx context.Context) (string, error)
 }
+
+// Accounts acts on Matrix accounts rather than on room memberships: the account lifecycle of
+// users deactivated in Authentik. Synapse's admin API implements it, and so does Matrix
+// Authentication Service's when Synapse delegates its accounts to MAS.
+type Accounts interface {
+	// SetLocked locks (true) or unlocks (false) the account; an account already in that state
+	// is no error.
+	SetLocked(ctx context.Context, user id.UserID, locked bool) error
+	// Logout ends every session of the user: their devices' access tokens stop working.
+	Logout(ctx context.Context, user id.UserID) error
+}
+
+// Profiles reads and sets Matrix profiles, for profile sync.
+type Profiles interface {
+	DisplayName(ctx context.Context, user id.UserID) (string, error)
+	SetDisplayName(ctx context.Context, user id.UserID, name string) error
+}
