@@ -147,7 +147,7 @@ func TestDefaults(t *testing.T) {
 		Logging:     LoggingConfig{Level: "info", Format: LogFormatAuto},
 		Health:      HealthConfig{Listen: "127.0.0.1:9100"},
 		Metrics:     MetricsConfig{Listen: "127.0.0.1:9100"},
-		Webhook:     WebhookConfig{Header: "Authorization", Debounce: 2 * time.Second},
+		Webhook:     WebhookConfig{Header: "Authorization", Debounce: 250 * time.Millisecond},
 		Warnings:    []string{"sync.mappings / SYNC_MAPPINGS is empty: no room will be managed; add mappings such as " + mappingsExample},
 	}
 	if !reflect.DeepEqual(*c, want) {

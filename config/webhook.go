@@ -33,7 +33,7 @@ const (
 
 const (
 	DefaultWebhookHeader   = "Authorization"
-	DefaultWebhookDebounce = 2 * time.Second
+	DefaultWebhookDebounce = 250 * time.Millisecond
 	// MaxWebhookDebounce keeps a typo from turning event-driven sync into slow polling.
 	MaxWebhookDebounce = 5 * time.Minute
 	// MinWebhookSecretLength rejects guessable secrets: the endpoint faces the network.
@@ -49,7 +49,7 @@ func (l *loader) applyWebhookEnv(c *Config) {
 	if v, ok := l.lookup("WEBHOOK_HEADER"); ok {
 		w.Header = v
 	}
-	if n, ok := l.envCount("WEBHOOK_DEBOUNCE_MS", sWebhookDebounce, "milliseconds", "2000", int64(time.Millisecond)); ok {
+	if n, ok := l.envCount("WEBHOOK_DEBOUNCE_MS", sWebhookDebounce, "milliseconds", "250", int64(time.Millisecond)); ok {
 		w.Debounce = time.Duration(n) * time.Millisecond
 	}
 	l.envSecret("WEBHOOK_SECRET", sWebhookSecret, sWebhookSecretFile, &w.Secret, &w.SecretFile)

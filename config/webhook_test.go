@@ -20,19 +20,19 @@ func TestWebhookSettings(t *testing.T) {
 		problem string // part of the expected problem; "" means valid
 		warning string // part of an expected warning
 	}{
-		{"defaults: off", "", nil, WebhookConfig{Header: "Authorization", Debounce: 2 * time.Second}, "", ""},
+		{"defaults: off", "", nil, WebhookConfig{Header: "Authorization", Debounce: DefaultWebhookDebounce}, "", ""},
 		{"from the environment", "", map[string]string{"WEBHOOK_LISTEN": "0.0.0.0:9200", "WEBHOOK_SECRET": webhookSecret,
 			"WEBHOOK_HEADER": "X-Authentik-Secret", "WEBHOOK_DEBOUNCE_MS": "250"},
 			WebhookConfig{Listen: "0.0.0.0:9200", Secret: webhookSecret, Header: "X-Authentik-Secret", Debounce: 250 * time.Millisecond}, "", ""},
 		{"secret from a file named in the environment", "", map[string]string{"WEBHOOK_LISTEN": ":9200", "WEBHOOK_SECRET_FILE": secretFile},
-			WebhookConfig{Listen: ":9200", Secret: webhookSecret, SecretFile: secretFile, Header: "Authorization", Debounce: 2 * time.Second}, "", ""},
+			WebhookConfig{Listen: ":9200", Secret: webhookSecret, SecretFile: secretFile, Header: "Authorization", Debounce: DefaultWebhookDebounce}, "", ""},
 		{"from the file", fileConfig, nil,
 			WebhookConfig{Listen: "0.0.0.0:9200", Secret: webhookSecret, SecretFile: secretFile, Header: "X-Webhook-Secret", Debounce: 500 * time.Millisecond}, "", ""},
 		{"the environment's secret replaces the file's", fileConfig, map[string]string{"WEBHOOK_SECRET": webhookSecret + "2"},
 			WebhookConfig{Listen: "0.0.0.0:9200", Secret: webhookSecret + "2", Header: "X-Webhook-Secret", Debounce: 500 * time.Millisecond}, "", ""},
 		{"no debounce", "", map[string]string{"WEBHOOK_DEBOUNCE_MS": "0"}, WebhookConfig{Header: "Authorization"}, "", ""},
 		{"listener without a secret", "", map[string]string{"WEBHOOK_LISTEN": ":9200"},
-			WebhookConfig{Listen: ":9200", Header: "Authorization", Debounce: 2 * time.Second}, "", "answers 404"},
+			WebhookConfig{Listen: ":9200", Header: "Authorization", Debounce: DefaultWebhookDebounce}, "", "answers 404"},
 		{"both secret and file", "", map[string]string{"WEBHOOK_SECRET": webhookSecret, "WEBHOOK_SECRET_FILE": secretFile}, WebhookConfig{}, "keep one of them", ""},
 		{"short secret", "", map[string]string{"WEBHOOK_SECRET": "short"}, WebhookConfig{}, "at least 16", ""},
 		{"listen without a port", "", map[string]string{"WEBHOOK_LISTEN": "0.0.0.0"}, WebhookConfig{}, "not host:port", ""},

@@ -22,19 +22,59 @@ type realClock struct{}
 
 func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
-// debouncer gathers calls for one window and then fires once with everything they named. The
-// window starts at the first call and is not extended by later ones, so that a steady stream of
-// calls still fires every window instead of never.
+// debouncer turns calls into triggers, fast and without losing a change:
+//
+//   - The first call after a quiet spell fires at once, so a single change reaches Matrix in one
+//     cycle's time, and opens a window of wait.
+//   - Calls during the window are gathered; when it ends, the window fires once with what it
+//     gathered and with what opened it. Authentik logs its event a moment before the change is
+//     written, so a cycle started at once may still read the old membership: firing the opening
+//     call's groups again a window later reads them once the change is surely there.
+//   - If the window gathered anything, the next window opens at its end, so that those calls are
+//     checked again a window later in turn; a window that gathered nothing leaves quiet behind.
+//
+// Every call is thus fired at most wait after it arrived and again at least wait after it, and a
+// burst of calls over a time D costs about D/wait + 2 triggers, which the reconciler merges
+// further while a cycle runs.
 type debouncer struct {
 	clock Clock
 	wait  time.Duration
 	fire  func(groups []string)
 
-	mu     gosync.Mutex
-	timer  Timer
+	mu       gosync.Mutex
+	timer    Timer // the open window; nil when quiet
+	opened   scope // what opened the window, already fired once
+	gathered scope // the window's calls, not fired yet
+	closed   bool
+}
+
+// scope is what calls named: all means some call named no group ("anything may have changed").
+type scope struct {
 	all    bool
 	groups map[string]bool
-	closed bool
+}
+
+func (s *scope) add(group string) {
+	if group == "" {
+		s.all = true
+		return
+	}
+	if s.groups == nil {
+		s.groups = map[string]bool{}
+	}
+	s.groups[group] = true
+}
+
+func (s scope) empty() bool { return !s.all && len(s.groups) == 0 }
+
+func (s scope) union(o scope) scope {
+	u := scope{all: s.all || o.all}
+	for _, part := range []scope{s, o} {
+		for g := range part.groups {
+			u.add(g)
+		}
+	}
+	return u
 }
 
 // add records a call: a group name, or "" for "anything may have changed".
@@ -44,40 +84,49 @@ func (d *debouncer) add(group string) {
 		d.mu.Unlock()
 		return
 	}
-	if group == "" {
-		d.all = true
-	} else {
-		if d.groups == nil {
-			d.groups = map[string]bool{}
-		}
-		d.groups[group] = true
-	}
-	if d.wait <= 0 {
+	var now scope
+	now.add(group)
+	switch {
+	case d.wait <= 0:
+	case d.timer == nil: // quiet: fire at once, check again when the window ends
+		d.opened, d.gathered = now, scope{}
+		d.timer = d.clock.AfterFunc(d.wait, d.windowEnd)
+	default:
+		d.gathered.add(group)
 		d.mu.Unlock()
-		d.flush()
 		return
 	}
-	if d.timer == nil {
-		d.timer = d.clock.AfterFunc(d.wait, d.flush)
-	}
 	d.mu.Unlock()
+	d.send(now)
 }
 
-// flush fires with what the window gathered: nil when any call named no group.
-func (d *debouncer) flush() {
+// windowEnd fires what opened the window and what it gathered, then opens the next window for
+// the gathered calls, or leaves quiet behind.
+func (d *debouncer) windowEnd() {
 	d.mu.Lock()
-	all, groups := d.all, d.groups
-	d.all, d.groups, d.timer = false, nil, nil
-	closed := d.closed
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	out := d.opened.union(d.gathered)
+	if d.gathered.empty() {
+		d.opened, d.timer = scope{}, nil
+	} else {
+		d.opened, d.gathered = d.gathered, scope{}
+		d.timer = d.clock.AfterFunc(d.wait, d.windowEnd)
+	}
 	d.mu.Unlock()
-	if closed || (!all && len(groups) == 0) {
-		return
-	}
-	if all {
+	d.send(out)
+}
+
+// send fires: nil when any call named no group.
+func (d *debouncer) send(s scope) {
+	switch {
+	case s.all:
 		d.fire(nil)
-		return
+	case len(s.groups) > 0:
+		d.fire(slices.Sorted(maps.Keys(s.groups)))
 	}
-	d.fire(slices.Sorted(maps.Keys(groups)))
 }
 
 // close drops what is waiting and ignores later calls.

@@ -19,7 +19,7 @@ const Path = "/webhook/authentik"
 const (
 	DefaultHeader   = "Authorization"
 	DefaultMaxBody  = 64 << 10
-	DefaultDebounce = 2 * time.Second
+	DefaultDebounce = 250 * time.Millisecond
 )
 
 // Options configure a Handler.
@@ -31,7 +31,8 @@ type Options struct {
 	Header string
 	// MaxBody is the largest body read; a larger one gets 413. Zero means DefaultMaxBody.
 	MaxBody int64
-	// Debounce is the window that gathers calls into one trigger; zero or less fires at once.
+	// Debounce is the window after a trigger that gathers further calls into one trigger at its
+	// end (see debouncer); zero or less fires every call at once.
 	Debounce time.Duration
 	// Clock starts the debounce timers; nil means real time.
 	Clock Clock

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -126,7 +127,7 @@ func TestHandler(t *testing.T) {
 		body       string
 		wantStatus int
 		wantResult string
-		// wantTrigger is what fires once the debounce window ends; nil: nothing.
+		// wantTrigger is what fires at once (the first call of a quiet spell); nil: nothing.
 		wantTrigger []string
 	}{
 		{"no secret configured", Options{}, http.MethodPost, bearer, `{}`, 404, ResultDisabled, nil},
@@ -172,12 +173,16 @@ func TestHandler(t *testing.T) {
 			if n, err := testutil.GatherAndCount(reg, "authentik_matrix_sync_webhook_requests_total"); err != nil || n < 1 {
 				t.Errorf("metric not registered under its full name: %d, %v", n, err)
 			}
-			if len(tr.all()) != 0 {
-				t.Fatalf("triggered before the window ended: %v", tr.all())
-			}
-			clock.fire()
 			if got := tr.all(); !reflect.DeepEqual(got, tt.wantTrigger) {
-				t.Errorf("triggered %v, want %v", got, tt.wantTrigger)
+				t.Errorf("triggered %v, want %v at once", got, tt.wantTrigger)
+			}
+			// The window the call opened ends by checking the same scope once more, then is quiet.
+			clock.fire()
+			if want := append(slices.Clone(tt.wantTrigger), tt.wantTrigger...); !reflect.DeepEqual(tr.all(), want) {
+				t.Errorf("after the window: triggered %v, want %v", tr.all(), want)
+			}
+			if n := clock.pending(); n != 0 {
+				t.Errorf("%d timers after a window without calls, want 0", n)
 			}
 		})
 	}
@@ -189,12 +194,17 @@ func TestDebounce(t *testing.T) {
 	tests := []struct {
 		name  string
 		calls []string // bodies, all in one window
-		want  []string
+		// atOnce fires with the first call; all is every trigger once the windows have run out.
+		atOnce, all []string
 	}{
-		{"one call", []string{group("a")}, []string{"a"}},
-		{"a burst of the same group fires once", []string{group("a"), group("a"), group("a"), group("a")}, []string{"a"}},
-		{"groups merge", []string{group("b"), group("a"), group("b")}, []string{"a,b"}},
-		{"a call naming no group widens to everything", []string{group("a"), `{}`, group("b")}, []string{"*"}},
+		{"one call fires at once and once more when its window ends", []string{group("a")},
+			[]string{"a"}, []string{"a", "a"}},
+		{"a burst of one group: at once, at the window's end, and one window later", []string{group("a"), group("a"), group("a"), group("a")},
+			[]string{"a"}, []string{"a", "a", "a"}},
+		{"the window's groups merge with the one that opened it", []string{group("c"), group("b"), group("a"), group("b")},
+			[]string{"c"}, []string{"c", "a,b,c", "a,b"}},
+		{"a call naming no group widens to everything", []string{group("a"), group("b"), `{}`},
+			[]string{"a"}, []string{"a", "*", "*"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,27 +214,31 @@ func TestDebounce(t *testing.T) {
 					t.Fatalf("call refused: %d", rec.Code)
 				}
 			}
+			if got := tr.all(); !reflect.DeepEqual(got, tt.atOnce) {
+				t.Errorf("at once: triggered %v, want %v", got, tt.atOnce)
+			}
 			if n := clock.pending(); n != 1 {
 				t.Fatalf("%d timers running for one window, want 1", n)
 			}
-			clock.fire()
-			if got := tr.all(); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("triggered %v, want %v", got, tt.want)
+			for i := 0; clock.pending() > 0; i++ {
+				if i == 10 {
+					t.Fatal("the windows never end")
+				}
+				clock.fire()
+			}
+			if got := tr.all(); !reflect.DeepEqual(got, tt.all) {
+				t.Errorf("triggered %v, want %v", got, tt.all)
 			}
 		})
 	}
 
-	t.Run("a call after the window opens a new one", func(t *testing.T) {
+	t.Run("after a quiet window the next call fires at once", func(t *testing.T) {
 		h, clock, tr, _ := newTestHandler(Options{Secret: secret})
-		post(h, http.MethodPost, bearer, group("a"))
-		clock.fire()
-		post(h, http.MethodPost, bearer, group("b"))
-		if n := clock.pending(); n != 1 {
-			t.Fatalf("%d timers after the first window, want 1", n)
-		}
-		clock.fire()
-		if got := tr.all(); !reflect.DeepEqual(got, []string{"a", "b"}) {
-			t.Errorf("triggered %v, want [a b]", got)
+		post(h, http.MethodPost, bearer, group("a")) // at once
+		clock.fire()                                 // a again; quiet
+		post(h, http.MethodPost, bearer, group("b")) // at once
+		if got := tr.all(); !reflect.DeepEqual(got, []string{"a", "a", "b"}) {
+			t.Errorf("triggered %v, want [a a b]", got)
 		}
 	})
 	t.Run("the window lasts the configured time", func(t *testing.T) {
@@ -236,13 +250,14 @@ func TestDebounce(t *testing.T) {
 	})
 	t.Run("close drops what waits", func(t *testing.T) {
 		h, clock, tr, _ := newTestHandler(Options{Secret: secret})
-		post(h, http.MethodPost, bearer, group("a"))
+		post(h, http.MethodPost, bearer, group("a")) // at once
+		post(h, http.MethodPost, bearer, group("b")) // waits for the window
 		h.Close()
 		clock.fire()
-		post(h, http.MethodPost, bearer, group("b"))
+		post(h, http.MethodPost, bearer, group("c"))
 		clock.fire()
-		if got := tr.all(); len(got) != 0 {
-			t.Errorf("triggered %v after Close", got)
+		if got := tr.all(); !reflect.DeepEqual(got, []string{"a"}) {
+			t.Errorf("triggered %v, want only [a], from before Close", got)
 		}
 	})
 	t.Run("no window fires at once", func(t *testing.T) {
@@ -254,15 +269,20 @@ func TestDebounce(t *testing.T) {
 		}
 	})
 	t.Run("real clock", func(t *testing.T) {
-		fired := make(chan []string, 1)
-		h := New(Options{Secret: secret, Debounce: 20 * time.Millisecond, Log: zerolog.Nop(),
+		fired := make(chan []string, 4)
+		h := New(Options{Secret: secret, Debounce: time.Second, Log: zerolog.Nop(),
 			Trigger: func(g []string) { fired <- g }})
+		t.Cleanup(h.Close)
 		post(h, http.MethodPost, bearer, group("a"))
+		if got := <-fired; !reflect.DeepEqual(got, []string{"a"}) {
+			t.Errorf("triggered %v, want [a] at once", got)
+		}
 		post(h, http.MethodPost, bearer, group("c"))
+		post(h, http.MethodPost, bearer, group("b"))
 		select {
 		case got := <-fired:
-			if !reflect.DeepEqual(got, []string{"a", "c"}) {
-				t.Errorf("triggered %v, want [a c]", got)
+			if !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+				t.Errorf("triggered %v, want [a b c] when the window ends", got)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("the real timer never fired")
