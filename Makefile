@@ -70,6 +70,11 @@ staticcheck: ## run staticcheck (a tool dependency in go.mod) on every package
 	$(call require-tool,$(GO),$(GO_HINT))
 	$(GO) tool staticcheck ./...
 
+.PHONY: docs
+docs: ## regenerate docs/configuration.md from the config structs (go test ./docs checks the rest)
+	$(call require-tool,$(GO),$(GO_HINT))
+	$(GO) test ./config -run TestConfigurationReference -count=1 -update
+
 # govulncheck needs its vulnerability database online, so this is for maintainers, not CI.
 .PHONY: vuln
 vuln: ## check dependencies and code for known vulnerabilities (needs internet)

@@ -59,6 +59,8 @@ type Store interface {
 type Cycles interface {
 	LastCycle() *syncer.CycleResult
 	Preview(ctx context.Context) (syncer.Plan, error)
+	// Snapshot is Preview with what the plan was made from, for !sync why.
+	Snapshot(ctx context.Context) (syncer.Snapshot, error)
 	RunCycle(ctx context.Context) syncer.CycleResult
 	Trigger()
 }

@@ -48,6 +48,8 @@ func (b *Bot) commands() []Command {
 			Help: "the configured group → room mappings", RequiresAdmin: true, Run: b.mappings},
 		{Syntax: Syntax{Name: "plan"},
 			Help: "what the next cycle would do, by room; nothing is changed", RequiresAdmin: true, Run: b.plan},
+		{Syntax: Syntax{Name: "why", Args: []Arg{user, optRoom}},
+			Help: "why a user is, or is not, in each mapped room (or one): their groups, pending removal, exemption, protection, power level, last action", RequiresAdmin: true, Run: b.why},
 		{Syntax: Syntax{Name: "now", Aliases: []string{"sync", "run"}},
 			Help: "run a cycle now and reply with its summary", RequiresAdmin: true, Run: b.now},
 		{Syntax: Syntax{Name: "pending"},

@@ -102,6 +102,7 @@ func (b *Bot) status(ctx context.Context, _ Request) Reply {
 		}
 		t.item("%s", line)
 	}
+	b.protectedLine(&t)
 	return t.reply()
 }
 
@@ -196,7 +197,11 @@ func (b *Bot) plan(ctx context.Context, _ Request) Reply {
 	slices.Sort(rooms)
 	t.head("Plan: %s, %s; nothing was changed", fmtCount(len(p.Actions), "action", "actions"), fmtCount(len(p.Warnings), "warning", "warnings"))
 	for _, r := range rooms {
-		t.line("%s", r)
+		if r == "" {
+			t.line("Accounts") // lock, unlock, logout, profile: no room
+		} else {
+			t.line("%s", r)
+		}
 		for _, l := range byRoom[r] {
 			t.item("%s", l)
 		}

@@ -121,8 +121,8 @@ func (m *Matrix) ping(ctx context.Context) error {
 
 // checkServerAdmin makes sure the admin join API will accept the bot before any join is tried.
 func (m *Matrix) checkServerAdmin(ctx context.Context) error {
-	admin := synapseadmin.Client{Client: m.client}
-	err := m.withRateLimit(ctx, "admin user info", func(ctx context.Context) error {
+	err := m.adminRequest(ctx, "admin user info", func(ctx context.Context, c *mautrix.Client) error {
+		admin := synapseadmin.Client{Client: c}
 		_, err := admin.GetUserInfo(ctx, m.bot)
 		return err
 	})

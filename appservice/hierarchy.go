@@ -59,8 +59,17 @@ type hierarchyResponse struct {
 func (s *SpaceReader) SpaceChildren(ctx context.Context, space id.RoomID) ([]syncer.SpaceChild, error) {
 	query := map[string]string{"max_depth": "1"}
 	if !s.noAdmin.Load() {
-		u := s.m.client.BuildURLWithQuery(mautrix.SynapseAdminURLPath{"v1", "rooms", space, "hierarchy"}, query)
-		children, err := s.read(ctx, space, u)
+		var resp hierarchyResponse
+		err := s.m.adminRequest(ctx, "space hierarchy", func(ctx context.Context, c *mautrix.Client) error {
+			resp = hierarchyResponse{}
+			u := c.BuildURLWithQuery(mautrix.SynapseAdminURLPath{"v1", "rooms", space, "hierarchy"}, query)
+			_, err := c.MakeRequest(ctx, http.MethodGet, u, nil, &resp)
+			return err
+		})
+		if err != nil {
+			err = fmt.Errorf("read the children of space %s: %w", space, err)
+		}
+		children, err := s.children(space, resp, err)
 		if err == nil || !adminUnavailable(err) {
 			return children, err
 		}
@@ -83,7 +92,15 @@ func (s *SpaceReader) read(ctx context.Context, space id.RoomID, url string) ([]
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read the children of space %s: %w", space, err)
+		err = fmt.Errorf("read the children of space %s: %w", space, err)
+	}
+	return s.children(space, resp, err)
+}
+
+// children picks the space's children out of a /hierarchy answer, or passes err on.
+func (s *SpaceReader) children(space id.RoomID, resp hierarchyResponse, err error) ([]syncer.SpaceChild, error) {
+	if err != nil {
+		return nil, err
 	}
 	types := map[id.RoomID]string{}
 	for _, r := range resp.Rooms {

@@ -57,6 +57,9 @@ type Options struct {
 	Timeout    time.Duration
 	HTTPClient *http.Client
 	Log        zerolog.Logger
+	// AdminToken, when set, supplies the token of every Synapse admin API call instead of the
+	// bot's own (see admintoken.go); nil sends them with the bot's token.
+	AdminToken AdminTokenSource
 }
 
 // Matrix reads and changes Matrix rooms for the sync. It is safe for concurrent use.
@@ -82,6 +85,8 @@ type Matrix struct {
 	maxRateLimitWait time.Duration
 	// gate is shared by every request to the homeserver, the bot's and the puppets'.
 	gate *rateGate
+	// adminTokens is Options.AdminToken; nil means admin calls carry the bot's token.
+	adminTokens AdminTokenSource
 }
 
 var _ syncer.Rooms = (*Matrix)(nil)
@@ -148,6 +153,7 @@ func New(opts Options) (*Matrix, error) {
 		rateLimitRetries: rateLimitRetries,
 		maxRateLimitWait: maxRateLimitWait,
 		gate:             newRateGate(),
+		adminTokens:      opts.AdminToken,
 	}
 	m.hsURL, err = mautrix.ParseAndNormalizeBaseURL(opts.HomeserverURL)
 	if err != nil {

@@ -71,8 +71,8 @@ func (m *Matrix) ForceJoin(ctx context.Context, room id.RoomID, user id.UserID, 
 // adminJoin uses Synapse's admin join API, which invites from the bot first where the room
 // needs it, so alreadyInvited does not matter here.
 func (m *Matrix) adminJoin(ctx context.Context, room id.RoomID, user id.UserID) error {
-	admin := synapseadmin.Client{Client: m.client}
-	err := m.withRateLimit(ctx, "admin join", func(ctx context.Context) error {
+	err := m.adminRequest(ctx, "admin join", func(ctx context.Context, c *mautrix.Client) error {
+		admin := synapseadmin.Client{Client: c}
 		return admin.JoinUserToRoom(ctx, room, synapseadmin.ReqJoinUserToRoom{UserID: user})
 	})
 	switch {
@@ -155,8 +155,8 @@ func (m *Matrix) userExistsAppservice(ctx context.Context, user id.UserID) (bool
 // userExistsClient uses the Synapse admin API when the bot is an admin and falls back to the
 // public profile, which every registered user has.
 func (m *Matrix) userExistsClient(ctx context.Context, user id.UserID) (bool, error) {
-	admin := synapseadmin.Client{Client: m.client}
-	err := m.withRateLimit(ctx, "admin user info", func(ctx context.Context) error {
+	err := m.adminRequest(ctx, "admin user info", func(ctx context.Context, c *mautrix.Client) error {
+		admin := synapseadmin.Client{Client: c}
 		_, err := admin.GetUserInfo(ctx, user)
 		return err
 	})

@@ -102,10 +102,10 @@ func (m *Matrix) LookupExternalID(ctx context.Context, provider, subject string)
 	var resp struct {
 		UserID id.UserID `json:"user_id"`
 	}
-	url := m.client.BuildURL(mautrix.SynapseAdminURLPath{"v1", "auth_providers", provider, "users", subject})
-	err := m.withRateLimit(ctx, "external ID lookup", func(ctx context.Context) error {
+	err := m.adminRequest(ctx, "external ID lookup", func(ctx context.Context, c *mautrix.Client) error {
 		resp.UserID = ""
-		_, err := m.client.MakeRequest(ctx, http.MethodGet, url, nil, &resp)
+		url := c.BuildURL(mautrix.SynapseAdminURLPath{"v1", "auth_providers", provider, "users", subject})
+		_, err := c.MakeRequest(ctx, http.MethodGet, url, nil, &resp)
 		return err
 	})
 	switch {

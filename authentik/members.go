@@ -15,7 +15,12 @@ const maxGroupDepth = 20
 // Users is nil: callers must not read an error as "nobody is in the group".
 type Membership struct {
 	Users []User
-	Err   error
+	// Via names, by user pk, the subgroup through which a user is an effective member, for the
+	// users who are not direct members of the group itself: the nearest one, breadth first.
+	// Nil when every user is a direct member (always for a group without subgroups), so the
+	// common case costs nothing.
+	Via map[int]string
+	Err error
 }
 
 // EffectiveMembers resolves each group name to its active members, including members of its
@@ -77,13 +82,13 @@ func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name
 			fn(name, Membership{Err: t.err})
 			continue
 		}
-		users, err := r.effective(ctx, name, t.groups)
+		users, via, err := r.effective(ctx, name, t.groups)
 		r.release(t.groups)
 		if err != nil {
 			fn(name, Membership{Err: err})
 			continue
 		}
-		fn(name, Membership{Users: users})
+		fn(name, Membership{Users: users, Via: via})
 	}
 }
 
@@ -122,10 +127,12 @@ func (r *resolver) release(tree []Group) {
 	}
 }
 
-// effective returns the active members of the group tree of name (see tree).
-func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]User, error) {
+// effective returns the active members of the group tree of name (see tree), and the subgroup
+// of each one who is no direct member of the group itself (see Membership.Via).
+func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]User, map[int]string, error) {
 	g := tree[0]
 	var byPK map[int]User
+	var via map[int]string
 	for _, sub := range tree {
 		d, ok := r.direct[sub.PK]
 		if !ok {
@@ -134,23 +141,31 @@ func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]
 		}
 		if d.err != nil {
 			if sub.PK == g.PK {
-				return nil, fmt.Errorf("members of authentik group %q are unknown: %w", name, d.err)
+				return nil, nil, fmt.Errorf("members of authentik group %q are unknown: %w", name, d.err)
 			}
-			return nil, fmt.Errorf("members of authentik group %q are unknown because its subgroup %q could not be read: %w", name, sub.Name, d.err)
+			return nil, nil, fmt.Errorf("members of authentik group %q are unknown because its subgroup %q could not be read: %w", name, sub.Name, d.err)
 		}
 		if len(tree) == 1 && !slices.ContainsFunc(d.users, func(u User) bool { return !u.IsActive }) {
 			// The common case, a group without subgroups whose members are all active: its list
 			// as read, in order, instead of a copy of every user.
 			sortUsers(d.users) // the same users in another order for any later reader
-			return d.users, nil
+			return d.users, nil, nil
 		}
 		if byPK == nil {
 			byPK = make(map[int]User)
 		}
 		for _, u := range d.users {
-			if u.IsActive {
-				byPK[u.PK] = u
+			if !u.IsActive {
+				continue
 			}
+			if _, seen := byPK[u.PK]; !seen && sub.PK != g.PK {
+				// The tree is breadth first from the group: the first subgroup met is the nearest.
+				if via == nil {
+					via = make(map[int]string)
+				}
+				via[u.PK] = sub.Name
+			}
+			byPK[u.PK] = u
 		}
 	}
 	users := make([]User, 0, len(byPK))
@@ -158,7 +173,7 @@ func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]
 		users = append(users, u)
 	}
 	sortUsers(users)
-	return users, nil
+	return users, via, nil
 }
 
 // sortUsers orders users by username, then pk.

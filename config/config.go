@@ -22,6 +22,22 @@ type Config struct {
 	Metrics     MetricsConfig     `yaml:"metrics"`
 	Admin       AdminConfig       `yaml:"admin"`
 	Webhook     WebhookConfig     `yaml:"webhook"`
+	// Directory says where group membership comes from: Authentik's API, or what its SCIM
+	// provider pushed.
+	Directory DirectoryConfig `yaml:"directory"`
+	// SCIM is the SCIM 2.0 endpoint Authentik's SCIM provider pushes users and groups to.
+	SCIM SCIMConfig `yaml:"scim"`
+	// MAS is used when matrix.auth is mas: Synapse then delegates its accounts to the
+	// account service at mas.url.
+	MAS MASConfig `yaml:"mas"`
+	// ProtectedUsers are never kicked, banned, demoted or locked by the bot, in any room
+	// (PROTECTED_USERS, comma-separated): Matrix IDs, and patterns /…/ or re:… matched against
+	// the whole ID (see ParseProtectedEntry).
+	ProtectedUsers []string `yaml:"protected_users"`
+	// Deactivated is what happens to managed users deactivated in (or deleted from) Authentik.
+	Deactivated DeactivatedConfig `yaml:"deactivated"`
+	// ProfileSync says which parts of the Matrix profile of managed users follow Authentik.
+	ProfileSync ProfileSyncConfig `yaml:"profile_sync"`
 
 	// Warnings are problems that do not stop the program (a secrets file others can read, a
 	// setting that has no effect); main logs them once the logger exists.
@@ -48,6 +64,9 @@ type MatrixConfig struct {
 	// ForceJoinVia is the route for force joins: ForceJoinAuto, ForceJoinAdminAPI or
 	// ForceJoinAppservice (FORCE_JOIN_VIA).
 	ForceJoinVia string `yaml:"force_join_via"`
+	// Auth says who keeps the homeserver's accounts: AuthSynapse (the default) or AuthMAS when
+	// Synapse delegates them to Matrix Authentication Service (MATRIX_AUTH); see MASConfig.
+	Auth string `yaml:"auth"`
 }
 
 // AppserviceConfig is the application service side. Setting Registration or ASToken selects
@@ -56,12 +75,14 @@ type AppserviceConfig struct {
 	// Registration is the path of the registration file the homeserver loads
 	// (APPSERVICE_REGISTRATION). Its id, url, tokens and sender_localpart fill the fields below.
 	Registration string `yaml:"registration"`
-	ID           string `yaml:"id"`
+	// ID names the application service in its registration (id).
+	ID string `yaml:"id"`
 	// Address is the URL the homeserver uses to reach this program.
 	Address string `yaml:"address"`
 	// Hostname and Port are where this program listens for the homeserver's transactions.
-	Hostname    string `yaml:"hostname"`
-	Port        int    `yaml:"port"`
+	Hostname string `yaml:"hostname"`
+	Port     int    `yaml:"port"`
+	// BotUsername is the localpart of the bot's user (the registration's sender_localpart).
 	BotUsername string `yaml:"bot_username"`
 	// ASToken lets the bot act as any local user: a root-equivalent secret (APPSERVICE_AS_TOKEN).
 	ASToken string `yaml:"as_token"`
@@ -78,8 +99,9 @@ type AuthentikConfig struct {
 	// TokenFile holds the token instead (AUTHENTIK_TOKEN_FILE).
 	TokenFile string `yaml:"token_file"`
 	// PageSize is the page_size asked for; newer Authentik releases cap it at 100.
-	PageSize int           `yaml:"page_size"`
-	Timeout  time.Duration `yaml:"timeout"`
+	PageSize int `yaml:"page_size"`
+	// Timeout bounds each request to Authentik, its body included.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // SyncConfig is what to keep in step and how.
@@ -124,6 +146,7 @@ type AdminConfig struct {
 
 // Mapping keeps the members of one Authentik group in one room or space.
 type Mapping struct {
+	// Group is the Authentik group's name; names are case-sensitive.
 	Group string `yaml:"group" json:"group"`
 	// Room is a room ID (!id:server) or an alias (#alias:server) of a room or a space.
 	Room string `yaml:"room" json:"room"`
@@ -278,7 +301,7 @@ func (c *Config) AppserviceMode() bool {
 func (c *Config) Redacted() string {
 	cp := *c
 	cp.Sync.Mappings = append([]Mapping(nil), c.Sync.Mappings...)
-	for _, secret := range []*string{&cp.Matrix.AccessToken, &cp.Appservice.ASToken, &cp.Appservice.HSToken, &cp.Authentik.Token, &cp.Webhook.Secret} {
+	for _, secret := range []*string{&cp.Matrix.AccessToken, &cp.Appservice.ASToken, &cp.Appservice.HSToken, &cp.Authentik.Token, &cp.Webhook.Secret, &cp.MAS.ClientSecret, &cp.SCIM.Token} {
 		if *secret != "" {
 			*secret = redactedValue
 		}

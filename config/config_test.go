@@ -134,7 +134,7 @@ func TestDefaults(t *testing.T) {
 	c := mustLoad(t, "", clientEnv())
 	want := Config{
 		Homeserver: HomeserverConfig{Address: "https://matrix.example.com", Domain: "example.com"},
-		Matrix:     MatrixConfig{UserID: "@bot:example.com", AccessToken: matrixToken, ForceJoinVia: ForceJoinAuto},
+		Matrix:     MatrixConfig{UserID: "@bot:example.com", AccessToken: matrixToken, ForceJoinVia: ForceJoinAuto, Auth: AuthSynapse},
 		Appservice: AppserviceConfig{ID: "authentik-matrix-sync", Address: "http://127.0.0.1:29333",
 			Hostname: "127.0.0.1", Port: 29333, BotUsername: "authentik-sync"},
 		Authentik: AuthentikConfig{URL: "https://auth.example.com", Token: authentikToken, PageSize: 100, Timeout: 30 * time.Second},
@@ -148,6 +148,9 @@ func TestDefaults(t *testing.T) {
 		Health:      HealthConfig{Listen: "127.0.0.1:9100"},
 		Metrics:     MetricsConfig{Listen: "127.0.0.1:9100"},
 		Webhook:     WebhookConfig{Header: "Authorization", Debounce: 250 * time.Millisecond},
+		Directory:   DirectoryConfig{Source: DirectorySourceAuthentik},
+		SCIM:        SCIMConfig{Settle: 2 * time.Minute, Debounce: DefaultSCIMDebounce},
+		Deactivated: DeactivatedConfig{Remove: DeactivatedRemoveImmediately},
 		Warnings:    []string{"sync.mappings / SYNC_MAPPINGS is empty: no room will be managed; add mappings such as " + mappingsExample},
 	}
 	if !reflect.DeepEqual(*c, want) {

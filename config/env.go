@@ -74,6 +74,10 @@ func (l *loader) applyEnv(c *Config) {
 	l.applyBackoffEnv(c)
 	l.applyScaleEnv(c)
 	l.applyWebhookEnv(c)
+	l.applySCIMEnv(c)
+	l.applyMASEnv(c)
+	l.applyProtectedEnv(c)
+	l.applyLifecycleEnv(c)
 	if v, ok := l.lookup("SYNC_MAPPINGS"); ok {
 		if mappings, ok := l.parseMappings(v); ok {
 			c.Sync.Mappings = mappings

@@ -98,6 +98,7 @@ func withDefaults() *Config {
 	c.Admin.CommandPrefix = DefaultCommandPrefix
 	c.Webhook.Header = DefaultWebhookHeader
 	c.Webhook.Debounce = DefaultWebhookDebounce
+	scimDefaults(c)
 	return c
 }
 
@@ -126,7 +127,7 @@ func (l *loader) readFile(c *Config, path string) error {
 		return fmt.Errorf("config file %s is not valid YAML: fix it by comparing with config.example.yaml: %w", path, yamlSyntaxError{err})
 	}
 	l.listenAlias(c, data, path)
-	if c.Matrix.AccessToken != "" || c.Appservice.ASToken != "" || c.Appservice.HSToken != "" || c.Authentik.Token != "" {
+	if c.Matrix.AccessToken != "" || c.Appservice.ASToken != "" || c.Appservice.HSToken != "" || c.Authentik.Token != "" || c.MAS.ClientSecret != "" {
 		l.checkPrivate(path, "config file")
 	}
 	return nil

@@ -56,9 +56,12 @@ func (c *Config) checkExternalIDs(ps *problems) {
 		return
 	}
 	e := u.ExternalID
-	if strings.TrimSpace(e.AuthProvider) == "" {
+	switch {
+	case c.UsesMAS():
+		// Synapse keeps no external IDs of MAS's users: mas.upstream_provider says where to look.
+	case strings.TrimSpace(e.AuthProvider) == "":
 		ps.add(sExternalProvider, "is empty; set it to the idp_id of Synapse's Authentik provider (oidc_providers: idp_id in homeserver.yaml, oidc-<idp_id> in the database, e.g. oidc-authentik)")
-	} else if strings.Contains(e.AuthProvider, "/") {
+	case strings.Contains(e.AuthProvider, "/"):
 		ps.add(sExternalProvider, "%s contains /, which no Synapse auth provider ID does", quote(e.AuthProvider))
 	}
 	switch {

@@ -59,6 +59,10 @@ func (c *Config) check(forGenerate bool) problems {
 	c.checkBackoff(&ps)
 	c.checkScale(&ps)
 	c.checkWebhook(&ps)
+	c.checkSCIM(&ps)
+	c.checkMAS(&ps)
+	c.checkProtected(&ps)
+	c.checkLifecycle(&ps)
 	return ps
 }
 

@@ -122,6 +122,8 @@ type Input struct {
 	// Groups are the mapped Authentik groups, each once, in the configuration's order.
 	Groups []string
 	Rooms  []Need
+	// MAS adds the Matrix Authentication Service checks; nil when Synapse keeps the accounts.
+	MAS *MASInput
 }
 
 // Run runs every check. It stops at nothing: a failed check makes the ones that depend on it
@@ -130,5 +132,6 @@ func Run(ctx context.Context, in Input) Report {
 	var r Report
 	r.Results = append(r.Results, checkAuthentik(ctx, in)...)
 	r.Results = append(r.Results, checkHomeserver(ctx, in)...)
+	r.Results = append(r.Results, checkMAS(ctx, in.MAS)...)
 	return r
 }

@@ -32,7 +32,7 @@ func authentikDefaultBody(action, group string) string {
 	return string(body)
 }
 
-// mappedBody is what the README's webhook body mapping sends.
+// mappedBody is what the webhook body mapping in docs/authentik.md sends.
 func mappedBody(action, group string) string {
 	body, _ := json.Marshal(map[string]any{"action": action,
 		"model": map[string]any{"app": "authentik_core", "model_name": "group", "pk": "aa", "name": group}})
@@ -96,8 +96,8 @@ func joinedWithin(t *testing.T, room id.RoomID, user id.UserID, limit time.Durat
 }
 
 // With polling at one hour, a webhook call makes a user added in Authentik join within seconds:
-// for the mapped group itself (Authentik's default body) and for a subgroup of it (the README's
-// body mapping), whose change reaches the parent's rooms through the group tree.
+// for the mapped group itself (Authentik's default body) and for a subgroup of it (the body
+// mapping of docs/authentik.md), whose change reaches the parent's rooms through the group tree.
 func TestWebhookJoinsWithinSeconds(t *testing.T) {
 	t.Parallel()
 	room := newRoom(t, false, "webhook")
@@ -178,7 +178,7 @@ type webhookBot struct {
 	logPath string
 }
 
-func launchWebhookBot(tb testing.TB, ak *authentiktest.Server, room id.RoomID, group string) *webhookBot {
+func launchWebhookBot(tb testing.TB, ak *authentiktest.Server, room id.RoomID, group string, edits ...func(map[string]any)) *webhookBot {
 	tb.Helper()
 	dir := tb.TempDir()
 	listen, health := freeAddrTB(tb), freeAddrTB(tb)
@@ -192,6 +192,9 @@ func launchWebhookBot(tb testing.TB, ak *authentiktest.Server, room id.RoomID, g
 		"metrics":  map[string]any{"listen": health},
 		"webhook":  map[string]any{"listen": listen, "secret": webhookSecret},
 		"logging":  map[string]any{"level": "info", "format": "json"},
+	}
+	for _, edit := range edits {
+		edit(conf)
 	}
 	path := filepath.Join(dir, "config.yaml")
 	if err := writeYAML(path, conf); err != nil {
@@ -261,14 +264,7 @@ func BenchmarkWebhookToJoin(b *testing.B) {
 	var all []time.Duration
 	for iter := 0; iter < b.N; iter++ {
 		group := fmt.Sprintf("bench-wh-%d", iter)
-		room, err := env.hs.CreateRoom(ctx, env.users["owner"], harness.RoomOptions{Name: group,
-			Invite: []id.UserID{env.asBot.ID}, PowerLevelUsers: map[id.UserID]int{env.asBot.ID: 100}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := env.hs.Join(ctx, env.asBot, room); err != nil {
-			b.Fatal(err)
-		}
+		room := benchRoom(b, group)
 		ak := authentiktest.New(authentikToken)
 		b.Cleanup(ak.Close)
 		users := make([]string, webhookChanges)
@@ -319,14 +315,7 @@ func BenchmarkWebhookBurst(b *testing.B) {
 	var took []time.Duration
 	for iter := 0; iter < b.N; iter++ {
 		group := fmt.Sprintf("bench-burst-%d", iter)
-		room, err := env.hs.CreateRoom(ctx, env.users["owner"], harness.RoomOptions{Name: group,
-			Invite: []id.UserID{env.asBot.ID}, PowerLevelUsers: map[id.UserID]int{env.asBot.ID: 100}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := env.hs.Join(ctx, env.asBot, room); err != nil {
-			b.Fatal(err)
-		}
+		room := benchRoom(b, group)
 		ak := authentiktest.New(authentikToken)
 		b.Cleanup(ak.Close)
 		users := make([]string, webhookBurst)
@@ -346,7 +335,7 @@ func BenchmarkWebhookBurst(b *testing.B) {
 			}
 			calls++
 		}
-		err = harness.WaitFor(ctx, 120*time.Second, func() (bool, error) {
+		err := harness.WaitFor(ctx, 120*time.Second, func() (bool, error) {
 			ms, err := env.hs.Memberships(ctx, room)
 			if err != nil {
 				return false, err
@@ -387,4 +376,20 @@ func countCycles(tb testing.TB, logPath string) int {
 		}
 	}
 	return n
+}
+
+// benchRoom creates a room for a benchmark in which the appservice bot is joined with power
+// level 100.
+func benchRoom(tb testing.TB, name string) id.RoomID {
+	tb.Helper()
+	ctx := context.Background()
+	room, err := env.hs.CreateRoom(ctx, env.users["owner"], harness.RoomOptions{Name: name,
+		Invite: []id.UserID{env.asBot.ID}, PowerLevelUsers: map[id.UserID]int{env.asBot.ID: 100}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := env.hs.Join(ctx, env.asBot, room); err != nil {
+		tb.Fatal(err)
+	}
+	return room
 }

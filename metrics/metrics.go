@@ -164,6 +164,9 @@ var actionLabels = map[string]string{
 	"invite": "invite", "force_join": "force_join", "unban": "unban", "kick": "kick", "ban": "ban",
 	"cancel_removal": "cancel", "schedule_removal": "schedule",
 	"set_power_levels": "set_power_levels",
+	// Account writes (the account lifecycle, profile sync) concern no room: their room is "".
+	"lock_account": "lock_account", "unlock_account": "unlock_account", "logout": "logout",
+	"set_displayname": "set_displayname", "set_avatar": "set_avatar",
 }
 
 // ActionFinished counts an applied action.

@@ -28,6 +28,7 @@ var routes = []string{
 	"/_matrix/client/v3/joined_rooms",
 	"/_matrix/client/v3/join/{roomIdOrAlias}",
 	"/_matrix/client/v3/profile/{userId}",
+	"/_matrix/client/v3/profile/{userId}/{keyName}",
 	"/_matrix/client/v3/directory/room/{roomAlias}",
 	"/_matrix/client/v3/rooms/{roomId}/state",
 	"/_matrix/client/v3/rooms/{roomId}/state/{eventType}",
@@ -49,6 +50,8 @@ var routes = []string{
 	// Synapse admin API.
 	"/_synapse/admin/v1/join/{roomIdOrAlias}",
 	"/_synapse/admin/v2/users/{userId}",
+	"/_synapse/admin/v2/users/{userId}/devices",
+	"/_synapse/admin/v2/users/{userId}/delete_devices",
 	"/_synapse/admin/v1/server_version",
 }
 

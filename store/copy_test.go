@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/scim"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -89,6 +90,27 @@ var fillers = map[string]func(ctx context.Context, s *SQLite, at time.Time) erro
 		return s.DecideBatch(ctx, "bbbbbb", syncer.BatchHeld, syncer.BatchRejected, "@ops:hs")
 	},
 	"held_removals": func(context.Context, *SQLite, time.Time) error { return nil }, // filled with held_batches
+	"scim_users": func(ctx context.Context, s *SQLite, at time.Time) error {
+		for i, u := range []scim.User{
+			{ID: "u-1", UserName: "alice", ExternalID: "uid-1", Active: true, DisplayName: "Alice", Created: at, Modified: at},
+			{ID: "u-2", UserName: "bob", Active: false, Emails: []scim.Email{{Value: "bob@example.org", Primary: true}}, Created: at, Modified: at},
+		} {
+			if err := s.ApplySCIM(ctx, scim.Change{Base: int64(i), At: at, PutUser: &u}); err != nil {
+				return err
+			}
+		}
+		g := scim.Group{ID: "g-1", DisplayName: "staff", ExternalID: "pk-1", Created: at, Modified: at}
+		return s.ApplySCIM(ctx, scim.Change{Base: 2, At: at, Settled: at, PutGroup: &g, MembersOf: g.ID, AddMembers: []string{"u-1", "u-2"}})
+	},
+	"scim_groups":  func(context.Context, *SQLite, time.Time) error { return nil }, // filled with scim_users
+	"scim_members": func(context.Context, *SQLite, time.Time) error { return nil }, // filled with scim_users
+	"scim_meta":    func(context.Context, *SQLite, time.Time) error { return nil }, // filled with scim_users
+	"account_lifecycle": func(ctx context.Context, s *SQLite, at time.Time) error {
+		return s.PutAccountRecord(ctx, syncer.AccountRecord{User: "@gone:hs", DeactivatedAt: at, Deleted: true, LockedByBot: true, LockedAt: at.Add(time.Hour)})
+	},
+	"synced_profiles": func(ctx context.Context, s *SQLite, _ time.Time) error {
+		return s.PutSyncedProfile(ctx, "@a:hs", syncer.FieldDisplayName, "Alice A")
+	},
 }
 
 func TestCopySQLiteToPostgres(t *testing.T) {

@@ -161,6 +161,10 @@ func Describe(a Action) string {
 		return fmt.Sprintf("%s %s into %s: %s", a.Kind(), t.User, t.Room, a.Reason)
 	case SetPowerLevels:
 		return fmt.Sprintf("%s in %s: %s", a.Kind(), t.Room, a.Reason)
+	case SetProfile:
+		return fmt.Sprintf("%s %s to %q: %s", a.Kind(), t.User, a.Value, a.Reason)
+	case lifecycleAction:
+		return fmt.Sprintf("%s %s: %s", a.Kind(), t.User, a.Why())
 	default:
 		return fmt.Sprintf("%s %s in %s: %s", a.Kind(), t.User, t.Room, a.Why())
 	}

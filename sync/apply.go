@@ -167,7 +167,7 @@ func newRoomQueue(actions []Action) *roomQueue {
 	q.ready = gosync.NewCond(&q.mu)
 	byRoom := map[id.RoomID]*roomLane{}
 	for _, act := range actions {
-		room := act.Target().Room
+		room := laneOf(act)
 		lane := byRoom[room]
 		if lane == nil {
 			lane = &roomLane{}
@@ -341,6 +341,11 @@ func (a *applier) one(ctx context.Context, act Action) {
 		}
 	case powerAction:
 		err = a.applyPower(ctx, *log, act)
+	case lifecycleAction:
+		if err = a.applyLifecycle(ctx, *log, act); errors.Is(err, errSkipped) {
+			a.count(a.res.Skipped, act)
+			return
+		}
 	case EndExemption:
 		if err = a.r.endExemption(ctx, act.Room, act.User); err == nil {
 			log.Info().Msg("Exemption ended: the user is back in a group")

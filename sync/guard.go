@@ -96,11 +96,12 @@ func BatchID(removals []HeldRemoval) string {
 	return hex.EncodeToString(sum[:3])
 }
 
-// WithoutRemovals returns the plan minus its kicks and bans.
+// WithoutRemovals returns the plan minus its kicks and bans, and the locks and logouts that
+// wait with them (see heldWithRemovals).
 func (p Plan) WithoutRemovals() Plan {
 	out := Plan{Warnings: p.Warnings}
 	for _, a := range p.Actions {
-		if !IsRemoval(a) {
+		if !IsRemoval(a) && !heldWithRemovals(a) {
 			out.Actions = append(out.Actions, a)
 		}
 	}

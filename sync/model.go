@@ -50,6 +50,10 @@ type Policy struct {
 	// Protected are users never kicked, banned, demoted or locked (protected_users); nil
 	// protects nobody.
 	Protected *Protection
+	// Deactivated says what happens to users deactivated in Authentik (see lifecycle.go);
+	// Profiles which profile fields follow Authentik (see profile.go).
+	Deactivated DeactivationPolicy
+	Profiles    ProfilePolicy
 }
 
 // Member is one effective member of a group, already mapped to a Matrix ID.
@@ -63,6 +67,13 @@ type Member struct {
 type GroupMembers struct {
 	Group   string
 	Members []Member
+	// Via names the subgroup through which each member is in the group, when it is not a
+	// direct member (the nearest such subgroup); empty when every member is direct, as in a
+	// group without subgroups, which then costs nothing. Only Explain reads it.
+	Via Provenance
+	// Profiles holds, with profile sync on, what Authentik says each member's Matrix profile
+	// should be; nil otherwise.
+	Profiles map[id.UserID]Profile
 	// Err is set when the membership could not be read completely: nothing may then be removed on
 	// its account. Members may still hold the members that were read (a user whose Matrix ID
 	// could not be worked out is left out, and the group is marked incomplete this way).
@@ -139,6 +150,8 @@ type Observed struct {
 	Notes  []Warning
 	Groups map[string]GroupMembers
 	Rooms  map[id.RoomID]RoomObservation
+	// Accounts is what Authentik says of deactivated and deleted accounts (see lifecycle.go).
+	Accounts AccountsObserved
 }
 
 // RoomUser names one user in one room.
@@ -186,6 +199,10 @@ type State struct {
 	Exempt map[RoomUser]Exemption
 	// Grants holds the power levels the bot gave (see PowerGrant); nil when the store keeps none.
 	Grants map[RoomUser]PowerGrant
+	// Accounts holds the records of users seen deactivated (see AccountRecord); Profiles the
+	// profile values last synced. Each is nil when the store keeps none.
+	Accounts map[id.UserID]AccountRecord
+	Profiles map[ProfileKey]string
 }
 
 // NewState returns an empty state.

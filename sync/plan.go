@@ -16,6 +16,8 @@ import (
 type Plan struct {
 	Actions  []Action
 	Warnings []Warning
+	// lifecycle is what Authentik says of accounts, while the plan is made (see lifecycle.go).
+	lifecycle lifecycleView
 }
 
 // Warning is something the planner chose not to do, and why.
@@ -27,6 +29,8 @@ type Warning struct {
 
 func (w Warning) String() string {
 	switch {
+	case w.User != "" && w.Room == "": // about the account, not a room (a lock, a logout)
+		return fmt.Sprintf("%s: %s", w.User, w.Message)
 	case w.User != "":
 		return fmt.Sprintf("%s in %s: %s", w.User, w.Room, w.Message)
 	case w.Room != "":
@@ -52,7 +56,7 @@ type roomPolicy struct {
 // MakePlan compares the desired membership (groups), the actual one (rooms) and the stored state,
 // and returns the actions that bring the rooms in step. It reads no clock and does no I/O.
 func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
-	p := Plan{Warnings: slices.Clone(obs.Notes)}
+	p := Plan{Warnings: slices.Clone(obs.Notes), lifecycle: newLifecycleView(obs, state)}
 	var sc scratch
 	for _, rp := range roomsOf(policy) {
 		p.planRoom(policy, rp, obs, state, now, &sc)
@@ -61,6 +65,9 @@ func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
 		p.planReleased(policy, rel, obs, state, now)
 	}
 	p.planPower(policy, obs, state, now)
+	p.planAccounts(policy, state, now)
+	p.planProfiles(policy, obs, state)
+	p.lifecycle = lifecycleView{}
 	slices.SortStableFunc(p.Actions, func(a, b Action) int {
 		if c := cmp.Compare(a.phase(), b.phase()); c != 0 {
 			return c
@@ -195,6 +202,7 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
 		p.warn(room, "", "membership of Authentik group(s) %s unknown this cycle: no removals in this room", strings.Join(unknown, ", "))
+		p.planDeactivatedInUnknownRoom(policy, rp, desired, rs, botLevel, state, now)
 		return
 	}
 	var managed []id.UserID
@@ -315,6 +323,17 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 		if ok {
 			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "the mapping of Authentik group " + rule.neverBecause + " never removes (remove: false)"})
 		}
+		return
+	}
+	// A protected user's removal is not even scheduled (one pending from before the protection
+	// is dropped); removeNow checks again for every other path to a kick.
+	if p.spare(policy, room, u, "removed") {
+		if ok {
+			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: ProtectedReason})
+		}
+		return
+	}
+	if p.planLifecycleRemoval(policy, room, u, rule, reason, state, rs, now) {
 		return
 	}
 	if !ok {

@@ -240,6 +240,13 @@ func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID
 			}
 			continue
 		}
+		// Every demotion is decided below: a protected user is neither scheduled nor demoted.
+		if p.spare(policy, room, u, "demoted") {
+			if !g.DemoteAt.IsZero() {
+				p.Actions = append(p.Actions, CancelDemotion{Room: room, User: u, Reason: ProtectedReason})
+			}
+			continue
+		}
 		if g.DemoteAt.IsZero() {
 			p.Actions = append(p.Actions, ScheduleDemotion{Room: room, User: u, DueAt: now.Add(ruleFor(policy, room).grace),
 				Reason: fmt.Sprintf("no longer in an Authentik group that gives power level %d here", g.Level)})

@@ -41,6 +41,12 @@ type Options struct {
 	// Hook, if set, is called at the points named in hook.go, before and after each write; the
 	// crash tests use it to kill the process there. Nil in production.
 	Hook func(point string)
+	// AccountDirectory tells who is deactivated or deleted in Authentik; Accounts locks and logs
+	// out Matrix accounts; Profiles reads and sets profiles (see lifecycle.go, profile.go). Any
+	// may be nil: then nobody is treated as deactivated, or the actions needing it fail.
+	AccountDirectory AccountDirectory
+	Accounts         Accounts
+	Profiles         Profiles
 }
 
 // Reconciler runs cycles: observe, plan, apply. One cycle runs at a time.
@@ -173,6 +179,9 @@ func (r *Reconciler) observe(ctx context.Context, groups []string) (Observed, St
 	if err := r.loadGrants(ctx, &state); err != nil {
 		return Observed{}, State{}, err
 	}
+	if err := r.loadLifecycle(ctx, &state); err != nil {
+		return Observed{}, State{}, err
+	}
 	policy, notes := r.effectivePolicy(ctx, state)
 	policy, _ = narrowPolicy(policy, groups)
 	groupNames, rooms := observeTargets(policy, state)
@@ -185,6 +194,7 @@ func (r *Reconciler) observe(ctx context.Context, groups []string) (Observed, St
 		rs, err := r.opts.Rooms.RoomState(ctx, room)
 		obs.Rooms[room] = RoomObservation{State: rs, Err: err}
 	}
+	r.observeAccounts(ctx, &obs, state, groups != nil)
 	return obs, state, nil
 }
 

@@ -72,6 +72,10 @@ func (p *Plan) planReleased(policy Policy, rel ReleasedRoom, obs Observed, state
 			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "exempted by an admin"})
 			continue
 		}
+		if p.spare(policy, room, u, "removed") {
+			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: ProtectedReason})
+			continue
+		}
 		if len(rel.Groups) == 0 {
 			p.warn(room, u, "pending removal kept but not run: the room is no longer mapped and its groups are unknown; exempt the user to drop it")
 			continue
@@ -126,7 +130,11 @@ func inAnyGroup(obs Observed, groups []string, u id.UserID) (in, known bool) {
 }
 
 // removeNow adds the kick or ban of a user whose grace period is over, if the bot can do it.
+// Every kick and ban of a plan is decided here, so this is where protected_users holds.
 func (p *Plan) removeNow(policy Policy, room id.RoomID, u id.UserID, action RemoveAction, reason string, rs RoomState) {
+	if p.spare(policy, room, u, "removed") {
+		return
+	}
 	botLevel := rs.PowerLevels.Level(policy.Bot)
 	needed := rs.PowerLevels.Kick
 	if action == RemoveBan {

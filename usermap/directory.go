@@ -24,6 +24,8 @@ type Directory struct {
 	Mapper *Mapper
 	// External, when set, maps users through Synapse's external IDs instead of Mapper.
 	External *ExternalResolver
+	// Profiles says which profile fields the groups' listings are read for (profile sync).
+	Profiles ProfileSource
 	Log      zerolog.Logger
 }
 
@@ -78,6 +80,10 @@ func (d *Directory) mapGroup(name string, m authentik.Membership, resolve func(a
 			// A last known ID still adds the user; err above keeps removals away. One copy of
 			// each ID and username, shared with the other groups, the rooms and the store.
 			g.Members = append(g.Members, syncer.Member{UserID: id.UserID(unique.Make(string(uid)).Value()), Username: unique.Make(u.Username).Value()})
+			if via, ok := m.Via[u.PK]; ok {
+				g.Via.Set(len(g.Members)-1, via)
+			}
+			d.Profiles.note(&g, g.Members[len(g.Members)-1].UserID, u)
 		}
 	}
 	if len(bad) > 0 {

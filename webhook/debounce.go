@@ -78,21 +78,26 @@ func (s scope) union(o scope) scope {
 }
 
 // add records a call: a group name, or "" for "anything may have changed".
-func (d *debouncer) add(group string) {
+func (d *debouncer) add(group string) { d.addAll([]string{group}) }
+
+// addAll records one call that named several groups ("" among them: anything may have changed).
+func (d *debouncer) addAll(names []string) {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return
 	}
 	var now scope
-	now.add(group)
+	for _, g := range names {
+		now.add(g)
+	}
 	switch {
 	case d.wait <= 0:
 	case d.timer == nil: // quiet: fire at once, check again when the window ends
 		d.opened, d.gathered = now, scope{}
 		d.timer = d.clock.AfterFunc(d.wait, d.windowEnd)
 	default:
-		d.gathered.add(group)
+		d.gathered = d.gathered.union(now)
 		d.mu.Unlock()
 		return
 	}

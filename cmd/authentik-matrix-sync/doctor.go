@@ -65,6 +65,7 @@ func (w *world) doctorInput(listen bool) doctor.Input {
 		Homeserver:    &homeserverProbe{m: w.matrix, cfg: cfg, needForce: w.needForce(), listen: listen},
 		AuthentikURL:  cfg.Authentik.URL,
 		HomeserverURL: cfg.Homeserver.Address,
+		MAS:           w.masDoctor(),
 	}
 	rooms := map[string]int{}
 	for _, m := range cfg.Sync.Mappings {

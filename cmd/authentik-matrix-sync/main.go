@@ -2,6 +2,7 @@
 //
 //	authentik-matrix-sync [-c config.yaml]                 run the bot
 //	authentik-matrix-sync [-c config.yaml] plan            print what the next cycle would do; change nothing
+//	authentik-matrix-sync [-c config.yaml] plan -why @user [-room !id]   explain one user, room by room
 //	authentik-matrix-sync [-c config.yaml] doctor          check the setup, one line a check; exit 0 only when all pass
 //	authentik-matrix-sync [-c config.yaml] healthcheck [-live]   exit 0 if the running bot's /ready (-live: /health) answers 200
 //	authentik-matrix-sync [-c config.yaml] backup          take a backup of the state now
@@ -21,6 +22,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // Set by the build (-ldflags "-X main.version=…").
@@ -37,6 +40,8 @@ func run(args []string) int {
 	generate := fs.Bool("g", false, "generate an appservice registration file and exit")
 	registrationPath := fs.String("r", "registration.yaml", "where -g writes the registration")
 	live := fs.Bool("live", false, "healthcheck: ask /health (the process runs) instead of /ready")
+	why := fs.String("why", "", "plan: explain one user (@user:server) room by room instead of printing the plan")
+	whyRoom := fs.String("room", "", "plan -why: explain only this room (!id:server)")
 	fs.Usage = func() { writeUsage(fs.Output(), fs) }
 	// The command may come before or after the flags: `plan -c x.yaml` and `-c x.yaml plan`.
 	command := ""
@@ -84,6 +89,10 @@ func run(args []string) int {
 		writeUsage(os.Stdout, fs)
 		return 0
 	}
+	if (*why != "" && command != "plan") || (*whyRoom != "" && *why == "") {
+		fmt.Fprintln(os.Stderr, "-why belongs to the plan command (plan -why @user:server), and -room to plan -why")
+		return 2
+	}
 	path := resolveConfigPath(*configPath)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -96,7 +105,7 @@ func run(args []string) int {
 	case command == "run":
 		err = runBot(ctx, path)
 	case command == "plan":
-		err = printPlan(ctx, path, os.Stdout)
+		err = printPlan(ctx, path, whyRequest{User: id.UserID(*why), Room: id.RoomID(*whyRoom)}, os.Stdout)
 	case command == "healthcheck":
 		err = healthcheck(ctx, path, *live)
 	case command == "doctor":

@@ -18,8 +18,9 @@ func (w *world) useExternalIDs(st any, readOnly bool) {
 	if cache != nil && readOnly {
 		cache = readCache{cache}
 	}
-	w.dir.External = &usermap.ExternalResolver{Provider: e.AuthProvider, Subject: e.Subject, Refresh: e.Refresh,
-		Lookup: w.matrix, Cache: cache}
+	provider, lookup := w.externalLookup()
+	w.dir.External = &usermap.ExternalResolver{Provider: provider, Subject: e.Subject, Refresh: e.Refresh,
+		Lookup: lookup, Cache: cache}
 }
 
 // checkExternalIDs refuses to start when external-ID mapping is configured but the bot may not
@@ -27,6 +28,9 @@ func (w *world) useExternalIDs(st any, readOnly bool) {
 func (w *world) checkExternalIDs(ctx context.Context) error {
 	if !w.cfg.UsesExternalIDs() {
 		return nil
+	}
+	if w.mas != nil {
+		return w.checkMASLookup(ctx)
 	}
 	return w.matrix.CheckExternalIDAccess(ctx, w.cfg.UserMapping.ExternalID.AuthProvider)
 }

@@ -15,7 +15,7 @@ type subcommand struct {
 
 var subcommands = []subcommand{
 	{"run", "", "run the bot (the default when no command is given)"},
-	{"plan", "", "print what the next cycle would do; change nothing"},
+	{"plan", "[-why @user [-room !id]]", "print what the next cycle would do; change nothing; -why explains one user room by room"},
 	{"doctor", "", "check Authentik, the homeserver, the mapped groups and rooms; change nothing; exit 0 only when every check passes"},
 	{"healthcheck", "[-live]", "exit 0 if the running bot's /ready (-live: /health) answers 200"},
 	{"backup", "", "take a backup of the state now"},

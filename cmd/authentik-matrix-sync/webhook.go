@@ -27,8 +27,9 @@ type groupLister interface {
 // groupTreeTimeout bounds the one group listing a webhook trigger makes.
 const groupTreeTimeout = 30 * time.Second
 
-// startWebhook serves Authentik's notification webhooks on webhook.listen, when it is set.
-func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.Metrics, rec *syncer.Reconciler, goRun func(func() error)) {
+// startWebhook serves Authentik's notification webhooks on webhook.listen, when it is set, and
+// whatever mount adds to the listener (the SCIM endpoint; nil adds nothing).
+func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.Metrics, rec *syncer.Reconciler, goRun func(func() error), mount func(*http.ServeMux)) {
 	if cfg.Webhook.Listen == "" {
 		return
 	}
@@ -39,6 +40,9 @@ func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.
 		Debounce: cfg.Webhook.Debounce, Trigger: trig.fire, Log: log, Metrics: webhook.NewMetrics(m.Registry())})
 	mux := http.NewServeMux()
 	mux.Handle(webhook.Path, h)
+	if mount != nil {
+		mount(mux)
+	}
 	goRun(func() error {
 		defer h.Close()
 		return serveWebhook(ctx, cfg.Webhook.Listen, mux, log)

@@ -17,7 +17,9 @@ import (
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/health"
+	"authentik-matrix-sync/mas"
 	"authentik-matrix-sync/metrics"
+	"authentik-matrix-sync/scim"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -54,6 +56,10 @@ type world struct {
 	dir    *usermap.Directory
 	// created records rooms made for create_if_missing; nil (plan mode) never creates any.
 	created createdRoomStore
+	// scimDir, set with directory.source scim, reads group members from the SCIM state (scim.go).
+	scimDir *scim.Directory
+	// mas is Matrix Authentication Service's admin API when it keeps the accounts (mas.go).
+	mas *mas.Client
 }
 
 func newWorld(cfg *config.Config, log zerolog.Logger) (*world, error) {
@@ -62,6 +68,10 @@ func newWorld(cfg *config.Config, log zerolog.Logger) (*world, error) {
 
 // newWorldWith is newWorld with the upstream requests counted in m (nil: not counted).
 func newWorldWith(cfg *config.Config, log zerolog.Logger, m *metrics.Metrics) (*world, error) {
+	masClient, adminTokens, err := newMAS(cfg, m)
+	if err != nil {
+		return nil, err
+	}
 	mx, err := appservice.New(appservice.Options{
 		HomeserverURL:  cfg.Homeserver.Address,
 		Domain:         cfg.Homeserver.Domain,
@@ -73,6 +83,7 @@ func newWorldWith(cfg *config.Config, log zerolog.Logger, m *metrics.Metrics) (*
 		ForceJoinVia:   cfg.Matrix.ForceJoinVia,
 		Log:            log.With().Str("component", "matrix").Logger(),
 		HTTPClient:     httpClientFor(m, metrics.ServiceHomeserver),
+		AdminToken:     adminTokens,
 	})
 	if err != nil {
 		return nil, err
@@ -88,8 +99,8 @@ func newWorldWith(cfg *config.Config, log zerolog.Logger, m *metrics.Metrics) (*
 	if err != nil {
 		return nil, err
 	}
-	return &world{cfg: cfg, log: log, matrix: mx, ak: ak,
-		dir: &usermap.Directory{Source: ak, Mapper: mapper, Log: log}}, nil
+	return &world{cfg: cfg, log: log, matrix: mx, ak: ak, mas: masClient,
+		dir: &usermap.Directory{Source: ak, Mapper: mapper, Log: log, Profiles: profileSource(cfg)}}, nil
 }
 
 // policy resolves the mappings' rooms (aliases need the homeserver) into the reconciler's policy.
@@ -99,7 +110,9 @@ func (w *world) policy(ctx context.Context) (syncer.Policy, error) {
 		GracePeriod:  cfg.Sync.GracePeriod,
 		RemoveAction: syncer.RemoveAction(cfg.Sync.RemoveAction),
 		Bot:          w.matrix.BotUserID(),
+		Protected:    protection(cfg),
 	}
+	p.Deactivated, p.Profiles = lifecyclePolicy(cfg)
 	for _, m := range cfg.Sync.Mappings {
 		sm, err := w.mapping(ctx, m)
 		if errors.Is(err, errWouldCreate) {
@@ -164,6 +177,10 @@ func runBot(ctx context.Context, path string) error {
 	}
 	w.created = creatorOf(st)
 	w.useExternalIDs(st, false)
+	scimState, err := w.useSCIM(ctx, st)
+	if err != nil {
+		return err
+	}
 
 	// Every long-running part reports its end here; the deferred cancel and wait give them up to
 	// shutdownBudget to stop before the store closes.
@@ -208,19 +225,25 @@ func runBot(ctx context.Context, path string) error {
 		}
 		return err
 	}
+	w.checkLifecycle(ctx)
 	admin, err := newAdminRoom(ctx, cfg, w, st, policy, started, log)
 	if err != nil {
 		return err
 	}
 	rec := syncer.New(syncer.Options{
-		Directory: w.dir, Rooms: rooms, Store: st, Backup: m.CountBackups(st), Policy: policy,
+		Directory: w.directory(), Rooms: rooms, Store: st, Backup: m.CountBackups(st), Policy: policy,
 		Interval: cfg.Sync.Interval, MaxBackoff: cfg.Sync.MaxBackoff, Log: log, Observer: admin.observer(m),
 		Steering: admin.steering(), Guard: guardLimits(cfg),
 		Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st),
-		MaxConcurrentWrites: cfg.Sync.MaxConcurrentWrites, Hook: crashHook(),
+		MaxConcurrentWrites: cfg.Sync.MaxConcurrentWrites, Hook: crashHook(), Accounts: w.accounts(),
+		AccountDirectory: w.dir, Profiles: w.matrix,
 	})
 	cycles.set(rec)
-	startWebhook(ctx, cfg, w, m, rec, goRun)
+	mountSCIM, err := startSCIM(ctx, cfg, w, scimState, m, rec, goRun)
+	if err != nil {
+		return err
+	}
+	startWebhook(ctx, cfg, w, m, rec, goRun, mountSCIM)
 	admin.start(ctx, goRun, rec, events)
 	goRun(func() error { return runAsLeader(ctx, cfg, log, admin.leaderHook(lead.Tracking(m.SetLeader)), rec.Run) })
 	select {
@@ -239,6 +262,9 @@ func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan erro
 	delay := 2 * time.Second
 	for {
 		err := w.matrix.Check(ctx, w.needForce())
+		if err == nil {
+			err = w.checkMAS(ctx)
+		}
 		if err == nil {
 			err = w.checkExternalIDs(ctx)
 		}
@@ -293,7 +319,8 @@ func configName(path string) string {
 	return path
 }
 
-func printPlan(ctx context.Context, path string, out io.Writer) error {
+// printPlan prints the plan, or with why.User set the explanation of one user (plan --why).
+func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) error {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
@@ -309,12 +336,18 @@ func printPlan(ctx context.Context, path string, out io.Writer) error {
 		return err
 	}
 	w.useExternalIDs(st, true)
+	if _, err := w.useSCIM(ctx, st); err != nil {
+		return err
+	}
 	policy, err := w.policy(ctx)
 	if err != nil {
 		return err
 	}
-	rec := syncer.New(syncer.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
-		Steering: planSteering(cfg, st), Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st)})
+	rec := syncer.New(syncer.Options{Directory: w.directory(), Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
+		Steering: planSteering(cfg, st), Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st), AccountDirectory: w.dir})
+	if why.User != "" {
+		return printWhy(ctx, rec, st, why, out)
+	}
 	plan, err := rec.Preview(ctx)
 	if err != nil {
 		return err

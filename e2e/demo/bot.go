@@ -99,7 +99,7 @@ func writeBotConfig(path string, cfg botConfig) error {
 	return nil
 }
 
-// generateRegistration runs the bot's -g, as the README tells operators to.
+// generateRegistration runs the bot's -g, as docs/install.md tells operators to.
 func generateRegistration(ctx context.Context, bin, configPath, registrationPath string) error {
 	cmd := exec.CommandContext(ctx, bin, "-c", configPath, "-g", "-r", registrationPath)
 	cmd.Dir = filepath.Dir(configPath)

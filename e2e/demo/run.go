@@ -14,7 +14,7 @@ import (
 	"authentik-matrix-sync/e2e/harness"
 )
 
-// Ports the README and the printed instructions mention; any free port is used instead when one
+// Ports docs/development.md (Demo) and the printed instructions mention; any free port is used instead when one
 // is taken (a local Synapse on 8008, a second demo).
 const (
 	preferredHomeserverPort = 8008

@@ -61,6 +61,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("admin room", func(t *testing.T) { runAdmin(t, open) })
 	t.Run("spaces", func(t *testing.T) { runSpaces(t, open) })
 	t.Run("power levels and external IDs", func(t *testing.T) { runPower(t, open) })
+	t.Run("scim", func(t *testing.T) { runSCIM(t, open) })
+	t.Run("account lifecycle and profiles", func(t *testing.T) { runLifecycle(t, open) })
 }
 
 // base is the fixed instant the tests count from.

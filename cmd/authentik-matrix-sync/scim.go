@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/httpserver"
+	"authentik-matrix-sync/metrics"
+	"authentik-matrix-sync/scim"
+	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/webhook"
+)
+
+// useSCIM loads what Authentik's SCIM provider pushed, when the SCIM endpoint is on or the
+// directory comes from it, and with directory.source scim makes it the source of group members
+// (mapped to Matrix IDs as Authentik's API users are). It returns nil when SCIM is off.
+func (w *world) useSCIM(ctx context.Context, st stateStore) (*scim.Resources, error) {
+	cfg := w.cfg
+	if !cfg.SCIMEnabled() && cfg.Directory.Source != config.DirectorySourceSCIM {
+		return nil, nil
+	}
+	ss, ok := st.(scim.Store)
+	if !ok {
+		return nil, errors.New("the state store cannot keep the SCIM state")
+	}
+	res, err := scim.Open(ctx, ss, scim.Settings{Settle: cfg.SCIM.Settle, Log: w.log.With().Str("component", "scim").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Directory.Source == config.DirectorySourceSCIM {
+		w.dir.Source = res
+		w.scimDir = &scim.Directory{Mapped: w.dir, Resources: res}
+		w.log.Info().Dur("settle", cfg.SCIM.Settle).Msg("Group members come from Authentik's SCIM provider (directory.source: scim)")
+	}
+	return res, nil
+}
+
+// directory is what the reconciler reads group members from.
+func (w *world) directory() syncer.Directory {
+	if w.scimDir != nil {
+		return w.scimDir
+	}
+	return w.dir
+}
+
+// startSCIM serves the SCIM endpoint when it is on: on scim.listen, or, when that is empty, on
+// the webhook's listener, for which it returns the mount. Every push that changes a group's
+// members triggers a cycle for that group's rooms (and the rooms of the groups above it) through
+// the webhook's trigger, with either directory source.
+func startSCIM(ctx context.Context, cfg *config.Config, w *world, res *scim.Resources, m *metrics.Metrics, rec *syncer.Reconciler, goRun func(func() error)) (func(*http.ServeMux), error) {
+	if res == nil || !cfg.SCIMEnabled() {
+		return nil, nil
+	}
+	log := w.log.With().Str("component", "scim").Logger()
+	lister, _ := w.dir.Source.(groupLister)
+	trig := &webhookTrigger{ctx: ctx, rec: rec, groups: lister, log: log}
+	batch := webhook.NewBatcher(nil, cfg.SCIM.Debounce, trig.fire)
+	h, err := scim.New(scim.Options{Token: cfg.SCIM.Token, Resources: res, Log: log, Metrics: scim.NewMetrics(m.Registry()),
+		OnChange: func(groups []string) {
+			log.Debug().Strs("groups", groups).Msg("SCIM change; syncing the groups' rooms soon")
+			batch.Add(groups...)
+		}})
+	if err != nil {
+		return nil, err
+	}
+	mount := func(mux *http.ServeMux) { mux.Handle(scim.BasePath, h) }
+	if cfg.SCIM.Listen == "" {
+		log.Info().Str("listen", cfg.Webhook.Listen).Str("path", scim.BasePath).Msg("SCIM endpoint on the webhook listener")
+		goRun(func() error { <-ctx.Done(); batch.Close(); return nil })
+		return mount, nil
+	}
+	mux := http.NewServeMux()
+	mount(mux)
+	goRun(func() error {
+		defer batch.Close()
+		return serveSCIM(ctx, cfg.SCIM.Listen, mux, log)
+	})
+	return nil, nil
+}
+
+// serveSCIM runs the SCIM listener until ctx ends. A PATCH of a large group carries up to a
+// thousand operations, hence longer timeouts than the webhook's.
+func serveSCIM(ctx context.Context, addr string, h http.Handler, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for SCIM on %s: %w (set scim.listen / SCIM_LISTEN to a free address, or empty to share webhook.listen)", addr, err)
+	}
+	srv := httpserver.NewServer(addr, h)
+	srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 30*time.Second, 30*time.Second
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	log.Info().Str("listen", ln.Addr().String()).Str("path", scim.BasePath).Msg("Listening for Authentik's SCIM provider")
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("SCIM listener on %s: %w", addr, err)
+	}
+	return nil
+}

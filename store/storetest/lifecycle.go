@@ -1,0 +1,122 @@
+package storetest
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	syncer "authentik-matrix-sync/sync"
+)
+
+// lifecycleTests are the cases of the account lifecycle records and the synced profiles.
+var lifecycleTests = []struct {
+	name string
+	run  func(t *testing.T, open func(t *testing.T) Store)
+}{
+	{"account records round-trip with zero times kept zero, are replaced and deleted", testAccountRecords},
+	{"synced profiles are kept per user and field, and replaced", testSyncedProfiles},
+	{"account records and synced profiles survive a restart", testLifecycleReopen},
+}
+
+func runLifecycle(t *testing.T, open func(t *testing.T) Store) {
+	for _, tc := range lifecycleTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, open)
+		})
+	}
+}
+
+type lifecycleStore interface {
+	syncer.AccountStore
+	syncer.ProfileStore
+}
+
+func lifecycleOf(t *testing.T, s Store) lifecycleStore {
+	t.Helper()
+	ls, ok := s.(lifecycleStore)
+	if !ok {
+		t.Fatal("the store lacks the account lifecycle and profile methods")
+	}
+	return ls
+}
+
+func checkAccountRecords(t *testing.T, s lifecycleStore, want map[id.UserID]syncer.AccountRecord) {
+	t.Helper()
+	got, err := s.AccountRecords(t.Context())
+	must(t, "AccountRecords", err)
+	if len(got) != len(want) {
+		t.Errorf("account records = %+v, want %+v", got, want)
+		return
+	}
+	for u, w := range want {
+		g, ok := got[u]
+		if !ok || g.User != w.User || g.Deleted != w.Deleted || g.LockedByBot != w.LockedByBot ||
+			!sameTime(g.DeactivatedAt, w.DeactivatedAt) || !sameTime(g.LockedAt, w.LockedAt) || !sameTime(g.LoggedOutAt, w.LoggedOutAt) {
+			t.Errorf("account record of %s = %+v, want %+v", u, g, w)
+		}
+	}
+}
+
+func testAccountRecords(t *testing.T, open func(*testing.T) Store) {
+	s := lifecycleOf(t, open(t))
+	ctx := t.Context()
+	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{})
+	a := syncer.AccountRecord{User: alice, DeactivatedAt: base()}
+	b := syncer.AccountRecord{User: bob, DeactivatedAt: base().Add(time.Minute), Deleted: true, LockedByBot: true,
+		LockedAt: base().Add(30 * 24 * time.Hour), LoggedOutAt: base().Add(time.Minute + 1500*time.Millisecond)}
+	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, a))
+	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, b))
+	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{alice: a, bob: b})
+	// Logged out, then the lock found set by someone else: the row is replaced each time.
+	a.LoggedOutAt = base().Add(time.Second)
+	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, a))
+	a.LockedAt = base().Add(time.Hour)
+	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, a))
+	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{alice: a, bob: b})
+	must(t, "DeleteAccountRecord", s.DeleteAccountRecord(ctx, bob))
+	must(t, "DeleteAccountRecord of a missing record", s.DeleteAccountRecord(ctx, bob))
+	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{alice: a})
+}
+
+func testSyncedProfiles(t *testing.T, open func(*testing.T) Store) {
+	s := lifecycleOf(t, open(t))
+	ctx := t.Context()
+	check := func(want map[syncer.ProfileKey]string) {
+		t.Helper()
+		got, err := s.SyncedProfiles(ctx)
+		must(t, "SyncedProfiles", err)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("synced profiles = %v, want %v", got, want)
+		}
+	}
+	check(map[syncer.ProfileKey]string{})
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, syncer.FieldDisplayName, "Alice A"))
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, syncer.FieldAvatar, "mxc://example.org/a"))
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, bob, syncer.FieldDisplayName, "Bøb «B» 🐝"))
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, syncer.FieldDisplayName, "Alice Renamed"))
+	check(map[syncer.ProfileKey]string{
+		{User: alice, Field: syncer.FieldDisplayName}: "Alice Renamed",
+		{User: alice, Field: syncer.FieldAvatar}:      "mxc://example.org/a",
+		{User: bob, Field: syncer.FieldDisplayName}:   "Bøb «B» 🐝",
+	})
+}
+
+func testLifecycleReopen(t *testing.T, open func(*testing.T) Store) {
+	first := open(t)
+	s := lifecycleOf(t, first)
+	ctx := t.Context()
+	rec := syncer.AccountRecord{User: alice, DeactivatedAt: base(), LockedByBot: true, LockedAt: base().Add(time.Hour)}
+	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, rec))
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, syncer.FieldDisplayName, "Alice A"))
+	must(t, "Close", first.Close())
+	s = lifecycleOf(t, open(t))
+	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{alice: rec})
+	got, err := s.SyncedProfiles(ctx)
+	must(t, "SyncedProfiles", err)
+	if got[syncer.ProfileKey{User: alice, Field: syncer.FieldDisplayName}] != "Alice A" {
+		t.Errorf("synced profiles after a restart = %v", got)
+	}
+}

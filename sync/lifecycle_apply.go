@@ -1,0 +1,257 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+)
+
+// The side effects of the account lifecycle and of profile sync: reading what Authentik says of
+// accounts (observeAccounts), loading the records (loadLifecycle), and carrying out the actions
+// (applyLifecycle). Every handler returns early when its work turns out done already.
+
+var (
+	errNoAccountStore = errors.New("the state store keeps no account lifecycle records")
+	errNoAccountsAPI  = errors.New("no account API is configured for the homeserver (Synapse's admin API or MAS)")
+	errNoProfiles     = errors.New("no profile API is configured for the homeserver")
+	errNoAvatars      = errors.New("the homeserver connection cannot set avatars")
+	errNoProfileStore = errors.New("the state store keeps no synced profiles")
+)
+
+// loadLifecycle reads the account records and, with profile sync on, the synced profiles into
+// state, when the store keeps them. Without the records a lock the bot made could be forgotten,
+// so a failed read stops the cycle.
+func (r *Reconciler) loadLifecycle(ctx context.Context, state *State) error {
+	if st, ok := r.opts.Store.(AccountStore); ok {
+		recs, err := st.AccountRecords(ctx)
+		if err != nil {
+			return fmt.Errorf("load account lifecycle records: %w", err)
+		}
+		state.Accounts = recs
+	}
+	if st, ok := r.opts.Store.(ProfileStore); ok && r.opts.Policy.Profiles.On() {
+		profiles, err := st.SyncedProfiles(ctx)
+		if err != nil {
+			return fmt.Errorf("load synced profiles: %w", err)
+		}
+		state.Profiles = profiles
+	}
+	return nil
+}
+
+// observeAccounts reads which users Authentik holds as inactive, after the groups (so that a
+// user the group listings left out as inactive is in it, unless reactivated meanwhile), and,
+// only in the cycles that need it, the listing of every user (see accountLookups). A scoped
+// cycle reads neither: it sees too few groups to tell who is in none.
+func (r *Reconciler) observeAccounts(ctx context.Context, obs *Observed, state State, scoped bool) {
+	dir := r.opts.AccountDirectory
+	if dir == nil || scoped || (!obs.Policy.Deactivated.acts() && len(state.Accounts) == 0) {
+		return
+	}
+	log := zerolog.Ctx(ctx)
+	inactive, err := dir.InactiveUsers(ctx)
+	if err != nil {
+		obs.Accounts = AccountsObserved{Err: err}
+		log.Warn().Err(err).Msg("Deactivated Authentik users unknown this cycle: nobody is treated as deactivated (those who left their groups take the grace period)")
+		return
+	}
+	obs.Accounts = AccountsObserved{Read: true, Inactive: inactive}
+	users := accountLookups(obs.Policy, *obs, state)
+	if len(users) == 0 {
+		return
+	}
+	log.Info().Int("users", len(users)).Msg("Reading every Authentik user, to tell deleted accounts from ones that left their groups")
+	statuses, err := dir.AccountStatuses(ctx, users)
+	if err != nil {
+		obs.Accounts.LookupErr = err
+		log.Warn().Err(err).Int("users", len(users)).Msg("Could not tell deleted Authentik users from ones who left their groups: they take the grace period")
+		return
+	}
+	obs.Accounts.Lookup = statuses
+}
+
+// applyLifecycle carries out one lifecycle or profile action.
+func (a *applier) applyLifecycle(ctx context.Context, log zerolog.Logger, act lifecycleAction) error {
+	if p, ok := act.(SetProfile); ok {
+		return a.applyProfile(ctx, log, p)
+	}
+	st, ok := a.r.opts.Store.(AccountStore)
+	if !ok {
+		return errNoAccountStore
+	}
+	accounts := a.r.opts.Accounts
+	switch act := act.(type) {
+	case TrackDeactivation:
+		if err := st.PutAccountRecord(ctx, act.Record); err != nil {
+			return err
+		}
+		a.setAccount(act.Record)
+		log.Info().Time("deactivated_at", act.Record.DeactivatedAt).Bool("deleted", act.Record.Deleted).
+			Msg("Account seen deactivated in Authentik; recorded")
+	case ForgetDeactivation:
+		if err := st.DeleteAccountRecord(ctx, act.User); err != nil {
+			return err
+		}
+		a.forgetAccount(act.User)
+		log.Info().Msg("Account active again in Authentik; its deactivation record dropped")
+	case EndSessions:
+		if accounts == nil {
+			return errNoAccountsAPI
+		}
+		log.Info().Msg("Ending every session of the user")
+		if err := accounts.Logout(ctx, act.User); err != nil {
+			return err
+		}
+		rec := a.account(act.User)
+		rec.LoggedOutAt = a.r.opts.Now()
+		if err := st.PutAccountRecord(ctx, rec); err != nil {
+			// Logged out, not recorded: the next cycle logs out again, which does no harm.
+			return fmt.Errorf("user logged out, but the store did not record it: %w", err)
+		}
+		a.setAccount(rec)
+		log.Warn().Msg("Every session of the user ended")
+	case LockAccount:
+		if accounts == nil {
+			return errNoAccountsAPI
+		}
+		return a.lock(ctx, log, st, accounts, act.User)
+	case UnlockAccount:
+		if accounts == nil {
+			return errNoAccountsAPI
+		}
+		if err := accounts.SetLocked(ctx, act.User, false); err != nil {
+			return err
+		}
+		log.Warn().Msg("Account unlocked: active again in Authentik")
+		if err := st.DeleteAccountRecord(ctx, act.User); err != nil {
+			// The next cycle unlocks again (no-op) and drops the record then.
+			return fmt.Errorf("account unlocked, but its record could not be dropped: %w", err)
+		}
+		a.forgetAccount(act.User)
+	default:
+		return fmt.Errorf("unknown lifecycle action %T", act)
+	}
+	return nil
+}
+
+// lock locks an account. The record says "locked by the bot" before the lock is sent: a stop
+// in between leaves a record whose next lock finds the account locked and takes it for the
+// bot's, instead of a lock the bot would never lift. An account found locked already, without
+// that mark, is someone else's lock: it is recorded as done but never unlocked by the bot.
+func (a *applier) lock(ctx context.Context, log zerolog.Logger, st AccountStore, accounts Accounts, user id.UserID) error {
+	rec := a.account(user)
+	if lr, ok := accounts.(LockReader); ok {
+		locked, err := lr.Locked(ctx, user)
+		if err != nil {
+			return err
+		}
+		if locked && !rec.LockedByBot {
+			rec.LockedAt = a.r.opts.Now()
+			if err := st.PutAccountRecord(ctx, rec); err != nil {
+				return err
+			}
+			a.setAccount(rec)
+			log.Info().Msg("Account already locked by someone else; the bot will not unlock it")
+			return nil
+		}
+	}
+	if !rec.LockedByBot {
+		rec.LockedByBot = true
+		if err := st.PutAccountRecord(ctx, rec); err != nil {
+			return fmt.Errorf("record the lock before making it: %w", err)
+		}
+		a.setAccount(rec)
+	}
+	log.Info().Msg("Locking the account")
+	if err := accounts.SetLocked(ctx, user, true); err != nil {
+		return err
+	}
+	rec.LockedAt = a.r.opts.Now()
+	if err := st.PutAccountRecord(ctx, rec); err != nil {
+		return fmt.Errorf("account locked, but the store did not record when: %w", err)
+	}
+	a.setAccount(rec)
+	log.Warn().Msg("Account locked")
+	return nil
+}
+
+// applyProfile writes one profile field, reading it first when the bot never synced it, and
+// records the value synced.
+func (a *applier) applyProfile(ctx context.Context, log zerolog.Logger, act SetProfile) error {
+	st, ok := a.r.opts.Store.(ProfileStore)
+	if !ok {
+		return errNoProfileStore
+	}
+	profiles := a.r.opts.Profiles
+	if profiles == nil {
+		return errNoProfiles
+	}
+	get, set := profiles.DisplayName, profiles.SetDisplayName
+	if act.Field == FieldAvatar {
+		av, ok := profiles.(Avatars)
+		if !ok {
+			return errNoAvatars
+		}
+		get, set = av.AvatarURL, av.SetAvatarURL
+	}
+	if act.CheckFirst {
+		if ok, counter := a.accountExists(ctx, &log, act.User); !ok {
+			if a.res.resultOf(counter) == ResultFailed {
+				return fmt.Errorf("could not check whether %s has a Matrix account", act.User)
+			}
+			return errSkipped
+		}
+		cur, err := get(ctx, act.User)
+		if err != nil {
+			return fmt.Errorf("read the %s of %s: %w", act.Field, act.User, err)
+		}
+		if cur == act.Value {
+			if err := st.PutSyncedProfile(ctx, act.User, act.Field, act.Value); err != nil {
+				return err
+			}
+			log.Debug().Msg("Profile already as in Authentik; recorded, nothing written")
+			return nil
+		}
+	}
+	if err := set(ctx, act.User, act.Value); err != nil {
+		return err
+	}
+	if err := st.PutSyncedProfile(ctx, act.User, act.Field, act.Value); err != nil {
+		// Written, not recorded: the next cycle reads the profile again and finds it done.
+		return fmt.Errorf("profile set, but the store did not record it: %w", err)
+	}
+	log.Info().Str("field", string(act.Field)).Str("value", act.Value).Msg("Profile set from Authentik")
+	return nil
+}
+
+// errSkipped ends a handler early without a failure: the action is counted as skipped (a user
+// without a Matrix account yet).
+var errSkipped = errors.New("skipped")
+
+func (a *applier) account(user id.UserID) AccountRecord {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rec, ok := a.state.Accounts[user]
+	if !ok {
+		rec.User = user
+	}
+	return rec
+}
+
+func (a *applier) setAccount(rec AccountRecord) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state.Accounts == nil {
+		a.state.Accounts = map[id.UserID]AccountRecord{}
+	}
+	a.state.Accounts[rec.User] = rec
+}
+
+func (a *applier) forgetAccount(user id.UserID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.state.Accounts, user)
+}
