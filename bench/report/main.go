@@ -246,6 +246,7 @@ func render(m machineInfo, runs []benchRun, started time.Time, took time.Duratio
 	w("- **Planner** (`sync.BenchmarkMakePlan`): `MakePlan` alone, 200 groups, 500 rooms; *no-change* has every member joined and tracked, *from-empty* adds everyone.\n")
 	w("- **Convergence** (`e2e.BenchmarkConvergence`): the real binary in appservice mode against the real Synapse; 1,000 users in 10 groups of 100, each group mapped (force join) to its own new room; time of the bot's first cycle, which does every join. Baseline: the same requests (the bot's invite, then the user's join through the appservice) sent straight to Synapse by 8 workers (the bot's default `max_concurrent_writes`).\n")
 	w("- **Peak memory** (`bench.BenchmarkPeakRSS`): the real binary (client mode) with its state in PostgreSQL, 50,000 users, 200 groups, 500 rooms (250,000 memberships) served by the fakes; peak RSS (VmHWM from /proc) over start-up, the first cycle (which records every membership in Postgres) and one no-change cycle; *default* is the program as shipped (it sets GOGC=50 unless GOGC is set), *GOGC=100* is Go's own default, *appservice* is the default in appservice mode, where the room cache keeps every room's state between cycles (the fake homeserver pushes no events, so each room is read once, at start-up; the benchmark fails otherwise). Target: under 100 MB.\n")
+	w("- **Push to Matrix** (`e2e.BenchmarkWebhookToJoin`, `e2e.BenchmarkSCIMToJoin`, `e2e.BenchmarkWebhookBurst`): the real binary in appservice mode (force join, polling once an hour) against the real Synapse, default debounce windows; 50 users added one after another, each once the previous one has joined, by an Authentik webhook call (the directory read from the fake Authentik) or by Authentik's SCIM PATCH (`directory.source: scim`); the time from the call to the user's membership in Synapse, polled every 100 ms. The burst adds 100 users with a webhook call each, as fast as they can be sent, and counts the bot's cycles. Target: median under 500 ms, 95th percentile under 1 s.\n")
 	w("- Other benchmarks found in the module are listed with their own figures below.\n\n")
 
 	w("## Figures\n\n")
@@ -256,8 +257,15 @@ func render(m machineInfo, runs []benchRun, started time.Time, took time.Duratio
 		[]string{"bot_s", "baseline_s", "ratio", "bot_joins/s"}, nil)
 	writeTable(&b, "Peak memory", results, func(r result) bool { return strings.HasPrefix(r.name, "BenchmarkPeakRSS") },
 		[]string{"peak_rss_MB", "start_to_first_cycle_s", "second_cycle_s"}, nil)
+	pushLatency := func(r result) bool {
+		return strings.HasPrefix(r.name, "BenchmarkWebhookToJoin") || strings.HasPrefix(r.name, "BenchmarkSCIMToJoin")
+	}
+	writeTable(&b, "Push to Matrix: latency", results, pushLatency, []string{"median_ms", "p95_ms", "changes"}, nil)
+	writeTable(&b, "Push to Matrix: a burst", results, func(r result) bool { return strings.HasPrefix(r.name, "BenchmarkWebhookBurst") },
+		[]string{"calls", "cycles", "all_joined_ms"}, nil)
 	known := func(r result) bool {
-		for _, p := range []string{"BenchmarkNoChangeCycle", "BenchmarkMakePlan", "BenchmarkConvergence", "BenchmarkPeakRSS"} {
+		for _, p := range []string{"BenchmarkNoChangeCycle", "BenchmarkMakePlan", "BenchmarkConvergence", "BenchmarkPeakRSS",
+			"BenchmarkWebhookToJoin", "BenchmarkSCIMToJoin", "BenchmarkWebhookBurst"} {
 			if strings.HasPrefix(r.name, p) {
 				return true
 			}
