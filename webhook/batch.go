@@ -28,8 +28,7 @@ func (b *Batcher) Add(groups ...string) {
 		}
 	}
 	if len(named) == 0 {
-		b.d.add("")
-		return
+		named = []string{""} // anything may have changed
 	}
 	// One call: the groups fire together, at once or when the window ends.
 	b.d.addAll(named)

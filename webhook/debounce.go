@@ -77,9 +77,6 @@ func (s scope) union(o scope) scope {
 	return u
 }
 
-// add records a call: a group name, or "" for "anything may have changed".
-func (d *debouncer) add(group string) { d.addAll([]string{group}) }
-
 // addAll records one call that named several groups ("" among them: anything may have changed).
 func (d *debouncer) addAll(names []string) {
 	d.mu.Lock()

@@ -49,7 +49,7 @@ type Handler struct {
 	opts     Options
 	bearer   bool
 	wantHash [sha256.Size]byte
-	debounce *debouncer
+	batch    *Batcher
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -62,20 +62,17 @@ func New(opts Options) *Handler {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
-	if opts.Clock == nil {
-		opts.Clock = realClock{}
-	}
 	if opts.Trigger == nil {
 		opts.Trigger = func([]string) {}
 	}
 	h := &Handler{opts: opts, bearer: http.CanonicalHeaderKey(opts.Header) == "Authorization",
 		wantHash: sha256.Sum256([]byte(opts.Secret))}
-	h.debounce = &debouncer{clock: opts.Clock, wait: opts.Debounce, fire: opts.Trigger}
+	h.batch = NewBatcher(opts.Clock, opts.Debounce, opts.Trigger)
 	return h
 }
 
 // Close drops a trigger still waiting for its window to end.
-func (h *Handler) Close() { h.debounce.close() }
+func (h *Handler) Close() { h.batch.Close() }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Secret == "" {
@@ -126,7 +123,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ev.Msg("Webhook accepted; syncing every mapping soon")
 	}
-	h.debounce.add(change.Group)
+	h.batch.Add(change.Group) // "" names no group: anything may have changed
 	w.WriteHeader(http.StatusNoContent)
 }
 
