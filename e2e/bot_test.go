@@ -124,17 +124,24 @@ func botUser(appservice bool) harness.User {
 
 // newRoom creates a private room owned by "owner" in which the bot of the given mode is joined
 // with power level 100.
-func newRoom(t *testing.T, appservice bool, name string) id.RoomID {
-	t.Helper()
+func newRoom(tb testing.TB, appservice bool, name string) id.RoomID {
+	tb.Helper()
+	return roomWithBot(tb, appservice, name, map[id.UserID]int{botUser(appservice).ID: 100})
+}
+
+// roomWithBot creates a private room owned by "owner" with the given initial power levels (nil:
+// the defaults, the bot at 0) and joins the bot of the given mode to it.
+func roomWithBot(tb testing.TB, appservice bool, name string, levels map[id.UserID]int) id.RoomID {
+	tb.Helper()
 	ctx := context.Background()
 	b := botUser(appservice)
 	room, err := env.hs.CreateRoom(ctx, env.users["owner"], harness.RoomOptions{Name: name,
-		Invite: []id.UserID{b.ID}, PowerLevelUsers: map[id.UserID]int{b.ID: 100}})
+		Invite: []id.UserID{b.ID}, PowerLevelUsers: levels})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := env.hs.Join(ctx, b, room); err != nil {
-		t.Fatalf("bot joins %s: %v", name, err)
+		tb.Fatalf("bot joins %s: %v", name, err)
 	}
 	return room
 }
@@ -290,8 +297,11 @@ func (b *bot) logTail(n int) string {
 }
 
 // logLines returns the bot's JSON log lines whose message contains msg.
-func (b *bot) logLines(msg string) []map[string]any {
-	f, err := os.Open(b.logPath)
+func (b *bot) logLines(msg string) []map[string]any { return logLinesAt(b.logPath, msg) }
+
+// logLinesAt returns the JSON log lines of the bot logging to path whose message contains msg.
+func logLinesAt(path, msg string) []map[string]any {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}

@@ -1,16 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"maunium.net/go/mautrix/id"
-
-	"authentik-matrix-sync/e2e/harness"
 )
 
 // runDoctor runs `doctor` with a bot's configuration and returns its output and exit code.
@@ -28,21 +23,6 @@ func runDoctor(t *testing.T, args, cmdEnv []string) (string, int) {
 	return out, code
 }
 
-// weakRoom creates a room the bot of the given mode is joined to with the default power level 0.
-func weakRoom(t *testing.T, appservice bool, name string) id.RoomID {
-	t.Helper()
-	ctx := context.Background()
-	b := botUser(appservice)
-	room, err := env.hs.CreateRoom(ctx, env.users["owner"], harness.RoomOptions{Name: name, Invite: []id.UserID{b.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.hs.Join(ctx, b, room); err != nil {
-		t.Fatalf("bot joins %s: %v", name, err)
-	}
-	return room
-}
-
 func TestDoctor(t *testing.T) {
 	for _, appservice := range []bool{false, true} {
 		mode := "client"
@@ -55,7 +35,7 @@ func TestDoctor(t *testing.T) {
 
 func testDoctor(t *testing.T, appservice bool) {
 	room := newRoom(t, appservice, "doctor")
-	weak := weakRoom(t, appservice, "doctor-weak")
+	weak := roomWithBot(t, appservice, "doctor-weak", nil) // the bot at power level 0
 	ak := directory(t, "staff", "alice")
 	ak.AddUnprivilegedToken("unprivileged-token-1234")
 	base := botConfig{appservice: appservice, grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}}}

@@ -328,14 +328,5 @@ func waitAccount(t *testing.T, user id.UserID, ok func(harness.Account) bool, wh
 
 func waitDisplayName(t *testing.T, user id.UserID, want string) {
 	t.Helper()
-	err := harness.WaitFor(context.Background(), 30*time.Second, func() (bool, error) {
-		acc, err := env.hs.Account(context.Background(), user)
-		if err != nil {
-			return false, err
-		}
-		return acc.DisplayName == want, fmt.Errorf("display name %q, want %q", acc.DisplayName, want)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	waitAccount(t, user, func(a harness.Account) bool { return a.DisplayName == want }, fmt.Sprintf("named %q", want))
 }

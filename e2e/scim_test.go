@@ -221,7 +221,7 @@ func BenchmarkSCIMToJoin(b *testing.B) {
 	var all []time.Duration
 	for iter := 0; iter < b.N; iter++ {
 		group := fmt.Sprintf("bench-scim-%d", iter)
-		room := benchRoom(b, group)
+		room := newRoom(b, true, group)
 		users := make([]string, scimChanges)
 		for i := range users {
 			users[i] = fmt.Sprintf("bench-scim-%d-u%02d", iter, i)

@@ -264,7 +264,7 @@ func BenchmarkWebhookToJoin(b *testing.B) {
 	var all []time.Duration
 	for iter := 0; iter < b.N; iter++ {
 		group := fmt.Sprintf("bench-wh-%d", iter)
-		room := benchRoom(b, group)
+		room := newRoom(b, true, group)
 		ak := authentiktest.New(authentikToken)
 		b.Cleanup(ak.Close)
 		users := make([]string, webhookChanges)
@@ -315,7 +315,7 @@ func BenchmarkWebhookBurst(b *testing.B) {
 	var took []time.Duration
 	for iter := 0; iter < b.N; iter++ {
 		group := fmt.Sprintf("bench-burst-%d", iter)
-		room := benchRoom(b, group)
+		room := newRoom(b, true, group)
 		ak := authentiktest.New(authentikToken)
 		b.Cleanup(ak.Close)
 		users := make([]string, webhookBurst)
@@ -325,7 +325,7 @@ func BenchmarkWebhookBurst(b *testing.B) {
 		registerUsers(b, ak, users...)
 		ak.AddGroup(group, "")
 		bot := launchWebhookBot(b, ak, room, group)
-		before := countCycles(b, bot.logPath)
+		before := len(logLinesAt(bot.logPath, "Cycle finished"))
 		start := time.Now()
 		b.StartTimer()
 		for _, u := range users {
@@ -354,42 +354,10 @@ func BenchmarkWebhookBurst(b *testing.B) {
 		took = append(took, time.Since(start))
 		// The window after the last call ends with one more cycle: wait for it, then count.
 		time.Sleep(2 * time.Second)
-		cycles += countCycles(b, bot.logPath) - before
+		cycles += len(logLinesAt(bot.logPath, "Cycle finished")) - before
 	}
 	slices.Sort(took)
 	b.ReportMetric(float64(calls)/float64(b.N), "calls")
 	b.ReportMetric(float64(cycles)/float64(b.N), "cycles")
 	b.ReportMetric(float64(took[len(took)/2])/float64(time.Millisecond), "all_joined_ms")
-}
-
-// countCycles counts the finished cycles in a bot's JSON log.
-func countCycles(tb testing.TB, logPath string) int {
-	tb.Helper()
-	data, err := os.ReadFile(logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.Contains(line, `"message":"Cycle finished"`) {
-			n++
-		}
-	}
-	return n
-}
-
-// benchRoom creates a room for a benchmark in which the appservice bot is joined with power
-// level 100.
-func benchRoom(tb testing.TB, name string) id.RoomID {
-	tb.Helper()
-	ctx := context.Background()
-	room, err := env.hs.CreateRoom(ctx, env.users["owner"], harness.RoomOptions{Name: name,
-		Invite: []id.UserID{env.asBot.ID}, PowerLevelUsers: map[id.UserID]int{env.asBot.ID: 100}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := env.hs.Join(ctx, env.asBot, room); err != nil {
-		tb.Fatal(err)
-	}
-	return room
 }
