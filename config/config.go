@@ -295,13 +295,19 @@ func (c *Config) AppserviceMode() bool {
 	return c.Appservice.Registration != "" || c.Appservice.ASToken != ""
 }
 
+// secrets points at every secret the configuration holds: Redacted hides them, and a config
+// file holding any of them must be private. A new secret field belongs here.
+func (c *Config) secrets() []*string {
+	return []*string{&c.Matrix.AccessToken, &c.Appservice.ASToken, &c.Appservice.HSToken, &c.Authentik.Token, &c.Webhook.Secret, &c.MAS.ClientSecret, &c.SCIM.Token}
+}
+
 // Redacted is the configuration as YAML with every secret replaced by "<redacted>", for
 // printing and debug logs. Paths of secret files are kept: they are not secrets and help find
 // the file.
 func (c *Config) Redacted() string {
 	cp := *c
 	cp.Sync.Mappings = append([]Mapping(nil), c.Sync.Mappings...)
-	for _, secret := range []*string{&cp.Matrix.AccessToken, &cp.Appservice.ASToken, &cp.Appservice.HSToken, &cp.Authentik.Token, &cp.Webhook.Secret, &cp.MAS.ClientSecret, &cp.SCIM.Token} {
+	for _, secret := range cp.secrets() {
 		if *secret != "" {
 			*secret = redactedValue
 		}

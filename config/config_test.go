@@ -340,6 +340,7 @@ func TestInvalidSettings(t *testing.T) {
 		{"log format", map[string]string{"LOG_FORMAT": "xml"}, "", []string{"LOG_FORMAT", "auto, json or console"}},
 		{"health listen", map[string]string{"HEALTH_LISTEN": "9100"}, "", []string{"HEALTH_LISTEN", "host:port"}},
 		{"metrics listen", map[string]string{"METRICS_LISTEN": "localhost"}, "", []string{"METRICS_LISTEN", "host:port"}},
+		{"metrics listen on port 0", map[string]string{"METRICS_LISTEN": "127.0.0.1:0"}, "", []string{"METRICS_LISTEN", "host:port"}},
 		{"metrics pprof", map[string]string{"METRICS_PPROF": "sometimes"}, "", []string{"METRICS_PPROF", "true or false"}},
 		{"both listen names in the file", nil, "health: {listen: '127.0.0.1:1'}\nmetrics: {listen: '127.0.0.1:2'}\n", []string{"health.listen", "keep metrics.listen only"}},
 		{"mappings truncated JSON", map[string]string{"SYNC_MAPPINGS": `[{"group":"Admins","space":"!a:example.com"`}, "", []string{"SYNC_MAPPINGS", "malformed JSON at byte 43"}},
@@ -546,6 +547,19 @@ func TestSecretFileWarnings(t *testing.T) {
 			t.Errorf("no warning about %s: %q", path, c.Warnings)
 		}
 	})
+	// Every secret counts, not only the first ones added: the list is Config.secrets.
+	for name, file := range map[string]string{
+		"scim.token":     "scim: {token: " + scimToken + ", listen: \"0.0.0.0:9201\"}\n",
+		"webhook.secret": "webhook: {secret: " + webhookSecret + "}\n",
+	} {
+		t.Run("config file holding "+name, func(t *testing.T) {
+			path := writeFile(t, t.TempDir(), "config.yaml", file, 0o644)
+			c := mustLoad(t, path, seedEnv())
+			if !strings.Contains(strings.Join(c.Warnings, "\n"), "chmod 600 "+path) {
+				t.Errorf("no warning about %s: %q", path, c.Warnings)
+			}
+		})
+	}
 }
 
 func TestWarnings(t *testing.T) {

@@ -47,13 +47,7 @@ func (l *loader) applyEnv(c *Config) {
 		}
 	}
 	c.Health.Listen = c.Metrics.Listen
-	if v, ok := l.lookup("METRICS_PPROF"); ok {
-		if b, err := strconv.ParseBool(v); err != nil {
-			l.problems.add(sMetricsPprof, "%s is not true or false", quote(v))
-		} else {
-			c.Metrics.Pprof = b
-		}
-	}
+	l.envBool("METRICS_PPROF", sMetricsPprof, &c.Metrics.Pprof)
 
 	if n, ok := l.envCount("SYNC_INTERVAL_SECONDS", sInterval, "seconds", "60", int64(time.Second)); ok {
 		c.Sync.Interval = time.Duration(n) * time.Second
@@ -105,6 +99,21 @@ func (l *loader) envCount(name string, s setting, what, example string, scale in
 		return n, true
 	}
 	return 0, false
+}
+
+// envBool reads a true/false variable (any spelling strconv.ParseBool accepts) into field; an
+// unset variable leaves it as it was.
+func (l *loader) envBool(name string, s setting, field *bool) {
+	v, ok := l.lookup(name)
+	if !ok {
+		return
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		l.problems.add(s, "%s is not true or false", quote(v))
+		return
+	}
+	*field = b
 }
 
 // envSecret applies NAME and NAME_FILE. With a file field, the path is kept for

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strconv"
 	"strings"
 	"time"
 )
@@ -70,20 +69,6 @@ func (l *loader) applyLifecycleEnv(c *Config) {
 	if v, ok := l.lookup("PROFILE_SYNC_AVATAR_ATTRIBUTE"); ok {
 		p.AvatarAttribute = v
 	}
-}
-
-// envBool reads a true/false variable into field.
-func (l *loader) envBool(name string, s setting, field *bool) {
-	v, ok := l.lookup(name)
-	if !ok {
-		return
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		l.problems.add(s, "%s is not true or false", quote(v))
-		return
-	}
-	*field = b
 }
 
 // checkLifecycle validates the deactivated and profile_sync settings.

@@ -127,8 +127,11 @@ func (l *loader) readFile(c *Config, path string) error {
 		return fmt.Errorf("config file %s is not valid YAML: fix it by comparing with config.example.yaml: %w", path, yamlSyntaxError{err})
 	}
 	l.listenAlias(c, data, path)
-	if c.Matrix.AccessToken != "" || c.Appservice.ASToken != "" || c.Appservice.HSToken != "" || c.Authentik.Token != "" || c.MAS.ClientSecret != "" {
-		l.checkPrivate(path, "config file")
+	for _, secret := range c.secrets() {
+		if *secret != "" {
+			l.checkPrivate(path, "config file")
+			break
+		}
 	}
 	return nil
 }
@@ -176,19 +179,22 @@ func (l *loader) readSecretFile(s setting, path string) (string, bool) {
 
 // resolveSecretFiles reads the token files named in the config file or by *_FILE variables.
 func (l *loader) resolveSecretFiles(c *Config) {
-	resolve := func(value, file *string, s, fileSetting setting) {
-		switch {
-		case *file == "":
-		case *value != "":
-			l.problems.add(s, "both the token and a token file are set; keep one of them")
-		default:
-			if token, ok := l.readSecretFile(fileSetting, *file); ok {
-				*value = token
-			}
+	l.resolveSecretFile("token", &c.Authentik.Token, &c.Authentik.TokenFile, sAuthentikToken, sAuthentikFile)
+	l.resolveSecretFile("token", &c.Matrix.AccessToken, &c.Matrix.AccessTokenFile, sAccessToken, sAccessTokenFile)
+}
+
+// resolveSecretFile reads *file into *value when a file is named and no value is set; noun
+// ("token" or "secret") names the secret in the message when both are set.
+func (l *loader) resolveSecretFile(noun string, value, file *string, s, fileSetting setting) {
+	switch {
+	case *file == "":
+	case *value != "":
+		l.problems.add(s, "both the %s and a %s file are set; keep one of them", noun, noun)
+	default:
+		if secret, ok := l.readSecretFile(fileSetting, *file); ok {
+			*value = secret
 		}
 	}
-	resolve(&c.Authentik.Token, &c.Authentik.TokenFile, sAuthentikToken, sAuthentikFile)
-	resolve(&c.Matrix.AccessToken, &c.Matrix.AccessTokenFile, sAccessToken, sAccessTokenFile)
 }
 
 // registrationFile is the part of an appservice registration this program reads. Other keys

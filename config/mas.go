@@ -2,7 +2,6 @@ package config
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -64,23 +63,9 @@ func (l *loader) applyMASEnv(c *Config) {
 			*field = v
 		}
 	}
-	if v, ok := l.lookup("MAS_USE_FOR_SYNAPSE_ADMIN"); ok {
-		if b, err := strconv.ParseBool(v); err != nil {
-			l.problems.add(sMASSynapseAdmin, "%s is not true or false", quote(v))
-		} else {
-			m.UseForSynapseAdmin = b
-		}
-	}
+	l.envBool("MAS_USE_FOR_SYNAPSE_ADMIN", sMASSynapseAdmin, &m.UseForSynapseAdmin)
 	l.envSecret("MAS_CLIENT_SECRET", sMASClientSecret, sMASClientSecretFile, &m.ClientSecret, &m.ClientSecretFile)
-	switch {
-	case m.ClientSecretFile == "":
-	case m.ClientSecret != "":
-		l.problems.add(sMASClientSecret, "both the secret and a secret file are set; keep one of them")
-	default:
-		if secret, ok := l.readSecretFile(sMASClientSecretFile, m.ClientSecretFile); ok {
-			m.ClientSecret = secret
-		}
-	}
+	l.resolveSecretFile("secret", &m.ClientSecret, &m.ClientSecretFile, sMASClientSecret, sMASClientSecretFile)
 	c.Matrix.Auth = strings.ToLower(strings.TrimSpace(c.Matrix.Auth))
 	if c.Matrix.Auth == "" {
 		c.Matrix.Auth = AuthSynapse

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"net"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -87,15 +85,7 @@ func (l *loader) applySCIMEnv(c *Config) {
 		s.Debounce = time.Duration(n) * time.Millisecond
 	}
 	l.envSecret("SCIM_TOKEN", sSCIMToken, sSCIMTokenFile, &s.Token, &s.TokenFile)
-	switch {
-	case s.TokenFile == "":
-	case s.Token != "":
-		l.problems.add(sSCIMToken, "both the token and a token file are set; keep one of them")
-	default:
-		if token, ok := l.readSecretFile(sSCIMTokenFile, s.TokenFile); ok {
-			s.Token = token
-		}
-	}
+	l.resolveSecretFile("token", &s.Token, &s.TokenFile, sSCIMToken, sSCIMTokenFile)
 	if s.Listen != "" && s.Token == "" {
 		l.warnings = append(l.warnings, "scim.listen / SCIM_LISTEN is set but no SCIM token is: the SCIM endpoint is off until scim.token / SCIM_TOKEN is set")
 	}
@@ -121,11 +111,7 @@ func (c *Config) checkSCIM(ps *problems) {
 		ps.add(sSCIMListen, "is empty and so is webhook.listen / WEBHOOK_LISTEN: set one of them to a host:port Authentik can reach, such as 0.0.0.0:9201")
 	}
 	if s.Listen != "" {
-		if _, port, err := net.SplitHostPort(s.Listen); err != nil || port == "" {
-			ps.add(sSCIMListen, "%s is not host:port; write it as 0.0.0.0:9201 (all interfaces) or 10.0.0.5:9201", quote(s.Listen))
-		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			ps.add(sSCIMListen, "%s has no valid port; use 1 to 65535", quote(s.Listen))
-		}
+		checkListen(ps, sSCIMListen, s.Listen, "9201")
 		switch s.Listen {
 		case c.Metrics.Listen:
 			ps.add(sSCIMListen, "%s is also metrics.listen / METRICS_LISTEN; give the SCIM endpoint its own address", quote(s.Listen))

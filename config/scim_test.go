@@ -39,6 +39,7 @@ func TestSCIMSettings(t *testing.T) {
 		{"a short token", "", map[string]string{"SCIM_TOKEN": "short", "SCIM_LISTEN": ":9201"}, "", SCIMConfig{}, "at least 16", ""},
 		{"both token and file", "", map[string]string{"SCIM_TOKEN": scimToken, "SCIM_TOKEN_FILE": tokenFile, "SCIM_LISTEN": ":9201"}, "", SCIMConfig{}, "keep one of them", ""},
 		{"listen without a port", "", map[string]string{"SCIM_TOKEN": scimToken, "SCIM_LISTEN": "0.0.0.0"}, "", SCIMConfig{}, "not host:port", ""},
+		{"listen on port 0", "", map[string]string{"SCIM_TOKEN": scimToken, "SCIM_LISTEN": ":0"}, "", SCIMConfig{}, "no valid port", ""},
 		{"listen shared with the webhook", "", map[string]string{"SCIM_TOKEN": scimToken, "SCIM_LISTEN": ":9200", "WEBHOOK_LISTEN": ":9200"}, "", SCIMConfig{}, "leave scim.listen empty", ""},
 		{"listen shared with metrics", "", map[string]string{"SCIM_TOKEN": scimToken, "SCIM_LISTEN": "127.0.0.1:9100"}, "", SCIMConfig{}, "its own address", ""},
 		{"settle too long", "", map[string]string{"SCIM_SETTLE_SECONDS": "7200"}, "", SCIMConfig{}, "use 0 to 1h0m0s", ""},

@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"maunium.net/go/mautrix/id"
@@ -337,8 +335,7 @@ func (c *Config) checkRest(ps *problems) {
 		ps.add(sLogFormat, "%s is not a log format; use auto, json or console", quote(c.Logging.Format))
 	}
 	if l := c.Metrics.Listen; l != "" {
-		_, port, err := net.SplitHostPort(l)
-		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
+		if parseListen(l) != listenOK {
 			ps.add(sHealthListen, "%s is not host:port; use something like %s, or empty to disable the endpoint", quote(l), DefaultMetricsListen)
 		}
 	}

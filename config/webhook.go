@@ -1,10 +1,6 @@
 package config
 
-import (
-	"net"
-	"strconv"
-	"time"
-)
+import "time"
 
 // WebhookConfig is the listener for Authentik's notification webhooks (event-driven sync).
 type WebhookConfig struct {
@@ -53,15 +49,7 @@ func (l *loader) applyWebhookEnv(c *Config) {
 		w.Debounce = time.Duration(n) * time.Millisecond
 	}
 	l.envSecret("WEBHOOK_SECRET", sWebhookSecret, sWebhookSecretFile, &w.Secret, &w.SecretFile)
-	switch {
-	case w.SecretFile == "":
-	case w.Secret != "":
-		l.problems.add(sWebhookSecret, "both the secret and a secret file are set; keep one of them")
-	default:
-		if secret, ok := l.readSecretFile(sWebhookSecretFile, w.SecretFile); ok {
-			w.Secret = secret
-		}
-	}
+	l.resolveSecretFile("secret", &w.Secret, &w.SecretFile, sWebhookSecret, sWebhookSecretFile)
 	if w.Listen != "" && w.Secret == "" {
 		l.warnings = append(l.warnings, "webhook.listen / WEBHOOK_LISTEN is set but no webhook secret is: the webhook answers 404 to every call until webhook.secret / WEBHOOK_SECRET is set")
 	}
@@ -71,11 +59,7 @@ func (l *loader) applyWebhookEnv(c *Config) {
 func (c *Config) checkWebhook(ps *problems) {
 	w := c.Webhook
 	if w.Listen != "" {
-		if _, port, err := net.SplitHostPort(w.Listen); err != nil || port == "" {
-			ps.add(sWebhookListen, "%s is not host:port; write it as 0.0.0.0:9200 (all interfaces) or 10.0.0.5:9200", quote(w.Listen))
-		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			ps.add(sWebhookListen, "%s has no valid port; use 1 to 65535", quote(w.Listen))
-		}
+		checkListen(ps, sWebhookListen, w.Listen, "9200")
 		if w.Listen == c.Metrics.Listen {
 			ps.add(sWebhookListen, "%s is also metrics.listen / METRICS_LISTEN; give the webhook its own address", quote(w.Listen))
 		}

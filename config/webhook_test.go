@@ -37,6 +37,7 @@ func TestWebhookSettings(t *testing.T) {
 		{"short secret", "", map[string]string{"WEBHOOK_SECRET": "short"}, WebhookConfig{}, "at least 16", ""},
 		{"listen without a port", "", map[string]string{"WEBHOOK_LISTEN": "0.0.0.0"}, WebhookConfig{}, "not host:port", ""},
 		{"listen with a bad port", "", map[string]string{"WEBHOOK_LISTEN": "0.0.0.0:http2"}, WebhookConfig{}, "no valid port", ""},
+		{"listen on port 0", "", map[string]string{"WEBHOOK_LISTEN": "0.0.0.0:0"}, WebhookConfig{}, "no valid port", ""},
 		{"listen shared with metrics", "", map[string]string{"WEBHOOK_LISTEN": "127.0.0.1:9100"}, WebhookConfig{}, "give the webhook its own address", ""},
 		{"header with a space", "", map[string]string{"WEBHOOK_HEADER": "X Secret"}, WebhookConfig{}, "not an HTTP header name", ""},
 		{"debounce not a number", "", map[string]string{"WEBHOOK_DEBOUNCE_MS": "2s"}, WebhookConfig{}, "WEBHOOK_DEBOUNCE_MS", ""},
