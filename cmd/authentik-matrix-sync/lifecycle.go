@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 
 	"authentik-matrix-sync/config"
 	syncer "authentik-matrix-sync/sync"
@@ -37,9 +38,12 @@ func (w *world) checkLifecycle(ctx context.Context) {
 	if !cfg.AppserviceMode() && (cfg.ProfileSync.DisplayName || cfg.ProfileSync.AvatarAttribute != "") {
 		needs = append(needs, "profile sync in client mode")
 	}
-	for _, purpose := range needs {
-		if err := w.matrix.CheckAccountsAdmin(ctx, purpose); err != nil {
-			w.log.Warn().Err(err).Str("needed_for", purpose).Msg("The homeserver's admin API refuses the bot; these actions will fail until that is fixed")
-		}
+	if len(needs) == 0 {
+		return
+	}
+	// Every purpose probes the same admin call (the bot's own account), so one probe answers all.
+	purpose := strings.Join(needs, " and ")
+	if err := w.matrix.CheckAccountsAdmin(ctx, purpose); err != nil {
+		w.log.Warn().Err(err).Str("needed_for", purpose).Msg("The homeserver's admin API refuses the bot; these actions will fail until that is fixed")
 	}
 }

@@ -3,15 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"authentik-matrix-sync/config"
-	"authentik-matrix-sync/httpserver"
 	"authentik-matrix-sync/metrics"
 	"authentik-matrix-sync/scim"
 	syncer "authentik-matrix-sync/sync"
@@ -80,29 +75,18 @@ func startSCIM(ctx context.Context, cfg *config.Config, w *world, res *scim.Reso
 	mount(mux)
 	goRun(func() error {
 		defer batch.Close()
-		return serveSCIM(ctx, cfg.SCIM.Listen, mux, log)
+		return serve(ctx, scimListener(cfg.SCIM.Listen, mux), log)
 	})
 	return nil, nil
 }
 
-// serveSCIM runs the SCIM listener until ctx ends. A PATCH of a large group carries up to a
-// thousand operations, hence longer timeouts than the webhook's.
-func serveSCIM(ctx context.Context, addr string, h http.Handler, log zerolog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen for SCIM on %s: %w (set scim.listen / SCIM_LISTEN to a free address, or empty to share webhook.listen)", addr, err)
-	}
-	srv := httpserver.NewServer(addr, h)
-	srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 30*time.Second, 30*time.Second
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	log.Info().Str("listen", ln.Addr().String()).Str("path", scim.BasePath).Msg("Listening for Authentik's SCIM provider")
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("SCIM listener on %s: %w", addr, err)
-	}
-	return nil
+// scimTimeout bounds reading and writing one SCIM request, on whichever listener: a PATCH of a
+// large group carries up to a thousand operations, hence longer than the webhook's.
+const scimTimeout = 30 * time.Second
+
+// scimListener is the SCIM endpoint's own listener (scim.listen), serving h.
+func scimListener(addr string, h http.Handler) listener {
+	return listener{addr: addr, handler: h, timeout: scimTimeout, path: scim.BasePath,
+		what: "SCIM", fix: "set scim.listen / SCIM_LISTEN to a free address, or empty to share webhook.listen",
+		peer: "Authentik's SCIM provider", name: "SCIM"}
 }

@@ -28,7 +28,8 @@ type groupLister interface {
 const groupTreeTimeout = 30 * time.Second
 
 // startWebhook serves Authentik's notification webhooks on webhook.listen, when it is set, and
-// whatever mount adds to the listener (the SCIM endpoint; nil adds nothing).
+// whatever mount adds to the listener (the SCIM endpoint, whose longer timeouts the listener then
+// takes; nil adds nothing).
 func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.Metrics, rec *syncer.Reconciler, goRun func(func() error), mount func(*http.ServeMux)) {
 	if cfg.Webhook.Listen == "" {
 		return
@@ -45,28 +46,62 @@ func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.
 	}
 	goRun(func() error {
 		defer h.Close()
-		return serveWebhook(ctx, cfg.Webhook.Listen, mux, log)
+		return serve(ctx, webhookListener(cfg.Webhook.Listen, mux, mount != nil), log)
 	})
 }
 
-// serveWebhook runs the webhook listener until ctx ends. Authentik's calls are small and
-// answered at once, so the timeouts are short.
-func serveWebhook(ctx context.Context, addr string, h http.Handler, log zerolog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen for Authentik webhooks on %s: %w (set webhook.listen / WEBHOOK_LISTEN to a free address, or empty to disable)", addr, err)
+// webhookTimeout bounds reading and writing one webhook request: Authentik's calls are small and
+// answered at once.
+const webhookTimeout = 10 * time.Second
+
+// webhookListener is the webhook's listener, serving h. When the SCIM endpoint is mounted on it,
+// its requests get SCIM's longer timeouts.
+func webhookListener(addr string, h http.Handler, scimMounted bool) listener {
+	timeout := webhookTimeout
+	if scimMounted {
+		timeout = scimTimeout
 	}
-	srv := httpserver.NewServer(addr, h)
-	srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 10*time.Second, 10*time.Second
+	return listener{addr: addr, handler: h, timeout: timeout, path: webhook.Path,
+		what: "Authentik webhooks", fix: "set webhook.listen / WEBHOOK_LISTEN to a free address, or empty to disable",
+		peer: "Authentik webhooks", name: "webhook"}
+}
+
+// listener is one HTTP listener of the program: where it listens, what it serves, how long a
+// request may take, and the words its log and error messages use.
+type listener struct {
+	addr    string
+	handler http.Handler
+	timeout time.Duration // for reading and for writing one request
+	path    string        // logged with the address
+	what    string        // "listen for <what> on <addr>" when the address is refused
+	fix     string        // what to do then
+	peer    string        // "Listening for <peer>"
+	name    string        // "<name> listener on <addr>" when serving fails
+}
+
+// server is the HTTP server for l, with its timeouts.
+func (l listener) server() *http.Server {
+	srv := httpserver.NewServer(l.addr, l.handler)
+	srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, l.timeout, l.timeout
+	return srv
+}
+
+// serve runs l until ctx ends.
+func serve(ctx context.Context, l listener, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return fmt.Errorf("listen for %s on %s: %w (%s)", l.what, l.addr, err, l.fix)
+	}
+	srv := l.server()
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Info().Str("listen", ln.Addr().String()).Str("path", webhook.Path).Msg("Listening for Authentik webhooks")
+	log.Info().Str("listen", ln.Addr().String()).Str("path", l.path).Msg("Listening for " + l.peer)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("webhook listener on %s: %w", addr, err)
+		return fmt.Errorf("%s listener on %s: %w", l.name, l.addr, err)
 	}
 	return nil
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -82,5 +84,28 @@ func TestWebhookTriggerWidensOrFallsBack(t *testing.T) {
 				t.Errorf("triggered %#v, want one trigger of %#v", [][]string(got), tt.want)
 			}
 		})
+	}
+}
+
+func TestListenerTimeouts(t *testing.T) {
+	// The webhook listener takes SCIM's longer timeouts when the SCIM endpoint shares it: a PATCH
+	// of a large group must not be cut off at the webhook's.
+	tests := []struct {
+		name string
+		l    listener
+		want time.Duration
+	}{
+		{"webhook alone", webhookListener(":0", http.NewServeMux(), false), webhookTimeout},
+		{"webhook with SCIM mounted", webhookListener(":0", http.NewServeMux(), true), scimTimeout},
+		{"SCIM on its own listener", scimListener(":0", http.NewServeMux()), scimTimeout},
+	}
+	for _, tt := range tests {
+		srv := tt.l.server()
+		if srv.ReadTimeout != tt.want || srv.WriteTimeout != tt.want {
+			t.Errorf("%s: read/write timeouts %v/%v, want %v", tt.name, srv.ReadTimeout, srv.WriteTimeout, tt.want)
+		}
+		if srv.ReadHeaderTimeout != 5*time.Second {
+			t.Errorf("%s: header timeout %v, want 5s", tt.name, srv.ReadHeaderTimeout)
+		}
 	}
 }
