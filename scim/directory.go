@@ -153,7 +153,7 @@ func walk(s *Snapshot, gid string, now time.Time, settle time.Duration) ([]strin
 				problems = append(problems, fmt.Sprintf("SCIM group %q nests groups deeper than %d levels below it", s.Groups[gid].DisplayName, maxNestedGroupDepth))
 			default:
 				seenGroup[v] = true
-				if age := now.Sub(sub.Created); age < settle && v != gid {
+				if age := now.Sub(sub.Created); age < settle {
 					problems = append(problems, fmt.Sprintf("its nested SCIM group %q was created %s ago", sub.DisplayName, age.Round(time.Second)))
 				}
 				queue = append(queue, entry{v, e.depth + 1})

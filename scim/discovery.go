@@ -86,21 +86,8 @@ var resourceTypes = []resourceType{
 }
 
 func (h *Handler) resourceTypes(q *request, id string) {
-	if id == "" {
-		list := make([]any, 0, len(resourceTypes))
-		for _, t := range resourceTypes {
-			list = append(list, t)
-		}
-		q.answer(http.StatusOK, listResponse{Schemas: []string{SchemaListResponse}, TotalResults: len(list), ItemsPerPage: len(list), StartIndex: 1, Resources: list})
-		return
-	}
-	for _, t := range resourceTypes {
-		if strings.EqualFold(t.ID, id) {
-			q.answer(http.StatusOK, t)
-			return
-		}
-	}
-	q.fail(notFound("no resource type %q; there are User and Group", id))
+	answerDiscovery(q, resourceTypes, id, func(t resourceType) string { return t.ID },
+		notFound("no resource type %q; there are User and Group", id))
 }
 
 // attribute describes one attribute in /Schemas (RFC 7643 §7).
@@ -168,19 +155,25 @@ var schemaDocs = []schemaDoc{
 }
 
 func (h *Handler) schemas(q *request, id string) {
+	answerDiscovery(q, schemaDocs, id, func(s schemaDoc) string { return s.ID }, notFound("no schema %q", id))
+}
+
+// answerDiscovery answers a GET of a discovery collection (all of docs, in one page) or, with an
+// id, of the one document of docs with that id, case-insensitively; missing when there is none.
+func answerDiscovery[T any](q *request, docs []T, id string, idOf func(T) string, missing *Error) {
 	if id == "" {
-		list := make([]any, 0, len(schemaDocs))
-		for _, s := range schemaDocs {
-			list = append(list, s)
+		list := make([]any, 0, len(docs))
+		for _, d := range docs {
+			list = append(list, d)
 		}
-		q.answer(http.StatusOK, listResponse{Schemas: []string{SchemaListResponse}, TotalResults: len(list), ItemsPerPage: len(list), StartIndex: 1, Resources: list})
+		q.answer(http.StatusOK, listPage{startIndex: 1}.response(len(list), list))
 		return
 	}
-	for _, s := range schemaDocs {
-		if strings.EqualFold(s.ID, id) {
-			q.answer(http.StatusOK, s)
+	for _, d := range docs {
+		if strings.EqualFold(idOf(d), id) {
+			q.answer(http.StatusOK, d)
 			return
 		}
 	}
-	q.fail(notFound("no schema %q", id))
+	q.fail(missing)
 }

@@ -2,10 +2,12 @@ package scim
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 )
@@ -356,6 +358,35 @@ func TestOtherReplicaWrites(t *testing.T) {
 	f.do("PATCH", "/scim/v2/Groups/id-1", sprintf(addMember, "from-first")).must(t, 200)
 	if got := g.do("GET", "/scim/v2/Groups/id-1", "").memberValues(t); !slices.Equal(got, []string{"from-first", "from-other"}) {
 		t.Errorf("members = %v, want both writes", got)
+	}
+}
+
+// TestConcurrentLocalWrites: writes racing on one replica all land, and none of them reloads
+// the whole state, since memory is current for the replica's own writes.
+func TestConcurrentLocalWrites(t *testing.T) {
+	f := newFixture(t, 0)
+	f.do("POST", "/scim/v2/Groups", staffBody).must(t, 201) // id-1
+	var wg gosync.WaitGroup
+	var want []string
+	for i := range 8 {
+		member := fmt.Sprintf("member-%d", i)
+		want = append(want, member)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := f.do("PATCH", "/scim/v2/Groups/id-1", sprintf(addMember, member)); r.status != 200 {
+				t.Errorf("PATCH adding %s = %d %s", member, r.status, r.raw)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := f.do("GET", "/scim/v2/Groups/id-1", "").memberValues(t); !slices.Equal(got, want) {
+		t.Errorf("members = %v, want %v", got, want)
+	}
+	f.store.mu.Lock()
+	defer f.store.mu.Unlock()
+	if f.store.loads != 1 {
+		t.Errorf("the whole state was read %d times, want once (at Open)", f.store.loads)
 	}
 }
 

@@ -26,6 +26,7 @@ type memStore struct {
 	mu        gosync.Mutex
 	snap      Snapshot
 	applied   int
+	loads     int // reads of the whole state
 	failApply error
 }
 
@@ -34,6 +35,7 @@ func newMemStore() *memStore { return &memStore{snap: emptySnapshot()} }
 func (m *memStore) SCIMState(context.Context) (Snapshot, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.loads++
 	return cloneSnapshot(m.snap), nil
 }
 

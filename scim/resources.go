@@ -81,7 +81,7 @@ func (r *Resources) refresh(ctx context.Context) error {
 
 // reloadLocked reads the whole state again unless it is already at version v; r.mu is held.
 func (r *Resources) reloadLocked(ctx context.Context, v int64) error {
-	if v == r.snap.Version && v >= 0 {
+	if v == r.snap.Version {
 		return nil
 	}
 	snap, err := r.store.SCIMState(ctx)
@@ -107,39 +107,53 @@ func (r *Resources) view(ctx context.Context, fn func(s *Snapshot)) error {
 // staleRetries bounds the recomputations of a write that other replicas keep overtaking.
 const staleRetries = 5
 
-// update computes a change from the current state with fn (which must not change the state
-// itself), writes it, and applies it in memory. fn returning a nil change writes nothing.
+// update computes a change from the state in memory with fn (which must not change the state
+// itself), writes it, and applies it in memory. fn returning a nil change writes nothing. Memory is
+// current for this replica's own writes, since they all hold r.mu; the store's version check
+// catches other replicas' writes (ErrStale), and then update reloads and computes again. An answer
+// that writes nothing (an error or no change) is checked against the store's version before it is
+// given, so that it is never one computed from a state other replicas have moved past.
 func (r *Resources) update(ctx context.Context, fn func(s *Snapshot) (*Change, *Error)) *Error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	checked := false
 	for attempt := 0; ; attempt++ {
-		v, err := r.store.SCIMVersion(ctx)
-		if err != nil {
-			return unavailable(err)
-		}
-		r.mu.Lock()
-		if err := r.reloadLocked(ctx, v); err != nil {
-			r.mu.Unlock()
-			return unavailable(err)
-		}
 		c, e := fn(&r.snap)
 		if e != nil || c == nil {
-			r.mu.Unlock()
-			return e
+			if checked {
+				return e
+			}
+			checked = true
+			v, err := r.store.SCIMVersion(ctx)
+			if err != nil {
+				return unavailable(fmt.Errorf("read the SCIM state's version: %w", err))
+			}
+			if v == r.snap.Version {
+				return e
+			}
+			if err := r.reloadLocked(ctx, v); err != nil {
+				return unavailable(err)
+			}
+			continue
 		}
 		now := r.clock()
 		c.Base, c.At = r.snap.Version, now
 		if settled, ok := r.settledAtLocked(now); ok && r.snap.SettledAt.IsZero() {
 			c.Settled = settled
 		}
-		err = r.store.ApplySCIM(ctx, *c)
-		if err == nil {
-			r.snap.apply(*c)
-		}
-		r.mu.Unlock()
+		err := r.store.ApplySCIM(ctx, *c)
 		switch {
 		case err == nil:
+			r.snap.apply(*c)
 			return nil
 		case errors.Is(err, ErrStale) && attempt < staleRetries:
-			continue
+			v, err := r.store.SCIMVersion(ctx)
+			if err != nil {
+				return unavailable(fmt.Errorf("read the SCIM state's version: %w", err))
+			}
+			if err := r.reloadLocked(ctx, v); err != nil {
+				return unavailable(err)
+			}
 		default:
 			return unavailable(err)
 		}

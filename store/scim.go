@@ -178,7 +178,7 @@ func (s *sqlState) ApplySCIM(ctx context.Context, c scim.Change) error {
 			if err != nil {
 				return fmt.Errorf("user %s: %w", u.ID, err)
 			}
-			if _, err := tx.ExecContext(ctx, upsertSCIMUser, u.ID, u.UserName, u.ExternalID, boolInt(u.Active), string(resource),
+			if _, err := tx.ExecContext(ctx, upsertSCIMUser, u.ID, u.UserName, u.ExternalID, flag(u.Active), string(resource),
 				u.Created.UnixMilli(), u.Modified.UnixMilli()); err != nil {
 				return fmt.Errorf("user %s (%s): %w", u.ID, u.UserName, err)
 			}
@@ -239,11 +239,4 @@ func changeMembers(ctx context.Context, tx *sql.Tx, c scim.Change) error {
 		}
 	}
 	return nil
-}
-
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }
