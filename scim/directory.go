@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"authentik-matrix-sync/authentik"
-	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -39,23 +38,16 @@ import (
 // makes Resources a usermap.Source, so that the users are mapped to Matrix IDs as Authentik's
 // are: userName is the username, externalId (Authentik's uid) the uid, the primary e-mail the
 // email. PK is a number for this listing only: SCIM carries no Authentik pk. A group that is
-// incomplete by the rules above has Err set, unless Directory collects the reason instead.
+// incomplete by the rules above has Err set along with the members that are known.
 func (r *Resources) EffectiveMembers(ctx context.Context, names []string) map[string]authentik.Membership {
 	out := make(map[string]authentik.Membership, len(names))
-	why := collectorOf(ctx)
 	err := r.view(ctx, func(s *Snapshot) {
 		now := r.now()
 		_, settled := r.settledAtLocked(now)
-		res := effective(s, names, now, r.settle, settled)
-		for _, name := range names {
-			e := res[name]
+		for name, e := range effective(s, names, now, r.settle, settled) {
 			m := authentik.Membership{Users: e.users, Err: e.missing}
-			if e.missing == nil && e.incomplete != nil {
-				if why != nil {
-					why[name] = e.incomplete
-				} else {
-					m = authentik.Membership{Err: e.incomplete}
-				}
+			if m.Err == nil {
+				m.Err = e.incomplete
 			}
 			out[name] = m
 		}
@@ -217,41 +209,4 @@ func (r *Resources) ListGroups(ctx context.Context) ([]authentik.Group, error) {
 	return out, err
 }
 
-// Directory is the reconciler's view of the SCIM state: Mapped (a usermap.Directory whose Source
-// is Resources) maps the users to Matrix IDs, and Directory adds to it why a group is
-// incomplete, worked out from the same snapshot as its members.
-type Directory struct {
-	Mapped    syncer.Directory
-	Resources *Resources
-}
-
-var (
-	_ syncer.Directory = (*Directory)(nil)
-	_ usermap.Source   = (*Resources)(nil)
-)
-
-type collectorKey struct{}
-
-// incompleteness collects, by group name, why a group read in one listing is incomplete.
-type incompleteness map[string]error
-
-func collectorOf(ctx context.Context) incompleteness {
-	c, _ := ctx.Value(collectorKey{}).(incompleteness)
-	return c
-}
-
-// Members returns the mapped members of groups, incomplete ones with Err set.
-func (d *Directory) Members(ctx context.Context, groups []string) map[string]syncer.GroupMembers {
-	why := incompleteness{}
-	out := d.Mapped.Members(context.WithValue(ctx, collectorKey{}, why), groups)
-	for name, err := range why {
-		g := out[name]
-		g.Group = name
-		if g.Err != nil {
-			err = fmt.Errorf("%w; %w", err, g.Err)
-		}
-		g.Err = err
-		out[name] = g
-	}
-	return out
-}
+var _ usermap.Source = (*Resources)(nil)

@@ -138,13 +138,13 @@ func TestIncompleteRule(t *testing.T) {
 }
 
 // newDirectory is the reconciler's view of f's state, mapped with the default template.
-func newDirectory(t *testing.T, res *Resources) *Directory {
+func newDirectory(t *testing.T, res *Resources) *usermap.Directory {
 	t.Helper()
 	mapper, err := usermap.New("@{username}:{server}", "matrix_id", "example.org")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Directory{Mapped: &usermap.Directory{Source: res, Mapper: mapper, Log: zerolog.Nop()}, Resources: res}
+	return &usermap.Directory{Source: res, Mapper: mapper, Log: zerolog.Nop()}
 }
 
 func memberIDs(g syncer.GroupMembers) []id.UserID {

@@ -87,7 +87,7 @@ func TestStateSurvivesReopening(t *testing.T) {
 		t.Fatal(err)
 	}
 	members := func(r *receiver) []syncer.Member {
-		dir := &scim.Directory{Mapped: &usermap.Directory{Source: r.res, Mapper: mapper, Log: zerolog.Nop()}, Resources: r.res}
+		dir := &usermap.Directory{Source: r.res, Mapper: mapper, Log: zerolog.Nop()}
 		g := dir.Members(t.Context(), []string{"staff"})["staff"]
 		if g.Err != nil {
 			t.Fatalf("staff incomplete: %v", g.Err)

@@ -64,12 +64,14 @@ type eachSource interface {
 	EachEffective(ctx context.Context, names []string, fn func(name string, m authentik.Membership))
 }
 
-// mapGroup maps one group's users to Matrix IDs with resolve.
+// mapGroup maps one group's users to Matrix IDs with resolve. The users of a membership with Err
+// set are mapped too (a source may know some members of a group it cannot vouch for, as SCIM
+// does); Err stays on the group, so that they are added but nobody is removed.
 func (d *Directory) mapGroup(name string, m authentik.Membership, resolve func(authentik.User) (id.UserID, error)) syncer.GroupMembers {
-	if m.Err != nil {
-		return syncer.GroupMembers{Group: name, Err: m.Err}
+	g := syncer.GroupMembers{Group: name, Err: m.Err}
+	if len(m.Users) > 0 {
+		g.Members = make([]syncer.Member, 0, len(m.Users))
 	}
-	g := syncer.GroupMembers{Group: name, Members: make([]syncer.Member, 0, len(m.Users))}
 	var bad []string
 	for _, u := range m.Users {
 		uid, err := resolve(u)
@@ -87,8 +89,12 @@ func (d *Directory) mapGroup(name string, m authentik.Membership, resolve func(a
 		}
 	}
 	if len(bad) > 0 {
-		g.Err = fmt.Errorf("%d member(s) of group %q have no valid Matrix ID (fix the user or the user_mapping settings): %s",
+		err := fmt.Errorf("%d member(s) of group %q have no valid Matrix ID (fix the user or the user_mapping settings): %s",
 			len(bad), name, strings.Join(bad, "; "))
+		if g.Err != nil {
+			err = fmt.Errorf("%w; %w", g.Err, err)
+		}
+		g.Err = err
 	}
 	return g
 }

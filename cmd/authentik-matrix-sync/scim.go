@@ -31,18 +31,9 @@ func (w *world) useSCIM(ctx context.Context, st stateStore) (*scim.Resources, er
 	}
 	if cfg.Directory.Source == config.DirectorySourceSCIM {
 		w.dir.Source = res
-		w.scimDir = &scim.Directory{Mapped: w.dir, Resources: res}
 		w.log.Info().Dur("settle", cfg.SCIM.Settle).Msg("Group members come from Authentik's SCIM provider (directory.source: scim)")
 	}
 	return res, nil
-}
-
-// directory is what the reconciler reads group members from.
-func (w *world) directory() syncer.Directory {
-	if w.scimDir != nil {
-		return w.scimDir
-	}
-	return w.dir
 }
 
 // startSCIM serves the SCIM endpoint when it is on: on scim.listen, or, when that is empty, on

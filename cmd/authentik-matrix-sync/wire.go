@@ -19,7 +19,6 @@ import (
 	"authentik-matrix-sync/health"
 	"authentik-matrix-sync/mas"
 	"authentik-matrix-sync/metrics"
-	"authentik-matrix-sync/scim"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -56,8 +55,6 @@ type world struct {
 	dir    *usermap.Directory
 	// created records rooms made for create_if_missing; nil (plan mode) never creates any.
 	created createdRoomStore
-	// scimDir, set with directory.source scim, reads group members from the SCIM state (scim.go).
-	scimDir *scim.Directory
 	// mas is Matrix Authentication Service's admin API when it keeps the accounts (mas.go).
 	mas *mas.Client
 }
@@ -231,7 +228,7 @@ func runBot(ctx context.Context, path string) error {
 		return err
 	}
 	rec := syncer.New(syncer.Options{
-		Directory: w.directory(), Rooms: rooms, Store: st, Backup: m.CountBackups(st), Policy: policy,
+		Directory: w.dir, Rooms: rooms, Store: st, Backup: m.CountBackups(st), Policy: policy,
 		Interval: cfg.Sync.Interval, MaxBackoff: cfg.Sync.MaxBackoff, Log: log, Observer: admin.observer(m),
 		Steering: admin.steering(), Guard: guardLimits(cfg),
 		Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st),
@@ -343,7 +340,7 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 	if err != nil {
 		return err
 	}
-	rec := syncer.New(syncer.Options{Directory: w.directory(), Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
+	rec := syncer.New(syncer.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
 		Steering: planSteering(cfg, st), Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st), AccountDirectory: w.dir})
 	if why.User != "" {
 		return printWhy(ctx, rec, st, why, out)
