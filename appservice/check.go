@@ -27,7 +27,13 @@ func (m *Matrix) Check(ctx context.Context, needForce bool) error {
 		return err
 	}
 	if m.appservice {
-		if err := m.ping(ctx); err != nil {
+		switch err := m.ping(ctx); {
+		case errors.Is(err, ErrPingNoURL):
+			m.log.Warn().Str("registration", m.regID).
+				Msg("The registration has no url: the homeserver pushes no events, so admin-room commands are not received")
+		case errors.Is(err, ErrPingUnsupported):
+			m.log.Warn().Msg("The homeserver does not support appservice pings (too old); skipping the connectivity check")
+		case err != nil:
 			return err
 		}
 	}
@@ -95,8 +101,18 @@ func (m *Matrix) checkWhoami(ctx context.Context) error {
 	return nil
 }
 
+// The answers of a ping that prove nothing either way. Check only warns about them, since the
+// bot can still sync; the doctor reports them.
+var (
+	// ErrPingNoURL: the registration has no url, so the homeserver pushes no events to the bot.
+	ErrPingNoURL = errors.New("the registration has no url")
+	// ErrPingUnsupported: the homeserver is too old to ping an appservice.
+	ErrPingUnsupported = errors.New("the homeserver does not support appservice pings")
+)
+
 // ping asks the homeserver to call the appservice back, proving both directions work. It also
-// resets the homeserver's backoff towards an appservice that was down.
+// resets the homeserver's backoff towards an appservice that was down. A registration without
+// url and a homeserver too old to ping give ErrPingNoURL and ErrPingUnsupported.
 func (m *Matrix) ping(ctx context.Context) error {
 	txn := "startup-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	_, err := m.bare.AppservicePing(ctx, m.regID, txn)
@@ -104,12 +120,9 @@ func (m *Matrix) ping(ctx context.Context) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, mautrix.MURLNotSet):
-		m.log.Warn().Str("registration", m.regID).
-			Msg("The registration has no url: the homeserver pushes no events, so admin-room commands are not received")
-		return nil
+		return fmt.Errorf("ping appservice %q: %w: %w", m.regID, ErrPingNoURL, err)
 	case errors.Is(err, mautrix.MUnrecognized):
-		m.log.Warn().Msg("The homeserver does not support appservice pings (too old); skipping the connectivity check")
-		return nil
+		return fmt.Errorf("ping appservice %q: %w (too old): %w", m.regID, ErrPingUnsupported, err)
 	case errors.Is(err, mautrix.MForbidden):
 		return fmt.Errorf("ping appservice %q: the registration id does not belong to this as_token: set the id from the registration file: %w", m.regID, err)
 	case errors.Is(err, mautrix.MConnectionFailed), errors.Is(err, mautrix.MConnectionTimeout), errors.Is(err, mautrix.MBadStatus):

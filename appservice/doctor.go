@@ -35,7 +35,9 @@ func (m *Matrix) Identity(ctx context.Context) (id.UserID, error) {
 func (m *Matrix) IsAppservice() bool { return m.appservice }
 
 // PingAppservice asks the homeserver to call the appservice back with its hs_token, proving
-// that it loads the registration with this as_token and reaches the registration's url.
+// that it loads the registration with this as_token and reaches the registration's url. Unlike
+// Check, it returns a registration without url (ErrPingNoURL) and a homeserver too old to ping
+// (ErrPingUnsupported) as errors, so that the doctor does not report them as reached.
 func (m *Matrix) PingAppservice(ctx context.Context) error { return m.ping(ctx) }
 
 // CheckForceJoin checks that the force-join route can work and names it.

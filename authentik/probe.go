@@ -45,20 +45,12 @@ func (c *Client) Me(ctx context.Context) (string, error) {
 }
 
 // CanListUsers reads the first page of the user listing: a token whose user lacks the view
-// permission gets ErrPermissionDenied here, not an empty list.
+// permission gets ErrPermissionDenied here, not an empty list. (GroupNames does the same for
+// groups.)
 func (c *Client) CanListUsers(ctx context.Context) error {
 	_, err := c.getPage(ctx, "core/users/", url.Values{"include_groups": {"false"}}, 1)
 	if err != nil {
 		return fmt.Errorf("list authentik users: %w", err)
-	}
-	return nil
-}
-
-// CanListGroups reads the first page of the group listing (see CanListUsers).
-func (c *Client) CanListGroups(ctx context.Context) error {
-	_, err := c.getPage(ctx, "core/groups/", url.Values{"include_users": {"false"}}, 1)
-	if err != nil {
-		return fmt.Errorf("list authentik groups: %w", err)
 	}
 	return nil
 }
@@ -74,6 +66,36 @@ func (c *Client) GroupNames(ctx context.Context) ([]string, error) {
 		names[i] = g.Name
 	}
 	return names, nil
+}
+
+// SplitHint parts an error of the client into what failed and the hint for fixing it that an
+// answer's error ends with, so that a report can show the hint as its own line. hint is "" when
+// err carries none; detail is then err's whole message.
+func SplitHint(err error) (detail, hint string) {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return err.Error(), ""
+	}
+	hint = ae.hint()
+	msg := err.Error()
+	suffix := " (" + hint + ")"
+	if hint == "" || !strings.HasSuffix(msg, suffix) {
+		// Wrapped so that the hint is not at the end: keep the message whole, hint and all.
+		return msg, ""
+	}
+	return strings.TrimSuffix(msg, suffix), hint
+}
+
+// IsTokenNotReceived tells whether err is a refused token that never reached Authentik: no
+// Authorization header arrived, or a proxy in front of it asked for its own login. The token
+// itself may be right; its hint says what to fix on the way.
+func IsTokenNotReceived(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	h := ae.hint()
+	return h == hintTokenNotReceived || h == hintProxyLogin
 }
 
 // IsUnreachable tells whether err means no HTTP answer came back at all (DNS, refused

@@ -9,30 +9,34 @@ import (
 )
 
 // Authentik is what the checks read from Authentik. Errors carry the client's own explanation
-// (wrong token, no permission, wrong URL); Hint turns them into a fix.
+// (wrong token, no permission, wrong URL): Explain classifies them, SplitHint takes out the fix
+// they end with, so that a failed line says it once.
 type Authentik interface {
 	// Version is /api/v3/admin/version/'s version_current; any authenticated token may read it.
 	Version(ctx context.Context) (string, error)
 	// Me is the username of the token's user.
 	Me(ctx context.Context) (string, error)
-	// CanListUsers and CanListGroups read one page of each listing.
+	// CanListUsers reads one page of the user listing.
 	CanListUsers(ctx context.Context) error
-	CanListGroups(ctx context.Context) error
-	// GroupNames lists every group's name.
+	// GroupNames lists every group's name; it also proves that the token may list groups.
 	GroupNames(ctx context.Context) ([]string, error)
 	// Explain classifies an error of the methods above.
 	Explain(err error) Problem
+	// SplitHint parts an error of the methods above into what failed and the client's own hint
+	// for fixing it; hint is "" when the error carries none.
+	SplitHint(err error) (detail, hint string)
 }
 
 // Problem is what an Authentik error means for the operator.
 type Problem int
 
 const (
-	ProblemOther       Problem = iota
-	ProblemUnreachable         // no HTTP answer at all
-	ProblemNotAPI              // an answer, but not from Authentik's API (wrong URL, login page)
-	ProblemToken               // the token is wrong, expired or was not sent
-	ProblemPermission          // the token's user may not do this
+	ProblemOther        Problem = iota
+	ProblemUnreachable          // no HTTP answer at all
+	ProblemNotAPI               // an answer, but not from Authentik's API (wrong URL, login page)
+	ProblemToken                // the token is wrong, expired or revoked
+	ProblemTokenNotSent         // the token did not reach Authentik: a proxy dropped it or wants its own login
+	ProblemPermission           // the token's user may not do this
 )
 
 // Supported Authentik releases. The oldest is the first whose API has everything the client
@@ -87,50 +91,63 @@ func checkAuthentik(ctx context.Context, in Input) []Result {
 	// Reachable: any answer from Authentik's API counts, a refused token included.
 	switch problem {
 	case ProblemUnreachable:
-		out = append(out, Result{Check: "Authentik reachable", Outcome: Fail, Detail: verr.Error(),
-			Hint: "check AUTHENTIK_URL (" + in.AuthentikURL + ") and that this machine can reach it (DNS, firewall, TLS)"})
+		out = append(out, failure(ak, "Authentik reachable", verr,
+			"check AUTHENTIK_URL ("+in.AuthentikURL+") and that this machine can reach it (DNS, firewall, TLS)"))
 		return append(out, skipped("Authentik token", "Authentik version", "Authentik permissions", "Authentik groups")...)
 	case ProblemNotAPI:
-		out = append(out, Result{Check: "Authentik reachable", Outcome: Fail, Detail: verr.Error(),
-			Hint: "AUTHENTIK_URL must be Authentik's base address (https://auth.example.com), not a path below it or a proxy's login page"})
+		out = append(out, failure(ak, "Authentik reachable", verr,
+			"AUTHENTIK_URL must be Authentik's base address (https://auth.example.com), not a path below it or a proxy's login page"))
 		return append(out, skipped("Authentik token", "Authentik version", "Authentik permissions", "Authentik groups")...)
 	}
 	out = append(out, Result{Check: "Authentik reachable", Outcome: Pass, Detail: in.AuthentikURL + " answers as Authentik's API"})
 
-	// Token: the version endpoint takes any valid token, so a refusal there is the token's fault.
-	if problem == ProblemToken {
-		out = append(out, Result{Check: "Authentik token", Outcome: Fail, Detail: verr.Error(),
-			Hint: "create an API token (intent API) in Authentik's admin interface under Directory > Tokens and App passwords and set AUTHENTIK_TOKEN or authentik.token_file"})
-		return append(out, skipped("Authentik version", "Authentik permissions", "Authentik groups")...)
+	// Token: the version endpoint takes any valid token, so a refusal there is the token's fault
+	// as much as one of the token's user.
+	me, err := "", verr
+	if !isTokenProblem(problem) {
+		me, err = ak.Me(ctx)
 	}
-	me, err := ak.Me(ctx)
 	switch {
-	case err != nil && ak.Explain(err) == ProblemToken:
-		out = append(out, Result{Check: "Authentik token", Outcome: Fail, Detail: err.Error(),
-			Hint: "create an API token (intent API) in Authentik's admin interface under Directory > Tokens and App passwords and set AUTHENTIK_TOKEN or authentik.token_file"})
+	case err != nil && isTokenProblem(ak.Explain(err)):
+		const newToken = "create an API token (intent API) in Authentik's admin interface under Directory > Tokens and App passwords and set AUTHENTIK_TOKEN or authentik.token_file"
+		r := failure(ak, "Authentik token", err, newToken)
+		if ak.Explain(err) == ProblemToken {
+			// The client's hint says the same, but cannot know of token_file.
+			r.Hint = newToken
+		}
+		out = append(out, r)
 		return append(out, skipped("Authentik version", "Authentik permissions", "Authentik groups")...)
 	case err != nil:
-		out = append(out, Result{Check: "Authentik token", Outcome: Fail, Detail: err.Error(),
-			Hint: "the token's user could not be read; check Authentik's logs"})
+		out = append(out, failure(ak, "Authentik token", err, "the token's user could not be read; check Authentik's logs"))
 	default:
 		out = append(out, Result{Check: "Authentik token", Outcome: Pass, Detail: "valid, belongs to user " + me})
 	}
 
-	out = append(out, checkVersion(version, verr))
-	perms := checkPermissions(ctx, ak)
+	out = append(out, checkVersion(ak, version, verr))
+	perms, names := checkPermissions(ctx, ak)
 	out = append(out, perms)
 	if perms.Outcome != Pass {
 		return append(out, skipped("Authentik groups")...)
 	}
-	return append(out, checkGroups(ctx, ak, in.Groups)...)
+	return append(out, checkGroups(names, in.Groups)...)
 }
 
-func checkVersion(version string, err error) Result {
+func isTokenProblem(p Problem) bool { return p == ProblemToken || p == ProblemTokenNotSent }
+
+// failure is a failed line for err. Its fix is the hint the error ends with, when it has one,
+// as that one knows what went wrong best (a proxy that dropped the header, say); else fallback.
+func failure(ak Authentik, check string, err error, fallback string) Result {
+	detail, hint := ak.SplitHint(err)
+	if hint == "" {
+		hint = fallback
+	}
+	return Result{Check: check, Outcome: Fail, Detail: detail, Hint: hint}
+}
+
+func checkVersion(ak Authentik, version string, err error) Result {
 	r := Result{Check: "Authentik version"}
 	if err != nil {
-		r.Outcome, r.Detail = Fail, err.Error()
-		r.Hint = "the version could not be read from /api/v3/admin/version/; check Authentik's logs"
-		return r
+		return failure(ak, r.Check, err, "the version could not be read from /api/v3/admin/version/; check Authentik's logs")
 	}
 	rel, perr := ParseRelease(version)
 	switch {
@@ -151,43 +168,44 @@ func checkVersion(version string, err error) Result {
 	return r
 }
 
-func checkPermissions(ctx context.Context, ak Authentik) Result {
-	r := Result{Check: "Authentik permissions"}
+// checkPermissions lists users (one page) and groups (all of them, which checkGroups then
+// looks the mapped groups up in, so that the listing is read once a run).
+func checkPermissions(ctx context.Context, ak Authentik) (Result, []string) {
+	const check = "Authentik permissions"
+	var names []string
+	listGroups := func(ctx context.Context) (err error) {
+		names, err = ak.GroupNames(ctx)
+		return err
+	}
 	var denied []string
+	hint := "give the token's user the permissions \"Can view User\" and \"Can view Group\" (authentik_core.view_user, authentik_core.view_group) through a role, or use a token of an admin or service account"
 	for _, c := range []struct {
 		what string
 		list func(context.Context) error
-	}{{"users", ak.CanListUsers}, {"groups", ak.CanListGroups}} {
+	}{{"users", ak.CanListUsers}, {"groups", listGroups}} {
 		err := c.list(ctx)
 		switch {
 		case err == nil:
 		case ak.Explain(err) == ProblemPermission:
 			denied = append(denied, c.what)
+			if _, h := ak.SplitHint(err); h != "" {
+				hint = h
+			}
 		default:
-			r.Outcome, r.Detail = Fail, err.Error()
-			r.Hint = "listing " + c.what + " failed; check Authentik's logs"
-			return r
+			return failure(ak, check, err, "listing "+c.what+" failed; check Authentik's logs"), nil
 		}
 	}
 	if len(denied) > 0 {
-		r.Outcome = Fail
-		r.Detail = "the token's user may not list " + strings.Join(denied, " or ")
-		r.Hint = "give the token's user the permissions \"Can view User\" and \"Can view Group\" (authentik_core.view_user, authentik_core.view_group) through a role, or use a token of an admin or service account"
-		return r
+		return Result{Check: check, Outcome: Fail, Detail: "the token's user may not list " + strings.Join(denied, " or "), Hint: hint}, nil
 	}
-	r.Outcome, r.Detail = Pass, "may list users and groups"
-	return r
+	return Result{Check: check, Outcome: Pass, Detail: "may list users and groups"}, names
 }
 
-func checkGroups(ctx context.Context, ak Authentik, groups []string) []Result {
+// checkGroups looks each mapped group up among the names Authentik listed.
+func checkGroups(names, groups []string) []Result {
 	if len(groups) == 0 {
 		return []Result{{Check: "Authentik groups", Outcome: Fail, Detail: "no mapping is configured",
 			Hint: "add at least one entry to sync.mappings (or SYNC_MAPPINGS)"}}
-	}
-	names, err := ak.GroupNames(ctx)
-	if err != nil {
-		return []Result{{Check: "Authentik groups", Outcome: Fail, Detail: err.Error(),
-			Hint: "the group listing failed; check Authentik's logs"}}
 	}
 	var out []Result
 	for _, g := range groups {

@@ -104,8 +104,11 @@ type Need struct {
 	Room string
 	// Groups are the Authentik groups mapped to the room, for the report.
 	Groups []string
-	Kick   bool // some mapping removes by kicking
-	Ban    bool // some mapping removes by banning (unbanning needs the same level)
+	// Kick and Ban say how the sync removes users from the room, its mappings combined as the
+	// sync combines them (sync.RoomRemoval): at most one is set, neither when a mapping of the
+	// room is invite-only. Unbanning needs the ban level too.
+	Kick bool
+	Ban  bool
 	// PowerLevel is the highest power level a mapping grants in the room; 0 grants none.
 	PowerLevel int
 	// CreatedOnStart: the room may not exist yet, the bot creates it (create_if_missing).

@@ -12,7 +12,7 @@ import (
 type fakeAuthentik struct {
 	version                    string
 	versionErr, meErr, usersEr error
-	groupsErr, namesErr        error
+	groupsErr                  error
 	names                      []string
 }
 
@@ -20,6 +20,7 @@ var (
 	errDown       = errors.New("dial tcp 127.0.0.1:9: connection refused")
 	errHTML       = errors.New("the answer is text/html, not JSON")
 	errBadToken   = errors.New("HTTP 403: Token invalid/expired")
+	errNoHeader   = errors.New("HTTP 403: Authentication credentials were not provided.")
 	errNoPerm     = errors.New("HTTP 403: You do not have permission to perform this action")
 	errServer     = errors.New("HTTP 500")
 	errNotJoined  = errors.New("bot is not joined to the room")
@@ -27,7 +28,7 @@ var (
 	errPingFailed = errors.New("the homeserver cannot reach the appservice")
 )
 
-var classify = map[error]Problem{errDown: ProblemUnreachable, errHTML: ProblemNotAPI, errBadToken: ProblemToken, errNoPerm: ProblemPermission}
+var classify = map[error]Problem{errDown: ProblemUnreachable, errHTML: ProblemNotAPI, errBadToken: ProblemToken, errNoHeader: ProblemTokenNotSent, errNoPerm: ProblemPermission}
 
 func (f *fakeAuthentik) Version(context.Context) (string, error) {
 	if f.versionErr != nil {
@@ -35,11 +36,30 @@ func (f *fakeAuthentik) Version(context.Context) (string, error) {
 	}
 	return f.version, nil
 }
-func (f *fakeAuthentik) Me(context.Context) (string, error)  { return "akadmin", f.meErr }
-func (f *fakeAuthentik) CanListUsers(context.Context) error  { return f.usersEr }
-func (f *fakeAuthentik) CanListGroups(context.Context) error { return f.groupsErr }
+func (f *fakeAuthentik) Me(context.Context) (string, error) { return "akadmin", f.meErr }
+func (f *fakeAuthentik) CanListUsers(context.Context) error { return f.usersEr }
 func (f *fakeAuthentik) GroupNames(context.Context) ([]string, error) {
-	return f.names, f.namesErr
+	if f.groupsErr != nil {
+		return nil, f.groupsErr
+	}
+	return f.names, nil
+}
+
+// hintedError is an error that ends with its own fix, as the real client's answers do.
+type hintedError struct {
+	error
+	hint string
+}
+
+func (e hintedError) Error() string { return e.error.Error() + " (" + e.hint + ")" }
+func (e hintedError) Unwrap() error { return e.error }
+
+func (f *fakeAuthentik) SplitHint(err error) (string, string) {
+	var h hintedError
+	if errors.As(err, &h) {
+		return h.error.Error(), h.hint
+	}
+	return err.Error(), ""
 }
 func (f *fakeAuthentik) Explain(err error) Problem {
 	for e, p := range classify {
@@ -53,6 +73,7 @@ func (f *fakeAuthentik) Explain(err error) Problem {
 type fakeHomeserver struct {
 	reachErr, identityErr, pingErr, forceErr error
 	appservice, force                        bool
+	pingProblem                              PingProblem
 	rooms                                    map[string]RoomPower
 	roomErr                                  map[string]error
 }
@@ -64,6 +85,7 @@ func (f *fakeHomeserver) Identity(context.Context) (string, error) {
 func (f *fakeHomeserver) Appservice(context.Context) (string, bool, error) {
 	return "pinged", f.appservice, f.pingErr
 }
+func (f *fakeHomeserver) ExplainPing(error) PingProblem { return f.pingProblem }
 func (f *fakeHomeserver) ForceJoin(context.Context) (string, bool, error) {
 	return "via appservice", f.force, f.forceErr
 }
@@ -164,6 +186,18 @@ func TestRun(t *testing.T) {
 			setup:  func(_ *fakeAuthentik, h *fakeHomeserver) { h.appservice = true; h.pingErr = errPingFailed },
 			want:   strings.Replace(allPass, "Bot identity=PASS", "Bot identity=PASS; Appservice registration=FAIL", 1),
 			detail: "app_service_config_files"},
+		{name: "appservice registration without url",
+			setup: func(_ *fakeAuthentik, h *fakeHomeserver) {
+				h.appservice, h.pingErr, h.pingProblem = true, errors.New("the registration has no url"), PingNoURL
+			},
+			want:   strings.Replace(allPass, "Bot identity=PASS", "Bot identity=PASS; Appservice registration=FAIL", 1),
+			detail: "set url in the registration file"},
+		{name: "a homeserver too old to ping passes, saying so",
+			setup: func(_ *fakeAuthentik, h *fakeHomeserver) {
+				h.appservice, h.pingErr, h.pingProblem = true, errors.New("M_UNRECOGNIZED"), PingUnsupported
+			},
+			want:   strings.Replace(allPass, "Bot identity=PASS", "Bot identity=PASS; Appservice registration=PASS", 1),
+			detail: "too old to ping the appservice; whether it reaches the bot's listener is not checked"},
 		{name: "appservice and force joins pass",
 			setup: func(_ *fakeAuthentik, h *fakeHomeserver) { h.appservice = true; h.force = true },
 			want:  strings.Replace(allPass, "Bot identity=PASS", "Bot identity=PASS; Appservice registration=PASS; Force joins=PASS", 1)},
@@ -242,6 +276,76 @@ func TestRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAuthentikHintOnce: an error that carries its own fix shows it as the fix line only, and
+// the detail is what failed without it.
+func TestAuthentikHintOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		setup func(*fakeAuthentik)
+		check string
+	}{
+		{"token not received at the version", func(a *fakeAuthentik) {
+			a.versionErr = hintedError{errNoHeader, "a proxy dropped the Authorization header; let it pass"}
+		}, "Authentik token"},
+		{"token not received at me", func(a *fakeAuthentik) {
+			a.meErr = hintedError{errNoHeader, "a proxy dropped the Authorization header; let it pass"}
+		}, "Authentik token"},
+		{"no permission", func(a *fakeAuthentik) {
+			a.groupsErr = hintedError{errNoPerm, "give the user authentik_core.view_group"}
+		}, "Authentik permissions"},
+		{"not the API", func(a *fakeAuthentik) {
+			a.versionErr = hintedError{errHTML, "set AUTHENTIK_URL to Authentik's base address"}
+		}, "Authentik reachable"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ak, hs := healthy()
+			tt.setup(ak)
+			r := Run(context.Background(), input(ak, hs))
+			for _, res := range r.Results {
+				if res.Check != tt.check {
+					continue
+				}
+				var h hintedError
+				for _, err := range []error{ak.versionErr, ak.meErr, ak.groupsErr} {
+					if errors.As(err, &h) {
+						break
+					}
+				}
+				if res.Outcome != Fail || res.Hint != h.hint || strings.Contains(res.Detail, h.hint) {
+					t.Errorf("%s: %+v; want a failure whose fix is the error's hint, said once", res.Check, res)
+				}
+				return
+			}
+			t.Fatalf("no %s line:\n%s", tt.check, r)
+		})
+	}
+}
+
+// TestRefusedTokenFix: a plainly refused token gets the doctor's own fix, which names
+// token_file, and the client's near-identical hint is not repeated in the detail.
+func TestRefusedTokenFix(t *testing.T) {
+	ak, hs := healthy()
+	ak.meErr = hintedError{errBadToken, "check AUTHENTIK_TOKEN: create an API token"}
+	for _, res := range Run(context.Background(), input(ak, hs)).Results {
+		if res.Check == "Authentik token" && (res.Outcome != Fail || !strings.Contains(res.Hint, "authentik.token_file") ||
+			strings.Contains(res.Detail, "check AUTHENTIK_TOKEN")) {
+			t.Errorf("refused token: %+v", res)
+		}
+	}
+}
+
+func TestCreatorLevel(t *testing.T) {
+	ak, hs := healthy()
+	hs.rooms["#eng:hs"] = RoomPower{ID: "!eng:hs", Bot: 1 << 62, Creator: true, Kick: 50, Ban: 50, PowerLevels: 100}
+	if r := Run(context.Background(), input(ak, hs)); !strings.Contains(r.String(), "bot level unlimited (creator)") {
+		t.Errorf("a creator's level:\n%s", r)
+	}
+	hs.rooms["#eng:hs"] = RoomPower{ID: "!eng:hs", Bot: 1 << 41, Kick: 50, Ban: 50, PowerLevels: 100}
+	if r := Run(context.Background(), input(ak, hs)); !strings.Contains(r.String(), "bot level 2199023255552 ") {
+		t.Errorf("a high level that is no creator's:\n%s", r)
 	}
 }
 

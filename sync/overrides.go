@@ -29,36 +29,50 @@ type removalRule struct {
 
 // ruleFor combines the overrides of every mapping of a room. Where they disagree the gentler
 // choice wins, because a room shared by several groups should not lose people faster than any
-// one of its mappings asked for: the longest grace period, kick over ban, and one invite-only
-// mapping keeps everybody.
+// one of its mappings asked for: the longest grace period, kick over ban (RoomRemoval), and one
+// invite-only mapping keeps everybody.
 func ruleFor(policy Policy, room id.RoomID) removalRule {
-	r := removalRule{grace: policy.GracePeriod, action: policy.RemoveAction}
-	first := true
+	r := removalRule{grace: policy.GracePeriod}
+	var overrides []MappingOverrides
 	for _, m := range policy.Mappings {
 		if m.Room != room {
 			continue
 		}
-		grace, action := policy.GracePeriod, policy.RemoveAction
+		grace := policy.GracePeriod
 		if m.GracePeriod != nil {
 			grace = *m.GracePeriod
 		}
-		if m.RemoveAction != "" {
-			action = m.RemoveAction
-		}
-		if first {
-			r.grace, r.action, first = grace, action, false
+		if len(overrides) == 0 {
+			r.grace = grace
 		} else {
 			r.grace = max(r.grace, grace)
-			if action == RemoveKick {
-				r.action = RemoveKick
-			}
 		}
 		if m.NoRemove && !r.never {
 			r.never, r.neverBecause = true, m.Group
 		}
+		overrides = append(overrides, m.MappingOverrides)
 	}
-	if r.action == "" {
-		r.action = RemoveKick
-	}
+	r.action, _ = RoomRemoval(policy.RemoveAction, overrides)
 	return r
+}
+
+// RoomRemoval is how the mappings of one room together remove users, as the sync decides it:
+// kick over ban, and removes is false when any of them is invite-only (NoRemove). policyAction
+// is the action of mappings that set none. The doctor uses it to tell which power a room needs.
+func RoomRemoval(policyAction RemoveAction, mappings []MappingOverrides) (action RemoveAction, removes bool) {
+	action, removes = policyAction, true
+	for i, m := range mappings {
+		a := policyAction
+		if m.RemoveAction != "" {
+			a = m.RemoveAction
+		}
+		if i == 0 || a == RemoveKick {
+			action = a
+		}
+		removes = removes && !m.NoRemove
+	}
+	if action == "" {
+		action = RemoveKick
+	}
+	return action, removes
 }

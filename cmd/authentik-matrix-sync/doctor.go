@@ -14,6 +14,7 @@ import (
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/doctor"
 	"authentik-matrix-sync/httpserver"
+	syncer "authentik-matrix-sync/sync"
 )
 
 // doctorTimeout bounds a whole doctor run, so that an unreachable server makes a failed line
@@ -68,6 +69,7 @@ func (w *world) doctorInput(listen bool) doctor.Input {
 		MAS:           w.masDoctor(),
 	}
 	rooms := map[string]int{}
+	var overrides [][]syncer.MappingOverrides // each room's mappings, as the sync combines them
 	for _, m := range cfg.Sync.Mappings {
 		if !slices.Contains(in.Groups, m.Group) {
 			in.Groups = append(in.Groups, m.Group)
@@ -77,19 +79,18 @@ func (w *world) doctorInput(listen bool) doctor.Input {
 			i = len(in.Rooms)
 			rooms[m.Room] = i
 			in.Rooms = append(in.Rooms, doctor.Need{Room: m.Room})
+			overrides = append(overrides, nil)
 		}
 		n := &in.Rooms[i]
 		n.Groups = append(n.Groups, m.Group)
-		if m.Removes() {
-			action := m.RemoveAction
-			if action == "" {
-				action = cfg.Sync.RemoveAction
-			}
-			n.Kick = n.Kick || action != "ban"
-			n.Ban = n.Ban || action == "ban"
-		}
+		overrides[i] = append(overrides[i], syncer.MappingOverrides{RemoveAction: syncer.RemoveAction(m.RemoveAction), NoRemove: !m.Removes()})
 		n.PowerLevel = max(n.PowerLevel, m.PowerLevel)
 		n.CreatedOnStart = n.CreatedOnStart || m.CreateIfMissing != nil
+	}
+	for i := range in.Rooms {
+		action, removes := syncer.RoomRemoval(syncer.RemoveAction(cfg.Sync.RemoveAction), overrides[i])
+		in.Rooms[i].Kick = removes && action == syncer.RemoveKick
+		in.Rooms[i].Ban = removes && action == syncer.RemoveBan
 	}
 	return in
 }
@@ -102,10 +103,11 @@ var _ doctor.Authentik = authentikProbe{}
 func (p authentikProbe) Version(ctx context.Context) (string, error) { return p.c.Version(ctx) }
 func (p authentikProbe) Me(ctx context.Context) (string, error)      { return p.c.Me(ctx) }
 func (p authentikProbe) CanListUsers(ctx context.Context) error      { return p.c.CanListUsers(ctx) }
-func (p authentikProbe) CanListGroups(ctx context.Context) error     { return p.c.CanListGroups(ctx) }
 func (p authentikProbe) GroupNames(ctx context.Context) ([]string, error) {
 	return p.c.GroupNames(ctx)
 }
+
+func (authentikProbe) SplitHint(err error) (string, string) { return authentik.SplitHint(err) }
 
 func (authentikProbe) Explain(err error) doctor.Problem {
 	switch {
@@ -113,6 +115,8 @@ func (authentikProbe) Explain(err error) doctor.Problem {
 		return doctor.ProblemUnreachable
 	case errors.Is(err, authentik.ErrNotAuthentikAPI):
 		return doctor.ProblemNotAPI
+	case authentik.IsTokenNotReceived(err):
+		return doctor.ProblemTokenNotSent
 	case errors.Is(err, authentik.ErrTokenRejected):
 		return doctor.ProblemToken
 	case errors.Is(err, authentik.ErrPermissionDenied):
@@ -157,6 +161,16 @@ func (p *homeserverProbe) Appservice(ctx context.Context) (string, bool, error) 
 	return detail, true, nil
 }
 
+func (*homeserverProbe) ExplainPing(err error) doctor.PingProblem {
+	switch {
+	case errors.Is(err, appservice.ErrPingNoURL):
+		return doctor.PingNoURL
+	case errors.Is(err, appservice.ErrPingUnsupported):
+		return doctor.PingUnsupported
+	}
+	return doctor.PingFailed
+}
+
 // listenForPing serves the ping on addr while the doctor pings, when the port is free; a taken
 // port means the bot (or something else) listens there and answers for itself.
 func listenForPing(ctx context.Context, addr, hsToken string) (stop func(), ok bool) {
@@ -190,7 +204,8 @@ func (p *homeserverProbe) Room(ctx context.Context, roomOrAlias string) (doctor.
 	if err != nil {
 		return doctor.RoomPower{}, err
 	}
-	return doctor.RoomPower{ID: string(room), Bot: pl.Level(p.m.BotUserID()), Invite: pl.Invite, Kick: pl.Kick, Ban: pl.Ban,
+	bot := pl.Level(p.m.BotUserID())
+	return doctor.RoomPower{ID: string(room), Bot: bot, Creator: bot == syncer.Unlimited, Invite: pl.Invite, Kick: pl.Kick, Ban: pl.Ban,
 		PowerLevels: pl.ChangePowerLevels}, nil
 }
 
