@@ -20,7 +20,7 @@ var (
 	errDown       = errors.New("dial tcp 127.0.0.1:9: connection refused")
 	errHTML       = errors.New("the answer is text/html, not JSON")
 	errBadToken   = errors.New("HTTP 403: Token invalid/expired")
-	errNoHeader   = errors.New("HTTP 403: Authentication credentials were not provided.")
+	errNoHeader   = errors.New("HTTP 403: Authentication credentials were not provided")
 	errNoPerm     = errors.New("HTTP 403: You do not have permission to perform this action")
 	errServer     = errors.New("HTTP 500")
 	errNotJoined  = errors.New("bot is not joined to the room")
