@@ -373,6 +373,9 @@ func (b *Bot) reject(ctx context.Context, req Request) Reply {
 		return describeErr("reject", err)
 	}
 	for _, r := range hb.Removals {
+		if r.Room == "" {
+			continue // a lock or logout: rejected with the batch, no exemption from removals
+		}
 		if _, err := b.cancelFor(ctx, req.Sender, r.User, r.Room, "reject "+batchID); err != nil {
 			return describeErr("reject", err)
 		}

@@ -47,6 +47,10 @@ func (b *Bot) heldNotice(hb syncer.HeldBatch) Reply {
 			t.line("… and %d more", len(hb.Removals)-shown)
 			break
 		}
+		if r.Room == "" { // a lock or logout held with the removals
+			t.item("%s %s: %s", r.Action, r.User, r.Reason)
+			continue
+		}
 		t.item("%s %s from %s: %s", r.Action, r.User, r.Room, r.Reason)
 	}
 	t.code("Carry it out: ", b.opts.Prefix+" confirm "+hb.ID)

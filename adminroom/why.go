@@ -40,6 +40,12 @@ func (b *Bot) why(ctx context.Context, req Request) Reply {
 			t.item("%s", l)
 		}
 	}
+	if len(s.Account.Lines) > 0 {
+		t.line("%s", s.Account.Title)
+		for _, l := range s.Account.Lines {
+			t.item("%s", l)
+		}
+	}
 	if s.Folded != "" {
 		t.line("%s", s.Folded)
 	}

@@ -66,7 +66,7 @@ func (c *CycleResult) outage(policy Policy) string {
 	}
 	failed, ok := 0, 0
 	for _, w := range c.Writes {
-		if IsAccountKind(w.Kind) {
+		if w.Account {
 			continue // a lock or profile write fails for reasons of its own (see IsAccountWrite)
 		}
 		switch w.Result {

@@ -87,3 +87,21 @@ func TestEveryWriteFailingIsAnOutage(t *testing.T) {
 		t.Fatalf("after the write succeeds: outage %q next %s, want none and 1m", res.Outage, res.NextIn)
 	}
 }
+
+func TestFailedAccountWritesAreNoOutage(t *testing.T) {
+	lock := AppliedWrite{Kind: LockAccount{}.Kind(), Target: RoomUser{User: bob}, Result: ResultFailed, Account: true}
+	kick := AppliedWrite{Kind: Kick{}.Kind(), Target: RoomUser{Room: roomA, User: bob}, Result: ResultFailed}
+	p := policy(Mapping{Group: "staff", Room: roomA})
+	if got := (&CycleResult{Writes: []AppliedWrite{lock}}).outage(p); got != "" {
+		t.Errorf("only a failed lock: outage %q, want none", got)
+	}
+	if got := (&CycleResult{Writes: []AppliedWrite{lock, kick}}).outage(p); got != OutageHomeserver {
+		t.Errorf("a failed lock and a failed kick: outage %q, want the homeserver", got)
+	}
+	var c CycleResult
+	c.noteWrite(EndSessions{User: bob}, map[string]int{})
+	c.noteWrite(Invite{Room: roomA, User: bob}, map[string]int{})
+	if len(c.Writes) != 2 || !c.Writes[0].Account || c.Writes[1].Account {
+		t.Errorf("noted writes %+v: want the logout marked an account write, the invite not", c.Writes)
+	}
+}

@@ -34,25 +34,58 @@ func (v GuardVerdict) Batch() HeldBatch {
 	return HeldBatch{ID: BatchID(v.Held), Status: BatchHeld, Removals: v.Held, Why: strings.Join(v.Why, "; ")}
 }
 
+// Held account writes: the guard holds a user's locks and logouts with the removals (see
+// heldWithRemovals), as one HeldRemoval without a room whose Action names them, "logout+lock"
+// for both.
+const (
+	HeldLock   RemoveAction = "lock"
+	HeldLogout RemoveAction = "logout"
+)
+
 // CheckRemovals applies the mass-removal thresholds to a plan. It is pure: the reconciler holds
-// the removals back when the verdict is tripped.
+// the removals back when the verdict is tripped. Locks and logouts count towards
+// max_removals_per_cycle like removals: a glitch showing most users deactivated must not lock or
+// log out everyone at once, whether or not it removes anyone from a room.
 func CheckRemovals(limits GuardLimits, plan Plan, state State) GuardVerdict {
 	var v GuardVerdict
 	perRoom := map[id.RoomID]int{}
+	accountEntry := map[id.UserID]int{} // index in v.Held of the user's locks and logouts
+	n, accountWrites := 0, 0
 	for _, a := range plan.Actions {
+		t := a.Target()
+		if heldWithRemovals(a) {
+			action := HeldLogout
+			if _, lock := a.(LockAccount); lock {
+				action = HeldLock
+			}
+			n++
+			accountWrites++
+			if i, ok := accountEntry[t.User]; ok {
+				v.Held[i].Action += "+" + action
+				v.Held[i].Reason += "; " + a.Why()
+				continue
+			}
+			accountEntry[t.User] = len(v.Held)
+			v.Held = append(v.Held, HeldRemoval{User: t.User, Action: action, Reason: a.Why()})
+			continue
+		}
 		if !IsRemoval(a) {
 			continue
 		}
-		t := a.Target()
 		action := RemoveKick
 		if _, ban := a.(Ban); ban {
 			action = RemoveBan
 		}
 		v.Held = append(v.Held, HeldRemoval{Room: t.Room, User: t.User, Action: action, Reason: a.Why()})
 		perRoom[t.Room]++
+		n++
 	}
-	if limits.MaxRemovals > 0 && len(v.Held) > limits.MaxRemovals {
-		v.Why = append(v.Why, fmt.Sprintf("%d removals exceed max_removals_per_cycle %d", len(v.Held), limits.MaxRemovals))
+	if limits.MaxRemovals > 0 && n > limits.MaxRemovals {
+		what := "removals"
+		if accountWrites > 0 {
+			what = "removals, locks and logouts"
+		}
+		v.Why = append(v.Why, fmt.Sprintf("%d %s exceed max_removals_per_cycle %d", n, what, limits.MaxRemovals))
 	}
 	if limits.MaxFraction > 0 {
 		rooms := make([]id.RoomID, 0, len(perRoom))

@@ -328,25 +328,6 @@ func (p *Plan) planLifecycleRemoval(policy Policy, room id.RoomID, u id.UserID, 
 	return true
 }
 
-// planDeactivatedInUnknownRoom removes the deactivated and deleted managed users of a room whose
-// groups could not all be read this cycle. The gap does not matter for them: an inactive or
-// deleted user is never an effective member of any group, and their status was read completely.
-func (p *Plan) planDeactivatedInUnknownRoom(policy Policy, rp roomPolicy, desired map[id.UserID]*desire, rs RoomState, botLevel int, state State, now time.Time) {
-	if policy.Deactivated.AfterGrace || !p.lifecycle.acc.Read {
-		return
-	}
-	var users []id.UserID
-	for u := range state.Members.Users(rp.room) {
-		if _, gone := p.lifecycle.deactivated(u); gone && desired[u] == nil {
-			users = append(users, u)
-		}
-	}
-	slices.Sort(users)
-	for _, u := range users {
-		p.planUndesired(policy, rp, u, rs, botLevel, state, now)
-	}
-}
-
 // planAccounts plans the account side of the lifecycle: records, logouts, locks and unlocks.
 func (p *Plan) planAccounts(policy Policy, state State, now time.Time) {
 	v := p.lifecycle
@@ -454,6 +435,9 @@ func accountLookups(policy Policy, obs Observed, state State) []id.UserID {
 			if u == policy.Bot || inRoom[u] || isInactive || state.Members.Get(RoomUser{rp.room, u}).DesiredSince.IsZero() {
 				continue
 			}
+			if _, exempt := state.exemption(rp.room, u); exempt {
+				continue // never removed, so never scheduled: whether the account exists does not matter
+			}
 			candidates[u] = true
 		}
 	}
@@ -477,13 +461,3 @@ func accountLookups(policy Policy, obs Observed, state State) []id.UserID {
 	slices.Sort(out)
 	return out
 }
-
-// accountKinds are the kinds of the actions IsAccountWrite holds, for code that sees only an
-// action's kind (AppliedWrite).
-var accountKinds = map[string]bool{
-	LockAccount{}.Kind(): true, UnlockAccount{}.Kind(): true, EndSessions{}.Kind(): true,
-	SetProfile{Field: FieldDisplayName}.Kind(): true, SetProfile{Field: FieldAvatar}.Kind(): true,
-}
-
-// IsAccountKind reports whether kind names an account write (see IsAccountWrite).
-func IsAccountKind(kind string) bool { return accountKinds[kind] }

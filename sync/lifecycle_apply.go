@@ -101,11 +101,14 @@ func (a *applier) applyLifecycle(ctx context.Context, log zerolog.Logger, act li
 		if accounts == nil {
 			return errNoAccountsAPI
 		}
+		rec, err := a.account(act.User)
+		if err != nil {
+			return err
+		}
 		log.Info().Msg("Ending every session of the user")
 		if err := accounts.Logout(ctx, act.User); err != nil {
 			return err
 		}
-		rec := a.account(act.User)
 		rec.LoggedOutAt = a.r.opts.Now()
 		if err := st.PutAccountRecord(ctx, rec); err != nil {
 			// Logged out, not recorded: the next cycle logs out again, which does no harm.
@@ -142,7 +145,10 @@ func (a *applier) applyLifecycle(ctx context.Context, log zerolog.Logger, act li
 // bot's, instead of a lock the bot would never lift. An account found locked already, without
 // that mark, is someone else's lock: it is recorded as done but never unlocked by the bot.
 func (a *applier) lock(ctx context.Context, log zerolog.Logger, st AccountStore, accounts Accounts, user id.UserID) error {
-	rec := a.account(user)
+	rec, err := a.account(user)
+	if err != nil {
+		return err
+	}
 	if lr, ok := accounts.(LockReader); ok {
 		locked, err := lr.Locked(ctx, user)
 		if err != nil {
@@ -231,14 +237,21 @@ func (a *applier) applyProfile(ctx context.Context, log zerolog.Logger, act SetP
 // without a Matrix account yet).
 var errSkipped = errors.New("skipped")
 
-func (a *applier) account(user id.UserID) AccountRecord {
+// errNoRecord refuses a lock or logout of a user without a deactivation record: the
+// TrackDeactivation of this cycle failed. Writing one from scratch would leave DeactivatedAt
+// zero, and the next cycle would then take lock_after as long past and lock at once; the next
+// cycle records the deactivation and does the lock or logout then.
+var errNoRecord = errors.New("no deactivation record of the user (recording it failed this cycle); the next cycle tries again")
+
+// account is the record a lock or logout updates: the one loaded or written this cycle.
+func (a *applier) account(user id.UserID) (AccountRecord, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	rec, ok := a.state.Accounts[user]
 	if !ok {
-		rec.User = user
+		return AccountRecord{}, errNoRecord
 	}
-	return rec
+	return rec, nil
 }
 
 func (a *applier) setAccount(rec AccountRecord) {

@@ -25,6 +25,7 @@ type lifecycleWorld struct {
 	names       map[id.UserID]string
 	records     map[id.UserID]AccountRecord
 	synced      map[ProfileKey]string
+	putErrs     int      // how many of the next PutAccountRecord calls fail
 	calls       []string // account and profile requests, in order
 }
 
@@ -112,6 +113,10 @@ func (w *lifecycleWorld) AccountRecords(context.Context) (map[id.UserID]AccountR
 func (w *lifecycleWorld) PutAccountRecord(_ context.Context, r AccountRecord) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.putErrs > 0 {
+		w.putErrs--
+		return errors.New("store down")
+	}
 	w.records[r.User] = r
 	return nil
 }
@@ -252,6 +257,54 @@ func TestGuardHoldsDeactivationRemovalsAndLogouts(t *testing.T) {
 	w.cycle(t, r)
 	if len(w.writes) != 2 || fmt.Sprint(w.calls) != "[logout @bob:hs]" {
 		t.Errorf("after raising the limit: writes %v calls %v", w.writes, w.calls)
+	}
+}
+
+func TestLogoutWaitsForTheDeactivationRecord(t *testing.T) {
+	w := newLifecycleWorld()
+	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{AfterGrace: true, Logout: true, LockAfter: lockAfter(time.Hour)}), GuardLimits{}, nil)
+	w.twoRooms(t, r)
+	w.groups["staff"] = []id.UserID{alice}
+	w.inactive[bob] = "bob"
+	w.putErrs = 1 // the TrackDeactivation fails
+	w.cycle(t, r)
+	if len(w.calls) != 0 || len(w.records) != 0 {
+		t.Fatalf("calls %v records %+v: want no logout without a deactivation record", w.calls, w.records)
+	}
+	w.now = now.Add(time.Minute)
+	w.cycle(t, r)
+	rec := w.records[bob]
+	if fmt.Sprint(w.calls) != "[logout @bob:hs]" || !rec.DeactivatedAt.Equal(w.now) || rec.LoggedOutAt.IsZero() {
+		t.Fatalf("calls %v record %+v: want the deactivation recorded now, then the logout", w.calls, rec)
+	}
+	// lock_after counts from the recorded deactivation, not from the zero time.
+	w.now = now.Add(30 * time.Minute)
+	if w.cycle(t, r); len(w.calls) != 0 || w.locked[bob] {
+		t.Errorf("calls %v: locked before lock_after", w.calls)
+	}
+}
+
+func TestGuardHoldsMassLogoutsWithoutRemovals(t *testing.T) {
+	w := newLifecycleWorld()
+	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{AfterGrace: true, Logout: true}), GuardLimits{MaxRemovals: 1}, nil)
+	w.twoRooms(t, r)
+	w.inactive[alice], w.inactive[bob] = "alice", "bob"
+	w.groups["staff"] = nil
+	res := w.cycle(t, r)
+	if res.Held == nil || len(w.calls) != 0 || len(w.writes) != 0 {
+		t.Fatalf("held %+v calls %v writes %v: want both logouts held", res.Held, w.calls, w.writes)
+	}
+	want := []HeldRemoval{
+		{User: alice, Action: HeldLogout, Reason: ReasonDeactivated + "; every session ends (deactivated.logout)"},
+		{User: bob, Action: HeldLogout, Reason: ReasonDeactivated + "; every session ends (deactivated.logout)"},
+	}
+	if fmt.Sprint(res.Held.Removals) != fmt.Sprint(want) {
+		t.Errorf("held %+v, want %+v", res.Held.Removals, want)
+	}
+	r.opts.Guard.MaxRemovals = 10
+	w.cycle(t, r)
+	if got := fmt.Sprint(w.calls); got != "[logout @alice:hs logout @bob:hs]" {
+		t.Errorf("after raising the limit: calls %s", got)
 	}
 }
 

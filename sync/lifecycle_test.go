@@ -452,6 +452,16 @@ func TestAccountLookups(t *testing.T) {
 			want:   []id.UserID{bob},
 		},
 		{
+			name:   "an exempt member who left their groups is never removed, so never looked up",
+			policy: policy(staffA),
+			obs:    Observed{Groups: groups(group("staff", alice)), Accounts: inactive()},
+			state: func() State {
+				s := stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil)
+				s.Exempt = map[RoomUser]Exemption{{"", bob}: {User: bob}}
+				return s
+			}(),
+		},
+		{
 			name:   "nothing is looked up when everyone is still in their groups",
 			policy: policy(staffA),
 			obs:    Observed{Groups: groups(group("staff", alice, bob)), Accounts: inactive()},
@@ -521,6 +531,16 @@ func TestGuardHoldsLocksAndLogoutsWithRemovals(t *testing.T) {
 	}
 	if v := CheckRemovals(GuardLimits{MaxRemovals: 1}, Plan{Actions: kicks(roomA, alice, bob)}, NewState()); !v.Tripped() {
 		t.Error("two lifecycle kicks passed a guard of one")
+	}
+	// Locks and logouts count like removals, with or without kicks; one user's are one entry.
+	accounts := Plan{Actions: []Action{EndSessions{User: bob, Reason: "out"}, LockAccount{User: bob, Reason: "locked"}, LockAccount{User: carol, Reason: "locked"}}}
+	v := CheckRemovals(GuardLimits{MaxRemovals: 2}, accounts, NewState())
+	wantHeld := []HeldRemoval{{User: bob, Action: "logout+lock", Reason: "out; locked"}, {User: carol, Action: HeldLock, Reason: "locked"}}
+	if !v.Tripped() || !reflect.DeepEqual(v.Held, wantHeld) {
+		t.Errorf("three account writes against a guard of two: %+v, want held %+v", v, wantHeld)
+	}
+	if v := CheckRemovals(GuardLimits{MaxRemovals: 3}, accounts, NewState()); v.Tripped() {
+		t.Errorf("three account writes tripped a guard of three: %+v", v)
 	}
 }
 

@@ -202,14 +202,23 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
 		p.warn(room, "", "membership of Authentik group(s) %s unknown this cycle: no removals in this room", strings.Join(unknown, ", "))
-		p.planDeactivatedInUnknownRoom(policy, rp, desired, rs, botLevel, state, now)
-		return
+		// Except of the deactivated and deleted: an inactive or deleted user is never an
+		// effective member of any group, and their status was read completely.
+		if policy.Deactivated.AfterGrace || !p.lifecycle.acc.Read {
+			return
+		}
 	}
 	var managed []id.UserID
 	for u := range state.Members.Users(room) {
-		if desired[u] == nil {
-			managed = append(managed, u)
+		if desired[u] != nil {
+			continue
 		}
+		if len(unknown) > 0 {
+			if _, gone := p.lifecycle.deactivated(u); !gone {
+				continue
+			}
+		}
+		managed = append(managed, u)
 	}
 	slices.Sort(managed)
 	for _, u := range managed {

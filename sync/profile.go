@@ -82,9 +82,8 @@ func (SetProfile) phase() int    { return phaseAccount }
 func (SetProfile) isLifecycle()  {}
 
 // planProfiles plans the profile writes of every effective member of a mapped group whose
-// Authentik profile differs from what the bot last synced. Deactivated users are left alone.
-// It allocates nothing while everything is in step: a no-change cycle at 50,000 users compares
-// and moves on.
+// Authentik profile differs from what the bot last synced. It allocates nothing while
+// everything is in step: a no-change cycle at 50,000 users compares and moves on.
 func (p *Plan) planProfiles(policy Policy, obs Observed, state State) {
 	if !policy.Profiles.On() {
 		return
@@ -107,9 +106,6 @@ func (p *Plan) planProfiles(policy Policy, obs Observed, state State) {
 				planned = map[id.UserID]bool{}
 			}
 			planned[u] = true
-			if _, gone := p.lifecycle.deactivated(u); gone {
-				continue
-			}
 			if policy.Profiles.DisplayName && prof.DisplayName != "" {
 				p.planProfileField(u, FieldDisplayName, prof.DisplayName, "Authentik name", state)
 			}

@@ -15,12 +15,15 @@ type AppliedWrite struct {
 	Reason string
 	// Result is ResultOK, ResultFailed or ResultSkipped.
 	Result string
+	// Account is set for a write to a Matrix account rather than a room (IsAccountWrite).
+	Account bool
 }
 
 func (c *CycleResult) noteWrite(act Action, counter map[string]int) {
 	if IsMatrixWrite(act) {
 		t := act.Target()
-		c.Writes = append(c.Writes, AppliedWrite{Kind: act.Kind(), Target: t, Reason: act.Why(), Result: c.resultOf(counter)})
+		c.Writes = append(c.Writes, AppliedWrite{Kind: act.Kind(), Target: t, Reason: act.Why(), Result: c.resultOf(counter),
+			Account: IsAccountWrite(act)})
 	}
 }
 

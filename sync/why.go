@@ -57,6 +57,10 @@ type Why struct {
 	// Exemptions are the user's stored exemptions (every room, or one).
 	Exemptions []Exemption
 	Rooms      []RoomWhy
+	// Account is what concerns the user's Matrix account rather than a room, in words: the
+	// deactivation record, and the next cycle's locks, unlocks, logouts and profile writes and
+	// the warnings about them. Empty when there is nothing to say.
+	Account []string
 	// LastAction is the newest audit log entry about the user; nil when there is none.
 	LastAction *AuditEntry
 }
@@ -174,6 +178,7 @@ func Explain(in WhyInput) Why {
 			w.Rooms = append(w.Rooms, explainRoom(in, roomPolicy{room: rel.Room, groups: rel.Groups}, true, acts[rel.Room], warns[rel.Room]))
 		}
 	}
+	w.Account = explainAccount(in, acts[""], warns[""])
 	if in.Room != "" && len(w.Rooms) == 0 {
 		w.Rooms = append(w.Rooms, RoomWhy{Room: in.Room, Verdict: VerdictNotMapped,
 			Reasons: []string{"no mapping covers this room (nor a space mapping with include_children): the bot never changes it"}})
@@ -374,6 +379,37 @@ func explainRoom(in WhyInput, rp roomPolicy, released bool, acts []Action, warns
 	return rw
 }
 
+// explainAccount says what the store remembers of the user's account and what the next cycle
+// does to it: acts and warns are the plan's actions and warnings about the user without a room.
+func explainAccount(in WhyInput, acts []Action, warns []Warning) []string {
+	var out []string
+	if rec, ok := in.State.Accounts[in.User]; ok {
+		what := "deactivated"
+		if rec.Deleted {
+			what = "deleted"
+		}
+		out = append(out, fmt.Sprintf("seen %s in Authentik since %s", what, whyTime(rec.DeactivatedAt)))
+		switch {
+		case !rec.LockedAt.IsZero() && rec.LockedByBot:
+			out = append(out, "locked by the bot at "+whyTime(rec.LockedAt)+"; unlocked when active again")
+		case !rec.LockedAt.IsZero():
+			out = append(out, "found locked by someone else at "+whyTime(rec.LockedAt)+"; the bot never unlocks it")
+		case rec.LockedByBot:
+			out = append(out, "a lock by the bot was started but not confirmed done")
+		}
+		if !rec.LoggedOutAt.IsZero() {
+			out = append(out, "every session ended by the bot at "+whyTime(rec.LoggedOutAt))
+		}
+	}
+	for _, a := range acts {
+		out = append(out, fmt.Sprintf("next cycle: %s: %s", a.Kind(), a.Why()))
+	}
+	for _, wn := range warns {
+		out = append(out, "warning: "+wn.Message)
+	}
+	return out
+}
+
 // powerReasons explains the user's power level in the room: the level their groups' mappings
 // give, the level they have, and what the bot recorded of the levels it set.
 func powerReasons(in WhyInput, room id.RoomID, groups []GroupWhy, ro RoomObservation, readable bool) []string {
@@ -441,6 +477,9 @@ type WhySummary struct {
 	// Folded sums up the rooms where the user simply is not a member; empty when there are
 	// none, or when one room was asked for.
 	Folded string
+	// Account is the block about the user's Matrix account (Why.Account); no Lines when there
+	// is nothing to say.
+	Account WhyBlock
 	// LastAction describes the newest audit entry about the user; empty when there is none.
 	LastAction string
 }
@@ -489,6 +528,9 @@ func (w Why) Summary(now time.Time) WhySummary {
 			other = " other"
 		}
 		s.Folded = fmt.Sprintf("Not a member of %d%s %s, and in none of their groups", folded, other, what)
+	}
+	if len(w.Account) > 0 {
+		s.Account = WhyBlock{Title: "Matrix account:", Lines: w.Account}
 	}
 	if e := w.LastAction; e != nil {
 		line := "Last action: " + whyTime(e.At) + " " + e.Actor + ": " + e.Command

@@ -257,3 +257,46 @@ func TestHeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainAccount: what the plan does to a user's account, which has no room, is shown in
+// its own section.
+func TestExplainAccount(t *testing.T) {
+	p := policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite})
+	p.Deactivated = DeactivationPolicy{AfterGrace: true, Logout: true, LockAfter: lockAfter(time.Hour)}
+	p.Protected = protecting([]id.UserID{carol})
+	obs := Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil)},
+		Accounts: inactive(bob, carol)}
+	state := NewState()
+	state.Accounts = map[id.UserID]AccountRecord{
+		bob:   {User: bob, DeactivatedAt: earlier},
+		carol: {User: carol, DeactivatedAt: earlier, LoggedOutAt: earlier},
+	}
+	plan := MakePlan(p, obs, state, now)
+	explain := func(u id.UserID) Why {
+		return Explain(WhyInput{Policy: p, Observed: obs, State: state, Plan: plan, User: u, Now: now})
+	}
+	bobWhy := explain(bob)
+	want := []string{
+		"seen deactivated in Authentik since " + whyTime(earlier),
+		"next cycle: logout: " + ReasonDeactivated + "; every session ends (deactivated.logout)",
+		"next cycle: lock_account: " + ReasonDeactivated + " since " + earlier.UTC().Format(time.RFC3339) + " (deactivated.lock_after 1h0m0s)",
+	}
+	if !reflect.DeepEqual(bobWhy.Account, want) {
+		t.Errorf("bob's account:\n got  %q\n want %q", bobWhy.Account, want)
+	}
+	if s := bobWhy.Summary(now); s.Account.Title == "" || !reflect.DeepEqual(s.Account.Lines, want) {
+		t.Errorf("summary account block %+v", s.Account)
+	}
+	carolWhy := explain(carol)
+	want = []string{
+		"seen deactivated in Authentik since " + whyTime(earlier),
+		"every session ended by the bot at " + whyTime(earlier),
+		"warning: " + ProtectedReason + ": not locked",
+	}
+	if !reflect.DeepEqual(carolWhy.Account, want) {
+		t.Errorf("carol's account:\n got  %q\n want %q", carolWhy.Account, want)
+	}
+	if a := explain(alice); len(a.Account) != 0 || len(a.Summary(now).Account.Lines) != 0 {
+		t.Errorf("alice has nothing to say about her account: %q", a.Account)
+	}
+}

@@ -68,6 +68,12 @@ func printWhy(ctx context.Context, rec *syncer.Reconciler, st any, why whyReques
 			fmt.Fprintln(out, "  - "+l)
 		}
 	}
+	if len(s.Account.Lines) > 0 {
+		fmt.Fprintln(out, s.Account.Title)
+		for _, l := range s.Account.Lines {
+			fmt.Fprintln(out, "  - "+l)
+		}
+	}
 	if s.Folded != "" {
 		fmt.Fprintln(out, s.Folded)
 	}
