@@ -88,6 +88,15 @@ func TestAuthentikProvisioning(t *testing.T) {
 					t.Errorf("members after the replace: %v", got)
 				}
 			}, nil},
+		{"a rename without schemas, as Authentik 2025.12.4 sends it", "PATCH", "/scim/v2/Groups/id-3",
+			`{"Operations":[{"op":"replace","value":{"id":"id-3","displayName":"staff-renamed","schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],` +
+				`"externalId":"5d9e0c1a-2b3c-4d5e-6f7a-8b9c0d1e2f3a"}}]}`, 200, func(t *testing.T, r reply) {
+				if r.str(t, "displayName") != "staff-renamed" || !slices.Equal(r.memberValues(t), []string{"id-1", "id-2"}) {
+					t.Errorf("renamed group %s", r.raw)
+				}
+			}, []string{"staff", "staff-renamed"}},
+		{"and back, with empty schemas", "PATCH", "/scim/v2/Groups/id-3",
+			`{"schemas":[],"Operations":[{"op":"replace","path":"displayName","value":"staff"}]}`, 200, nil, []string{"staff", "staff-renamed"}},
 		{"PATCH remove bob with the filter path", "PATCH", "/scim/v2/Groups/id-3", sprintf(dropMember, "id-2"), 200, func(t *testing.T, r reply) {
 			if got := r.memberValues(t); !slices.Equal(got, []string{"id-1"}) {
 				t.Errorf("members: %v", got)
@@ -274,7 +283,7 @@ func TestBadRequests(t *testing.T) {
 		{"PUT of an unknown user", "PUT", "/scim/v2/Users/nope", aliceBody, nil, 404, ""},
 		{"PATCH of an unknown group", "PATCH", "/scim/v2/Groups/nope", sprintf(addMember, "id-2"), nil, 404, ""},
 		{"DELETE of an unknown group", "DELETE", "/scim/v2/Groups/nope", "", nil, 404, ""},
-		{"PATCH without the PatchOp schema", "PATCH", "/scim/v2/Groups/id-3", `{"Operations":[{"op":"add","path":"members","value":[{"value":"id-2"}]}]}`, nil, 400, "invalidSyntax"},
+		{"PATCH naming another schema instead of PatchOp", "PATCH", "/scim/v2/Groups/id-3", `{"schemas":["` + SchemaGroup + `"],"Operations":[{"op":"add","path":"members","value":[{"value":"id-2"}]}]}`, nil, 400, "invalidSyntax"},
 		{"PATCH without operations", "PATCH", "/scim/v2/Groups/id-3", `{` + patchOp + `,"Operations":[]}`, nil, 400, "invalidValue"},
 		{"a bad op", "PATCH", "/scim/v2/Groups/id-3", patch(`{"op":"move","path":"members","value":[{"value":"id-2"}]}`), nil, 400, "invalidSyntax"},
 		{"no op", "PATCH", "/scim/v2/Groups/id-3", patch(`{"path":"members","value":[{"value":"id-2"}]}`), nil, 400, "invalidSyntax"},

@@ -46,15 +46,18 @@ type wirePatch struct {
 	Operations []wireOperation `json:"Operations"`
 }
 
-// parsePatch checks a PATCH body: the PatchOp schema, 1 to maxPatchOperations operations, each
-// with a known op, a path this receiver understands, and a value where one is needed.
+// parsePatch checks a PATCH body: 1 to maxPatchOperations operations, each with a known op, a
+// path this receiver understands, and a value where one is needed. The PatchOp schema may be
+// missing: Authentik 2025.12.4 sends its attribute replace (a group rename) without "schemas"
+// (pushed/scim/07), and a body of Operations means nothing else. Only a schemas list naming
+// other schemas alone (a resource sent to PATCH) is refused.
 func parsePatch(body []byte) ([]operation, *Error) {
 	var w wirePatch
 	if e := decodeStrict(body, &w); e != nil {
 		return nil, e
 	}
-	if !slices.ContainsFunc(w.Schemas, func(s string) bool { return strings.EqualFold(s, SchemaPatchOp) }) {
-		return nil, badRequest(typeInvalidSyntax, "schemas %q does not include %s", w.Schemas, SchemaPatchOp)
+	if len(w.Schemas) > 0 && !slices.ContainsFunc(w.Schemas, func(s string) bool { return strings.EqualFold(s, SchemaPatchOp) }) {
+		return nil, badRequest(typeInvalidSyntax, "schemas %q does not include %s; send it, or leave schemas out", w.Schemas, SchemaPatchOp)
 	}
 	if len(w.Operations) == 0 {
 		return nil, badRequest(typeInvalidValue, "Operations is missing or empty")
