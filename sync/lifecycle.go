@@ -15,9 +15,12 @@ import (
 // every removal. The bot may also lock their Matrix account after a while (and unlock it, if it
 // locked it, when they are active again) and end their sessions once.
 //
-// Nobody is treated as deactivated on incomplete data: the listing of inactive users must have
-// been read completely this cycle, and "deleted" is only concluded from a complete listing of
-// every user, read only in the cycles where someone's removal is about to be scheduled.
+// The safety rule (docs/how-it-works.md, "The safety rule") decides what counts as evidence.
+// Nobody is treated as deactivated or deleted on the word of a listing: a listing read page by
+// page can lose a row to a concurrent change without any check noticing. The listing of
+// inactive users, and a managed user's absence from every group, only say whom to look up; the
+// direct lookup of that one user (Authentik's core/users/{pk}/: "no such user", or is_active
+// false) is the evidence, read again every cycle in which it could lead to an action.
 
 // Reasons of lifecycle removals; a pending removal with one of them is a lifecycle removal.
 const (
@@ -40,17 +43,18 @@ type DeactivationPolicy struct {
 // acts reports whether deactivations change anything the bot does.
 func (d DeactivationPolicy) acts() bool { return !d.AfterGrace || d.LockAfter != nil || d.Logout }
 
-// AccountStatus is what Authentik says of one account this cycle.
+// AccountStatus is what a direct lookup of one account said this cycle.
 type AccountStatus int
 
 const (
-	// AccountUnknown: nothing was read that tells.
+	// AccountUnknown: nothing read this cycle tells (no lookup, a failed one, or an account
+	// that maps to another Matrix ID now, as a renamed user does).
 	AccountUnknown AccountStatus = iota
-	// AccountActive: seen active (in a group listing, or in the listing of every user).
+	// AccountActive: seen active (in a group listing, or looked up).
 	AccountActive
-	// AccountInactive: listed with is_active false.
+	// AccountInactive: looked up, and is_active is false.
 	AccountInactive
-	// AccountGone: absent from a complete listing of every user: deleted.
+	// AccountGone: looked up, and the directory answered that no such user exists: deleted.
 	AccountGone
 )
 
@@ -58,36 +62,46 @@ func (s AccountStatus) String() string {
 	return [...]string{"unknown", "active", "inactive", "gone"}[s]
 }
 
+// DirectoryAccount names one account of the directory: the directory's own ID for it
+// (Authentik's user pk), by which it is looked up, and its username for logs.
+type DirectoryAccount struct {
+	SourceID string
+	Username string
+}
+
 // AccountDirectory tells which Authentik accounts are deactivated or gone. usermap.Directory
 // implements it with the same Matrix ID mapping as group members.
 type AccountDirectory interface {
-	// InactiveUsers lists the users Authentik holds as inactive, by Matrix ID (the value is the
-	// Authentik username). An error means nobody's status is known.
-	InactiveUsers(ctx context.Context) (map[id.UserID]string, error)
-	// AccountStatuses reads the listing of every user and says of each of users whether
-	// Authentik holds them active, inactive or not at all (AccountGone). An error, or a listing
-	// that could not be mapped completely, leaves everyone unknown.
-	AccountStatuses(ctx context.Context, users []id.UserID) (map[id.UserID]AccountStatus, error)
+	// InactiveUsers lists the users Authentik holds as inactive, by Matrix ID. The listing only
+	// says whom to look up: nobody is treated as deactivated on its word.
+	InactiveUsers(ctx context.Context) (map[id.UserID]DirectoryAccount, error)
+	// LookupAccounts looks each user up directly, by the source ID given for them, and says
+	// whether the account is active, inactive or gone. A failed lookup, or an account that now
+	// maps to another Matrix ID, is AccountUnknown; err sums up the lookups that failed (the
+	// others stand).
+	LookupAccounts(ctx context.Context, users map[id.UserID]string) (map[id.UserID]AccountStatus, error)
 }
 
 // AccountsObserved is what a cycle learned of Authentik accounts besides group membership.
 type AccountsObserved struct {
-	// Read is set when the listing of inactive users was read completely; without it nobody is
-	// treated as deactivated this cycle.
-	Read bool
-	// Err says why the listing was not read; nil when it was, or was not needed.
-	Err error
-	// Inactive are the users listed as inactive, by Matrix ID, with their Authentik username.
-	Inactive map[id.UserID]string
-	// Lookup holds the statuses the listing of every user gave (see accountLookups); nil when
-	// none was needed or the read failed (LookupErr).
-	Lookup    map[id.UserID]AccountStatus
+	// Listed are the users the listing of inactive users named: a hint of whom to look up, never
+	// evidence. Nil when it was not read (ListErr says why).
+	Listed  map[id.UserID]DirectoryAccount
+	ListErr error
+	// Confirmed holds what the direct lookup of each user looked up this cycle said (see
+	// accountLookups), and SourceIDs the IDs they were looked up by; LookupErr sums up the
+	// lookups that failed.
+	Confirmed map[id.UserID]AccountStatus
+	SourceIDs map[id.UserID]string
 	LookupErr error
 }
 
 // AccountRecord is what the store remembers of a managed user seen deactivated or deleted.
 type AccountRecord struct {
 	User id.UserID
+	// SourceID is the directory's ID of the account (Authentik's user pk), by which it is looked
+	// up again every cycle it matters; empty in records made before it was kept.
+	SourceID string
 	// DeactivatedAt is when the bot first saw the account deactivated or deleted; lock_after
 	// counts from it.
 	DeactivatedAt time.Time
@@ -218,8 +232,8 @@ func laneOf(act Action) id.RoomID {
 }
 
 // lifecycleView answers, during one plan, what Authentik says of an account: built once from
-// the observation, for the users it concerns only (those listed inactive, looked up, or with a
-// record), so that it stays small however many users the groups hold.
+// the observation, for the users it concerns only (those looked up, or with a record), so that
+// it stays small however many users the groups hold.
 type lifecycleView struct {
 	acc     AccountsObserved
 	records map[id.UserID]AccountRecord
@@ -229,7 +243,7 @@ type lifecycleView struct {
 
 func newLifecycleView(obs Observed, state State) lifecycleView {
 	v := lifecycleView{acc: obs.Accounts, records: state.Accounts}
-	if len(v.acc.Inactive)+len(v.acc.Lookup)+len(v.records) == 0 {
+	if len(v.acc.Confirmed)+len(v.records) == 0 {
 		return v
 	}
 	v.active = map[id.UserID]bool{}
@@ -244,36 +258,22 @@ func newLifecycleView(obs Observed, state State) lifecycleView {
 }
 
 func (v lifecycleView) concerns(u id.UserID) bool {
-	if _, ok := v.acc.Inactive[u]; ok {
-		return true
-	}
-	if _, ok := v.acc.Lookup[u]; ok {
+	if _, ok := v.acc.Confirmed[u]; ok {
 		return true
 	}
 	_, ok := v.records[u]
 	return ok
 }
 
-// status is what this cycle's reads say of u's account. An active listing anywhere wins (it is
-// the only positive proof of a live account: an inactive user is never an effective member);
-// a record of a deletion stands until then, as long as Authentik answered this cycle.
+// status is what this cycle's reads say of u's account. An active listing anywhere wins (an
+// inactive user is never an effective member, so it is the surest sign of a live account);
+// otherwise only this cycle's direct lookup of the user counts. A record of an earlier
+// deactivation is no evidence on its own: the account is looked up again (accountLookups).
 func (v lifecycleView) status(u id.UserID) AccountStatus {
-	switch {
-	case v.active[u]:
+	if v.active[u] {
 		return AccountActive
-	case !v.acc.Read:
-		return AccountUnknown
 	}
-	if _, ok := v.acc.Inactive[u]; ok {
-		return AccountInactive
-	}
-	if s, ok := v.acc.Lookup[u]; ok {
-		return s
-	}
-	if rec, ok := v.records[u]; ok && rec.Deleted {
-		return AccountGone
-	}
-	return AccountUnknown
+	return v.acc.Confirmed[u]
 }
 
 // deactivated reports whether u's account is deactivated or gone, with the reason to give.
@@ -329,27 +329,17 @@ func (p *Plan) planLifecycleRemoval(policy Policy, room id.RoomID, u id.UserID, 
 }
 
 // planAccounts plans the account side of the lifecycle: records, logouts, locks and unlocks.
+// Only the users looked up this cycle, and those with a record, can have any.
 func (p *Plan) planAccounts(policy Policy, state State, now time.Time) {
 	v := p.lifecycle
-	if !v.acc.Read && len(v.records) == 0 {
-		return
-	}
-	// Users deactivated or gone who are managed somewhere, plus everyone with a record.
 	users := map[id.UserID]bool{}
 	for u := range v.records {
 		users[u] = true
 	}
-	if v.acc.Read && policy.Deactivated.acts() && len(v.acc.Inactive)+len(v.acc.Lookup) > 0 {
-		for _, room := range state.Members.Rooms() {
-			for u := range state.Members.Users(room) {
-				// Most managed users are in neither listing: two lookups tell, before status.
-				_, listed := v.acc.Inactive[u]
-				if s, looked := v.acc.Lookup[u]; !listed && (!looked || s != AccountGone) {
-					continue
-				}
-				if _, gone := v.deactivated(u); gone {
-					users[u] = true
-				}
+	if policy.Deactivated.acts() {
+		for u, s := range v.acc.Confirmed {
+			if (s == AccountInactive || s == AccountGone) && managedAnywhere(state, u) {
+				users[u] = true
 			}
 		}
 	}
@@ -361,11 +351,22 @@ func (p *Plan) planAccounts(policy Policy, state State, now time.Time) {
 	}
 	slices.Sort(order)
 	for _, u := range order {
-		p.planAccount(policy, u, state, now)
+		p.planAccount(policy, u, now)
 	}
 }
 
-func (p *Plan) planAccount(policy Policy, u id.UserID, state State, now time.Time) {
+// managedAnywhere reports whether u has a managed-member record in any room: only such a user's
+// account is the bot's business, unless it keeps a record of it.
+func managedAnywhere(state State, u id.UserID) bool {
+	for _, room := range state.Members.Rooms() {
+		if _, ok := state.Members.Lookup(RoomUser{room, u}); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Plan) planAccount(policy Policy, u id.UserID, now time.Time) {
 	rec, has := p.lifecycle.records[u]
 	switch st := p.lifecycle.status(u); st {
 	case AccountActive:
@@ -380,12 +381,16 @@ func (p *Plan) planAccount(policy Policy, u id.UserID, state State, now time.Tim
 	case AccountInactive, AccountGone:
 		reason, _ := p.lifecycle.deactivated(u)
 		deleted := st == AccountGone
+		sourceID := p.lifecycle.acc.SourceIDs[u]
 		switch {
 		case !has:
-			rec = AccountRecord{User: u, DeactivatedAt: now, Deleted: deleted}
+			rec = AccountRecord{User: u, SourceID: sourceID, DeactivatedAt: now, Deleted: deleted}
 			p.Actions = append(p.Actions, TrackDeactivation{Record: rec, Reason: reason})
-		case rec.Deleted != deleted:
+		case rec.Deleted != deleted || (rec.SourceID == "" && sourceID != ""):
 			rec.Deleted = deleted
+			if rec.SourceID == "" {
+				rec.SourceID = sourceID
+			}
 			p.Actions = append(p.Actions, TrackDeactivation{Record: rec, Reason: reason})
 		}
 		d := policy.Deactivated
@@ -397,67 +402,114 @@ func (p *Plan) planAccount(policy Policy, u id.UserID, state State, now time.Tim
 				reason, rec.DeactivatedAt.UTC().Format(time.RFC3339), *d.LockAfter)})
 		}
 	}
+	// AccountUnknown: nothing this cycle. A lock or logout waits for a lookup that confirms the
+	// deactivation; a lock already made stays until one confirms the account active.
 }
 
-// accountLookups lists the users for whom the listing of every Authentik user must be read this
-// cycle, because only it tells a deleted account from one that left its groups:
+// accountLookups lists the users whose account must be looked up directly this cycle, because
+// an action could follow from what the lookup says, with the source ID to look each up by:
+//   - managed users the listing of inactive users names;
 //   - managed users whose removal is about to be scheduled (they were desired in a room until
-//     now) and who are in no group and not listed inactive;
-//   - users with a record of a deactivation who are no longer listed inactive nor seen in a
-//     group: reactivated, or deleted meanwhile.
+//     now and are in none of its groups, all of them read completely): only a lookup tells a
+//     deleted account from one that left its groups;
+//   - users with a record, unless seen active in a group (then they are active) or still listed
+//     inactive with nothing left to do (removed from every room, locked and logged out as the
+//     policy asks): a record is re-checked, so that a user who is back is no longer treated as
+//     gone and a lock the bot set is lifted.
 //
-// A room where someone new appears in the same cycle as a member vanishes is left out: under a
-// username template that is what a rename in Authentik looks like, and a renamed user must take
-// the grace path, not be taken for deleted. Nil when the listing of inactive users was not read.
-func accountLookups(policy Policy, obs Observed, state State) []id.UserID {
-	if !obs.Accounts.Read || !policy.Deactivated.acts() {
+// known holds the source IDs of the users the last full cycle saw in a group (a user who has
+// just left every group is found there). A user with no source ID is not looked up: their
+// status stays unknown, and they take the grace period.
+func accountLookups(policy Policy, obs Observed, state State, known map[id.UserID]string) map[id.UserID]string {
+	acts := policy.Deactivated.acts()
+	if !acts && len(state.Accounts) == 0 {
 		return nil
 	}
-	inactive := obs.Accounts.Inactive
-	candidates := map[id.UserID]bool{}
-	inRoom := map[id.UserID]bool{}
-	for _, rp := range roomsOf(policy) {
-		clear(inRoom)
-		arrival := false
-		for _, g := range rp.groups {
-			for _, m := range obs.Groups[g].Members {
-				inRoom[m.UserID] = true
-				if _, tracked := state.Members.Lookup(RoomUser{rp.room, m.UserID}); !tracked {
-					arrival = true
-				}
-			}
-		}
-		if arrival {
-			continue
-		}
-		for u := range state.Members.Users(rp.room) {
-			_, isInactive := inactive[u]
-			if u == policy.Bot || inRoom[u] || isInactive || state.Members.Get(RoomUser{rp.room, u}).DesiredSince.IsZero() {
-				continue
-			}
-			if _, exempt := state.exemption(rp.room, u); exempt {
-				continue // never removed, so never scheduled: whether the account exists does not matter
-			}
-			candidates[u] = true
-		}
-	}
-	for u, rec := range state.Accounts {
-		if _, isInactive := inactive[u]; !rec.Deleted && !isInactive {
-			candidates[u] = true
-		}
-	}
-	if len(candidates) == 0 {
-		return nil
-	}
+	inGroup := map[id.UserID]bool{}
 	for _, g := range obs.Groups {
 		for _, m := range g.Members {
-			delete(candidates, m.UserID) // active somewhere: no listing needed to know it exists
+			inGroup[m.UserID] = true
 		}
 	}
-	var out []id.UserID
-	for u := range candidates {
-		out = append(out, u)
+	managed := func(u id.UserID) bool { return managedAnywhere(state, u) }
+	sourceID := func(u id.UserID) string {
+		if a, ok := obs.Accounts.Listed[u]; ok && a.SourceID != "" {
+			return a.SourceID
+		}
+		if rec, ok := state.Accounts[u]; ok && rec.SourceID != "" {
+			return rec.SourceID
+		}
+		return known[u]
 	}
-	slices.Sort(out)
+	out := map[id.UserID]string{}
+	add := func(u id.UserID) {
+		if u == policy.Bot || inGroup[u] {
+			return
+		}
+		if sid := sourceID(u); sid != "" {
+			out[u] = sid
+		}
+	}
+	if acts {
+		for u := range obs.Accounts.Listed {
+			if managed(u) {
+				add(u)
+			}
+		}
+		inRoom := map[id.UserID]bool{}
+		for _, rp := range roomsOf(policy) {
+			clear(inRoom)
+			complete := true
+			for _, g := range rp.groups {
+				gm, ok := obs.Groups[g]
+				complete = complete && ok && gm.Known()
+				for _, m := range gm.Members {
+					inRoom[m.UserID] = true
+				}
+			}
+			if !complete {
+				continue // nobody is removed from this room this cycle: nothing to look up for it
+			}
+			for u := range state.Members.Users(rp.room) {
+				if inRoom[u] || state.Members.Get(RoomUser{rp.room, u}).DesiredSince.IsZero() {
+					continue
+				}
+				if _, exempt := state.exemption(rp.room, u); exempt {
+					continue // never removed, so never scheduled: whether the account exists does not matter
+				}
+				add(u)
+			}
+		}
+	}
+	d := policy.Deactivated
+	for u, rec := range state.Accounts {
+		if _, listed := obs.Accounts.Listed[u]; listed {
+			pending := (d.Logout && rec.LoggedOutAt.IsZero()) || (d.LockAfter != nil && rec.LockedAt.IsZero())
+			if !pending && !managed(u) {
+				continue
+			}
+		}
+		add(u)
+	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
+}
+
+// sourceIDsOf collects the source ID of every group member, for the next cycle's lookups of
+// those who will have left (see accountLookups); into is cleared and reused.
+func sourceIDsOf(groups map[string]GroupMembers, into map[id.UserID]string) map[id.UserID]string {
+	if into == nil {
+		into = map[id.UserID]string{}
+	}
+	clear(into)
+	for _, g := range groups {
+		for _, m := range g.Members {
+			if m.SourceID != "" {
+				into[m.UserID] = m.SourceID
+			}
+		}
+	}
+	return into
 }

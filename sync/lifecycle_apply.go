@@ -42,35 +42,42 @@ func (r *Reconciler) loadLifecycle(ctx context.Context, state *State) error {
 	return nil
 }
 
-// observeAccounts reads which users Authentik holds as inactive, after the groups (so that a
-// user the group listings left out as inactive is in it, unless reactivated meanwhile), and,
-// only in the cycles that need it, the listing of every user (see accountLookups). A scoped
-// cycle reads neither: it sees too few groups to tell who is in none.
+// observeAccounts looks up directly the accounts whose status could lead to an action this
+// cycle (see accountLookups), after the groups, so that a user the group listings left out as
+// inactive is among them unless reactivated meanwhile. The listing of inactive users only says
+// whom to look up; its failure costs the deactivations it would have found this cycle, nothing
+// more. A scoped cycle looks nobody up: it sees too few groups to tell who is in none.
 func (r *Reconciler) observeAccounts(ctx context.Context, obs *Observed, state State, scoped bool) {
 	dir := r.opts.AccountDirectory
-	if dir == nil || scoped || (!obs.Policy.Deactivated.acts() && len(state.Accounts) == 0) {
+	acts := obs.Policy.Deactivated.acts()
+	if dir == nil || scoped || (!acts && len(state.Accounts) == 0) {
 		return
 	}
 	log := zerolog.Ctx(ctx)
-	inactive, err := dir.InactiveUsers(ctx)
-	if err != nil {
-		obs.Accounts = AccountsObserved{Err: err}
-		log.Warn().Err(err).Msg("Deactivated Authentik users unknown this cycle: nobody is treated as deactivated (those who left their groups take the grace period)")
-		return
+	if acts {
+		listed, err := dir.InactiveUsers(ctx)
+		if err != nil {
+			obs.Accounts.ListErr = err
+			log.Warn().Err(err).Msg("Listing of deactivated Authentik users unreadable this cycle: only those who left their groups and earlier deactivations are looked up")
+		}
+		obs.Accounts.Listed = listed
 	}
-	obs.Accounts = AccountsObserved{Read: true, Inactive: inactive}
-	users := accountLookups(obs.Policy, *obs, state)
+	r.mu.Lock()
+	known := r.sourceIDs
+	if acts && !previewing(ctx) {
+		r.sourceIDs = sourceIDsOf(obs.Groups, nil)
+	}
+	r.mu.Unlock()
+	users := accountLookups(obs.Policy, *obs, state, known)
 	if len(users) == 0 {
 		return
 	}
-	log.Info().Int("users", len(users)).Msg("Reading every Authentik user, to tell deleted accounts from ones that left their groups")
-	statuses, err := dir.AccountStatuses(ctx, users)
+	log.Info().Int("users", len(users)).Msg("Looking Authentik accounts up one by one, to confirm deactivations and deletions")
+	statuses, err := dir.LookupAccounts(ctx, users)
+	obs.Accounts.Confirmed, obs.Accounts.SourceIDs, obs.Accounts.LookupErr = statuses, users, err
 	if err != nil {
-		obs.Accounts.LookupErr = err
-		log.Warn().Err(err).Int("users", len(users)).Msg("Could not tell deleted Authentik users from ones who left their groups: they take the grace period")
-		return
+		log.Warn().Err(err).Msg("Some Authentik accounts could not be looked up: they count as unknown this cycle (no lock, no logout, and a removal takes the grace period)")
 	}
-	obs.Accounts.Lookup = statuses
 }
 
 // applyLifecycle carries out one lifecycle or profile action.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,8 @@ type lifecycleWorld struct {
 	*fakeWorld
 	inactive    map[id.UserID]string
 	inactiveErr error
-	everyone    map[id.UserID]AccountStatus // what the listing of every user says; absent = gone
+	lookupErr   error                       // every lookup fails with it
+	everyone    map[id.UserID]AccountStatus // what a lookup says of a user not listed inactive; absent = gone
 	lookups     [][]id.UserID
 	locked      map[id.UserID]bool
 	names       map[id.UserID]string
@@ -43,24 +45,42 @@ var (
 	_ ProfileStore     = (*lifecycleWorld)(nil)
 )
 
-func (w *lifecycleWorld) InactiveUsers(context.Context) (map[id.UserID]string, error) {
+func (w *lifecycleWorld) InactiveUsers(context.Context) (map[id.UserID]DirectoryAccount, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return maps.Clone(w.inactive), w.inactiveErr
-}
-
-func (w *lifecycleWorld) AccountStatuses(_ context.Context, users []id.UserID) (map[id.UserID]AccountStatus, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.lookups = append(w.lookups, users)
-	out := map[id.UserID]AccountStatus{}
-	for _, u := range users {
-		out[u] = AccountGone
-		if s, ok := w.everyone[u]; ok {
-			out[u] = s
-		}
+	if w.inactiveErr != nil {
+		return nil, w.inactiveErr
+	}
+	out := map[id.UserID]DirectoryAccount{}
+	for u, name := range w.inactive {
+		out[u] = DirectoryAccount{SourceID: name, Username: name}
 	}
 	return out, nil
+}
+
+// LookupAccounts answers as Authentik's core/users/{pk}/ would: inactive for the users listed
+// inactive, what everyone says of the others, and gone (no such user) for the rest.
+func (w *lifecycleWorld) LookupAccounts(_ context.Context, users map[id.UserID]string) (map[id.UserID]AccountStatus, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lookups = append(w.lookups, slices.Sorted(maps.Keys(users)))
+	out := map[id.UserID]AccountStatus{}
+	for u, sid := range users {
+		switch {
+		case sid == "":
+			return nil, fmt.Errorf("%s looked up without a source ID", u)
+		case w.lookupErr != nil:
+			out[u] = AccountUnknown
+		case w.inactive[u] != "":
+			out[u] = AccountInactive
+		default:
+			out[u] = AccountGone
+			if s, ok := w.everyone[u]; ok {
+				out[u] = s
+			}
+		}
+	}
+	return out, w.lookupErr
 }
 
 func (w *lifecycleWorld) call(format string, args ...any) {
@@ -397,16 +417,16 @@ func TestDeletedUserIsToldFromOneWhoLeftTheGroup(t *testing.T) {
 	}
 }
 
-func TestInactiveListingFailureRemovesNobodyAtOnce(t *testing.T) {
+func TestFailedLookupRemovesNobodyAtOnce(t *testing.T) {
 	w := newLifecycleWorld()
 	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{Logout: true}), GuardLimits{}, nil)
 	w.twoRooms(t, r)
 	w.groups["staff"] = []id.UserID{alice}
 	w.inactive[bob] = "bob"
-	w.inactiveErr = errors.New("HTTP 503")
+	w.lookupErr = errors.New("HTTP 503")
 	w.cycle(t, r)
-	if len(w.writes)+len(w.calls)+len(w.lookups) != 0 {
-		t.Fatalf("writes %v calls %v lookups %v: want nothing but the grace period", w.writes, w.calls, w.lookups)
+	if len(w.writes)+len(w.calls) != 0 || len(w.lookups) != 1 {
+		t.Fatalf("writes %v calls %v lookups %v: want one lookup, then nothing but the grace period", w.writes, w.calls, w.lookups)
 	}
 	if p := w.state.Pending[RoomUser{roomB, bob}]; p.Reason == ReasonDeactivated || p.DueAt != w.now.Add(grace) {
 		t.Errorf("pending %+v: want the grace period", p)
@@ -446,5 +466,79 @@ func TestProfileSyncWritesOncePerChange(t *testing.T) {
 	res := w.cycle(t, r)
 	if res.Skipped["set_displayname"] != 1 || res.Failed["set_displayname"] != 0 {
 		t.Errorf("result %+v: want the profile of a user without an account skipped", res)
+	}
+}
+
+// The three wrongful removals the safety rule closes (docs/how-it-works.md, "The safety rule").
+
+func TestAUserMissingFromAListingIsNotTakenForDeleted(t *testing.T) {
+	// A listing read page by page lost bob to a concurrent create+delete: he is in no group's
+	// answer this cycle, but his account exists (the direct lookup finds him active).
+	w := newLifecycleWorld()
+	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{Logout: true, LockAfter: lockAfter(time.Second)}), GuardLimits{}, nil)
+	w.twoRooms(t, r)
+	w.groups["staff"] = []id.UserID{alice}
+	w.everyone[bob] = AccountActive
+	for range 3 {
+		w.now = w.now.Add(time.Minute)
+		w.cycle(t, r)
+		if len(w.writes)+len(w.calls) != 0 || len(w.records) != 0 {
+			t.Fatalf("writes %v calls %v records %v: want no kick, lock or logout within the grace period", w.writes, w.calls, w.records)
+		}
+	}
+	for _, room := range []id.RoomID{roomA, roomB} {
+		if p := w.state.Pending[RoomUser{room, bob}]; p.Reason == ReasonDeleted || !p.DueAt.After(w.now) {
+			t.Errorf("pending in %s %+v: want the grace period, not a deletion", room, p)
+		}
+	}
+}
+
+func TestNobodyIsRemovedAsDeletedFromARoomWithAnUnknownGroup(t *testing.T) {
+	// staff's read fails (page 2 answered 500) while bob is really deleted: he leaves no room
+	// whose group is unknown, though his account is handled.
+	w := newLifecycleWorld()
+	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{Logout: true}), GuardLimits{}, nil)
+	w.twoRooms(t, r)
+	w.groups["staff"] = []id.UserID{alice}
+	w.cycle(t, r) // bob left: looked up (gone), removed from both rooms
+	if got := sortedWrites(w); got != "[kick @bob:hs !a:hs kick @bob:hs !b:hs]" {
+		t.Fatalf("writes %s: want bob removed as deleted", got)
+	}
+	// Carol, a member of staff in truth, is lost from a failing read of staff and deleted
+	// meanwhile as far as any listing could tell: nothing happens in rooms A and B.
+	w.groups["staff"] = []id.UserID{alice, carol}
+	w.accounts[carol] = true
+	w.cycle(t, r)
+	w.groupErr["staff"] = errors.New("page 2: HTTP 500")
+	w.groups["staff"] = []id.UserID{alice}
+	w.now = w.now.Add(time.Minute)
+	res := w.cycle(t, r)
+	if len(w.writes) != 0 {
+		t.Fatalf("writes %v: want no removal in a room whose group is unknown", w.writes)
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(fmt.Sprint(res.Warnings), "no removals in this room") {
+		t.Errorf("warnings %v: want the room's no-removal warning", res.Warnings)
+	}
+}
+
+func TestADeletionRecordIsCheckedAgainAndTheBotsLockLifted(t *testing.T) {
+	// A record says dan was deleted and the bot locked him; the lookup now finds him active
+	// (the deletion was wrong, or he was restored): the lock is lifted, the record dropped.
+	w := newLifecycleWorld()
+	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{LockAfter: lockAfter(time.Second)}), GuardLimits{}, nil)
+	w.twoRooms(t, r)
+	dan := id.UserID("@dan:hs")
+	w.records[dan] = AccountRecord{User: dan, SourceID: "dan", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}
+	w.locked[dan] = true
+	w.everyone[dan] = AccountActive
+	w.cycle(t, r)
+	if got := fmt.Sprint(w.calls); got != "[set_locked @dan:hs false]" || w.locked[dan] {
+		t.Fatalf("calls %s: want the bot's lock lifted", got)
+	}
+	if _, ok := w.records[dan]; ok {
+		t.Errorf("record kept: %+v", w.records[dan])
+	}
+	if fmt.Sprint(w.lookups[len(w.lookups)-1]) != "[@dan:hs]" {
+		t.Errorf("lookups %v: want dan looked up by his record", w.lookups)
 	}
 }

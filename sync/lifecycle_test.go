@@ -12,11 +12,16 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// inactive is an observation in which the listing of inactive users was read and holds users.
+// inactive is an observation in which the direct lookups of users found them inactive.
 func inactive(users ...id.UserID) AccountsObserved {
-	a := AccountsObserved{Read: true, Inactive: map[id.UserID]string{}}
+	return confirmed(AccountInactive, users...)
+}
+
+// confirmed is an observation in which the direct lookups of users said s of each.
+func confirmed(s AccountStatus, users ...id.UserID) AccountsObserved {
+	a := AccountsObserved{Confirmed: map[id.UserID]AccountStatus{}}
 	for _, u := range users {
-		a.Inactive[u] = strings.TrimPrefix(strings.Split(string(u), ":")[0], "@")
+		a.Confirmed[u] = s
 	}
 	return a
 }
@@ -130,7 +135,7 @@ func TestMakePlanLifecycle(t *testing.T) {
 			name:   "when the listing of inactive users failed nobody is removed at once",
 			policy: two,
 			obs: Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms,
-				Accounts: AccountsObserved{Err: errors.New("HTTP 500")}},
+				Accounts: AccountsObserved{ListErr: errors.New("HTTP 500")}},
 			state: managed,
 			want: []Action{
 				untracked(roomA),
@@ -150,37 +155,21 @@ func TestMakePlanLifecycle(t *testing.T) {
 			},
 		},
 		{
-			name:   "a deactivated user is removed even where another group of the room is unreadable",
+			name:   "a deactivated user is not removed from a room one of whose groups is unreadable (the safety rule)",
 			policy: policy(staffA, Mapping{Group: "ops", Room: roomA}),
 			obs: Observed{Groups: map[string]GroupMembers{"staff": group("staff", alice), "ops": {Group: "ops", Err: errors.New("HTTP 500")}},
 				Rooms: bothRooms, Accounts: inactive(bob)},
 			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
 			want: []Action{
 				TrackDeactivation{Record: AccountRecord{User: bob, DeactivatedAt: now}, Reason: ReasonDeactivated},
-				NewTrackMember(ManagedMember{Room: roomA, User: bob}, "no longer in any of the Authentik groups ops, staff"),
-				ScheduleRemoval{Room: roomA, User: bob, DueAt: now, Reason: ReasonDeactivated},
-				Kick{Room: roomA, User: bob, Reason: ReasonDeactivated},
 			},
 			warnings: []string{"ops unknown this cycle"},
 		},
 		{
-			name:   "a deleted user (gone from the listing of every user) is removed now",
+			name:   "a user only listed inactive, without a lookup that confirms it, takes the grace period",
 			policy: policy(staffA),
 			obs: Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms,
-				Accounts: AccountsObserved{Read: true, Lookup: map[id.UserID]AccountStatus{bob: AccountGone}}},
-			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
-			want: []Action{
-				TrackDeactivation{Record: AccountRecord{User: bob, DeactivatedAt: now, Deleted: true}, Reason: ReasonDeleted},
-				untracked(roomA),
-				ScheduleRemoval{Room: roomA, User: bob, DueAt: now, Reason: ReasonDeleted},
-				Kick{Room: roomA, User: bob, Reason: ReasonDeleted},
-			},
-		},
-		{
-			name:   "a user who only left the group (still listed active) takes the grace period",
-			policy: policy(staffA),
-			obs: Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms,
-				Accounts: AccountsObserved{Read: true, Lookup: map[id.UserID]AccountStatus{bob: AccountActive}}},
+				Accounts: AccountsObserved{Listed: map[id.UserID]DirectoryAccount{bob: {SourceID: "7", Username: "bob"}}}},
 			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
 			want: []Action{
 				untracked(roomA),
@@ -188,10 +177,34 @@ func TestMakePlanLifecycle(t *testing.T) {
 			},
 		},
 		{
-			name:   "when the listing of every user failed a possibly deleted user takes the grace period",
+			name:   "a deleted user (the lookup of the user answered: no such user) is removed now",
 			policy: policy(staffA),
 			obs: Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms,
-				Accounts: AccountsObserved{Read: true, LookupErr: errors.New("page 3: HTTP 502")}},
+				Accounts: AccountsObserved{Confirmed: map[id.UserID]AccountStatus{bob: AccountGone}, SourceIDs: map[id.UserID]string{bob: "7"}}},
+			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
+			want: []Action{
+				TrackDeactivation{Record: AccountRecord{User: bob, SourceID: "7", DeactivatedAt: now, Deleted: true}, Reason: ReasonDeleted},
+				untracked(roomA),
+				ScheduleRemoval{Room: roomA, User: bob, DueAt: now, Reason: ReasonDeleted},
+				Kick{Room: roomA, User: bob, Reason: ReasonDeleted},
+			},
+		},
+		{
+			name:   "a user who only left the group (looked up active) takes the grace period",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms,
+				Accounts: AccountsObserved{Confirmed: map[id.UserID]AccountStatus{bob: AccountActive}}},
+			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
+			want: []Action{
+				untracked(roomA),
+				ScheduleRemoval{Room: roomA, User: bob, DueAt: now.Add(grace), Reason: "no longer in Authentik group staff"},
+			},
+		},
+		{
+			name:   "when the lookup failed a possibly deleted user takes the grace period",
+			policy: policy(staffA),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms,
+				Accounts: AccountsObserved{Confirmed: map[id.UserID]AccountStatus{bob: AccountUnknown}, LookupErr: errors.New("HTTP 502")}},
 			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
 			want: []Action{
 				untracked(roomA),
@@ -202,7 +215,7 @@ func TestMakePlanLifecycle(t *testing.T) {
 			name:   "a lifecycle removal of a user active again goes back to the grace period, counted from its creation",
 			policy: policy(staffA),
 			obs: Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms,
-				Accounts: AccountsObserved{Read: true, Lookup: map[id.UserID]AccountStatus{bob: AccountActive}}},
+				Accounts: AccountsObserved{Confirmed: map[id.UserID]AccountStatus{bob: AccountActive}}},
 			state: withAccounts(stateWith([]ManagedMember{tracked(roomA, alice, earlier), {Room: roomA, User: bob}},
 				[]PendingRemoval{{Room: roomA, User: bob, DueAt: earlier, Reason: ReasonDeactivated, CreatedAt: earlier}}),
 				AccountRecord{User: bob, DeactivatedAt: earlier}),
@@ -214,7 +227,7 @@ func TestMakePlanLifecycle(t *testing.T) {
 		{
 			name:   "a lifecycle removal whose status is unknown this cycle waits for the grace period",
 			policy: policy(staffA),
-			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: AccountsObserved{Err: errors.New("timeout")}},
+			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: AccountsObserved{ListErr: errors.New("timeout")}},
 			state: withAccounts(stateWith([]ManagedMember{tracked(roomA, alice, earlier), {Room: roomA, User: bob}},
 				[]PendingRemoval{{Room: roomA, User: bob, DueAt: earlier, Reason: ReasonDeactivated, CreatedAt: earlier}}),
 				AccountRecord{User: bob, DeactivatedAt: earlier}),
@@ -299,16 +312,31 @@ func TestMakePlanLifecycle(t *testing.T) {
 			want:   nil,
 		},
 		{
-			name:   "a deleted record stands while Authentik answers, so its lock comes due",
+			name:   "a deleted record confirmed again by the lookup of the user: its lock comes due",
 			policy: lifecyclePolicy(DeactivationPolicy{LockAfter: lockAfter(time.Hour)}, staffA),
-			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: inactive()},
+			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: confirmed(AccountGone, carol)},
 			state:  withAccounts(stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil), AccountRecord{User: carol, DeactivatedAt: earlier, Deleted: true}),
 			want:   []Action{LockAccount{User: carol, Reason: ReasonDeleted + " since 2026-11-26T11:00:00Z (deactivated.lock_after 1h0m0s)"}},
 		},
 		{
+			name:   "a deleted record is no evidence on its own: without this cycle's lookup nothing is locked",
+			policy: lifecyclePolicy(DeactivationPolicy{LockAfter: lockAfter(time.Hour)}, staffA),
+			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: confirmed(AccountUnknown, carol)},
+			state:  withAccounts(stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil), AccountRecord{User: carol, DeactivatedAt: earlier, Deleted: true}),
+			want:   nil,
+		},
+		{
+			name:   "a deleted record whose lookup finds the account active again: the bot's lock is lifted",
+			policy: lifecyclePolicy(DeactivationPolicy{LockAfter: lockAfter(time.Hour)}, staffA),
+			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: confirmed(AccountActive, carol)},
+			state: withAccounts(stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
+				AccountRecord{User: carol, SourceID: "9", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}),
+			want: []Action{UnlockAccount{User: carol, Reason: "active again in Authentik; the bot had locked the account"}},
+		},
+		{
 			name:   "nothing is locked while the listing of inactive users fails",
 			policy: lifecyclePolicy(DeactivationPolicy{LockAfter: lockAfter(time.Hour)}, staffA),
-			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: AccountsObserved{Err: errors.New("down")}},
+			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: AccountsObserved{ListErr: errors.New("down")}},
 			state:  withAccounts(stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil), AccountRecord{User: carol, DeactivatedAt: earlier, Deleted: true}),
 			want:   nil,
 		},
@@ -437,81 +465,119 @@ func TestMakePlanProfiles(t *testing.T) {
 func TestAccountLookups(t *testing.T) {
 	staffA := Mapping{Group: "staff", Room: roomA}
 	st := stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier), {Room: roomA, User: carol}}, nil)
+	// known are the source IDs the last full cycle saw in the groups.
+	known := map[id.UserID]string{alice: "1", bob: "2", carol: "3"}
+	listed := func(users ...id.UserID) AccountsObserved {
+		a := AccountsObserved{Listed: map[id.UserID]DirectoryAccount{}}
+		for _, u := range users {
+			a.Listed[u] = DirectoryAccount{SourceID: "L" + known[u], Username: string(u)}
+		}
+		return a
+	}
 	tests := []struct {
 		name   string
 		policy Policy
 		obs    Observed
 		state  State
-		want   []id.UserID
+		known  map[id.UserID]string
+		want   map[id.UserID]string
 	}{
 		{
-			name:   "a member about to be scheduled for removal is looked up",
+			name:   "a member about to be scheduled for removal is looked up by the ID the last cycle saw",
 			policy: policy(staffA),
-			obs:    Observed{Groups: groups(group("staff", alice)), Accounts: inactive()},
+			obs:    Observed{Groups: groups(group("staff", alice))},
 			state:  st,
-			want:   []id.UserID{bob},
+			known:  known,
+			want:   map[id.UserID]string{bob: "2"},
 		},
 		{
-			name:   "an exempt member who left their groups is never removed, so never looked up",
-			policy: policy(staffA),
-			obs:    Observed{Groups: groups(group("staff", alice)), Accounts: inactive()},
-			state: func() State {
-				s := stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil)
-				s.Exempt = map[RoomUser]Exemption{{"", bob}: {User: bob}}
-				return s
-			}(),
-		},
-		{
-			name:   "nothing is looked up when everyone is still in their groups",
-			policy: policy(staffA),
-			obs:    Observed{Groups: groups(group("staff", alice, bob)), Accounts: inactive()},
-			state:  st,
-		},
-		{
-			name:   "a user listed inactive needs no lookup",
-			policy: policy(staffA),
-			obs:    Observed{Groups: groups(group("staff", alice)), Accounts: inactive(bob)},
-			state:  st,
-		},
-		{
-			name:   "nothing is looked up when the inactive listing failed",
+			name:   "without a known ID (the first cycle after a start) nobody is looked up: the grace period applies",
 			policy: policy(staffA),
 			obs:    Observed{Groups: groups(group("staff", alice))},
 			state:  st,
 		},
 		{
-			name:   "someone new in the same room in the same cycle may be a rename: no lookup",
+			name:   "an exempt member who left their groups is never removed, so never looked up",
 			policy: policy(staffA),
-			obs:    Observed{Groups: groups(group("staff", alice, id.UserID("@robert:hs"))), Accounts: inactive()},
+			obs:    Observed{Groups: groups(group("staff", alice))},
+			state: func() State {
+				s := stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil)
+				s.Exempt = map[RoomUser]Exemption{{"", bob}: {User: bob}}
+				return s
+			}(),
+			known: known,
+		},
+		{
+			name:   "nothing is looked up when everyone is still in their groups",
+			policy: policy(staffA),
+			obs:    Observed{Groups: groups(group("staff", alice, bob))},
 			state:  st,
+			known:  known,
 		},
 		{
-			name:   "a member who left one group but is in another exists: no lookup",
-			policy: policy(staffA, Mapping{Group: "ops", Room: roomB}),
-			obs:    Observed{Groups: groups(group("staff", alice), group("ops", bob)), Accounts: inactive()},
-			state:  stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier), tracked(roomB, bob, earlier)}, nil),
-		},
-		{
-			name:   "a deactivation record whose user is neither inactive nor in a group is looked up; a deletion record is not",
+			name:   "a managed user listed inactive is looked up by the listed ID; an unmanaged one is not",
 			policy: policy(staffA),
-			obs:    Observed{Groups: groups(group("staff", alice, bob)), Accounts: inactive()},
-			state:  withAccounts(st, AccountRecord{User: carol, DeactivatedAt: earlier}, AccountRecord{User: "@dan:hs", DeactivatedAt: earlier, Deleted: true}),
-			want:   []id.UserID{carol},
+			obs:    Observed{Groups: groups(group("staff", alice, bob)), Accounts: listed(carol, "@dan:hs")},
+			state:  st,
+			known:  known,
+			want:   map[id.UserID]string{carol: "L3"},
 		},
 		{
-			name: "remove after_grace without lock or logout never looks anyone up",
+			name:   "a listed user seen active in a group is active: no lookup",
+			policy: policy(staffA),
+			obs:    Observed{Groups: groups(group("staff", alice, bob)), Accounts: listed(bob)},
+			state:  st,
+			known:  known,
+		},
+		{
+			name:   "nobody is looked up for a room one of whose groups is unknown: nobody is removed there",
+			policy: policy(staffA, Mapping{Group: "ops", Room: roomA}),
+			obs:    Observed{Groups: map[string]GroupMembers{"staff": group("staff", alice), "ops": {Group: "ops", Err: errors.New("HTTP 500")}}},
+			state:  st,
+			known:  known,
+		},
+		{
+			name:   "a member who left one group but is in another is active: no lookup",
+			policy: policy(staffA, Mapping{Group: "ops", Room: roomB}),
+			obs:    Observed{Groups: groups(group("staff", alice), group("ops", bob))},
+			state:  stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier), tracked(roomB, bob, earlier)}, nil),
+			known:  known,
+		},
+		{
+			name:   "every record is re-checked, deletions included, by the ID it keeps",
+			policy: policy(staffA),
+			obs:    Observed{Groups: groups(group("staff", alice, bob))},
+			state: withAccounts(st, AccountRecord{User: carol, SourceID: "3", DeactivatedAt: earlier},
+				AccountRecord{User: "@dan:hs", SourceID: "4", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}),
+			known: known,
+			want:  map[id.UserID]string{carol: "3", "@dan:hs": "4"},
+		},
+		{
+			name: "a record still listed inactive with nothing left to do is not looked up again",
+			policy: func() Policy {
+				p := policy(staffA)
+				p.Deactivated.LockAfter = lockAfter(time.Hour)
+				return p
+			}(),
+			obs:   Observed{Groups: groups(group("staff", alice, bob)), Accounts: listed("@dan:hs")},
+			state: withAccounts(st, AccountRecord{User: "@dan:hs", SourceID: "4", DeactivatedAt: earlier, LockedByBot: true, LockedAt: earlier}),
+			known: known,
+		},
+		{
+			name: "remove after_grace without lock or logout looks up records only",
 			policy: func() Policy {
 				p := policy(staffA)
 				p.Deactivated.AfterGrace = true
 				return p
 			}(),
-			obs:   Observed{Groups: groups(group("staff", alice)), Accounts: inactive()},
+			obs:   Observed{Groups: groups(group("staff", alice))},
 			state: st,
+			known: known,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := accountLookups(tc.policy, tc.obs, tc.state); !reflect.DeepEqual(got, tc.want) {
+			if got := accountLookups(tc.policy, tc.obs, tc.state, tc.known); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("lookups %v, want %v", got, tc.want)
 			}
 		})
@@ -551,9 +617,9 @@ func BenchmarkMakePlanLifecycle(b *testing.B) {
 	p, obs, state := planWorld(50_000, 200, 500, true)
 	p.Profiles.DisplayName = true
 	p.Deactivated.LockAfter = lockAfter(time.Hour)
-	obs.Accounts = AccountsObserved{Read: true, Inactive: map[id.UserID]string{}}
+	obs.Accounts = AccountsObserved{Listed: map[id.UserID]DirectoryAccount{}}
 	for i := range 5_000 {
-		obs.Accounts.Inactive[id.UserID(fmt.Sprintf("@gone%06d:example.org", i))] = "gone"
+		obs.Accounts.Listed[id.UserID(fmt.Sprintf("@gone%06d:example.org", i))] = DirectoryAccount{SourceID: fmt.Sprint(i), Username: "gone"}
 	}
 	state.Profiles = map[ProfileKey]string{}
 	for name, g := range obs.Groups {

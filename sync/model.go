@@ -61,6 +61,9 @@ type Member struct {
 	UserID id.UserID
 	// Username is the Authentik username, for logs and reasons.
 	Username string
+	// SourceID is the directory's own ID of the user (Authentik's pk), by which the account is
+	// looked up directly once the user has left every group (see accountLookups); may be empty.
+	SourceID string
 }
 
 // GroupMembers is what the directory knows of one group in this cycle.

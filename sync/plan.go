@@ -201,24 +201,17 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
+		// The safety rule: nobody is removed from a room any of whose groups is unknown, not
+		// even a user whose account is confirmed deactivated (their account may still be locked
+		// or logged out; that needs no room).
 		p.warn(room, "", "membership of Authentik group(s) %s unknown this cycle: no removals in this room", strings.Join(unknown, ", "))
-		// Except of the deactivated and deleted: an inactive or deleted user is never an
-		// effective member of any group, and their status was read completely.
-		if policy.Deactivated.AfterGrace || !p.lifecycle.acc.Read {
-			return
-		}
+		return
 	}
 	var managed []id.UserID
 	for u := range state.Members.Users(room) {
-		if desired[u] != nil {
-			continue
+		if desired[u] == nil {
+			managed = append(managed, u)
 		}
-		if len(unknown) > 0 {
-			if _, gone := p.lifecycle.deactivated(u); !gone {
-				continue
-			}
-		}
-		managed = append(managed, u)
 	}
 	slices.Sort(managed)
 	for _, u := range managed {

@@ -33,7 +33,8 @@ func policy(ms ...Mapping) Policy {
 func group(name string, users ...id.UserID) GroupMembers {
 	g := GroupMembers{Group: name}
 	for _, u := range users {
-		g.Members = append(g.Members, Member{UserID: u, Username: strings.TrimPrefix(strings.Split(string(u), ":")[0], "@")})
+		name := strings.TrimPrefix(strings.Split(string(u), ":")[0], "@")
+		g.Members = append(g.Members, Member{UserID: u, Username: name, SourceID: name})
 	}
 	return g
 }

@@ -61,6 +61,9 @@ type Reconciler struct {
 	last *CycleResult
 	// failStreak counts the cycles in a row that met an outage; guarded by cycle.
 	failStreak int
+	// sourceIDs holds the source ID of every group member the last full cycle saw, for the
+	// lookups of those who have left every group since (see accountLookups); guarded by mu.
+	sourceIDs map[id.UserID]string
 }
 
 // New returns a reconciler; Run starts its loop.

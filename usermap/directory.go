@@ -3,6 +3,7 @@ package usermap
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"unique"
 
@@ -81,7 +82,8 @@ func (d *Directory) mapGroup(name string, m authentik.Membership, resolve func(a
 		if uid != "" {
 			// A last known ID still adds the user; err above keeps removals away. One copy of
 			// each ID and username, shared with the other groups, the rooms and the store.
-			g.Members = append(g.Members, syncer.Member{UserID: id.UserID(unique.Make(string(uid)).Value()), Username: unique.Make(u.Username).Value()})
+			g.Members = append(g.Members, syncer.Member{UserID: id.UserID(unique.Make(string(uid)).Value()), Username: unique.Make(u.Username).Value(),
+				SourceID: strconv.Itoa(u.PK)})
 			if via, ok := m.Via[u.PK]; ok {
 				g.Via.Set(len(g.Members)-1, via)
 			}

@@ -4,27 +4,29 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/authentik/authentiktest"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
 
-// userSource is a source that also lists users outside groups.
+// userSource is a source that also lists the inactive users.
 type userSource struct {
 	source
-	inactive, all []authentik.User
-	err           error
+	inactive []authentik.User
+	err      error
 }
 
 func (s userSource) ListInactiveUsers(context.Context) ([]authentik.User, error) {
 	return s.inactive, s.err
 }
-func (s userSource) ListUsers(context.Context) ([]authentik.User, error) { return s.all, s.err }
 
 func newMapper(t *testing.T) *usermap.Mapper {
 	t.Helper()
@@ -46,7 +48,8 @@ func TestInactiveUsersAreMappedLikeGroupMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[id.UserID]string{"@alice:example.org": "Alice", "@robert:example.org": "bob"}
+	want := map[id.UserID]syncer.DirectoryAccount{"@alice:example.org": {SourceID: "1", Username: "Alice"},
+		"@robert:example.org": {SourceID: "2", Username: "bob"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("inactive %v, want %v", got, want)
 	}
@@ -60,26 +63,46 @@ func TestInactiveUsersAreMappedLikeGroupMembers(t *testing.T) {
 	}
 }
 
-func TestAccountStatusesTellDeletedFromLeft(t *testing.T) {
-	src := userSource{all: []authentik.User{
-		{PK: 1, Username: "alice", IsActive: true},
-		{PK: 2, Username: "bob", IsActive: false},
-	}}
-	d := &usermap.Directory{Source: src, Mapper: newMapper(t), Log: zerolog.Nop()}
-	got, err := d.AccountStatuses(context.Background(), []id.UserID{"@alice:example.org", "@bob:example.org", "@carol:example.org"})
+func TestLookupAccountsAsksAuthentikForEachUser(t *testing.T) {
+	const token = "lookup-token"
+	fake := authentiktest.New(token)
+	defer fake.Close()
+	alice := fake.AddUser("alice")
+	bob := fake.AddUser("bob", authentiktest.WithActive(false))
+	carol := fake.AddUser("carol")
+	dave := fake.AddUser("dave")
+	fake.DeleteUser("carol")
+	fake.RenameUser("dave", "david")
+	client, err := authentik.New(fake.URL(), token, authentik.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := &usermap.Directory{Source: client, Mapper: newMapper(t), Log: zerolog.Nop()}
+	ask := map[id.UserID]string{
+		"@alice:example.org": strconv.Itoa(alice.PK),
+		"@bob:example.org":   strconv.Itoa(bob.PK),
+		"@carol:example.org": strconv.Itoa(carol.PK),
+		"@dave:example.org":  strconv.Itoa(dave.PK), // renamed: the account maps to @david now
+		"@eve:example.org":   "not-a-pk",
+	}
+	got, err := d.LookupAccounts(context.Background(), ask)
+	if err == nil || !strings.Contains(err.Error(), "1 of 5") {
+		t.Errorf("error %v: want the one bad source ID reported", err)
+	}
 	want := map[id.UserID]syncer.AccountStatus{"@alice:example.org": syncer.AccountActive, "@bob:example.org": syncer.AccountInactive,
-		"@carol:example.org": syncer.AccountGone}
+		"@carol:example.org": syncer.AccountGone, "@dave:example.org": syncer.AccountUnknown, "@eve:example.org": syncer.AccountUnknown}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("statuses %v, want %v", got, want)
 	}
-	// One user whose ID cannot be worked out might be carol: nobody is taken for deleted.
-	src.all = append(src.all, authentik.User{PK: 3, Username: "x", IsActive: true, Attributes: map[string]any{"matrix_id": "nonsense"}})
-	d.Source = src
-	if got, err := d.AccountStatuses(context.Background(), []id.UserID{"@carol:example.org"}); err == nil {
-		t.Errorf("an incomplete mapping gave %v and no error", got)
+
+	// Authentik failing is no evidence: every status is unknown, never gone.
+	fake.Close()
+	got, err = d.LookupAccounts(context.Background(), map[id.UserID]string{"@alice:example.org": strconv.Itoa(alice.PK)})
+	if err == nil || got["@alice:example.org"] != syncer.AccountUnknown {
+		t.Errorf("with Authentik down: %v, %v; want unknown and an error", got, err)
+	}
+	if _, err := (&usermap.Directory{Source: source{}, Mapper: newMapper(t)}).LookupAccounts(context.Background(), ask); err == nil {
+		t.Error("a source that cannot look users up gave no error")
 	}
 }
 

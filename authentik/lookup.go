@@ -1,0 +1,35 @@
+package authentik
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+)
+
+// LookupUser reads one user by pk (core/users/{pk}/), the direct evidence the account lifecycle
+// acts on: an error that errors.Is ErrNotFound means Authentik answered that no such user exists
+// (recorded: 31, "No User matches the given query."), which only a deleted account gives. Any
+// other failure, and an answer that is not a whole user, is an error of another kind: it proves
+// nothing about the account.
+func (c *Client) LookupUser(ctx context.Context, pk int) (User, error) {
+	path := "core/users/" + strconv.Itoa(pk) + "/"
+	u := c.api.ResolveReference(&url.URL{Path: path, RawQuery: url.Values{"include_groups": {"false"}}.Encode()})
+	body, _, err := c.get(ctx, u, u.RequestURI())
+	if err != nil {
+		return User{}, fmt.Errorf("look up authentik user pk %d: %w", pk, err)
+	}
+	users, err := decodeUsers([]json.RawMessage{body})
+	if err != nil {
+		return User{}, fmt.Errorf("look up authentik user pk %d: the answer is not a user: %w", pk, err)
+	}
+	if users[0].PK != pk {
+		return User{}, fmt.Errorf("look up authentik user pk %d: the answer is user pk %d", pk, users[0].PK)
+	}
+	return users[0], nil
+}
+
+// IsNotFound reports whether err is Authentik's own answer that the object does not exist.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
