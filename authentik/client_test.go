@@ -59,9 +59,40 @@ func usernames(us []authentik.User) []string {
 	return out
 }
 
+// memberReads aims f at every read of members: the listing of groups with their members and
+// the read of one group with its members alike.
+func memberReads(f authentiktest.Fault) authentiktest.Fault {
+	f.PathPrefix, f.QueryContains = "/api/v3/core/groups/", "include_users=true"
+	return f
+}
+
+// groupRead aims f at the read of the named group with its members.
+func groupRead(s *authentiktest.Server, name string, f authentiktest.Fault) authentiktest.Fault {
+	g, _ := s.Group(name)
+	f.PathPrefix = "/api/v3/core/groups/" + g.PK + "/"
+	return f
+}
+
+// groupJSON is a group read with its members, for faults that answer in its place.
+func groupJSON(s *authentiktest.Server, name, users, usersObj string) string {
+	g, _ := s.Group(name)
+	return fmt.Sprintf(`{"pk":%q,"name":%q,"users":%s,"users_obj":%s}`, g.PK, name, users, usersObj)
+}
+
+// The ways of reading members the cases run under when they name none.
+var bothReads = []authentik.MemberRead{authentik.MemberReadGroupListing, authentik.MemberReadEachGroup}
+
+var (
+	listingOnly   = []authentik.MemberRead{authentik.MemberReadGroupListing}
+	eachGroupOnly = []authentik.MemberRead{authentik.MemberReadEachGroup}
+	userListing   = []authentik.MemberRead{authentik.MemberReadUserListing}
+	autoOnly      = []authentik.MemberRead{authentik.MemberReadAuto}
+)
+
 func TestEffectiveMembers(t *testing.T) {
 	tests := []struct {
 		name  string
+		reads []authentik.MemberRead // nil: bothReads
 		setup func(s *authentiktest.Server)
 		opts  authentik.Options
 		token string                  // defaults to the right one
@@ -74,7 +105,8 @@ func TestEffectiveMembers(t *testing.T) {
 		check   func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership)
 	}{
 		{
-			name: "250 users come back over three pages of 100",
+			name:  "250 members of one group come whole in one answer",
+			reads: eachGroupOnly,
 			setup: func(s *authentiktest.Server) {
 				s.AddGroup("big", "")
 				addMembers(s, "big", "user", 250)
@@ -84,25 +116,51 @@ func TestEffectiveMembers(t *testing.T) {
 				if n := len(got["big"].Users); n != 250 {
 					t.Fatalf("got %d users, want 250", n)
 				}
-				if n := countRequests(s, "GET /api/v3/core/users/"); n != 3 {
-					t.Fatalf("made %d user page requests, want 3: %v", n, s.Requests())
+				want := []string{"GET /api/v3/core/groups/?include_users=false&page=1&page_size=100",
+					"GET /api/v3/core/groups/" + mustGroup(t, s, "big").PK + "/?include_users=true"}
+				if !slices.Equal(s.Requests(), want) {
+					t.Fatalf("requests %v, want %v", s.Requests(), want)
 				}
 			},
 		},
 		{
-			name: "a page size above the server's cap still reaches every page",
+			name:  "250 members of one group come on one page of the member listing",
+			reads: listingOnly,
 			setup: func(s *authentiktest.Server) {
 				s.AddGroup("big", "")
 				addMembers(s, "big", "user", 250)
 			},
-			opts:  authentik.Options{PageSize: 500},
 			names: []string{"big"},
 			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
 				if n := len(got["big"].Users); n != 250 {
 					t.Fatalf("got %d users, want 250", n)
 				}
-				if !slices.Contains(s.Requests(), "GET /api/v3/core/users/?groups_by_pk="+mustGroup(t, s, "big").PK+"&include_groups=false&page=3&page_size=500") {
-					t.Fatalf("page 3 never asked for: %v", s.Requests())
+				want := []string{"GET /api/v3/core/groups/?include_users=false&page=1&page_size=100",
+					"GET /api/v3/core/groups/?include_users=true&page=1&page_size=100"}
+				if !slices.Equal(s.Requests(), want) {
+					t.Fatalf("requests %v, want %v", s.Requests(), want)
+				}
+			},
+		},
+		{
+			name:  "a page of the member listing holds at most 5000 members",
+			reads: listingOnly,
+			setup: func(s *authentiktest.Server) {
+				if err := s.LoadSynthetic(authentiktest.Synthetic{Users: 3000, Groups: 12, MembersPerGroup: 1000}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			names: []string{authentiktest.SyntheticGroup(0), authentiktest.SyntheticGroup(11)},
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+				for name, m := range got {
+					if len(m.Users) != 1000 {
+						t.Errorf("%s: %d members, want 1000", name, len(m.Users))
+					}
+				}
+				// 12 groups of 1000: five a page, in three pages.
+				if n := countRequests(s, "GET /api/v3/core/groups/?include_users=true"); n != 3 ||
+					!slices.Contains(s.Requests(), "GET /api/v3/core/groups/?include_users=true&page=3&page_size=5") {
+					t.Fatalf("member listing pages: %v", s.Requests())
 				}
 			},
 		},
@@ -119,8 +177,8 @@ func TestEffectiveMembers(t *testing.T) {
 			names: []string{"team-44"},
 			want:  map[string][]string{"team-44": {"zoe"}},
 			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
-				if n := countRequests(s, "GET /api/v3/core/groups/"); n != 3 {
-					t.Fatalf("made %d group page requests, want 3", n)
+				if n := countRequests(s, "GET /api/v3/core/groups/?include_users=false"); n != 3 {
+					t.Fatalf("made %d group tree page requests, want 3", n)
 				}
 			},
 		},
@@ -173,7 +231,8 @@ func TestEffectiveMembers(t *testing.T) {
 			want:  map[string][]string{"level-00": {"twenty"}, "level-01": {"twenty", "twentyone"}},
 		},
 		{
-			name: "each group's members are read once per call",
+			name:  "each group's members are read once per call",
+			reads: eachGroupOnly,
 			setup: func(s *authentiktest.Server) {
 				tree(s)
 				s.ClearRequests()
@@ -181,11 +240,60 @@ func TestEffectiveMembers(t *testing.T) {
 			names: []string{"staff", "engineering", "backend", "staff"},
 			want:  map[string][]string{"staff": {"alice", "bob", "carol"}, "engineering": {"alice", "bob", "carol"}, "backend": {"carol"}},
 			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
-				if n := countRequests(s, "GET /api/v3/core/users/"); n != 3 {
-					t.Fatalf("made %d user listings for 3 groups: %v", n, s.Requests())
-				}
-				if n := countRequests(s, "GET /api/v3/core/groups/"); n != 1 {
+				if n := countRequests(s, "GET /api/v3/core/groups/?include_users=false"); n != 1 {
 					t.Fatalf("read the group tree %d times, want once", n)
+				}
+				if n := len(s.Requests()); n != 4 {
+					t.Fatalf("made %d requests for the tree and 3 groups: %v", n, s.Requests())
+				}
+			},
+		},
+		{
+			name:  "the member listing is read once per call",
+			reads: listingOnly,
+			setup: tree,
+			names: []string{"staff", "engineering", "backend", "admins"},
+			want: map[string][]string{"staff": {"alice", "bob", "carol"}, "engineering": {"alice", "bob", "carol"},
+				"backend": {"carol"}, "admins": {"erin"}},
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+				want := []string{"GET /api/v3/core/groups/?include_users=false&page=1&page_size=100",
+					"GET /api/v3/core/groups/?include_users=true&page=1&page_size=100"}
+				if !slices.Equal(s.Requests(), want) {
+					t.Fatalf("requests %v, want %v", s.Requests(), want)
+				}
+			},
+		},
+		{
+			name:  "a few groups of a larger directory are read one by one",
+			reads: autoOnly,
+			setup: func(s *authentiktest.Server) {
+				if err := s.LoadSynthetic(authentiktest.Synthetic{Users: 300, Groups: 30, MembersPerGroup: 20}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			names: []string{authentiktest.SyntheticGroup(3)},
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+				if len(got[authentiktest.SyntheticGroup(3)].Users) != 20 {
+					t.Errorf("got %d members, want 20", len(got[authentiktest.SyntheticGroup(3)].Users))
+				}
+				want := []string{"GET /api/v3/core/groups/?include_users=false&page=1&page_size=100",
+					"GET /api/v3/core/groups/" + mustGroup(t, s, authentiktest.SyntheticGroup(3)).PK + "/?include_users=true"}
+				if !slices.Equal(s.Requests(), want) {
+					t.Fatalf("requests %v, want %v", s.Requests(), want)
+				}
+			},
+		},
+		{
+			name:  "most groups of a directory are read from the member listing",
+			reads: autoOnly,
+			setup: tree,
+			names: []string{"staff", "admins"},
+			want:  map[string][]string{"staff": {"alice", "bob", "carol"}, "admins": {"erin"}},
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+				want := []string{"GET /api/v3/core/groups/?include_users=false&page=1&page_size=100",
+					"GET /api/v3/core/groups/?include_users=true&page=1&page_size=100"}
+				if !slices.Equal(s.Requests(), want) {
+					t.Fatalf("requests %v, want %v", s.Requests(), want)
 				}
 			},
 		},
@@ -264,35 +372,47 @@ func TestEffectiveMembers(t *testing.T) {
 			wantErr: map[string]string{"staff": "list authentik groups: authentik GET /api/v3/core/groups/?include_users=false&page=1&page_size=100: HTTP 502: <html>Bad Gateway</html>", "admins": "HTTP 502"},
 		},
 		{
-			name: "a 500 on page 2 makes the group unknown, not smaller",
+			name:  "a 500 on page 2 of the member listing leaves every group unknown, not smaller",
+			reads: listingOnly,
 			setup: func(s *authentiktest.Server) {
 				s.AddGroup("big", "")
 				addMembers(s, "big", "user", 250)
 				s.AddGroup("small", "")
 				addMembers(s, "small", "other", 2)
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2, Status: 500})
+				s.InjectFault(memberReads(authentiktest.Fault{Page: 2, Status: 500}))
 			},
-			names:   []string{"big", "small"},
-			want:    map[string][]string{"small": {"other-000", "other-001"}},
-			wantErr: map[string]string{"big": "page=2&page_size=100: HTTP 500: injected fault (Authentik or its proxy failed"},
+			opts:  authentik.Options{PageSize: 1},
+			names: []string{"big", "small"},
+			wantErr: map[string]string{"big": "list authentik groups with their members: authentik GET /api/v3/core/groups/?include_users=true&page=2&page_size=1: HTTP 500: injected fault (Authentik or its proxy failed",
+				"small": "page=2&page_size=1: HTTP 500"},
 		},
 		{
-			name: "a failing subgroup makes its ancestors unknown, not the rest",
+			name:  "a failing group read makes that group unknown, not the others",
+			reads: eachGroupOnly,
 			setup: func(s *authentiktest.Server) {
 				tree(s)
-				backend, _ := s.Group("backend")
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", QueryContains: "groups_by_pk=" + backend.PK, Status: 500})
+				s.InjectFault(groupRead(s, "admins", authentiktest.Fault{Status: 500}))
+			},
+			names:   []string{"admins", "backend"},
+			want:    map[string][]string{"backend": {"carol"}},
+			wantErr: map[string]string{"admins": `members of authentik group "admins" are unknown: read authentik group "admins" with its members: authentik GET /api/v3/core/groups/`},
+		},
+		{
+			name:  "a failing subgroup makes its ancestors unknown, not the rest",
+			reads: eachGroupOnly,
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(groupRead(s, "backend", authentiktest.Fault{Status: 500}))
 			},
 			names: []string{"staff", "engineering", "backend", "admins"},
 			want:  map[string][]string{"admins": {"erin"}},
 			wantErr: map[string]string{
-				"staff":       `members of authentik group "staff" are unknown because its subgroup "backend" could not be read: list direct members of authentik group`,
+				"staff":       `members of authentik group "staff" are unknown because its subgroup "backend" could not be read: read authentik group "backend" with its members`,
 				"engineering": `subgroup "backend" could not be read`,
-				"backend":     `members of authentik group "backend" are unknown: list direct members of authentik group`,
+				"backend":     `members of authentik group "backend" are unknown: read authentik group "backend" with its members`,
 			},
 			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
-				backend, _ := s.Group("backend")
-				if n := countRequests(s, "GET /api/v3/core/users/?groups_by_pk="+backend.PK); n != 1 {
+				if n := countRequests(s, "GET /api/v3/core/groups/"+mustGroup(t, s, "backend").PK+"/"); n != 1 {
 					t.Fatalf("asked for the failing group %d times, want once", n)
 				}
 			},
@@ -301,101 +421,199 @@ func TestEffectiveMembers(t *testing.T) {
 			name: "malformed JSON makes the group unknown",
 			setup: func(s *authentiktest.Server) {
 				tree(s)
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Body: `{"pagination":{"next":0,}`})
+				s.InjectFault(memberReads(authentiktest.Fault{Body: `{"pagination":{"next":0,}`}))
 			},
 			names:   []string{"admins"},
-			wantErr: map[string]string{"admins": "decode page: invalid character '}'"},
+			wantErr: map[string]string{"admins": "invalid character '}'"},
 		},
 		{
 			name: "a body cut short makes the group unknown",
 			setup: func(s *authentiktest.Server) {
 				tree(s)
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Truncate: true})
+				s.InjectFault(memberReads(authentiktest.Fault{Truncate: true}))
 			},
 			names:   []string{"admins"},
 			wantErr: map[string]string{"admins": "unexpected EOF"},
 		},
 		{
-			name: "an answer without results makes the group unknown",
+			name:  "a member listing without results makes the groups unknown",
+			reads: listingOnly,
 			setup: func(s *authentiktest.Server) {
 				tree(s)
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/",
-					Body: `{"pagination":{"next":0,"previous":0,"count":0,"current":1,"total_pages":1}}`})
+				s.InjectFault(memberReads(authentiktest.Fault{
+					Body: `{"pagination":{"next":0,"previous":0,"count":0,"current":1,"total_pages":1}}`}))
 			},
 			names:   []string{"admins"},
 			wantErr: map[string]string{"admins": `no "results" list`},
 		},
 		{
-			name: "a listing that changes between pages is refused",
+			name:  "a group read without users_obj is unknown",
+			reads: eachGroupOnly,
 			setup: func(s *authentiktest.Server) {
-				s.AddGroup("big", "")
-				addMembers(s, "big", "user", 150)
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2,
-					Body: `{"pagination":{"next":0,"previous":1,"count":149,"current":2,"total_pages":2},"results":[]}`})
+				tree(s)
+				s.InjectFault(groupRead(s, "admins", authentiktest.Fault{Body: groupJSON(s, "admins", "[5]", "null")}))
 			},
-			names:   []string{"big"},
-			wantErr: map[string]string{"big": "changed while it was read (150 results, then 149)"},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": `authentik group "admins" came without users_obj, though include_users=true was asked for`},
 		},
 		{
-			name: "a page that is not the one asked for is refused",
+			name:  "a group in the member listing without users_obj is unknown, the others are not",
+			reads: listingOnly,
 			setup: func(s *authentiktest.Server) {
-				s.AddGroup("big", "")
-				addMembers(s, "big", "user", 150)
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2,
-					Body: `{"pagination":{"next":2,"previous":0,"count":150,"current":1,"total_pages":2},"results":[]}`})
+				tree(s)
+				s.AddGroup("other", "")
+				s.AddMembers("other", "dave")
+				s.InjectFault(memberReads(authentiktest.Fault{Body: `{"pagination":{"next":0,"previous":0,"count":2,"current":1,"total_pages":1},"results":[` +
+					groupJSON(s, "admins", "[5]", "null") + "," + groupJSON(s, "other", "[4]", `[{"pk":4,"username":"dave","is_active":true}]`) + `]}`}))
 			},
-			names:   []string{"big"},
-			wantErr: map[string]string{"big": "asked for page 2, got page 1"},
+			names:   []string{"admins", "other"},
+			want:    map[string][]string{"other": {"dave"}},
+			wantErr: map[string]string{"admins": `came without users_obj`},
 		},
 		{
-			name: "pages shorter than announced are refused",
+			name: "users and users_obj that disagree are not trusted",
 			setup: func(s *authentiktest.Server) {
-				s.AddGroup("big", "")
-				addMembers(s, "big", "user", 150)
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2,
-					Body: `{"pagination":{"next":0,"previous":1,"count":150,"current":2,"total_pages":2},"results":[]}`})
+				tree(s)
+				body := groupJSON(s, "admins", "[1,2]", `[{"pk":1,"username":"a","is_active":true}]`)
+				s.InjectFault(groupRead(s, "admins", authentiktest.Fault{Body: body}))
+				s.InjectFault(memberReads(authentiktest.Fault{
+					Body: `{"pagination":{"next":0,"previous":0,"count":1,"current":1,"total_pages":1},"results":[` + body + `]}`}))
 			},
-			names:   []string{"big"},
-			wantErr: map[string]string{"big": "returned 100 results across its pages but announced 150"},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": `authentik group "admins" names 2 member pks in "users" but holds 1 other or more users in users_obj; the answer is inconsistent`},
 		},
 		{
-			name: "a next page pointing backwards is refused",
+			name:  "a member listing that changes between pages is refused",
+			reads: listingOnly,
 			setup: func(s *authentiktest.Server) {
-				s.AddGroup("big", "")
-				addMembers(s, "big", "user", 150)
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2,
-					Body: `{"pagination":{"next":1,"previous":1,"count":150,"current":2,"total_pages":2},"results":[]}`})
+				tree(s)
+				s.InjectFault(memberReads(authentiktest.Fault{Page: 2,
+					Body: `{"pagination":{"next":3,"previous":1,"count":3,"current":2,"total_pages":3},"results":[]}`}))
 			},
-			names:   []string{"big"},
-			wantErr: map[string]string{"big": "pagination.next 1 does not move past current page 2"},
+			opts:    authentik.Options{PageSize: 1},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": "changed while it was read (4 results, then 3)"},
 		},
 		{
-			name: "a listing claiming endless pages is refused",
+			name:  "a page that is not the one asked for is refused",
+			reads: listingOnly,
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(memberReads(authentiktest.Fault{Page: 2,
+					Body: `{"pagination":{"next":2,"previous":0,"count":4,"current":1,"total_pages":4},"results":[]}`}))
+			},
+			opts:    authentik.Options{PageSize: 1},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": "asked for page 2, got page 1"},
+		},
+		{
+			name:  "pages shorter than announced are refused",
+			reads: listingOnly,
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(memberReads(authentiktest.Fault{Page: 4,
+					Body: `{"pagination":{"next":0,"previous":3,"count":4,"current":4,"total_pages":4},"results":[]}`}))
+			},
+			opts:    authentik.Options{PageSize: 1},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": "returned 3 results across its pages but announced 4"},
+		},
+		{
+			name:  "a next page pointing backwards is refused",
+			reads: listingOnly,
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(memberReads(authentiktest.Fault{Page: 2,
+					Body: `{"pagination":{"next":1,"previous":1,"count":4,"current":2,"total_pages":4},"results":[]}`}))
+			},
+			opts:    authentik.Options{PageSize: 1},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": "pagination.next 1 does not move past current page 2"},
+		},
+		{
+			name:  "a listing claiming endless pages is refused",
+			reads: listingOnly,
 			setup: func(s *authentiktest.Server) {
 				s.AddGroup("g", "")
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/",
-					Body: `{"pagination":{"next":2,"previous":0,"count":100000000,"current":1,"total_pages":100000001},"results":[]}`})
+				s.InjectFault(memberReads(authentiktest.Fault{
+					Body: `{"pagination":{"next":2,"previous":0,"count":100000000,"current":1,"total_pages":100000001},"results":[]}`}))
 			},
 			names:   []string{"g"},
 			wantErr: map[string]string{"g": "claims 100000001 pages, more than the limit of 100000"},
 		},
 		{
-			name: "a user listed twice is refused",
+			name:  "a group listed twice in the member listing is refused",
+			reads: listingOnly,
 			setup: func(s *authentiktest.Server) {
 				s.AddGroup("g", "")
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/",
-					Body: `{"pagination":{"next":0,"previous":0,"count":2,"current":1,"total_pages":1},"results":[` +
-						`{"pk":1,"username":"a","is_active":true},{"pk":1,"username":"a","is_active":true}]}`})
+				body := groupJSON(s, "g", "[]", "[]")
+				s.InjectFault(memberReads(authentiktest.Fault{
+					Body: `{"pagination":{"next":0,"previous":0,"count":2,"current":1,"total_pages":1},"results":[` + body + "," + body + `]}`}))
+			},
+			names:   []string{"g"},
+			wantErr: map[string]string{"g": `group "g" (`},
+		},
+		{
+			name:  "a group missing from the member listing is unknown",
+			reads: listingOnly,
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(memberReads(authentiktest.Fault{
+					Body: `{"pagination":{"next":0,"previous":0,"count":0,"current":1,"total_pages":1},"results":[]}`}))
+			},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": `authentik group "admins" (`},
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+				if !strings.Contains(got["admins"].Err.Error(), "is not in the listing of groups with their members (groups changed while being read") {
+					t.Errorf("error %v", got["admins"].Err)
+				}
+			},
+		},
+		{
+			name:  "a group renamed before its read is unknown",
+			reads: eachGroupOnly,
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				g, _ := s.Group("admins")
+				s.InjectFault(groupRead(s, "admins", authentiktest.Fault{
+					Body: fmt.Sprintf(`{"pk":%q,"name":"root","users":[],"users_obj":[]}`, g.PK)}))
+			},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": `is now named "root", not "admins" (renamed while it was read`},
+		},
+		{
+			name:  "a group deleted before its read is unknown",
+			reads: eachGroupOnly,
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(authentiktest.GroupGone(mustGroup(t, s, "admins").PK))
+			},
+			names:   []string{"admins", "backend"},
+			want:    map[string][]string{"backend": {"carol"}},
+			wantErr: map[string]string{"admins": "HTTP 404: No Group matches the given query."},
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+				if !errors.Is(got["admins"].Err, authentik.ErrNotFound) {
+					t.Errorf("want ErrNotFound, got %v", got["admins"].Err)
+				}
+			},
+		},
+		{
+			name:  "a user listed twice is refused",
+			reads: eachGroupOnly,
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("g", "")
+				s.InjectFault(groupRead(s, "g", authentiktest.Fault{Body: groupJSON(s, "g", "[1,1]",
+					`[{"pk":1,"username":"a","is_active":true},{"pk":1,"username":"a","is_active":true}]`)}))
 			},
 			names:   []string{"g"},
 			wantErr: map[string]string{"g": `user "a" (pk 1) listed twice`},
 		},
 		{
-			name: "a user without is_active is refused",
+			name:  "a user without is_active is refused",
+			reads: eachGroupOnly,
 			setup: func(s *authentiktest.Server) {
 				s.AddGroup("g", "")
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/",
-					Body: `{"pagination":{"next":0,"previous":0,"count":1,"current":1,"total_pages":1},"results":[{"pk":1,"username":"a"}]}`})
+				s.InjectFault(groupRead(s, "g", authentiktest.Fault{Body: groupJSON(s, "g", "[1]", `[{"pk":1,"username":"a"}]`)}))
 			},
 			names:   []string{"g"},
 			wantErr: map[string]string{"g": "has no is_active field"},
@@ -405,13 +623,28 @@ func TestEffectiveMembers(t *testing.T) {
 			setup: func(s *authentiktest.Server) {
 				tree(s)
 				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/groups/", Body: "<html>sign in</html>",
-					Header: map[string]string{"Content-Type": "text/html; charset=utf-8"}})
+					Header: map[string]string{"Content-Type": "text/html; charset=utf-8"}, Times: 2})
 			},
 			names:   []string{"staff"},
 			wantErr: map[string]string{"staff": "the answer is text/html, not JSON"},
 			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
 				if !errors.Is(got["staff"].Err, authentik.ErrNotAuthentikAPI) {
 					t.Errorf("want ErrNotAuthentikAPI, got %v", got["staff"].Err)
+				}
+			},
+		},
+		{
+			name: "an HTML page instead of a member read is explained",
+			setup: func(s *authentiktest.Server) {
+				tree(s)
+				s.InjectFault(memberReads(authentiktest.Fault{Body: "<html>sign in</html>",
+					Header: map[string]string{"Content-Type": "text/html; charset=utf-8"}}))
+			},
+			names:   []string{"admins"},
+			wantErr: map[string]string{"admins": "the answer is text/html, not JSON"},
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+				if !errors.Is(got["admins"].Err, authentik.ErrNotAuthentikAPI) {
+					t.Errorf("want ErrNotAuthentikAPI, got %v", got["admins"].Err)
 				}
 			},
 		},
@@ -432,24 +665,36 @@ func TestEffectiveMembers(t *testing.T) {
 			},
 		},
 		{
-			name: "a slow answer times out",
+			name: "a slow member read times out",
 			setup: func(s *authentiktest.Server) {
 				tree(s)
-				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Delay: 5 * time.Second})
+				s.InjectFault(memberReads(authentiktest.Fault{Delay: 5 * time.Second}))
 			},
 			opts:    authentik.Options{Timeout: 100 * time.Millisecond},
 			names:   []string{"admins"},
 			wantErr: map[string]string{"admins": "no complete answer within 100ms"},
 		},
 		{
-			name: "an answer over the size limit is refused",
+			name: "a group listing over the size limit is refused",
 			setup: func(s *authentiktest.Server) {
-				s.AddGroup("big", "")
-				addMembers(s, "big", "user", 50)
+				for i := range 50 {
+					s.AddGroup(fmt.Sprintf("team-%02d", i), "")
+				}
 			},
 			opts:    authentik.Options{MaxBodyBytes: 4096},
-			names:   []string{"big"},
-			wantErr: map[string]string{"big": "answer is larger than 4096 bytes"},
+			names:   []string{"team-01"},
+			wantErr: map[string]string{"team-01": "answer is larger than 4096 bytes"},
+		},
+		{
+			name: "a member read larger than its members allow is refused",
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("g", "")
+				addMembers(s, "g", "user", 1)
+				s.InjectFault(memberReads(authentiktest.Fault{Body: strings.Repeat(" ", 1024+4096+1)}))
+			},
+			opts:    authentik.Options{MaxBodyBytes: 1024},
+			names:   []string{"g"},
+			wantErr: map[string]string{"g": "answer is larger than 5120 bytes"},
 		},
 		{
 			name: "a token echoed back by the server is cut out of the error",
@@ -475,64 +720,111 @@ func TestEffectiveMembers(t *testing.T) {
 			names:   []string{"admins"},
 			wantErr: map[string]string{"admins": "check that AUTHENTIK_URL is right and Authentik is reachable"},
 		},
+		{
+			name:  "the user listing reads 250 users over three pages of 100",
+			reads: userListing,
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 250)
+			},
+			names: []string{"big"},
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+				if n := len(got["big"].Users); n != 250 {
+					t.Fatalf("got %d users, want 250", n)
+				}
+				if n := countRequests(s, "GET /api/v3/core/users/?groups_by_pk="+mustGroup(t, s, "big").PK); n != 3 {
+					t.Fatalf("made %d user page requests, want 3: %v", n, s.Requests())
+				}
+			},
+		},
+		{
+			name:  "a 500 on page 2 of the user listing makes the group unknown, not smaller",
+			reads: userListing,
+			setup: func(s *authentiktest.Server) {
+				s.AddGroup("big", "")
+				addMembers(s, "big", "user", 250)
+				s.AddGroup("small", "")
+				addMembers(s, "small", "other", 2)
+				s.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2, Status: 500})
+			},
+			names:   []string{"big", "small"},
+			want:    map[string][]string{"small": {"other-000", "other-001"}},
+			wantErr: map[string]string{"big": "page=2&page_size=100: HTTP 500: injected fault (Authentik or its proxy failed"},
+		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := authentiktest.New(token)
-			t.Cleanup(s.Close)
-			tt.setup(s)
-			base, tok := s.URL(), token
-			if tt.base != nil {
-				base = tt.base(base)
-			}
-			if tt.token != "" {
-				tok = tt.token
-			}
-			c, err := authentik.New(base, tok, tt.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := c.EffectiveMembers(context.Background(), tt.names)
+		reads := tt.reads
+		if reads == nil {
+			reads = bothReads
+		}
+		for _, read := range reads {
+			t.Run(tt.name+"/"+read.String(), func(t *testing.T) {
+				s := authentiktest.New(token)
+				t.Cleanup(s.Close)
+				tt.setup(s)
+				base, tok := s.URL(), token
+				if tt.base != nil {
+					base = tt.base(base)
+				}
+				if tt.token != "" {
+					tok = tt.token
+				}
+				opts := tt.opts
+				opts.MemberRead = read
+				c, err := authentik.New(base, tok, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.ClearRequests()
+				got := c.EffectiveMembers(context.Background(), tt.names)
+				checkEffective(t, s, tt.names, got, tt.want, tt.wantErr)
+				if tt.check != nil {
+					tt.check(t, s, got)
+				}
+			})
+		}
+	}
+}
 
-			if len(got) != len(uniq(tt.names)) {
-				t.Errorf("got %d answers for %d distinct names", len(got), len(uniq(tt.names)))
+// checkEffective holds got to want and wantErr, and to what every answer must be: one entry per
+// name, no users with an error, no token in an error, only GETs below /api/v3/ ending in a
+// slash.
+func checkEffective(t *testing.T, s *authentiktest.Server, names []string, got map[string]authentik.Membership, want map[string][]string, wantErr map[string]string) {
+	t.Helper()
+	if len(got) != len(uniq(names)) {
+		t.Errorf("got %d answers for %d distinct names", len(got), len(uniq(names)))
+	}
+	for name, m := range got {
+		if m.Err != nil {
+			if strings.Contains(m.Err.Error(), token) {
+				t.Errorf("group %q: error shows the token: %v", name, m.Err)
 			}
-			for name, m := range got {
-				if m.Err != nil {
-					if strings.Contains(m.Err.Error(), token) {
-						t.Errorf("group %q: error shows the token: %v", name, m.Err)
-					}
-					if m.Users != nil {
-						t.Errorf("group %q: unknown membership came with users %v", name, usernames(m.Users))
-					}
-				}
+			if m.Users != nil {
+				t.Errorf("group %q: unknown membership came with users %v", name, usernames(m.Users))
 			}
-			for name, want := range tt.want {
-				m := got[name]
-				if m.Err != nil {
-					t.Errorf("group %q: unexpected error: %v", name, m.Err)
-					continue
-				}
-				if g := usernames(m.Users); !slices.Equal(g, want) {
-					t.Errorf("group %q: members %v, want %v", name, g, want)
-				}
-			}
-			for name, want := range tt.wantErr {
-				m := got[name]
-				if m.Err == nil || !strings.Contains(m.Err.Error(), want) {
-					t.Errorf("group %q: error %v, want it to contain %q", name, m.Err, want)
-				}
-			}
-			for _, r := range s.Requests() {
-				path, _, _ := strings.Cut(strings.TrimPrefix(r, "GET "), "?")
-				if !strings.HasSuffix(path, "/") || !strings.HasPrefix(r, "GET /api/v3/") {
-					t.Errorf("request %q is not a GET below /api/v3/ ending in a slash", r)
-				}
-			}
-			if tt.check != nil {
-				tt.check(t, s, got)
-			}
-		})
+		}
+	}
+	for name, want := range want {
+		m := got[name]
+		if m.Err != nil {
+			t.Errorf("group %q: unexpected error: %v", name, m.Err)
+			continue
+		}
+		if g := usernames(m.Users); !slices.Equal(g, want) {
+			t.Errorf("group %q: members %v, want %v", name, g, want)
+		}
+	}
+	for name, want := range wantErr {
+		m := got[name]
+		if m.Err == nil || !strings.Contains(m.Err.Error(), want) {
+			t.Errorf("group %q: error %v, want it to contain %q", name, m.Err, want)
+		}
+	}
+	for _, r := range s.Requests() {
+		path, _, _ := strings.Cut(strings.TrimPrefix(r, "GET "), "?")
+		if !strings.HasSuffix(path, "/") || !strings.HasPrefix(r, "GET /api/v3/") {
+			t.Errorf("request %q is not a GET below /api/v3/ ending in a slash", r)
+		}
 	}
 }
 
@@ -637,7 +929,7 @@ func TestEachEffective(t *testing.T) {
 		s := authentiktest.New(token)
 		t.Cleanup(s.Close)
 		setup(s)
-		c, err := authentik.New(s.URL(), token, authentik.Options{})
+		c, err := authentik.New(s.URL(), token, authentik.Options{MemberRead: authentik.MemberReadEachGroup})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -667,7 +959,7 @@ func TestEachEffective(t *testing.T) {
 		t.Errorf("solo: %v, want them by username", u)
 	}
 	// backend's members count for backend, staff and engineering: still read only once.
-	if n := countRequests(s, "GET /api/v3/core/users/?groups_by_pk="+mustGroup(t, s, "backend").PK); n != 1 {
+	if n := countRequests(s, "GET /api/v3/core/groups/"+mustGroup(t, s, "backend").PK+"/"); n != 1 {
 		t.Errorf("backend's members read %d times, want once", n)
 	}
 }

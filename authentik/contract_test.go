@@ -414,6 +414,10 @@ func TestRecordedErrors(t *testing.T) {
 	type call func(c *Client) error
 	listGroups := func(c *Client) error { _, err := c.ListGroups(t.Context()); return err }
 	listMembers := func(c *Client) error { _, err := c.ListGroupUsers(t.Context(), pkEngineering); return err }
+	listWithMembers := func(c *Client) error {
+		_, err := c.readMemberListing(t.Context(), memberPlan{pageSize: 2}, map[string]Group{pkEngineering: {PK: pkEngineering, Name: "engineering"}})
+		return err
+	}
 	getOne := func(path string) call {
 		return func(c *Client) error {
 			u := c.api.ResolveReference(&url.URL{Path: path})
@@ -440,6 +444,8 @@ func TestRecordedErrors(t *testing.T) {
 			wantKind: ErrNotAuthentikAPI, wantStatus: 404, wantMsg: []string{"list authentik groups: authentik GET /api/v3/core/groups/", "set AUTHENTIK_URL to Authentik's base address, e.g. https://auth.example.com, without a path"}},
 		{name: "33 invalid page in the middle of the group listing", pages: []int{10, 33}, call: listGroups,
 			wantKind: errListingShrank, wantStatus: 404, wantMsg: []string{"page=2", "HTTP 404: Invalid page.", "it will be read again next cycle"}},
+		{name: "33 invalid page in the middle of the listing of groups with their members", pages: []int{10, 33}, call: listWithMembers,
+			wantKind: errListingShrank, wantStatus: 404, wantMsg: []string{"list authentik groups with their members", "include_users=true&page=2", "HTTP 404: Invalid page."}},
 		{name: "40 bad token", pages: []int{40}, call: listGroups,
 			wantKind: ErrTokenRejected, wantStatus: 403, wantMsg: []string{"HTTP 403: Token invalid/expired (check AUTHENTIK_TOKEN", "wrong, expired or revoked", "intent API"}},
 		{name: "41 no credentials", pages: []int{41}, call: listGroups,
@@ -514,5 +520,147 @@ func TestRecordedErrorsReadApart(t *testing.T) {
 			t.Errorf("recordings %02d and %02d read alike: %q", other, n, h)
 		}
 		hints[h] = n
+	}
+}
+
+// recordedAlice is alice as every recorded answer that holds her gives her.
+var recordedAlice = User{PK: 4, Username: "alice", Name: "Alice Example", Email: "alice@example.com",
+	UID: "df17b299cb043d49114e95dbca7f785a7816b25dccd6f27d514373dfe9d8ec08", IsActive: true,
+	Attributes: map[string]any{"dept": "eng"}}
+
+// TestRecordedGroupMembersDecode: the member reads take their users from a group's users_obj,
+// which the recordings hold with include_users=true (10, 11), by default (13) and in one group
+// read (19): every member decodes with the fields the sync uses, alice exactly as the user
+// listing gives her (20–25, 61); include_users=false (12) nulls users_obj, which is an error
+// for a member read, never "nobody".
+func TestRecordedGroupMembersDecode(t *testing.T) {
+	want := map[string][]string{"authentik Admins": {"akadmin"}, "backend": {"bob"}, "engineering": {"alice"}, "legacy-parent-field": {}}
+	decodeOne := func(t *testing.T, raw json.RawMessage) (string, []User, error) {
+		t.Helper()
+		var w wireGroupMembers
+		if err := json.Unmarshal(raw, &w); err != nil {
+			t.Fatal(err)
+		}
+		users, err := w.members()
+		return w.Name, users, err
+	}
+	check := func(t *testing.T, name string, users []User, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := userNames(users); !slices.Equal(got, want[name]) {
+			t.Errorf("%s: members %v, want %v", name, got, want[name])
+		}
+		for _, u := range users {
+			if u.Username == "alice" && !reflect.DeepEqual(u, recordedAlice) {
+				t.Errorf("alice decoded as %+v, want %+v", u, recordedAlice)
+			}
+			if u.UID == "" || u.Email == "" || !u.IsActive {
+				t.Errorf("%s: member %+v lacks a field the sync reads", name, u)
+			}
+		}
+	}
+	for _, n := range []int{10, 11, 13} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			p, err := decodePage(loadRecorded(t, n).body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, raw := range p.Results {
+				name, users, err := decodeOne(t, raw)
+				check(t, name, users, err)
+			}
+		})
+	}
+	t.Run("19", func(t *testing.T) {
+		name, users, err := decodeOne(t, loadRecorded(t, 19).body)
+		check(t, name, users, err)
+	})
+	t.Run("12", func(t *testing.T) {
+		p, err := decodePage(loadRecorded(t, 12).body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range p.Results {
+			name, users, err := decodeOne(t, raw)
+			if err == nil || users != nil || !strings.Contains(err.Error(), "came without users_obj") {
+				t.Errorf("%s: users %v, err %v; want no users and an error", name, users, err)
+			}
+		}
+	})
+}
+
+// TestRecordedGroupRead: readGroupMembers asks for one group with its members and reads the
+// recorded answer (19).
+func TestRecordedGroupRead(t *testing.T) {
+	r := newReplay(t, loadRecorded(t, 19))
+	users, err := r.client(t, Options{}).readGroupMembers(t.Context(), Group{PK: pkEngineering, Name: "engineering"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 1 || !reflect.DeepEqual(users[0], recordedAlice) {
+		t.Fatalf("users %+v, want alice", users)
+	}
+	if want := []string{"/api/v3/core/groups/" + pkEngineering + "/?include_users=true"}; !slices.Equal(r.seen(), want) {
+		t.Fatalf("requests %v, want %v", r.seen(), want)
+	}
+}
+
+// TestRecordedEffectiveMembersFromTheListing runs EachEffective against the recordings: the
+// group tree from the listing (13, served for include_users=false: 12 has no recorded page 2),
+// then the listing of groups with their members at page_size 2 (10, 11). Bob is in backend
+// only, and counts for engineering through it.
+func TestRecordedEffectiveMembersFromTheListing(t *testing.T) {
+	tree, page1, page2 := loadRecorded(t, 13), loadRecorded(t, 10), loadRecorded(t, 11)
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		seen = append(seen, req.URL.RequestURI())
+		mu.Unlock()
+		q := req.URL.Query()
+		var rec recording
+		switch {
+		case req.URL.Path == "/api/v3/core/groups/" && q.Get("include_users") == "false":
+			rec = tree
+		case req.URL.Path == "/api/v3/core/groups/" && q.Get("include_users") == "true" && q.Get("page") == "1":
+			rec = page1
+		case req.URL.Path == "/api/v3/core/groups/" && q.Get("include_users") == "true" && q.Get("page") == "2":
+			rec = page2
+		default:
+			t.Errorf("nothing recorded for %s", req.URL.RequestURI())
+			http.Error(w, "not recorded", http.StatusTeapot)
+			return
+		}
+		w.Header().Set("Content-Type", rec.header.Get("Content-Type"))
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(rec.body)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL, recordedToken, Options{PageSize: 2, MemberRead: MemberReadGroupListing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.EffectiveMembers(t.Context(), []string{"engineering", "backend", "authentik Admins", "legacy-parent-field"})
+	want := map[string][]string{"engineering": {"alice", "bob"}, "backend": {"bob"}, "authentik Admins": {"akadmin"}, "legacy-parent-field": {}}
+	for name, w := range want {
+		m := got[name]
+		if m.Err != nil || !slices.Equal(userNames(m.Users), w) {
+			t.Errorf("%s: members %v (err %v), want %v", name, userNames(m.Users), m.Err, w)
+		}
+	}
+	if via := got["engineering"].Via; !reflect.DeepEqual(via, map[int]string{5: "backend"}) {
+		t.Errorf("engineering's Via = %v, want bob (5) through backend", via)
+	}
+	wantReq := []string{
+		"/api/v3/core/groups/?include_users=false&page=1&page_size=2",
+		"/api/v3/core/groups/?include_users=true&page=1&page_size=2",
+		"/api/v3/core/groups/?include_users=true&page=2&page_size=2",
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(seen, wantReq) {
+		t.Fatalf("requests %v, want %v", seen, wantReq)
 	}
 }

@@ -40,12 +40,14 @@ type wireUser struct {
 	Attributes map[string]any `json:"attributes"`
 }
 
-// wireGroup is what the sync reads of a group (recorded: 10–19). pk is a UUID string (num_pk,
-// an integer, is not used); users holds member pks and users_obj is null with
-// include_users=false (12), both ignored: members are listed per group, see ListGroupUsers.
+// wireGroup is what the sync reads of a group in the group tree (recorded: 10–19). pk is a UUID
+// string (num_pk, an integer, is not used); users holds member pks, which are only counted
+// here (see chooseMemberRead); users_obj, null with include_users=false (12), is read by the
+// member reads (see wireGroupMembers).
 type wireGroup struct {
 	PK      string   `json:"pk"`
 	Name    string   `json:"name"`
+	Users   []int    `json:"users"`
 	Parents []string `json:"parents"` // 2025.12 and later: a list (backend's in 13)
 	// Children is filled whether or not include_children is asked for (13, 14); children_obj
 	// only with it.
@@ -55,34 +57,46 @@ type wireGroup struct {
 
 // ListGroups returns every group, without their members, in the server's order (by name).
 func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
+	groups, _, err := c.listGroupTree(ctx)
+	return groups, err
+}
+
+// listGroupTree is ListGroups with the number of direct members of each group.
+func (c *Client) listGroupTree(ctx context.Context) ([]Group, []int, error) {
 	raw, err := c.listAll(ctx, "core/groups/", url.Values{"include_users": {"false"}})
 	if err != nil {
-		return nil, fmt.Errorf("list authentik groups: %w", err)
+		return nil, nil, fmt.Errorf("list authentik groups: %w", err)
 	}
-	groups, err := decodeGroups(raw)
+	groups, counts, err := decodeGroupTree(raw)
 	if err != nil {
-		return nil, fmt.Errorf("list authentik groups: %w", err)
+		return nil, nil, fmt.Errorf("list authentik groups: %w", err)
 	}
-	return groups, nil
+	return groups, counts, nil
 }
 
 func decodeGroups(raw []json.RawMessage) ([]Group, error) {
+	groups, _, err := decodeGroupTree(raw)
+	return groups, err
+}
+
+// decodeGroupTree decodes groups and counts the direct members of each.
+func decodeGroupTree(raw []json.RawMessage) ([]Group, []int, error) {
 	wire := make([]wireGroup, len(raw))
 	seenPK := make(map[string]bool, len(raw))
 	seenName := make(map[string]bool, len(raw))
 	for i, r := range raw {
 		if err := json.Unmarshal(r, &wire[i]); err != nil {
-			return nil, fmt.Errorf("group #%d: %w", i+1, err)
+			return nil, nil, fmt.Errorf("group #%d: %w", i+1, err)
 		}
 		w := wire[i]
 		switch {
 		case w.PK == "":
-			return nil, fmt.Errorf("group #%d (%q) has no pk", i+1, w.Name)
+			return nil, nil, fmt.Errorf("group #%d (%q) has no pk", i+1, w.Name)
 		case w.Name == "":
-			return nil, fmt.Errorf("group %s has no name", w.PK)
+			return nil, nil, fmt.Errorf("group %s has no name", w.PK)
 		case seenPK[w.PK] || seenName[w.Name]:
 			// Names are unique in Authentik; a repeat means rows shifted between pages.
-			return nil, fmt.Errorf("group %q (%s) listed twice; groups changed during the listing, it will be read again next time", w.Name, w.PK)
+			return nil, nil, fmt.Errorf("group %q (%s) listed twice; groups changed during the listing, it will be read again next time", w.Name, w.PK)
 		}
 		seenPK[w.PK] = true
 		seenName[w.Name] = true
@@ -114,14 +128,17 @@ func decodeGroups(raw []json.RawMessage) ([]Group, error) {
 	}
 
 	out := make([]Group, len(wire))
+	counts := make([]int, len(wire))
 	for i, w := range wire {
 		out[i] = Group{PK: w.PK, Name: w.Name, Children: children[w.PK]}
+		counts[i] = len(w.Users)
 	}
-	return out, nil
+	return out, counts, nil
 }
 
-// ListGroupUsers returns the direct members of one group, active or not. Members of its
-// subgroups are not included (Authentik does not list them either, 25): see EffectiveMembers.
+// ListGroupUsers returns the direct members of one group, active or not, from the user listing
+// (see MemberReadUserListing for what that costs Authentik). Members of its subgroups are not
+// included (Authentik does not list them either, 25): see EffectiveMembers.
 func (c *Client) ListGroupUsers(ctx context.Context, groupPK string) ([]User, error) {
 	if groupPK == "" {
 		return nil, errors.New("list members of authentik group: empty group pk")

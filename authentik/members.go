@@ -25,9 +25,10 @@ type Membership struct {
 
 // EffectiveMembers resolves each group name to its active members, including members of its
 // subgroups (cycle-safe, down to 20 levels, as Authentik counts them). The group tree is read
-// once and each group's direct members at most once per call. Every requested name gets an
-// entry; a failure affects only the groups that needed the failing listing, except a failure
-// to read the group tree, which leaves every group unknown.
+// once and each group's direct members at most once per call, the way Options.MemberRead says.
+// Every requested name gets an entry; a failure affects only the groups that needed the failing
+// read, except a failure to read the group tree or the listing of groups with their members,
+// which leaves every group unknown.
 func (c *Client) EffectiveMembers(ctx context.Context, names []string) map[string]Membership {
 	out := make(map[string]Membership, len(names))
 	c.EachEffective(ctx, names, func(name string, m Membership) { out[name] = m })
@@ -37,10 +38,12 @@ func (c *Client) EffectiveMembers(ctx context.Context, names []string) map[strin
 // EachEffective is EffectiveMembers handing each name's membership to fn as soon as it is known,
 // in the order of names, each name once. It keeps a group's direct members only while a later
 // name still needs them, so a caller that keeps less than the users (Matrix IDs, say) never
-// holds a large directory's users all at once: at 50,000 users in 200 groups that was some 30 MB.
+// holds a large directory's users all at once when groups are read one by one: at 50,000 users
+// in 200 groups that was some 30 MB. (Read from the listing of groups with their members, the
+// needed groups' members are all held until their names are handed over.)
 func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name string, m Membership)) {
 	seen := make(map[string]bool, len(names))
-	groups, err := c.ListGroups(ctx)
+	groups, counts, err := c.listGroupTree(ctx)
 	if err != nil {
 		for _, name := range names {
 			if !seen[name] {
@@ -51,12 +54,14 @@ func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name
 		return
 	}
 	r := resolver{c: c, byName: make(map[string]Group, len(groups)), byPK: make(map[string]Group, len(groups)),
-		direct: make(map[string]directMembers), uses: map[string]int{}}
-	for _, g := range groups {
+		count: make(map[string]int, len(groups)), direct: make(map[string]directMembers), uses: map[string]int{}}
+	for i, g := range groups {
 		r.byName[g.Name] = g
 		r.byPK[g.PK] = g
+		r.count[g.PK] = counts[i]
 	}
-	// Every name's tree first, to know how long each group's members are needed.
+	// Every name's tree first, to know how long each group's members are needed and which
+	// groups' members are needed at all.
 	type tree struct {
 		groups []Group
 		err    error
@@ -72,6 +77,7 @@ func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name
 			r.uses[g.PK]++
 		}
 	}
+	r.readMembers(ctx, groups, counts)
 	for _, name := range names {
 		if seen[name] {
 			continue
@@ -101,8 +107,60 @@ type resolver struct {
 	c      *Client
 	byName map[string]Group
 	byPK   map[string]Group
+	count  map[string]int           // by group PK: its direct members, as the group tree says
+	read   MemberRead               // how a group's members not in direct are read
 	direct map[string]directMembers // by group PK: groups shared by several mappings are read once
 	uses   map[string]int           // by group PK: how many names still to resolve need its members
+}
+
+// readMembers settles how the needed groups' members are read (those of r.uses) and, for the
+// listing of groups with their members, reads them all now.
+func (r *resolver) readMembers(ctx context.Context, groups []Group, counts []int) {
+	var needed []int
+	for i, g := range groups {
+		if r.uses[g.PK] > 0 {
+			needed = append(needed, i)
+		}
+	}
+	if len(needed) == 0 {
+		return
+	}
+	plan := chooseMemberRead(counts, needed, r.c.pageSize)
+	switch r.c.memberRead {
+	case MemberReadAuto:
+	case MemberReadGroupListing:
+		plan, _ = planMemberReads(counts, needed, r.c.pageSize)
+	default:
+		plan = memberPlan{read: r.c.memberRead}
+	}
+	r.read = plan.read
+	if r.read != MemberReadGroupListing {
+		return
+	}
+	keep := make(map[string]Group, len(needed))
+	for _, i := range needed {
+		keep[groups[i].PK] = groups[i]
+	}
+	direct, err := r.c.readMemberListing(ctx, plan, keep)
+	if err != nil {
+		for pk := range keep {
+			r.direct[pk] = directMembers{err: err}
+		}
+		return
+	}
+	r.direct = direct
+}
+
+// readGroup reads one group's direct members the way r.read says (not the listing, which
+// readMembers has read already).
+func (r *resolver) readGroup(ctx context.Context, g Group) directMembers {
+	var d directMembers
+	if r.read == MemberReadUserListing {
+		d.users, d.err = r.c.ListGroupUsers(ctx, g.PK)
+	} else {
+		d.users, d.err = r.c.readGroupMembers(ctx, g, r.count[g.PK])
+	}
+	return d
 }
 
 // tree returns the named group, first, and every group below it.
@@ -136,7 +194,7 @@ func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]
 	for _, sub := range tree {
 		d, ok := r.direct[sub.PK]
 		if !ok {
-			d.users, d.err = r.c.ListGroupUsers(ctx, sub.PK)
+			d = r.readGroup(ctx, sub)
 			r.direct[sub.PK] = d
 		}
 		if d.err != nil {

@@ -107,45 +107,53 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // TestEffectiveMembersInEveryVersion runs the real client against the fake in each release's
-// shape: every group gets its members and its subgroups' members, each once, and loops end.
+// shape, reading members each way: every group gets its members and its subgroups' members,
+// each once, and loops end.
 func TestEffectiveMembersInEveryVersion(t *testing.T) {
+	reads := []authentik.MemberRead{authentik.MemberReadGroupListing, authentik.MemberReadEachGroup, authentik.MemberReadUserListing}
 	for _, g := range graphs {
 		for _, version := range g.versions {
-			t.Run(g.name+"/"+version, func(t *testing.T) {
-				s := authentiktest.New(versionsToken)
-				t.Cleanup(s.Close)
-				s.SetVersion(version)
-				g.build(s)
-				c, err := authentik.New(s.URL(), versionsToken, authentik.Options{PageSize: 2}) // several pages per listing
-				if err != nil {
-					t.Fatal(err)
-				}
-				names := sortedKeys(g.want)
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				defer cancel()
-				done := make(chan map[string]authentik.Membership, 1)
-				go func() { done <- c.EffectiveMembers(ctx, names) }()
-				var got map[string]authentik.Membership
-				select {
-				case got = <-done:
-				case <-ctx.Done():
-					t.Fatal("EffectiveMembers did not end")
-				}
-				for _, name := range names {
-					m := got[name]
-					if m.Err != nil {
-						t.Errorf("%s: %v", name, m.Err)
-						continue
-					}
-					var usernames []string
-					for _, u := range m.Users {
-						usernames = append(usernames, u.Username)
-					}
-					if !slices.Equal(usernames, g.want[name]) {
-						t.Errorf("%s: effective members %v, want %v", name, usernames, g.want[name])
-					}
-				}
-			})
+			for _, read := range reads {
+				t.Run(g.name+"/"+version+"/"+read.String(), func(t *testing.T) {
+					effectiveInVersion(t, g, version, read)
+				})
+			}
+		}
+	}
+}
+
+func effectiveInVersion(t *testing.T, g graph, version string, read authentik.MemberRead) {
+	s := authentiktest.New(versionsToken)
+	t.Cleanup(s.Close)
+	s.SetVersion(version)
+	g.build(s)
+	c, err := authentik.New(s.URL(), versionsToken, authentik.Options{PageSize: 2, MemberRead: read}) // several pages per listing
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := sortedKeys(g.want)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan map[string]authentik.Membership, 1)
+	go func() { done <- c.EffectiveMembers(ctx, names) }()
+	var got map[string]authentik.Membership
+	select {
+	case got = <-done:
+	case <-ctx.Done():
+		t.Fatal("EffectiveMembers did not end")
+	}
+	for _, name := range names {
+		m := got[name]
+		if m.Err != nil {
+			t.Errorf("%s: %v", name, m.Err)
+			continue
+		}
+		var usernames []string
+		for _, u := range m.Users {
+			usernames = append(usernames, u.Username)
+		}
+		if !slices.Equal(usernames, g.want[name]) {
+			t.Errorf("%s: effective members %v, want %v", name, usernames, g.want[name])
 		}
 	}
 }
