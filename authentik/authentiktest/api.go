@@ -91,6 +91,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.answered++
+	s.modelledCPU += s.cost.PerRequest
 	w.Header().Set("X-Authentik-Id", hexHash("answer", strconv.FormatUint(s.answered, 10))[:32])
 	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v3/")
 	if !ok {

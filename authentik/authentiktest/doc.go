@@ -10,7 +10,9 @@
 // releases (a single parent before 2025.12, no children before 2025.8, other page sizes).
 //
 // The constructor's token is a superuser's; AddUnprivilegedToken adds one that is valid but
-// may not read users or groups. The directory lives in memory, and the fake can be told to fail
+// may not read users or groups, and ReplaceToken rotates one. SetCostModel prices every answer
+// in the server CPU a real Authentik would spend on it (MeasuredCost: per request, per user row,
+// per group member row), added up in ModelledCPU, so that benchmarks can weigh ways of reading. The directory lives in memory, and the fake can be told to fail
 // in scripted ways (Fault). Besides the Go methods, it answers a small JSON control API under
 // /_fake/ so that another process can change the directory while a test runs. The control API
 // checks no token: this is a test tool and must never face a network anyone else can reach.

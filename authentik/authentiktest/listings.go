@@ -140,7 +140,10 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		}
 		users = append(users, u)
 	}
-	s.writePage(w, r, len(users), func(i int) any { return s.renderUser(users[i], includeGroups) }, userAutocomplete)
+	s.writePage(w, r, len(users), func(i int) any {
+		s.charge(1, 0)
+		return s.renderUser(users[i], includeGroups)
+	}, userAutocomplete)
 }
 
 // matchesUserSearch is Authentik's user search (icontains over these fields); search is lower case.
@@ -160,6 +163,7 @@ func (s *Server) oneUser(w http.ResponseWriter, r *http.Request, pkText string) 
 		writeDetail(w, http.StatusNotFound, detailNoUser)
 		return
 	}
+	s.charge(1, 0)
 	writeJSON(w, http.StatusOK, s.renderUser(u, queryTrue(r, "include_groups", true)))
 }
 

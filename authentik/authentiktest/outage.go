@@ -42,11 +42,25 @@ func MalformedJSON() Fault {
 	return Fault{Times: Forever, Status: http.StatusOK, Body: `{"pagination": {"next": 0, "count": 1}, "results": [{"pk": 1,`}
 }
 
-// GroupGone answers the member listing of the group with primary key pk with 404, as
-// Authentik does for a group deleted between the bot's listing of groups and of its members.
+// GroupGone answers every read of the group with primary key pk (core/groups/{pk}/) with
+// Authentik's 404, as for a group deleted between the bot's listing of groups and its read of
+// that group's members. (A client that reads members from the listing of groups instead meets a
+// deleted group as one missing from that listing, which no fault can stage: delete the group.)
 func GroupGone(pk string) Fault {
-	return Fault{PathPrefix: "/api/v3/core/users/", QueryContains: "groups_by_pk=" + pk, Times: Forever,
-		Status: http.StatusNotFound, Body: `{"detail":"Not found."}`}
+	return Fault{PathPrefix: "/api/v3/core/groups/" + pk + "/", Times: Forever,
+		Status: http.StatusNotFound, Body: fmt.Sprintf(`{"detail":%q}`, detailNoGroup)}
+}
+
+// MemberReadFails answers every read of the members of the group with primary key pk with
+// status and body: its read with members (core/groups/{pk}/), and its member listing by user
+// (core/users/?groups_by_pk=) too, so that the fault hits whichever way a client reads one
+// group's members. Reads of every group at once (the listing of groups with their members)
+// are not hit.
+func MemberReadFails(pk string, status int, body string) []Fault {
+	return []Fault{
+		{PathPrefix: "/api/v3/core/groups/" + pk + "/", Times: Forever, Status: status, Body: body},
+		{PathPrefix: "/api/v3/core/users/", QueryContains: "groups_by_pk=" + pk, Times: Forever, Status: status, Body: body},
+	}
 }
 
 // DropConnection closes the client's connection without a byte of answer, as a crashed or

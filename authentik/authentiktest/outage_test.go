@@ -20,41 +20,52 @@ func TestOutagesAsTheClientSeesThem(t *testing.T) {
 		name    string
 		fault   func(s *authentiktest.Server) authentiktest.Fault
 		wantErr string // a part of the error the client reports
+		reads   []authentik.MemberRead
 	}{
-		{"unreachable", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.Unreachable() }, "Authentik is reachable"},
-		{"500", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.Failing(500) }, "HTTP 500"},
-		{"token revoked", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.TokenRevoked() }, "Token invalid/expired"},
-		{"timeout", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.Hanging(time.Minute) }, "no complete answer within"},
-		{"truncated", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.TruncatedBodies() }, ""},
-		{"malformed JSON", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.MalformedJSON() }, ""},
+		{"unreachable", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.Unreachable() }, "Authentik is reachable", nil},
+		{"500", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.Failing(500) }, "HTTP 500", nil},
+		{"token revoked", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.TokenRevoked() }, "Token invalid/expired", nil},
+		{"timeout", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.Hanging(time.Minute) }, "no complete answer within", nil},
+		{"truncated", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.TruncatedBodies() }, "", nil},
+		{"malformed JSON", func(*authentiktest.Server) authentiktest.Fault { return authentiktest.MalformedJSON() }, "", nil},
 		{"group gone", func(s *authentiktest.Server) authentiktest.Fault {
 			g, _ := s.Group("staff")
 			return authentiktest.GroupGone(g.PK)
-		}, "HTTP 404"},
+		}, "HTTP 404: No Group matches the given query.", []authentik.MemberRead{authentik.MemberReadEachGroup}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newFake(t)
-			c, err := authentik.New(s.URL(), token, authentik.Options{Timeout: 300 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.InjectFault(tt.fault(s))
-			ctx := context.Background()
-			for range 2 { // an outage lasts: the second read fails as the first
-				got := c.EffectiveMembers(ctx, []string{"staff"})["staff"]
-				if got.Err == nil || got.Users != nil {
-					t.Fatalf("membership during the outage = %+v, want unknown", got)
-				}
-				if !strings.Contains(got.Err.Error(), tt.wantErr) {
-					t.Errorf("error %q does not mention %q", got.Err, tt.wantErr)
-				}
-			}
-			s.ClearFaults()
-			if got := c.EffectiveMembers(ctx, []string{"staff"})["staff"]; got.Err != nil || len(got.Users) == 0 {
-				t.Fatalf("after clearing the faults: %+v, want the members", got)
-			}
-		})
+		reads := tt.reads
+		if reads == nil {
+			reads = []authentik.MemberRead{authentik.MemberReadGroupListing, authentik.MemberReadEachGroup}
+		}
+		for _, read := range reads {
+			t.Run(tt.name+"/"+read.String(), func(t *testing.T) {
+				testOutage(t, tt.fault, tt.wantErr, read)
+			})
+		}
+	}
+}
+
+func testOutage(t *testing.T, fault func(s *authentiktest.Server) authentiktest.Fault, wantErr string, read authentik.MemberRead) {
+	s := newFake(t)
+	c, err := authentik.New(s.URL(), token, authentik.Options{Timeout: 300 * time.Millisecond, MemberRead: read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.InjectFault(fault(s))
+	ctx := context.Background()
+	for range 2 { // an outage lasts: the second read fails as the first
+		got := c.EffectiveMembers(ctx, []string{"staff"})["staff"]
+		if got.Err == nil || got.Users != nil {
+			t.Fatalf("membership during the outage = %+v, want unknown", got)
+		}
+		if !strings.Contains(got.Err.Error(), wantErr) {
+			t.Errorf("error %q does not mention %q", got.Err, wantErr)
+		}
+	}
+	s.ClearFaults()
+	if got := c.EffectiveMembers(ctx, []string{"staff"})["staff"]; got.Err != nil || len(got.Users) == 0 {
+		t.Fatalf("after clearing the faults: %+v, want the members", got)
 	}
 }
 

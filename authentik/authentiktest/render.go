@@ -200,6 +200,7 @@ func (v *groupView) render(g *Group) any {
 	}
 	var usersObj []partialUserJSON // null with include_users=false, as Authentik
 	if v.includeUsers {
+		v.s.charge(0, len(users))
 		usersObj = make([]partialUserJSON, 0, len(users))
 		for _, pk := range users {
 			u := v.s.users[pk]

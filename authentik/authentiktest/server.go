@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // AdminUsername is the user the constructor's token belongs to, as Authentik's bootstrap token
@@ -44,6 +45,8 @@ type Server struct {
 	faults          []*faultState
 	requests        []string
 	control         *http.ServeMux
+	cost            CostModel     // see SetCostModel
+	modelledCPU     time.Duration // see ModelledCPU
 }
 
 // New starts a fake listening on a local port; Close it when done. token is a superuser's
