@@ -109,9 +109,10 @@ func TestAuthentikFaultsRemoveNobody(t *testing.T) {
 		{name: "timeout", timeout: time.Second, inject: func(ak *authentiktest.Server) { ak.InjectFault(authentiktest.Hanging(5 * time.Second)) }},
 		{name: "truncated body", inject: func(ak *authentiktest.Server) { ak.InjectFault(authentiktest.TruncatedBodies()) }},
 		{name: "malformed JSON", inject: func(ak *authentiktest.Server) { ak.InjectFault(authentiktest.MalformedJSON()) }},
-		{name: "page 2 fails mid-pagination", scoped: true, inject: func(ak *authentiktest.Server) {
-			ak.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", QueryContains: "groups_by_pk=" + staffPK(ak),
-				Page: 2, Times: authentiktest.Forever, Status: 502, Body: "<html>Bad Gateway</html>"})
+		{name: "staff's member read fails", scoped: true, inject: func(ak *authentiktest.Server) {
+			for _, f := range authentiktest.MemberReadFails(staffPK(ak), 502, "<html>Bad Gateway</html>") {
+				ak.InjectFault(f)
+			}
 		}},
 		{name: "group member listing 404", scoped: true, inject: func(ak *authentiktest.Server) {
 			ak.InjectFault(authentiktest.GroupGone(staffPK(ak)))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -230,12 +231,22 @@ func TestAuthentikFailureMidPaginationRemovesNobody(t *testing.T) {
 	for _, u := range []string{"alice", "bob", "carol"} {
 		waitMembership(t, room, uid(u), "join")
 	}
-	// Page 2 of the member listing (carol) fails: first with a 500, then with an empty page.
-	ak.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2, Status: 500, Times: 3,
-		Body: `{"detail":"Internal Server Error"}`})
+	// The read of staff's members fails: first with a 500, then with an answer that lacks carol
+	// (three member pks, two member objects).
+	staff, _ := ak.Group("staff")
+	for _, f := range authentiktest.MemberReadFails(staff.PK, 500, `{"detail":"Internal Server Error"}`) {
+		f.Times = 3
+		ak.InjectFault(f)
+	}
 	b.waitCycles(3)
-	ak.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", Page: 2, Status: 200, Times: 3,
-		Body: `{"pagination":{"next":0,"previous":1,"count":3,"current":2,"total_pages":2,"start_index":3,"end_index":3},"results":[]}`})
+	ak.ClearFaults()
+	alice, _ := ak.User("alice")
+	bob, _ := ak.User("bob")
+	carol, _ := ak.User("carol")
+	short := fmt.Sprintf(`{"pk":%q,"name":"staff","users":[%d,%d,%d],"users_obj":[`+
+		`{"pk":%d,"username":"alice","is_active":true},{"pk":%d,"username":"bob","is_active":true}]}`,
+		staff.PK, alice.PK, bob.PK, carol.PK, alice.PK, bob.PK)
+	ak.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/groups/" + staff.PK + "/", Status: 200, Times: 3, Body: short})
 	b.waitCycles(3)
 	if got := membership(t, room, uid("carol")).Membership; got != "join" {
 		t.Fatalf("carol is %q after Authentik failures, want join", got)

@@ -391,7 +391,12 @@ func (c *chaos) startAuthentikFault(now time.Time) {
 		ak.InjectFault(authentiktest.MalformedJSON())
 	case "page 2 fails":
 		g, _ := ak.Group(c.w.groups[c.rng.IntN(len(c.w.groups))])
-		ak.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/users/", QueryContains: "groups_by_pk=" + g.PK,
+		// One group's members, whichever way the bot reads them: alone, or on page 2 of the
+		// listing of groups with their members (which then fails for every group).
+		for _, f := range authentiktest.MemberReadFails(g.PK, 500, "") {
+			ak.InjectFault(f)
+		}
+		ak.InjectFault(authentiktest.Fault{PathPrefix: "/api/v3/core/groups/", QueryContains: "include_users=true",
 			Page: 2, Times: authentiktest.Forever, Status: 500})
 	case "group vanished":
 		c.vanished = c.w.groups[c.rng.IntN(len(c.w.groups))]
