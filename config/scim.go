@@ -100,6 +100,11 @@ func (c *Config) checkSCIM(ps *problems) {
 		if s.Token == "" {
 			ps.add(sDirectorySource, "scim needs the SCIM endpoint: set scim.token / SCIM_TOKEN (or scim.token_file), and scim.listen or webhook.listen")
 		}
+		if c.Authentik.URL == "" || c.Authentik.Token == "" {
+			// Authentik's SCIM provider pushes direct members only; without the tree, members of
+			// subgroups would look gone.
+			ps.add(sDirectorySource, "scim needs Authentik's API too, to read the group tree (the SCIM provider pushes direct group members only): set authentik.url / AUTHENTIK_URL and authentik.token / AUTHENTIK_TOKEN (or authentik.token_file)")
+		}
 		c.checkSCIMMapping(ps)
 	default:
 		ps.add(sDirectorySource, "%s is not a directory source; use authentik (read Authentik's API) or scim (Authentik's SCIM provider pushes to the bot)", quote(c.Directory.Source))

@@ -35,6 +35,8 @@ func TestSCIMSettings(t *testing.T) {
 			SCIMConfig{Listen: "0.0.0.0:9201", Settle: DefaultSCIMSettle, Debounce: DefaultSCIMDebounce}, "", "SCIM endpoint is off"},
 		{"an unknown source", "", map[string]string{"DIRECTORY_SOURCE": "ldap"}, "", SCIMConfig{}, "not a directory source", ""},
 		{"scim without a token", "", map[string]string{"DIRECTORY_SOURCE": "scim", "SCIM_LISTEN": ":9201"}, "", SCIMConfig{}, "scim needs the SCIM endpoint", ""},
+		{"scim without Authentik's API", "", map[string]string{"DIRECTORY_SOURCE": "scim", "SCIM_TOKEN": scimToken, "SCIM_LISTEN": ":9201",
+			"AUTHENTIK_URL": unset, "AUTHENTIK_TOKEN": unset}, "", SCIMConfig{}, "scim needs Authentik's API too, to read the group tree", ""},
 		{"a token and nowhere to listen", "", map[string]string{"SCIM_TOKEN": scimToken}, "", SCIMConfig{}, "set one of them", ""},
 		{"a short token", "", map[string]string{"SCIM_TOKEN": "short", "SCIM_LISTEN": ":9201"}, "", SCIMConfig{}, "at least 16", ""},
 		{"both token and file", "", map[string]string{"SCIM_TOKEN": scimToken, "SCIM_TOKEN_FILE": tokenFile, "SCIM_LISTEN": ":9201"}, "", SCIMConfig{}, "keep one of them", ""},

@@ -127,6 +127,9 @@ type Input struct {
 	Rooms  []Need
 	// MAS adds the Matrix Authentication Service checks; nil when Synapse keeps the accounts.
 	MAS *MASInput
+	// DirectorySCIM is directory.source scim: members come from SCIM, subgroups from Authentik's
+	// group tree, which must then be readable.
+	DirectorySCIM bool
 }
 
 // Run runs every check. It stops at nothing: a failed check makes the ones that depend on it
@@ -134,6 +137,7 @@ type Input struct {
 func Run(ctx context.Context, in Input) Report {
 	var r Report
 	r.Results = append(r.Results, checkAuthentik(ctx, in)...)
+	r.Results = append(r.Results, checkSCIMTree(in, r.Results)...)
 	r.Results = append(r.Results, checkHomeserver(ctx, in)...)
 	r.Results = append(r.Results, checkMAS(ctx, in.MAS)...)
 	return r

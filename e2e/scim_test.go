@@ -278,3 +278,87 @@ func BenchmarkSCIMToJoin(b *testing.B) {
 	b.ReportMetric(ms(all[(len(all)*95+99)/100-1]), "p95_ms")
 	b.ReportMetric(float64(len(all)), "changes")
 }
+
+// TestSCIMPlanKeepsMembersOfSubgroups: Authentik's SCIM provider pushes direct group members
+// only, so with directory.source scim the bot takes the subgroups from Authentik's group tree.
+// A bot that ran on Authentik's API (with the SCIM endpoint filling up, as the switch-over is
+// documented) has invited amy (direct member of the mapped group), ben (member of its child
+// group) and cid; SCIM then pushes the groups as Authentik does, cid no longer in the parent.
+// `plan` under directory.source scim schedules cid's removal and none of ben's.
+func TestSCIMPlanKeepsMembersOfSubgroups(t *testing.T) {
+	t.Parallel()
+	room := newRoom(t, false, "scim-tree")
+	ak := newAuthentik(t)
+	registerUsers(t, ak, "scimtree-amy", "scimtree-ben", "scimtree-cid")
+	parent := ak.AddGroup("scimtree-parent", "")
+	child := ak.AddGroup("scimtree-child", "scimtree-parent")
+	ak.AddMembers("scimtree-parent", "scimtree-amy", "scimtree-cid")
+	ak.AddMembers("scimtree-child", "scimtree-ben")
+	listen := freeAddr(t)
+	endpoint := func(conf map[string]any) {
+		conf["scim"] = map[string]any{"listen": listen, "token": scimToken, "settle": "1s", "debounce": "0s"}
+	}
+	cfg := botConfig{grace: time.Hour, mappings: []mapping{{Group: "scimtree-parent", Room: room}}, edit: endpoint}
+	b := startBot(t, ak, cfg, "")
+	for _, u := range []string{"scimtree-amy", "scimtree-ben", "scimtree-cid"} {
+		waitMembership(t, room, uid(u), "invite")
+	}
+
+	ids := map[string]string{}
+	for _, n := range []string{"scimtree-amy", "scimtree-ben", "scimtree-cid"} {
+		code, body := scimCall(t, listen, scimToken, "POST", "/Users", scimUser(n))
+		if code != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", n, code, body)
+		}
+		ids[n] = body["id"].(string)
+	}
+	// Authentik's default group mapping: its name as displayName, its pk as externalId; members
+	// follow as PATCH requests, users only.
+	for _, g := range []struct {
+		name, pk string
+		members  []string
+	}{{"scimtree-parent", parent.PK, []string{"scimtree-amy", "scimtree-cid"}}, {"scimtree-child", child.PK, []string{"scimtree-ben"}}} {
+		code, group := scimCall(t, listen, scimToken, "POST", "/Groups",
+			`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"externalId":"`+g.pk+`","displayName":"`+g.name+`"}`)
+		if code != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", g.name, code, group)
+		}
+		ids[g.name] = group["id"].(string)
+		for _, m := range g.members {
+			body := `{` + scimPatchOp + `,"Operations":[{"op":"add","path":"members","value":[{"value":"` + ids[m] + `"}]}]}`
+			if code, ans := scimCall(t, listen, scimToken, "PATCH", "/Groups/"+ids[g.name], body); code != http.StatusOK {
+				t.Fatalf("add %s to %s: %d %v", m, g.name, code, ans)
+			}
+		}
+	}
+	drop := `{` + scimPatchOp + `,"Operations":[{"op":"remove","path":"members[value eq \"` + ids["scimtree-cid"] + `\"]"}]}`
+	if code, ans := scimCall(t, listen, scimToken, "PATCH", "/Groups/"+ids["scimtree-parent"], drop); code != http.StatusOK {
+		t.Fatalf("remove cid: %d %v", code, ans)
+	}
+	b.stop()
+	ak.RemoveMembers("scimtree-parent", "scimtree-cid")
+	time.Sleep(2 * time.Second) // past scim.settle since the last push and each group's creation
+
+	scimCfg := cfg
+	scimCfg.edit = func(conf map[string]any) {
+		endpoint(conf)
+		conf["directory"] = map[string]any{"source": "scim"}
+	}
+	args, cmdEnv := invocation(t, ak, scimCfg, b.dataDir, freeAddr(t))
+	out, err := runCommand(t, args, cmdEnv, "plan")
+	if err != nil {
+		t.Fatalf("plan failed: %v\n%s", err, out)
+	}
+	t.Logf("plan:\n%s", out)
+	if !strings.Contains(out, "schedule_removal "+string(uid("scimtree-cid"))+" in "+string(room)) {
+		t.Errorf("plan does not schedule the removal of cid, who left the group:\n%s", out)
+	}
+	for _, u := range []string{"scimtree-amy", "scimtree-ben"} {
+		if strings.Contains(out, "schedule_removal "+string(uid(u))+" ") {
+			t.Errorf("plan schedules the removal of %s, still a member through the group tree:\n%s", u, out)
+		}
+	}
+	if strings.Contains(out, "warning: ") && strings.Contains(out, "scimtree-parent") && strings.Contains(out, "incomplete") {
+		t.Errorf("the mapped group is incomplete:\n%s", out)
+	}
+}

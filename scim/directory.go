@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"authentik-matrix-sync/authentik"
-	"authentik-matrix-sync/usermap"
 )
 
 // The incomplete rule. SCIM pushes changes one request at a time and never says "this is all",
@@ -25,52 +24,36 @@ import (
 //  3. the group was created less than the settle time ago: Authentik creates a group with a POST
 //     and adds its members afterwards with PATCH requests (clients/groups.py, create);
 //  4. a member names a SCIM id that is no user or group the client pushed, or a nested group that
-//     is itself incomplete, or the nesting goes deeper than 20 levels.
+//     is itself incomplete, or the nesting goes deeper than 20 levels;
+//  5. Authentik's group tree could not be read this cycle, or it holds a subgroup of the group
+//     that the client has not pushed, or it names the group otherwise than the pushed state does
+//     (a rename that has not arrived yet).
 //
-// The members that are known are still added in the case of 2 to 4 (as with a user whose Matrix
+// The members that are known are still added in the case of 2 to 5 (as with a user whose Matrix
 // ID cannot be worked out); a group that is missing (1) or a state that cannot be read adds
-// nobody. Inactive users are no effective members. Nested groups count: a member that is a group
-// contributes its own effective members, as Authentik's own group tree does. Authentik itself
-// sends only users as members; its provider option flatten_nested_groups (migration 0020) sends
-// the users of child groups as direct members of the parent instead.
-
-// EffectiveMembers resolves each group name (a displayName) to its active effective members. It
-// makes Resources a usermap.Source, so that the users are mapped to Matrix IDs as Authentik's
-// are: userName is the username, externalId (Authentik's uid) the uid, the primary e-mail the
-// email. PK is a number for this listing only: SCIM carries no Authentik pk. A group that is
-// incomplete by the rules above has Err set along with the members that are known.
-func (r *Resources) EffectiveMembers(ctx context.Context, names []string) map[string]authentik.Membership {
-	out := make(map[string]authentik.Membership, len(names))
-	err := r.view(ctx, func(s *Snapshot) {
-		now := r.now()
-		_, settled := r.settledAtLocked(now)
-		for name, e := range effective(s, names, now, r.settle, settled) {
-			m := authentik.Membership{Users: e.users, Err: e.missing}
-			if m.Err == nil {
-				m.Err = e.incomplete
-			}
-			out[name] = m
-		}
-	})
-	if err != nil {
-		for _, name := range names {
-			out[name] = authentik.Membership{Err: fmt.Errorf("members of SCIM group %q are unknown: %w", name, err)}
-		}
-	}
-	return out
-}
+// nobody. Inactive users are no effective members.
+//
+// Subgroups count, as they do in Authentik: a user is an effective member of a group when a
+// direct member of it or of any group below it, down to 20 levels. Authentik's SCIM provider
+// pushes direct members only (2025.12.4 has no flatten_nested_groups), so the groups below a
+// mapped group are taken from Authentik's own group tree, read from its API each cycle (one
+// listing without members, see Source), and their members from what was pushed for them. A
+// member that is itself a pushed group (a client that nests groups) counts the same way.
 
 // groupResult is what effective found for one name: missing for a group not there at all,
-// incomplete for one whose listed users may be short of the truth.
+// incomplete for one whose listed users may be short of the truth. via names, by user PK, the
+// subgroup through which a user who is no direct member is one.
 type groupResult struct {
 	users      []authentik.User
+	via        map[int]string
 	missing    error
 	incomplete error
 }
 
-// effective applies the incomplete rule to the state at now. Pure, so that the rule is tested
-// without a store or a clock.
-func effective(s *Snapshot, names []string, now time.Time, settle time.Duration, settled bool) map[string]groupResult {
+// effective applies the incomplete rule to the state at now, with Authentik's group tree (nil
+// with treeErr set when it could not be read). Pure, so that the rule is tested without a
+// store, a clock or an Authentik.
+func effective(s *Snapshot, tree []authentik.Group, treeErr error, names []string, now time.Time, settle time.Duration, settled bool) map[string]groupResult {
 	byName := make(map[string]string, len(s.Groups))
 	for id, g := range s.Groups {
 		byName[g.DisplayName] = id
@@ -80,9 +63,16 @@ func effective(s *Snapshot, names []string, now time.Time, settle time.Duration,
 	for i, id := range ids {
 		pk[id] = i + 1
 	}
+	t := newTreeIndex(s, tree)
 	out := make(map[string]groupResult, len(names))
 	for _, name := range names {
 		gid, ok := byName[name]
+		if !ok {
+			// A group Authentik renamed is still found while the rename is on its way.
+			if ag, inTree := t.byName[name]; inTree {
+				gid, ok = t.scimOf(ag)
+			}
+		}
 		if !ok {
 			out[name] = groupResult{missing: fmt.Errorf("SCIM group %q has not been pushed yet (check that the group is in the SCIM provider's scope in Authentik and that the provider has synced)", name)}
 			continue
@@ -96,15 +86,33 @@ func effective(s *Snapshot, names []string, now time.Time, settle time.Duration,
 			reasons = append(reasons, fmt.Sprintf("SCIM group %q was created %s ago; its members are trusted once it is %s old (Authentik adds them after creating it)",
 				name, age.Round(time.Second), settle))
 		}
-		userIDs, problems := walk(s, gid, now, settle)
+		root := node{scim: gid}
+		switch {
+		case treeErr != nil:
+			reasons = append(reasons, fmt.Sprintf("Authentik's group tree could not be read, so members of its subgroups are unknown: %v", treeErr))
+		default:
+			ag, found, problem := t.authentikOf(name, s.Groups[gid])
+			if problem != "" {
+				reasons = append(reasons, problem)
+			}
+			if found {
+				root.ak = ag.PK
+			}
+		}
+		userIDs, via, problems := t.walk(root, now, settle)
 		reasons = append(reasons, problems...)
-		users := make([]authentik.User, 0, len(userIDs))
+		res := groupResult{users: make([]authentik.User, 0, len(userIDs))}
 		for _, id := range userIDs {
 			u := s.Users[id]
-			users = append(users, authentik.User{PK: pk[id], Username: u.UserName, Name: nameOf(u), Email: u.PrimaryEmail(),
+			res.users = append(res.users, authentik.User{PK: pk[id], Username: u.UserName, Name: nameOf(u), Email: u.PrimaryEmail(),
 				UID: u.ExternalID, IsActive: true})
+			if g, ok := via[id]; ok {
+				if res.via == nil {
+					res.via = map[int]string{}
+				}
+				res.via[pk[id]] = g
+			}
 		}
-		res := groupResult{users: users}
 		if len(reasons) > 0 {
 			res.incomplete = errors.New(strings.Join(reasons, "; "))
 		}
@@ -113,47 +121,154 @@ func effective(s *Snapshot, names []string, now time.Time, settle time.Duration,
 	return out
 }
 
-// walk returns the active users of the group's tree (sorted by userName), and why the tree is
-// incomplete, if it is. A group reached twice is walked once, so loops end.
-func walk(s *Snapshot, gid string, now time.Time, settle time.Duration) ([]string, []string) {
-	type entry struct {
-		id    string
-		depth int
+// treeIndex joins the pushed groups with Authentik's groups. Authentik's default SCIM group
+// mapping sends its group's name as displayName and its pk as externalId; the pk is matched
+// first, since it survives a rename, then the name.
+type treeIndex struct {
+	s            *Snapshot
+	byPK, byName map[string]authentik.Group
+	// scimByExternal and scimByName find a pushed group's SCIM id.
+	scimByExternal, scimByName map[string]string
+}
+
+func newTreeIndex(s *Snapshot, tree []authentik.Group) *treeIndex {
+	t := &treeIndex{s: s, byPK: make(map[string]authentik.Group, len(tree)), byName: make(map[string]authentik.Group, len(tree)),
+		scimByExternal: make(map[string]string, len(s.Groups)), scimByName: make(map[string]string, len(s.Groups))}
+	for _, g := range tree {
+		t.byPK[samePK(g.PK)] = g
+		t.byName[g.Name] = g
 	}
-	seenGroup := map[string]bool{gid: true}
+	for id, g := range s.Groups {
+		if g.ExternalID != "" {
+			t.scimByExternal[samePK(g.ExternalID)] = id
+		}
+		t.scimByName[g.DisplayName] = id
+	}
+	return t
+}
+
+// samePK is a group pk in one spelling: Authentik's API writes UUIDs with dashes, its events
+// without.
+func samePK(pk string) string { return strings.ToLower(strings.ReplaceAll(pk, "-", "")) }
+
+// scimOf finds the pushed group of an Authentik group.
+func (t *treeIndex) scimOf(ag authentik.Group) (string, bool) {
+	if id, ok := t.scimByExternal[samePK(ag.PK)]; ok {
+		return id, true
+	}
+	id, ok := t.scimByName[ag.Name]
+	return id, ok
+}
+
+// authentikOf finds the Authentik group of the pushed group g, which the mapping names name;
+// found is false for a group Authentik's tree does not hold, through which it gives nobody
+// membership. problem says why the two disagree, if they do.
+func (t *treeIndex) authentikOf(name string, g Group) (ag authentik.Group, found bool, problem string) {
+	byExternal, okExternal := t.byPK[samePK(g.ExternalID)]
+	byName, okName := t.byName[name]
+	switch {
+	case okExternal && okName && samePK(byExternal.PK) != samePK(byName.PK):
+		return byName, true, fmt.Sprintf("Authentik's group %q is not the one the SCIM state has under that name (whose externalId is Authentik's group %q): a rename has not been pushed yet",
+			name, byExternal.Name)
+	case okExternal:
+		return byExternal, true, ""
+	case okName:
+		return byName, true, ""
+	}
+	return authentik.Group{}, false, ""
+}
+
+// node is a group in the walk: a pushed group (scim), an Authentik group (ak), or both.
+type node struct {
+	scim, ak string
+	depth    int
+}
+
+// walk returns the active users of the tree below root (sorted by userName), the subgroup of
+// each one who is no direct member of root (the nearest, breadth first), and why the tree is
+// incomplete, if it is. A group reached twice is walked once, so loops end.
+func (t *treeIndex) walk(root node, now time.Time, settle time.Duration) ([]string, map[string]string, []string) {
+	s := t.s
+	rootName := s.Groups[root.scim].DisplayName
+	seenSCIM, seenAK := map[string]bool{root.scim: true}, map[string]bool{}
+	if root.ak != "" {
+		seenAK[samePK(root.ak)] = true
+	}
 	seenUser := map[string]bool{}
 	var users, problems []string
-	queue := []entry{{gid, 0}}
-	for len(queue) > 0 {
-		e := queue[0]
-		queue = queue[1:]
-		g := s.Groups[e.id]
-		for _, v := range g.Members {
-			if u, ok := s.Users[v]; ok {
-				if u.Active && !seenUser[v] {
-					seenUser[v] = true
-					users = append(users, v)
-				}
-				continue
+	var via map[string]string
+	queue := []node{root}
+	// enqueue adds a subgroup met at n, unless it was met before or lies too deep.
+	enqueue := func(n node, sub node, what string) {
+		if (sub.scim != "" && seenSCIM[sub.scim]) || (sub.ak != "" && seenAK[samePK(sub.ak)]) {
+			return
+		}
+		if sub.depth > maxNestedGroupDepth {
+			problems = append(problems, fmt.Sprintf("SCIM group %q nests groups deeper than %d levels below it", rootName, maxNestedGroupDepth))
+			return
+		}
+		if sub.scim != "" {
+			seenSCIM[sub.scim] = true
+			if age := now.Sub(s.Groups[sub.scim].Created); age < settle {
+				problems = append(problems, fmt.Sprintf("its %s %q was created %s ago", what, s.Groups[sub.scim].DisplayName, age.Round(time.Second)))
 			}
-			sub, ok := s.Groups[v]
-			switch {
-			case !ok:
-				problems = append(problems, fmt.Sprintf("SCIM group %q lists member %q, which is no user or group the SCIM client pushed", g.DisplayName, v))
-			case seenGroup[v]:
-			case e.depth+1 > maxNestedGroupDepth:
-				problems = append(problems, fmt.Sprintf("SCIM group %q nests groups deeper than %d levels below it", s.Groups[gid].DisplayName, maxNestedGroupDepth))
-			default:
-				seenGroup[v] = true
-				if age := now.Sub(sub.Created); age < settle {
-					problems = append(problems, fmt.Sprintf("its nested SCIM group %q was created %s ago", sub.DisplayName, age.Round(time.Second)))
+		}
+		if sub.ak != "" {
+			seenAK[samePK(sub.ak)] = true
+		}
+		queue = append(queue, sub)
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if n.scim != "" {
+			g := s.Groups[n.scim]
+			for _, v := range g.Members {
+				if u, ok := s.Users[v]; ok {
+					if u.Active && !seenUser[v] {
+						seenUser[v] = true
+						users = append(users, v)
+						if n.depth > 0 {
+							if via == nil {
+								via = map[string]string{}
+							}
+							via[v] = g.DisplayName
+						}
+					}
+					continue
 				}
-				queue = append(queue, entry{v, e.depth + 1})
+				sub, ok := s.Groups[v]
+				if !ok {
+					problems = append(problems, fmt.Sprintf("SCIM group %q lists member %q, which is no user or group the SCIM client pushed", g.DisplayName, v))
+					continue
+				}
+				next := node{scim: v, depth: n.depth + 1}
+				if ag, found, _ := t.authentikOf(sub.DisplayName, sub); found {
+					next.ak = ag.PK
+				}
+				enqueue(n, next, "nested SCIM group")
+			}
+		}
+		if n.ak != "" {
+			parent := t.byPK[samePK(n.ak)]
+			for _, pk := range parent.Children {
+				child, ok := t.byPK[samePK(pk)]
+				if !ok {
+					problems = append(problems, fmt.Sprintf("Authentik's group %q names subgroup %s, which is not in its group listing (groups changed while being read; it is read again next cycle)", parent.Name, pk))
+					continue
+				}
+				next := node{ak: child.PK, depth: n.depth + 1}
+				if id, ok := t.scimOf(child); ok {
+					next.scim = id
+				} else if !seenAK[samePK(child.PK)] {
+					problems = append(problems, fmt.Sprintf("its Authentik subgroup %q has not been pushed by the SCIM client, so its members are unknown (put it in the SCIM provider's scope, or wait for the provider's sync)", child.Name))
+				}
+				enqueue(n, next, "subgroup")
 			}
 		}
 	}
 	slices.SortFunc(users, func(a, b string) int { return strings.Compare(s.Users[a].UserName, s.Users[b].UserName) })
-	return users, problems
+	return users, via, problems
 }
 
 // ListInactiveUsers lists the users pushed with active false, for the account lifecycle of
@@ -188,25 +303,3 @@ func nameOf(u User) string {
 	}
 	return u.Name.Formatted
 }
-
-// ListGroups returns the SCIM groups as Authentik's group tree (a group's children are the
-// groups among its members), so that a trigger reaches the rooms of every group above a changed
-// one, as the webhook's does.
-func (r *Resources) ListGroups(ctx context.Context) ([]authentik.Group, error) {
-	var out []authentik.Group
-	err := r.view(ctx, func(s *Snapshot) {
-		for _, id := range slices.Sorted(maps.Keys(s.Groups)) {
-			g := s.Groups[id]
-			ag := authentik.Group{PK: id, Name: g.DisplayName}
-			for _, v := range g.Members {
-				if _, ok := s.Groups[v]; ok {
-					ag.Children = append(ag.Children, v)
-				}
-			}
-			out = append(out, ag)
-		}
-	})
-	return out, err
-}
-
-var _ usermap.Source = (*Resources)(nil)

@@ -1,7 +1,11 @@
 package scim
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/authentik"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -59,13 +64,26 @@ func TestIncompleteRule(t *testing.T) {
 		}
 		return us
 	}
+	// Authentik's tree of the tree cases: staff (pk-staff) above devs (pk-devs) above ops
+	// (pk-ops); the pushed groups carry Authentik's pk as externalId, as its default mapping does.
+	akTree := []authentik.Group{
+		{PK: "pk-staff", Name: "staff", Children: []string{"pk-devs"}},
+		{PK: "pk-devs", Name: "devs", Children: []string{"pk-ops"}},
+		{PK: "pk-ops", Name: "ops"},
+	}
+	pushedTree := map[string]testGroup{"g": {"staff", old, []string{"a"}}, "sub": {"devs", old, []string{"b"}}, "subsub": {"ops", old, []string{"c"}}}
+	byExternal := map[string]string{"g": "pk-staff", "sub": "pk-devs", "subsub": "pk-ops"}
 	tests := []struct {
 		name       string
 		users      []string
 		groups     map[string]testGroup
+		external   map[string]string // externalId by SCIM group id
+		tree       []authentik.Group
+		treeErr    error
 		settled    bool
 		ask        string
 		want       []string // usernames without the "name-" prefix
+		via        map[string]string
 		missing    bool
 		incomplete string // a part of the reason; "" for complete
 	}{
@@ -85,7 +103,7 @@ func TestIncompleteRule(t *testing.T) {
 			groups: map[string]testGroup{"g": {"staff", old, []string{"a", "ghost"}}}, settled: true, ask: "staff", want: []string{"a"}, incomplete: `member "ghost"`},
 		{name: "members of nested groups count, once each", users: []string{"a", "b", "c"},
 			groups:  map[string]testGroup{"g": {"staff", old, []string{"a", "sub"}}, "sub": {"devs", old, []string{"a", "b", "subsub"}}, "subsub": {"ops", old, []string{"c"}}},
-			settled: true, ask: "staff", want: []string{"a", "b", "c"}},
+			settled: true, ask: "staff", want: []string{"a", "b", "c"}, via: map[string]string{"b": "devs", "c": "ops"}},
 		{name: "a loop of groups ends", users: []string{"a", "b"},
 			groups:  map[string]testGroup{"g": {"staff", old, []string{"a", "sub"}}, "sub": {"devs", old, []string{"b", "g"}}},
 			settled: true, ask: "staff", want: []string{"a", "b"}},
@@ -98,11 +116,59 @@ func TestIncompleteRule(t *testing.T) {
 		{name: "20 levels of nesting are walked", users: deepUsers(20), groups: nested(20), settled: true, ask: "level0", want: deepUsers(20)},
 		{name: "deeper nesting makes it incomplete", users: deepUsers(21), groups: nested(21), settled: true, ask: "level0",
 			want: deepUsers(20), incomplete: "deeper than 20 levels"},
+
+		{name: "members of Authentik's subgroups count, though only direct members were pushed", users: []string{"a", "b", "c", "off-d"},
+			groups:   map[string]testGroup{"g": {"staff", old, []string{"a"}}, "sub": {"devs", old, []string{"b", "off-d"}}, "subsub": {"ops", old, []string{"c"}}},
+			external: byExternal, tree: akTree, settled: true, ask: "staff", want: []string{"a", "b", "c"}, via: map[string]string{"b": "devs", "c": "ops"}},
+		{name: "a subgroup asked for itself counts its own subgroups only", users: []string{"a", "b", "c"}, groups: pushedTree,
+			external: byExternal, tree: akTree, settled: true, ask: "devs", want: []string{"b", "c"}, via: map[string]string{"c": "ops"}},
+		{name: "without externalIds the groups are matched by name", users: []string{"a", "b", "c"}, groups: pushedTree,
+			tree: akTree, settled: true, ask: "staff", want: []string{"a", "b", "c"}, via: map[string]string{"b": "devs", "c": "ops"}},
+		{name: "a pk spelt without dashes is the same pk", users: []string{"a", "b"},
+			groups:   map[string]testGroup{"g": {"staff", old, []string{"a"}}, "sub": {"team-b", old, []string{"b"}}},
+			external: map[string]string{"g": "8C9C0443-4C94-4CD9-B28D-6A827F91C524", "sub": "0effb86ff6394d47bb84a63563e75e5a"},
+			tree: []authentik.Group{{PK: "8c9c0443-4c94-4cd9-b28d-6a827f91c524", Name: "staff", Children: []string{"0effb86f-f639-4d47-bb84-a63563e75e5a"}},
+				{PK: "0effb86f-f639-4d47-bb84-a63563e75e5a", Name: "backend"}},
+			settled: true, ask: "staff", want: []string{"a", "b"}, via: map[string]string{"b": "team-b"}},
+		{name: "a subgroup in Authentik's tree the client has not pushed makes it incomplete; the groups below it still count", users: []string{"a", "c"},
+			groups:   map[string]testGroup{"g": {"staff", old, []string{"a"}}, "subsub": {"ops", old, []string{"c"}}},
+			external: byExternal, tree: akTree, settled: true, ask: "staff", want: []string{"a", "c"}, incomplete: `Authentik subgroup "devs" has not been pushed`},
+		{name: "an unreadable tree makes every group incomplete; the pushed members are still known", users: []string{"a", "b", "c"}, groups: pushedTree,
+			external: byExternal, treeErr: errors.New("authentik answered 503"), settled: true, ask: "staff", want: []string{"a"},
+			incomplete: "group tree could not be read"},
+		{name: "a group Authentik's tree does not hold counts its pushed members alone", users: []string{"a", "b"},
+			groups:   map[string]testGroup{"g": {"pushed-only", old, []string{"a", "sub"}}, "sub": {"nested", old, []string{"b"}}},
+			external: map[string]string{"g": "okta-00g1", "sub": "okta-00g2"}, tree: akTree, settled: true, ask: "pushed-only",
+			want: []string{"a", "b"}, via: map[string]string{"b": "nested"}},
+		{name: "a group renamed in Authentik whose rename has not arrived is found by its pk", users: []string{"a", "b", "c"},
+			groups:   map[string]testGroup{"g": {"staff-old", old, []string{"a"}}, "sub": {"devs", old, []string{"b"}}, "subsub": {"ops", old, []string{"c"}}},
+			external: byExternal, tree: akTree, settled: true, ask: "staff", want: []string{"a", "b", "c"}, via: map[string]string{"b": "devs", "c": "ops"}},
+		{name: "a pushed group whose name Authentik gave another group since is incomplete", users: []string{"a", "b"},
+			groups:   map[string]testGroup{"g": {"staff", old, []string{"a"}}, "sub": {"devs", old, []string{"b"}}},
+			external: map[string]string{"g": "pk-devs", "sub": "pk-staff"}, tree: akTree, settled: true, ask: "staff",
+			want: []string{"a"}, incomplete: "a rename has not been pushed yet"},
+		{name: "a subgroup the listing does not hold makes it incomplete", users: []string{"a"}, groups: map[string]testGroup{"g": {"staff", old, []string{"a"}}},
+			external: byExternal, tree: []authentik.Group{{PK: "pk-staff", Name: "staff", Children: []string{"pk-gone"}}}, settled: true, ask: "staff",
+			want: []string{"a"}, incomplete: "not in its group listing"},
+		{name: "a loop in Authentik's tree ends", users: []string{"a", "b"},
+			groups:   map[string]testGroup{"g": {"staff", old, []string{"a"}}, "sub": {"devs", old, []string{"b"}}},
+			external: map[string]string{"g": "pk-staff", "sub": "pk-devs"},
+			tree:     []authentik.Group{{PK: "pk-staff", Name: "staff", Children: []string{"pk-devs"}}, {PK: "pk-devs", Name: "devs", Children: []string{"pk-staff"}}},
+			settled:  true, ask: "staff", want: []string{"a", "b"}, via: map[string]string{"b": "devs"}},
+		{name: "a subgroup pushed within the settle time makes it incomplete", users: []string{"a", "b"},
+			groups:   map[string]testGroup{"g": {"staff", old, []string{"a"}}, "sub": {"devs", time.Second, []string{"b"}}},
+			external: byExternal, tree: akTree[:2], settled: true, ask: "staff", want: []string{"a", "b"}, incomplete: `subgroup "devs" was created 1s ago`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := stateOf(tc.users, tc.groups, now)
-			got := effective(s, []string{tc.ask}, now, time.Minute, tc.settled)[tc.ask]
+			for gid, ext := range tc.external {
+				if g, ok := s.Groups[gid]; ok {
+					g.ExternalID = ext
+					s.Groups[gid] = g
+				}
+			}
+			got := effective(s, tc.tree, tc.treeErr, []string{tc.ask}, now, time.Minute, tc.settled)[tc.ask]
 			if tc.missing {
 				if got.missing == nil || len(got.users) != 0 {
 					t.Fatalf("got %+v, want missing", got)
@@ -122,10 +188,17 @@ func TestIncompleteRule(t *testing.T) {
 			if !slices.Equal(names, want) && !(len(names) == 0 && len(want) == 0) {
 				t.Errorf("members %v, want %v", names, want)
 			}
+			via := map[string]string{}
 			for _, u := range got.users {
 				if u.UID != "uid-"+strings.TrimPrefix(u.Username, "name-") || !u.IsActive || u.PK == 0 {
 					t.Errorf("user %+v: want the externalId as UID, active, and a PK", u)
 				}
+				if g, ok := got.via[u.PK]; ok {
+					via[strings.TrimPrefix(u.Username, "name-")] = g
+				}
+			}
+			if len(got.via) != len(via) || tc.via != nil && !maps.Equal(via, tc.via) {
+				t.Errorf("via %v (by PK %v), want %v", via, got.via, tc.via)
 			}
 			switch {
 			case tc.incomplete == "" && got.incomplete != nil:
@@ -137,14 +210,31 @@ func TestIncompleteRule(t *testing.T) {
 	}
 }
 
-// newDirectory is the reconciler's view of f's state, mapped with the default template.
-func newDirectory(t *testing.T, res *Resources) *usermap.Directory {
+// staticTree is an Authentik group tree that answers what it holds.
+type staticTree struct {
+	groups []authentik.Group
+	err    error
+	reads  int
+}
+
+func (s *staticTree) ListGroups(context.Context) ([]authentik.Group, error) {
+	s.reads++
+	return s.groups, s.err
+}
+
+// newDirectory is the reconciler's view of f's state with Authentik's tree, mapped with the
+// default template.
+func newDirectory(t *testing.T, res *Resources, tree GroupTree) *usermap.Directory {
 	t.Helper()
 	mapper, err := usermap.New("@{username}:{server}", "matrix_id", "example.org")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &usermap.Directory{Source: res, Mapper: mapper, Log: zerolog.Nop()}
+	src, err := NewSource(res, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &usermap.Directory{Source: src, Mapper: mapper, Log: zerolog.Nop()}
 }
 
 func memberIDs(g syncer.GroupMembers) []id.UserID {
@@ -162,7 +252,8 @@ func memberIDs(g syncer.GroupMembers) []id.UserID {
 func TestDirectorySettles(t *testing.T) {
 	const settle = time.Minute
 	f := newFixture(t, settle)
-	dir := newDirectory(t, f.res)
+	tree := &staticTree{groups: []authentik.Group{{PK: "5d9e0c1a-2b3c-4d5e-6f7a-8b9c0d1e2f3a", Name: "staff"}}}
+	dir := newDirectory(t, f.res, tree)
 	check := func(step string, wantErr bool, want ...id.UserID) {
 		t.Helper()
 		g := dir.Members(t.Context(), []string{"staff"})["staff"]
@@ -187,7 +278,7 @@ func TestDirectorySettles(t *testing.T) {
 		t.Errorf("settled at %v, want %v", got, start.Add(settle))
 	}
 	f.open(settle)
-	dir = newDirectory(t, f.res)
+	dir = newDirectory(t, f.res, tree)
 	check("after a restart right after a write", false, "@alice:example.org", "@bob:example.org")
 
 	// A group created now is incomplete for the settle time; staff is not.
@@ -210,32 +301,55 @@ func TestDirectorySettles(t *testing.T) {
 	}
 }
 
-// TestDirectoryWithoutCollector: Resources used as a plain usermap.Source (without Directory)
-// still marks an incomplete group with Err.
-func TestDirectoryWithoutCollector(t *testing.T) {
+// TestSourceWithoutDirectory: the Source used as a plain usermap.Source (without usermap's
+// Directory) still marks an incomplete group with Err, and reads the tree once a call.
+func TestSourceWithoutDirectory(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	f.do("POST", "/scim/v2/Groups", staffBody).must(t, 201)
-	if m := f.res.EffectiveMembers(t.Context(), []string{"staff"})["staff"]; m.Err == nil {
+	tree := &staticTree{}
+	src, err := NewSource(f.res, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := src.EffectiveMembers(t.Context(), []string{"staff", "other"})["staff"]; m.Err == nil {
 		t.Errorf("a new group read without Directory has no Err: %+v", m)
+	}
+	if tree.reads != 1 {
+		t.Errorf("the tree was read %d times for one call, want once", tree.reads)
+	}
+	if _, err := NewSource(f.res, nil); !errors.Is(err, ErrNoGroupTree) {
+		t.Errorf("a source without Authentik's tree: %v, want ErrNoGroupTree", err)
 	}
 }
 
-// TestListGroupsAndUsers: the group tree the trigger walks, and the user listings of the
-// account lifecycle: inactive users are listed, everyone is not (SCIM cannot tell a deletion).
+// TestListGroupsAndUsers: the group tree the trigger walks (Authentik's, with the pushed nesting
+// added), and the user listings of the account lifecycle: inactive users are listed, everyone is
+// not (SCIM cannot tell a deletion).
 func TestListGroupsAndUsers(t *testing.T) {
 	f := newFixture(t, 0)
 	f.do("POST", "/scim/v2/Users", strings.Replace(aliceBody, `"active":true`, `"active":false`, 1)).must(t, 201)
 	f.do("POST", "/scim/v2/Groups", `{"displayName":"sub","members":[{"value":"id-1"}]}`).must(t, 201)
 	f.do("POST", "/scim/v2/Groups", `{"displayName":"top","members":[{"value":"id-2","type":"Group"}]}`).must(t, 201)
-	tree, err := f.res.ListGroups(t.Context())
-	if err != nil || len(tree) != 2 || tree[0].Name != "sub" || len(tree[0].Children) != 0 || tree[1].Name != "top" || !slices.Equal(tree[1].Children, []string{"id-2"}) {
-		t.Errorf("ListGroups = %+v, %v", tree, err)
+	tree := &staticTree{groups: []authentik.Group{{PK: "pk-eng", Name: "engineering", Children: []string{"pk-top"}}, {PK: "pk-top", Name: "top"}}}
+	src, err := NewSource(f.res, tree)
+	if err != nil {
+		t.Fatal(err)
 	}
-	inactive, err := f.res.ListInactiveUsers(t.Context())
+	got, err := src.ListGroups(t.Context())
+	want := []authentik.Group{{PK: "pk-eng", Name: "engineering", Children: []string{"pk-top"}}, {PK: "pk-top", Name: "top", Children: []string{"scim:id-2"}},
+		{PK: "scim:id-2", Name: "sub"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("ListGroups = %+v, %v; want %+v", got, err, want)
+	}
+	if len(tree.groups[1].Children) != 0 {
+		t.Errorf("ListGroups changed the tree it read: %+v", tree.groups)
+	}
+	tree.err = errors.New("authentik answered 503")
+	if _, err := src.ListGroups(t.Context()); err == nil {
+		t.Error("ListGroups without Authentik's tree answered")
+	}
+	inactive, err := src.ListInactiveUsers(t.Context())
 	if err != nil || len(inactive) != 1 || inactive[0].Username != "alice" || inactive[0].UID != "a1b2c3uid" || inactive[0].IsActive {
 		t.Errorf("ListInactiveUsers = %+v, %v", inactive, err)
-	}
-	if _, err := f.res.ListUsers(t.Context()); err == nil {
-		t.Error("ListUsers listed everyone, so absent users would be taken for deleted")
 	}
 }

@@ -1,6 +1,7 @@
 package scim_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/scim"
 	"authentik-matrix-sync/store"
 	syncer "authentik-matrix-sync/sync"
@@ -62,6 +64,12 @@ func (r *receiver) call(t *testing.T, method, path, body string, want int) map[s
 	return out
 }
 
+// groupTree is an Authentik group tree without the groups pushed here: they count with their
+// pushed nesting alone.
+type groupTree []authentik.Group
+
+func (g groupTree) ListGroups(context.Context) ([]authentik.Group, error) { return g, nil }
+
 // TestStateSurvivesReopening writes through the handler into SQLite, closes the store, opens it
 // again as a restarted bot would, and finds the same users, groups and effective members.
 func TestStateSurvivesReopening(t *testing.T) {
@@ -87,7 +95,11 @@ func TestStateSurvivesReopening(t *testing.T) {
 		t.Fatal(err)
 	}
 	members := func(r *receiver) []syncer.Member {
-		dir := &usermap.Directory{Source: r.res, Mapper: mapper, Log: zerolog.Nop()}
+		src, err := scim.NewSource(r.res, groupTree{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := &usermap.Directory{Source: src, Mapper: mapper, Log: zerolog.Nop()}
 		g := dir.Members(t.Context(), []string{"staff"})["staff"]
 		if g.Err != nil {
 			t.Fatalf("staff incomplete: %v", g.Err)

@@ -67,6 +67,7 @@ func (w *world) doctorInput(listen bool) doctor.Input {
 		AuthentikURL:  cfg.Authentik.URL,
 		HomeserverURL: cfg.Homeserver.Address,
 		MAS:           w.masDoctor(),
+		DirectorySCIM: cfg.Directory.Source == config.DirectorySourceSCIM,
 	}
 	rooms := map[string]int{}
 	var overrides [][]syncer.MappingOverrides // each room's mappings, as the sync combines them

@@ -30,8 +30,17 @@ func (w *world) useSCIM(ctx context.Context, st stateStore) (*scim.Resources, er
 		return nil, err
 	}
 	if cfg.Directory.Source == config.DirectorySourceSCIM {
-		w.dir.Source = res
-		w.log.Info().Dur("settle", cfg.SCIM.Settle).Msg("Group members come from Authentik's SCIM provider (directory.source: scim)")
+		// Authentik pushes direct members only: the group tree comes from its API each cycle.
+		if w.ak == nil {
+			return nil, scim.ErrNoGroupTree
+		}
+		src, err := scim.NewSource(res, w.ak)
+		if err != nil {
+			return nil, err
+		}
+		w.dir.Source = src
+		w.log.Info().Dur("settle", cfg.SCIM.Settle).
+			Msg("Group members come from Authentik's SCIM provider (directory.source: scim); subgroups from Authentik's group tree")
 	}
 	return res, nil
 }
