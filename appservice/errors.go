@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
 )
 
 // ErrNoAccount marks an operation that failed because the target user has no account on the
@@ -126,4 +127,27 @@ func isMasqueradeRefused(err error) bool {
 func isAlreadyMember(err error) bool {
 	return httpStatus(err) == http.StatusForbidden &&
 		strings.Contains(strings.ToLower(errMessage(err)), "already in the room")
+}
+
+// isTargetNotInRoom recognises the refusal to kick someone who is no longer in the room: Synapse
+// answers 403 M_FORBIDDEN "The target user is not in the room" when the user left, was kicked or
+// banned already, or never joined. It is what a kick re-sent after a lost answer gets. The
+// refusal of a bot that is itself out of the room ("@bot:example.org not in room !r:…") names
+// the bot, not the target, and is deliberately not matched.
+func isTargetNotInRoom(err error, target id.UserID) bool {
+	if httpStatus(err) != http.StatusForbidden {
+		return false
+	}
+	msg := strings.ToLower(errMessage(err))
+	if !strings.Contains(msg, "not in the room") && !strings.Contains(msg, "not in room") {
+		return false
+	}
+	return strings.Contains(msg, "target user") || strings.Contains(msg, strings.ToLower(string(target)))
+}
+
+// isNotBanned recognises the refusal to unban someone who is not banned: Synapse answers 403
+// M_BAD_STATE "Cannot unban user who was not banned (membership=leave)".
+func isNotBanned(err error) bool {
+	return httpStatus(err) == http.StatusForbidden &&
+		strings.Contains(strings.ToLower(errMessage(err)), "not banned")
 }

@@ -17,6 +17,9 @@ func (m *Matrix) Invite(ctx context.Context, room id.RoomID, user id.UserID, rea
 		_, err := m.client.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: user, Reason: reason})
 		return err
 	})
+	if isAlreadyMember(err) {
+		return m.alreadyDone(ctx, room, user, err, "Invite not needed: the user is already in the room")
+	}
 	if err != nil {
 		return fmt.Errorf("invite %s to %s: %w", user, room, explainMembershipError(err))
 	}
@@ -29,6 +32,9 @@ func (m *Matrix) Unban(ctx context.Context, room id.RoomID, user id.UserID, reas
 		_, err := m.client.UnbanUser(ctx, room, &mautrix.ReqUnbanUser{UserID: user, Reason: reason})
 		return err
 	})
+	if isNotBanned(err) {
+		return m.alreadyDone(ctx, room, user, err, "Unban not needed: the user is not banned")
+	}
 	if err != nil {
 		return fmt.Errorf("unban %s in %s: %w", user, room, explainMembershipError(err))
 	}
@@ -41,6 +47,9 @@ func (m *Matrix) Kick(ctx context.Context, room id.RoomID, user id.UserID, reaso
 		_, err := m.client.KickUser(ctx, room, &mautrix.ReqKickUser{UserID: user, Reason: reason})
 		return err
 	})
+	if isTargetNotInRoom(err, user) {
+		return m.alreadyDone(ctx, room, user, err, "Kick not needed: the user is no longer in the room")
+	}
 	if err != nil {
 		return fmt.Errorf("kick %s from %s: %w", user, room, explainMembershipError(err))
 	}
@@ -53,6 +62,10 @@ func (m *Matrix) Ban(ctx context.Context, room id.RoomID, user id.UserID, reason
 		_, err := m.client.BanUser(ctx, room, &mautrix.ReqBanUser{UserID: user, Reason: reason})
 		return err
 	})
+	if isTargetNotInRoom(err, user) {
+		// Synapse bans someone who left; a homeserver that refuses still leaves them out.
+		return m.alreadyDone(ctx, room, user, err, "Ban refused because the user is no longer in the room; counted as done")
+	}
 	if err != nil {
 		return fmt.Errorf("ban %s from %s: %w", user, room, explainMembershipError(err))
 	}
@@ -183,6 +196,16 @@ func (m *Matrix) userExistsClient(ctx context.Context, user id.UserID) (bool, er
 	default:
 		return false, fmt.Errorf("check account %s via its profile: %w", user, err)
 	}
+}
+
+// alreadyDone reports a refusal that only says the room already shows the change as success,
+// with a line in the log: the same request would be refused again every cycle, and an "Action
+// failed" with a power-level hint would send the operator after a problem that is not there.
+// This is what a change re-sent after a lost answer gets.
+func (m *Matrix) alreadyDone(ctx context.Context, room id.RoomID, user id.UserID, err error, msg string) error {
+	m.logFor(ctx).Info().Str("room", string(room)).Str("user", string(user)).
+		Str("homeserver_said", errMessage(err)).Msg(msg)
+	return nil
 }
 
 // explainMembershipError adds what the operator can do to the usual refusals.

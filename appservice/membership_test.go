@@ -260,6 +260,57 @@ func TestMembershipChanges(t *testing.T) {
 	}
 }
 
+// TestRefusalsThatMeanDone: a membership change the room already shows is refused by Synapse
+// (a kick re-sent after its first answer was lost meets "The target user is not in the room"); it
+// counts as done. Refusals that look alike but are not (the bot itself out of the room, missing
+// power, a banned user) stay errors with the power-level hint.
+func TestRefusalsThatMeanDone(t *testing.T) {
+	kick := func(m *Matrix) error { return m.Kick(context.Background(), room, alice, "left group staff") }
+	ban := func(m *Matrix) error { return m.Ban(context.Background(), room, alice, "left group staff") }
+	unban := func(m *Matrix) error { return m.Unban(context.Background(), room, alice, "in group staff") }
+	invite := func(m *Matrix) error { return m.Invite(context.Background(), room, alice, "in group staff") }
+	tests := []struct {
+		name     string
+		route    string
+		call     func(m *Matrix) error
+		status   int
+		body     any
+		wantDone bool
+		wantHint string // in the error when not done
+	}{
+		{"kick of a user who left", "kick", kick, 403, matrixError("M_FORBIDDEN", "The target user is not in the room"), true, ""},
+		{"kick naming the user", "kick", kick, 403, matrixError("M_FORBIDDEN", "@alice:example.org is not in the room"), true, ""},
+		{"ban of a user who left", "ban", ban, 403, matrixError("M_FORBIDDEN", "The target user is not in the room"), true, ""},
+		{"unban of a user not banned", "unban", unban, 403, matrixError("M_BAD_STATE", "Cannot unban user who was not banned (membership=leave)"), true, ""},
+		{"invite of a joined user", "invite", invite, 403, matrixError("M_FORBIDDEN", "@alice:example.org is already in the room."), true, ""},
+		{"kick while the bot is out of the room", "kick", kick, 403, matrixError("M_FORBIDDEN", "@sync:example.org not in room !room:example.org."), false, "power level"},
+		{"kick without power", "kick", kick, 403, matrixError("M_FORBIDDEN", "You cannot kick user @alice:example.org."), false, "power level"},
+		{"ban without power", "ban", ban, 403, matrixError("M_FORBIDDEN", "You don't have permission to ban"), false, "power level"},
+		{"invite of a banned user", "invite", invite, 403, matrixError("M_BAD_STATE", "Cannot invite user who was banned"), false, "unbanned"},
+		{"not in the room, but a server error", "kick", kick, 500, matrixError("M_UNKNOWN", "The target user is not in the room"), false, "500"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeHS(t)
+			f.reply("POST /_matrix/client/v3/rooms/"+string(room)+"/"+tt.route, tt.status, tt.body)
+			m := newTestMatrix(t, f, false, "")
+			err := tt.call(m)
+			if tt.wantDone {
+				if err != nil {
+					t.Fatalf("error = %v; want done (the room already shows the change)", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("error = nil; want the refusal reported")
+			}
+			if !strings.Contains(err.Error(), tt.wantHint) {
+				t.Errorf("error = %v; want it to say %q", err, tt.wantHint)
+			}
+		})
+	}
+}
+
 func TestRateLimitHandling(t *testing.T) {
 	tests := []struct {
 		name        string
