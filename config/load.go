@@ -152,29 +152,37 @@ const maxSecretFileSize = 64 << 10
 
 // readSecretFile returns the token held in path, without its trailing newline.
 func (l *loader) readSecretFile(s setting, path string) (string, bool) {
+	token, err := readSecret(path)
+	if err != nil {
+		l.problems.add(s, "%s", err)
+		return "", false
+	}
+	l.checkPrivate(path, "secrets file")
+	return token, true
+}
+
+// readSecret reads the token held in path, without its trailing newline; the error says what is
+// wrong with the file (never its content) and how to fix it.
+func readSecret(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		l.problems.add(s, "cannot open %s (%v); check the path and that the file is readable by user %d", path, cause(err), os.Getuid())
-		return "", false
+		return "", fmt.Errorf("cannot open %s (%v); check the path and that the file is readable by user %d", path, cause(err), os.Getuid())
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxSecretFileSize+1))
 	if err != nil {
-		l.problems.add(s, "cannot read %s (%v); check that it is a regular file", path, cause(err))
-		return "", false
+		return "", fmt.Errorf("cannot read %s (%v); check that it is a regular file", path, cause(err))
 	}
 	switch token := strings.TrimRight(string(data), " \t\r\n"); {
 	case len(data) > maxSecretFileSize:
-		l.problems.add(s, "%s is larger than %d KiB; it must hold only the token: check the path", path, maxSecretFileSize>>10)
+		return "", fmt.Errorf("%s is larger than %d KiB; it must hold only the token: check the path", path, maxSecretFileSize>>10)
 	case token == "":
-		l.problems.add(s, "%s is empty; write the token into it", path)
+		return "", fmt.Errorf("%s is empty; write the token into it", path)
 	case strings.ContainsAny(token, "\r\n"):
-		l.problems.add(s, "%s holds more than one line; it must hold only the token", path)
+		return "", fmt.Errorf("%s holds more than one line; it must hold only the token", path)
 	default:
-		l.checkPrivate(path, "secrets file")
-		return token, true
+		return token, nil
 	}
-	return "", false
 }
 
 // resolveSecretFiles reads the token files named in the config file or by *_FILE variables.
