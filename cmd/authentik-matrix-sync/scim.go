@@ -57,15 +57,22 @@ func startSCIM(ctx context.Context, cfg *config.Config, w *world, res *scim.Reso
 	lister, _ := w.dir.Source.(groupLister)
 	trig := &webhookTrigger{ctx: ctx, rec: rec, groups: lister, log: log}
 	batch := webhook.NewBatcher(nil, cfg.SCIM.Debounce, trig.fire)
-	h, err := scim.New(scim.Options{Token: cfg.SCIM.Token, Resources: res, Log: log, Metrics: scim.NewMetrics(m.Registry()),
+	opts := scim.Options{Token: cfg.SCIM.Token, Resources: res, Log: log, Metrics: scim.NewMetrics(m.Registry()),
 		OnChange: func(groups []string) {
 			log.Debug().Strs("groups", groups).Msg("SCIM change; syncing the groups' rooms soon")
 			batch.Add(groups...)
-		}})
+		}}
+	h, err := scim.New(opts)
 	if err != nil {
 		return nil, err
 	}
-	mount := func(mux *http.ServeMux) { mux.Handle(scim.BasePath, h) }
+	// With the token in a file, a new token gets a handler of its own (secrets.go).
+	live := liveSecretHandler(cfg.LiveSCIMToken(log), cfg.SCIM.Token, h, func(token string) (http.Handler, error) {
+		o := opts
+		o.Token = token
+		return scim.New(o)
+	}, log)
+	mount := func(mux *http.ServeMux) { mux.Handle(scim.BasePath, live) }
 	if cfg.SCIM.Listen == "" {
 		log.Info().Str("listen", cfg.Webhook.Listen).Str("path", scim.BasePath).Msg("SCIM endpoint on the webhook listener")
 		goRun(func() error { <-ctx.Done(); batch.Close(); return nil })

@@ -37,8 +37,7 @@ func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.
 	log := w.log.With().Str("component", "webhook").Logger()
 	lister, _ := w.dir.Source.(groupLister)
 	trig := &webhookTrigger{ctx: ctx, rec: rec, groups: lister, log: log}
-	h := webhook.New(webhook.Options{Secret: cfg.Webhook.Secret, Header: cfg.Webhook.Header,
-		Debounce: cfg.Webhook.Debounce, Trigger: trig.fire, Log: log, Metrics: webhook.NewMetrics(m.Registry())})
+	h := newWebhookHandler(cfg, log, trig.fire, webhook.NewMetrics(m.Registry())) // secrets.go
 	mux := http.NewServeMux()
 	mux.Handle(webhook.Path, h)
 	if mount != nil {

@@ -79,7 +79,7 @@ func newWorldWith(cfg *config.Config, log zerolog.Logger, m *metrics.Metrics) (*
 		RegistrationID: cfg.Appservice.ID,
 		ForceJoinVia:   cfg.Matrix.ForceJoinVia,
 		Log:            log.With().Str("component", "matrix").Logger(),
-		HTTPClient:     httpClientFor(m, metrics.ServiceHomeserver),
+		HTTPClient:     withLiveAccessToken(httpClientFor(m, metrics.ServiceHomeserver), cfg, log),
 		AdminToken:     adminTokens,
 	})
 	if err != nil {
@@ -87,7 +87,7 @@ func newWorldWith(cfg *config.Config, log zerolog.Logger, m *metrics.Metrics) (*
 	}
 	ak, err := authentik.New(cfg.Authentik.URL, cfg.Authentik.Token, authentik.Options{
 		PageSize: cfg.Authentik.PageSize, Timeout: cfg.Authentik.Timeout,
-		HTTPClient: httpClientFor(m, metrics.ServiceAuthentik),
+		HTTPClient: httpClientFor(m, metrics.ServiceAuthentik), Token: authentikToken(cfg, log),
 	})
 	if err != nil {
 		return nil, err
