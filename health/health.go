@@ -66,11 +66,26 @@ func Handler(started time.Time, cycles Cycles) http.Handler {
 
 // Serve runs the HTTP server on addr until ctx ends.
 func Serve(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := Listen(addr)
+	if err != nil {
+		return err
+	}
+	return ServeListener(ctx, ln, h)
+}
+
+// Listen binds addr for ServeListener. The program binds it before anything else starts, so an
+// address in use stops it at once with this error.
+func Listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen for metrics and health checks on %s: %w (set metrics.listen / METRICS_LISTEN to a free address, or empty to disable)", addr, err)
+		return nil, fmt.Errorf("listen for metrics and health checks on %s: %w (set metrics.listen / METRICS_LISTEN to a free address, or empty to disable)", addr, err)
 	}
-	srv := httpserver.NewServer(addr, h)
+	return ln, nil
+}
+
+// ServeListener is Serve on a listener bound by Listen; it closes ln.
+func ServeListener(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := httpserver.NewServer(ln.Addr().String(), h)
 	// Scrapes and health checks are small and quick; the profiler's 30 s CPU profile is the
 	// longest answer, within httpserver.WriteTimeout.
 	srv.ReadHeaderTimeout, srv.ReadTimeout = 5*time.Second, 10*time.Second

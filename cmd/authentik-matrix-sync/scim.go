@@ -82,7 +82,7 @@ func startSCIM(ctx context.Context, cfg *config.Config, w *world, res *scim.Reso
 	mount(mux)
 	goRun(func() error {
 		defer batch.Close()
-		return serve(ctx, scimListener(cfg.SCIM.Listen, mux), log)
+		return serve(ctx, w.listeners.scim, scimListener(cfg.SCIM.Listen, mux), log)
 	})
 	return nil, nil
 }

@@ -45,7 +45,7 @@ func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.
 	}
 	goRun(func() error {
 		defer h.Close()
-		return serve(ctx, webhookListener(cfg.Webhook.Listen, mux, mount != nil), log)
+		return serve(ctx, w.listeners.webhook, webhookListener(cfg.Webhook.Listen, mux, mount != nil), log)
 	})
 }
 
@@ -85,11 +85,13 @@ func (l listener) server() *http.Server {
 	return srv
 }
 
-// serve runs l until ctx ends.
-func serve(ctx context.Context, l listener, log zerolog.Logger) error {
-	ln, err := net.Listen("tcp", l.addr)
-	if err != nil {
-		return fmt.Errorf("listen for %s on %s: %w (%s)", l.what, l.addr, err, l.fix)
+// serve runs l on ln (bound at start-up by bindListeners; nil: bound here) until ctx ends.
+func serve(ctx context.Context, ln net.Listener, l listener, log zerolog.Logger) error {
+	if ln == nil {
+		var err error
+		if ln, err = l.listen(); err != nil {
+			return err
+		}
 	}
 	srv := l.server()
 	go func() {

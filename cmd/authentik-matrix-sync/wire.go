@@ -57,6 +57,8 @@ type world struct {
 	created createdRoomStore
 	// mas is Matrix Authentication Service's admin API when it keeps the accounts (mas.go).
 	mas *mas.Client
+	// listeners are bound by runBot before anything else starts (listen.go); empty elsewhere.
+	listeners boundListeners
 }
 
 func newWorld(cfg *config.Config, log zerolog.Logger) (*world, error) {
@@ -161,6 +163,11 @@ func runBot(ctx context.Context, path string) error {
 	}
 	log.Info().Str("version", version).Str("config", configName(path)).Bool("appservice", cfg.AppserviceMode()).
 		Int("mappings", len(cfg.Sync.Mappings)).Msg("Starting authentik-matrix-sync")
+	bound, err := bindListeners(cfg)
+	if err != nil {
+		return err
+	}
+	defer bound.close()
 
 	st, err := openStore(ctx, cfg, false)
 	if err != nil {
@@ -172,7 +179,7 @@ func runBot(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	w.created = creatorOf(st)
+	w.created, w.listeners = creatorOf(st), *bound
 	w.useExternalIDs(st, false)
 	scimState, err := w.useSCIM(ctx, st)
 	if err != nil {
@@ -196,8 +203,10 @@ func runBot(ctx context.Context, path string) error {
 	}
 	cycles, lead := &cycleSource{}, health.NewLeadership(nil)
 	events, started := &eventSink{}, time.Now()
-	if cfg.Metrics.Listen != "" {
-		goRun(func() error { return health.Serve(ctx, cfg.Metrics.Listen, listenerHandler(cfg, m, cycles, st, lead)) })
+	if bound.metrics != nil {
+		goRun(func() error {
+			return health.ServeListener(ctx, bound.metrics, listenerHandler(cfg, m, cycles, st, lead))
+		})
 	}
 	rooms, observeRooms := roomsFor(cfg, w)
 	if cfg.AppserviceMode() {
@@ -206,10 +215,9 @@ func runBot(ctx context.Context, path string) error {
 		if err != nil {
 			return err
 		}
-		addr := fmt.Sprintf("%s:%d", cfg.Appservice.Hostname, cfg.Appservice.Port)
 		goRun(func() error {
-			if err := srv.ListenAndServe(ctx, addr); err != nil {
-				return fmt.Errorf("appservice listener on %s: %w", addr, err)
+			if err := srv.Serve(ctx, bound.appservice); err != nil {
+				return fmt.Errorf("appservice listener on %s: %w", appserviceAddr(cfg), err)
 			}
 			return nil
 		})
