@@ -372,7 +372,7 @@ func TestEffectiveMembers(t *testing.T) {
 			wantErr: map[string]string{"staff": "list authentik groups: authentik GET /api/v3/core/groups/?include_users=false&page=1&page_size=100: HTTP 502: <html>Bad Gateway</html>", "admins": "HTTP 502"},
 		},
 		{
-			name:  "a 500 on page 2 of the member listing leaves every group unknown, not smaller",
+			name:  "a 500 on page 2 of the member listing leaves its groups and the later ones unknown, not smaller",
 			reads: listingOnly,
 			setup: func(s *authentiktest.Server) {
 				s.AddGroup("big", "")
@@ -383,8 +383,12 @@ func TestEffectiveMembers(t *testing.T) {
 			},
 			opts:  authentik.Options{PageSize: 1},
 			names: []string{"big", "small"},
-			wantErr: map[string]string{"big": "list authentik groups with their members: authentik GET /api/v3/core/groups/?include_users=true&page=2&page_size=1: HTTP 500: injected fault (Authentik or its proxy failed",
-				"small": "page=2&page_size=1: HTTP 500"},
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+				if n := len(got["big"].Users); got["big"].Err != nil || n != 250 {
+					t.Errorf("big, read whole on page 1: %d members (err %v), want 250", n, got["big"].Err)
+				}
+			},
+			wantErr: map[string]string{"small": "list authentik groups with their members: authentik GET /api/v3/core/groups/?include_users=true&page=2&page_size=1: HTTP 500: injected fault (Authentik or its proxy failed"},
 		},
 		{
 			name:  "a failing group read makes that group unknown, not the others",
@@ -491,8 +495,9 @@ func TestEffectiveMembers(t *testing.T) {
 					Body: `{"pagination":{"next":3,"previous":1,"count":3,"current":2,"total_pages":3},"results":[]}`}))
 			},
 			opts:    authentik.Options{PageSize: 1},
-			names:   []string{"admins"},
-			wantErr: map[string]string{"admins": "changed while it was read (4 results, then 3)"},
+			names:   []string{"admins", "staff"},
+			want:    map[string][]string{"admins": {"erin"}}, // read whole on page 1
+			wantErr: map[string]string{"staff": "changed while it was read (4 results, then 3)"},
 		},
 		{
 			name:  "a page that is not the one asked for is refused",
@@ -503,8 +508,9 @@ func TestEffectiveMembers(t *testing.T) {
 					Body: `{"pagination":{"next":2,"previous":0,"count":4,"current":1,"total_pages":4},"results":[]}`}))
 			},
 			opts:    authentik.Options{PageSize: 1},
-			names:   []string{"admins"},
-			wantErr: map[string]string{"admins": "asked for page 2, got page 1"},
+			names:   []string{"admins", "staff"},
+			want:    map[string][]string{"admins": {"erin"}}, // read whole on page 1
+			wantErr: map[string]string{"staff": "asked for page 2, got page 1"},
 		},
 		{
 			name:  "pages shorter than announced are refused",
@@ -515,8 +521,9 @@ func TestEffectiveMembers(t *testing.T) {
 					Body: `{"pagination":{"next":0,"previous":3,"count":4,"current":4,"total_pages":4},"results":[]}`}))
 			},
 			opts:    authentik.Options{PageSize: 1},
-			names:   []string{"admins"},
-			wantErr: map[string]string{"admins": "returned 3 results across its pages but announced 4"},
+			names:   []string{"admins", "staff"},
+			want:    map[string][]string{"admins": {"erin"}}, // read whole on page 1
+			wantErr: map[string]string{"staff": "returned 3 results across its pages but announced 4"},
 		},
 		{
 			name:  "a next page pointing backwards is refused",
@@ -527,8 +534,9 @@ func TestEffectiveMembers(t *testing.T) {
 					Body: `{"pagination":{"next":1,"previous":1,"count":4,"current":2,"total_pages":4},"results":[]}`}))
 			},
 			opts:    authentik.Options{PageSize: 1},
-			names:   []string{"admins"},
-			wantErr: map[string]string{"admins": "pagination.next 1 does not move past current page 2"},
+			names:   []string{"admins", "staff"},
+			want:    map[string][]string{"admins": {"erin"}}, // read whole on page 1
+			wantErr: map[string]string{"staff": "pagination.next 1 does not move past current page 2"},
 		},
 		{
 			name:  "a listing claiming endless pages is refused",
@@ -961,5 +969,38 @@ func TestEachEffective(t *testing.T) {
 	// backend's members count for backend, staff and engineering: still read only once.
 	if n := countRequests(s, "GET /api/v3/core/groups/"+mustGroup(t, s, "backend").PK+"/"); n != 1 {
 		t.Errorf("backend's members read %d times, want once", n)
+	}
+}
+
+// TestEachEffectiveFromTheListing: read from the listing of groups with their members, each name
+// is handed over once, as soon as the page holding the last group of its tree is read (a name
+// without a group at once), with the same members as EffectiveMembers gives.
+func TestEachEffectiveFromTheListing(t *testing.T) {
+	s := authentiktest.New(token)
+	t.Cleanup(s.Close)
+	tree(s) // admins, backend, engineering, staff: one a page
+	c, err := authentik.New(s.URL(), token, authentik.Options{PageSize: 1, MemberRead: authentik.MemberReadGroupListing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"staff", "backend", "nosuch", "admins", "backend"}
+	var order []string
+	got := map[string]authentik.Membership{}
+	c.EachEffective(t.Context(), names, func(name string, m authentik.Membership) {
+		order = append(order, name)
+		got[name] = m
+	})
+	// staff's tree ends on page 4 (staff itself), backend's on page 2, admins' on page 1.
+	if want := []string{"nosuch", "admins", "backend", "staff"}; !slices.Equal(order, want) {
+		t.Errorf("names handed over in order %v, want %v", order, want)
+	}
+	want := map[string][]string{"staff": {"alice", "bob", "carol"}, "backend": {"carol"}, "admins": {"erin"}}
+	for name, w := range want {
+		if m := got[name]; m.Err != nil || !slices.Equal(usernames(m.Users), w) {
+			t.Errorf("%s: %v (err %v), want %v", name, usernames(m.Users), m.Err, w)
+		}
+	}
+	if got["nosuch"].Err == nil {
+		t.Error("nosuch: no error")
 	}
 }

@@ -415,8 +415,8 @@ func TestRecordedErrors(t *testing.T) {
 	listGroups := func(c *Client) error { _, err := c.ListGroups(t.Context()); return err }
 	listMembers := func(c *Client) error { _, err := c.ListGroupUsers(t.Context(), pkEngineering); return err }
 	listWithMembers := func(c *Client) error {
-		_, err := c.readMemberListing(t.Context(), memberPlan{pageSize: 2}, map[string]Group{pkEngineering: {PK: pkEngineering, Name: "engineering"}})
-		return err
+		return c.readMemberListing(t.Context(), memberPlan{pageSize: 2}, map[string]Group{pkEngineering: {PK: pkEngineering, Name: "engineering"}},
+			func(string, directMembers) {})
 	}
 	getOne := func(path string) call {
 		return func(c *Client) error {

@@ -216,55 +216,65 @@ func (c *Client) readGroupMembers(ctx context.Context, g Group, expected int) ([
 }
 
 // readMemberListing reads every group with its members, core/groups/?include_users=true, page
-// by page, and returns the direct members of the groups in keep, by pk: their users, or the
-// error that makes them unknown. A group of keep that the listing does not hold (deleted or
-// renamed since the group tree was read) is unknown. The error is for the listing as a whole:
-// then no group is known.
-func (c *Client) readMemberListing(ctx context.Context, plan memberPlan, keep map[string]Group) (map[string]directMembers, error) {
-	out := make(map[string]directMembers, len(keep))
+// by page, and hands each group of keep to found as soon as its page is read and has passed the
+// checks of a page (its pagination, no group twice): its direct members, or the error that makes
+// them unknown. A group of keep that the listing does not hold (deleted or renamed since the
+// group tree was read) is handed over with an error once the listing ends. The error returned is
+// for the rest of the listing: the groups not handed over by then are unknown. The groups handed
+// over before stay known, rightly: each came whole in one object (its users_obj), so a listing
+// that moves under the reader can hide or repeat a group, never shift a member out of one.
+func (c *Client) readMemberListing(ctx context.Context, plan memberPlan, keep map[string]Group, found func(pk string, d directMembers)) error {
+	done := make(map[string]bool, len(keep))
 	seenPK, seenName := map[string]bool{}, map[string]bool{}
 	i := 0
-	limit := c.memberBodyLimit(plan.pageRows)
-	err := c.listEach(ctx, "core/groups/", url.Values{"include_users": {"true"}}, plan.pageSize, limit, func(results []json.RawMessage) error {
-		for _, raw := range results {
+	type groupID struct {
+		PK   string `json:"pk"`
+		Name string `json:"name"`
+	}
+	err := c.listEach(ctx, "core/groups/", url.Values{"include_users": {"true"}}, plan.pageSize, c.memberBodyLimit(plan.pageRows), func(results []json.RawMessage) error {
+		// The whole page is checked before any of its groups is handed over.
+		ids := make([]groupID, len(results))
+		for j, raw := range results {
 			i++
-			var id struct {
-				PK   string `json:"pk"`
-				Name string `json:"name"`
-			}
-			if err := json.Unmarshal(raw, &id); err != nil {
+			if err := json.Unmarshal(raw, &ids[j]); err != nil {
 				return fmt.Errorf("group #%d: %w", i, err)
 			}
+			id := ids[j]
 			if seenPK[id.PK] || seenName[id.Name] {
 				return fmt.Errorf("group %q (%s) listed twice; groups changed during the listing, it will be read again next time", id.Name, id.PK)
 			}
 			seenPK[id.PK], seenName[id.Name] = true, true
+		}
+		for j, raw := range results {
+			id := ids[j]
 			g, wanted := keep[id.PK]
 			if !wanted {
 				continue // its members cost Authentik, but not us
 			}
-			if id.Name != g.Name {
-				out[id.PK] = directMembers{err: fmt.Errorf("authentik group %s is now named %q, not %q (renamed while it was read; it will be read again next time)", id.PK, id.Name, g.Name)}
-				continue
-			}
-			var w wireGroupMembers
-			if err := json.Unmarshal(raw, &w); err != nil {
-				return fmt.Errorf("group %q: %w", id.Name, err)
-			}
 			var d directMembers
-			d.users, d.err = w.members()
-			out[id.PK] = d
+			if id.Name != g.Name {
+				d.err = fmt.Errorf("authentik group %s is now named %q, not %q (renamed while it was read; it will be read again next time)", id.PK, id.Name, g.Name)
+			} else {
+				var w wireGroupMembers
+				if err := json.Unmarshal(raw, &w); err != nil {
+					d.err = fmt.Errorf("group %q: %w", id.Name, err)
+				} else {
+					d.users, d.err = w.members()
+				}
+			}
+			done[id.PK] = true
+			found(id.PK, d)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list authentik groups with their members: %w", err)
+		return fmt.Errorf("list authentik groups with their members: %w", err)
 	}
 	for pk, g := range keep {
-		if _, ok := out[pk]; !ok {
-			out[pk] = directMembers{err: fmt.Errorf("authentik group %q (%s) is not in the listing of groups with their members "+
-				"(groups changed while being read; it will be read again next time)", g.Name, pk)}
+		if !done[pk] {
+			found(pk, directMembers{err: fmt.Errorf("authentik group %q (%s) is not in the listing of groups with their members "+
+				"(groups changed while being read; it will be read again next time)", g.Name, pk)})
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -36,11 +36,11 @@ func (c *Client) EffectiveMembers(ctx context.Context, names []string) map[strin
 }
 
 // EachEffective is EffectiveMembers handing each name's membership to fn as soon as it is known,
-// in the order of names, each name once. It keeps a group's direct members only while a later
-// name still needs them, so a caller that keeps less than the users (Matrix IDs, say) never
-// holds a large directory's users all at once when groups are read one by one: at 50,000 users
-// in 200 groups that was some 30 MB. (Read from the listing of groups with their members, the
-// needed groups' members are all held until their names are handed over.)
+// each name once. It keeps a group's direct members only while a name still to be handed over
+// needs them, so a caller that keeps less than the users (Matrix IDs, say) never holds a large
+// directory's users all at once: at 50,000 users in 200 groups that was some 30 MB. Groups read
+// one by one are handed over in the order of names; from the listing of groups with their
+// members, a name is handed over once the page holding the last of its groups is read.
 func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name string, m Membership)) {
 	seen := make(map[string]bool, len(names))
 	groups, counts, err := c.listGroupTree(ctx)
@@ -54,7 +54,8 @@ func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name
 		return
 	}
 	r := resolver{c: c, byName: make(map[string]Group, len(groups)), byPK: make(map[string]Group, len(groups)),
-		count: make(map[string]int, len(groups)), direct: make(map[string]directMembers), uses: map[string]int{}}
+		count: make(map[string]int, len(groups)), direct: make(map[string]directMembers), uses: map[string]int{},
+		trees: make(map[string]nameTree, len(names))}
 	for i, g := range groups {
 		r.byName[g.Name] = g
 		r.byPK[g.PK] = g
@@ -62,40 +63,42 @@ func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name
 	}
 	// Every name's tree first, to know how long each group's members are needed and which
 	// groups' members are needed at all.
-	type tree struct {
-		groups []Group
-		err    error
-	}
-	trees := make(map[string]tree, len(names))
+	var distinct []string
 	for _, name := range names {
-		if _, counted := trees[name]; counted {
+		if _, counted := r.trees[name]; counted {
 			continue
 		}
+		distinct = append(distinct, name)
 		groups, err := r.tree(name)
-		trees[name] = tree{groups, err}
+		r.trees[name] = nameTree{groups, err}
 		for _, g := range groups {
 			r.uses[g.PK]++
 		}
 	}
-	r.readMembers(ctx, groups, counts)
-	for _, name := range names {
-		if seen[name] {
-			continue
+	emit := func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			fn(name, r.resolve(ctx, name))
 		}
-		seen[name] = true
-		t := trees[name]
-		if t.err != nil {
-			fn(name, Membership{Err: t.err})
-			continue
-		}
-		users, via, err := r.effective(ctx, name, t.groups)
-		r.release(t.groups)
-		if err != nil {
-			fn(name, Membership{Err: err})
-			continue
-		}
-		fn(name, Membership{Users: users, Via: via})
 	}
+	if plan, ok := r.planListing(groups, counts); ok {
+		r.eachFromListing(ctx, plan, distinct, emit, func(name string, err error) {
+			if !seen[name] {
+				seen[name] = true
+				fn(name, Membership{Err: fmt.Errorf("members of authentik group %q are unknown: %w", name, err)})
+			}
+		})
+		return
+	}
+	for _, name := range distinct {
+		emit(name)
+	}
+}
+
+// nameTree is a requested name's group tree (see resolver.tree), or why it has none.
+type nameTree struct {
+	groups []Group
+	err    error
 }
 
 type directMembers struct {
@@ -108,14 +111,30 @@ type resolver struct {
 	byName map[string]Group
 	byPK   map[string]Group
 	count  map[string]int           // by group PK: its direct members, as the group tree says
+	trees  map[string]nameTree      // by requested name
 	read   MemberRead               // how a group's members not in direct are read
 	direct map[string]directMembers // by group PK: groups shared by several mappings are read once
 	uses   map[string]int           // by group PK: how many names still to resolve need its members
 }
 
-// readMembers settles how the needed groups' members are read (those of r.uses) and, for the
-// listing of groups with their members, reads them all now.
-func (r *resolver) readMembers(ctx context.Context, groups []Group, counts []int) {
+// resolve works out one name's membership from its tree and releases what no other name needs.
+func (r *resolver) resolve(ctx context.Context, name string) Membership {
+	t := r.trees[name]
+	if t.err != nil {
+		return Membership{Err: t.err}
+	}
+	users, via, err := r.effective(ctx, name, t.groups)
+	r.release(t.groups)
+	if err != nil {
+		return Membership{Err: err}
+	}
+	return Membership{Users: users, Via: via}
+}
+
+// planListing settles how the needed groups' members (those of r.uses) are read, and reports
+// whether that is the listing of groups with their members, with its plan; otherwise each group
+// is read when a name first needs it (readGroup).
+func (r *resolver) planListing(groups []Group, counts []int) (memberPlan, bool) {
 	var needed []int
 	for i, g := range groups {
 		if r.uses[g.PK] > 0 {
@@ -123,7 +142,7 @@ func (r *resolver) readMembers(ctx context.Context, groups []Group, counts []int
 		}
 	}
 	if len(needed) == 0 {
-		return
+		return memberPlan{}, false
 	}
 	plan := chooseMemberRead(counts, needed, r.c.pageSize)
 	switch r.c.memberRead {
@@ -134,25 +153,45 @@ func (r *resolver) readMembers(ctx context.Context, groups []Group, counts []int
 		plan = memberPlan{read: r.c.memberRead}
 	}
 	r.read = plan.read
-	if r.read != MemberReadGroupListing {
-		return
-	}
-	keep := make(map[string]Group, len(needed))
-	for _, i := range needed {
-		keep[groups[i].PK] = groups[i]
-	}
-	direct, err := r.c.readMemberListing(ctx, plan, keep)
-	if err != nil {
-		for pk := range keep {
-			r.direct[pk] = directMembers{err: err}
-		}
-		return
-	}
-	r.direct = direct
+	return plan, plan.read == MemberReadGroupListing
 }
 
-// readGroup reads one group's direct members the way r.read says (not the listing, which
-// readMembers has read already).
+// eachFromListing reads the listing of groups with their members and emits each of names once
+// the last group of its tree is read (a name without a tree at once); when the listing fails,
+// the names not yet emitted are failed with its error.
+func (r *resolver) eachFromListing(ctx context.Context, plan memberPlan, names []string, emit func(string), fail func(string, error)) {
+	waiting := make(map[string]int, len(names)) // groups of the name's tree not read yet
+	namesOf := map[string][]string{}            // by group PK: the names whose tree holds it
+	keep := map[string]Group{}
+	for _, name := range names {
+		t := r.trees[name]
+		if t.err != nil {
+			emit(name)
+			continue
+		}
+		for _, g := range t.groups {
+			namesOf[g.PK] = append(namesOf[g.PK], name)
+			keep[g.PK] = g
+		}
+		waiting[name] = len(t.groups)
+	}
+	err := r.c.readMemberListing(ctx, plan, keep, func(pk string, d directMembers) {
+		r.direct[pk] = d
+		for _, name := range namesOf[pk] {
+			if waiting[name]--; waiting[name] == 0 {
+				emit(name)
+			}
+		}
+	})
+	if err != nil {
+		for _, name := range names {
+			fail(name, err)
+		}
+	}
+}
+
+// readGroup reads one group's direct members the way r.read says (never the listing, which
+// eachFromListing reads).
 func (r *resolver) readGroup(ctx context.Context, g Group) directMembers {
 	var d directMembers
 	if r.read == MemberReadUserListing {
