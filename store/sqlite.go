@@ -155,6 +155,9 @@ func dsn(path string, params url.Values) string {
 }
 
 func (s *SQLite) openWritable(ctx context.Context, ms []migration) error {
+	if err := keepPrivate(s.path); err != nil {
+		return err
+	}
 	params := url.Values{}
 	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	params.Add("_pragma", "journal_mode(WAL)")
@@ -182,6 +185,36 @@ func (s *SQLite) openWritable(ctx context.Context, ms []migration) error {
 		return err
 	}
 	s.db = db
+	return nil
+}
+
+// keepPrivate makes the database file, and the -wal and -shm files beside it, readable by this
+// user alone (0600, like the backups), whatever the umask. SQLite would create the database
+// 0644 less the umask and give its -wal and -shm the database file's mode, so the file is made
+// here before SQLite opens it (an empty file is an empty database to SQLite). Files an older
+// release left more open are narrowed; one owned by another user is left as it is, since only
+// its owner may change its mode.
+func keepPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w%s", path, err, writeHint(filepath.Dir(path), err))
+	}
+	defer f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("open database %s: check the mode of %s: %w", path, p, err)
+		}
+		if fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil && !errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("open database %s: make %s private (mode 0600): %w", path, p, err)
+		}
+	}
 	return nil
 }
 
