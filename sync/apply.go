@@ -71,9 +71,6 @@ func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, s
 			rest = rest[n:]
 		}
 	}
-	if ctx.Err() != nil {
-		log.Warn().Msg("Cycle interrupted; the remaining actions run in the next cycle")
-	}
 }
 
 // addTargets returns the users the actions invite or join, by room.
@@ -352,6 +349,17 @@ func (a *applier) one(ctx context.Context, act Action) {
 		}
 	default:
 		err = fmt.Errorf("unknown action %T", act)
+	}
+	if err != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// Cut off by shutdown: not a failure of the homeserver or the store.
+		a.count(a.res.Skipped, act)
+		if IsRemoval(act) {
+			// Sent, perhaps carried out: the next cycle finds it done in the room or sends it again.
+			log.Warn().Err(err).Msg("Removal unanswered when shutdown cut it off; the next cycle checks the room")
+		} else {
+			log.Debug().Err(err).Msg("Action abandoned at shutdown; the next cycle does it")
+		}
+		return
 	}
 	if err != nil {
 		a.count(a.res.Failed, act)

@@ -88,6 +88,10 @@ type CycleResult struct {
 	MissingAccounts int
 	// Paused is set when an admin paused the bot: the cycle read and wrote nothing.
 	Paused bool
+	// Interrupted is set when the cycle's context ended while it ran (shutdown, or a replica
+	// losing the leadership): what it did not do, the next cycle does. The reads and writes that
+	// failed because of it say nothing about Authentik or the homeserver.
+	Interrupted bool
 	// Held is the batch of removals the guard held back this cycle, if any.
 	Held *HeldBatch
 	// Writes lists the room changes the cycle tried, with their outcome.
@@ -230,10 +234,15 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 		return res
 	}
 	obs, state, err := r.observe(ctx, groups)
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		// Every read since the context ended failed with its error: nothing to plan from, and
+		// nothing to warn about room by room or group by group.
+		res.Interrupted = true
+	case err != nil:
 		res.Err = err
 		log.Error().Err(err).Msg("Cycle failed before planning; nothing was changed")
-	} else {
+	default:
 		for name, g := range obs.Groups {
 			if !g.Known() {
 				log.Warn().Err(g.Err).Str("group", name).Msg("Group membership unknown this cycle; no removals on its account")
@@ -255,20 +264,27 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 		r.finishHeld(ctx, log, &res)
 	}
 	res.Duration = r.opts.Now().Sub(res.Started)
-	if groups == nil {
+	res.Interrupted = res.Interrupted || ctx.Err() != nil
+	switch {
+	case res.Interrupted:
+		// A shutdown is no outage: no back-off, and the failing streak stays as it was.
+	case groups == nil:
 		r.scheduleNext(log, &res)
-	} else {
+	default:
 		// A scoped cycle saw too little to judge an outage; the full cycles keep the back-off.
 		_, res.Scope = narrowPolicy(obs.Policy, groups)
 		log = log.With().Strs("scope", res.Scope).Logger()
 	}
-	ev := log.Info()
-	if !res.Ok() {
+	ev, msg := log.Info(), "Cycle finished"
+	switch {
+	case res.Interrupted:
+		msg = "Cycle interrupted by shutdown (or a lost leadership); the next cycle does what is left"
+	case !res.Ok():
 		ev = log.Warn()
 	}
 	ev.Dur("duration", res.Duration).
 		Interface("done", res.Done).Interface("failed", res.Failed).Interface("skipped", res.Skipped).
-		Int("warnings", len(res.Warnings)).Msg("Cycle finished")
+		Int("warnings", len(res.Warnings)).Msg(msg)
 	r.opts.Observer.CycleFinished(res, r.stats(ctx, obs, res))
 	r.mu.Lock()
 	r.last = &res

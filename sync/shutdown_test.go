@@ -2,8 +2,10 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -205,8 +207,8 @@ func TestShutdownAbandonsAHungRemoval(t *testing.T) {
 		if took := time.Since(start); took < removalGrace-time.Second {
 			t.Errorf("gave up after %s, before the grace", took)
 		}
-		if res.Failed["kick"] != 1 {
-			t.Errorf("result %+v, want the kick failed", res)
+		if res.Skipped["kick"] != 1 || res.Failed["kick"] != 0 || !res.Interrupted {
+			t.Errorf("result %+v, want the kick abandoned (skipped, not failed) and the cycle interrupted", res)
 		}
 	case <-time.After(removalGrace + 3*time.Second):
 		t.Fatal("a hung kick held the shutdown beyond the grace")
@@ -301,4 +303,119 @@ func TestUnbanCutOffStillAdds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cancelMidObserve stands for the directory and the homeserver when shutdown begins while a
+// cycle reads them: the first room read cancels the cycle's context, and from then on every read
+// fails with the context's error, as the real clients' do.
+type cancelMidObserve struct {
+	*fakeWorld
+	cancel context.CancelFunc
+	reads  atomic.Int32
+}
+
+func (c *cancelMidObserve) Members(ctx context.Context, names []string) map[string]GroupMembers {
+	if ctx.Err() != nil {
+		out := map[string]GroupMembers{}
+		for _, n := range names {
+			out[n] = GroupMembers{Group: n, Err: fmt.Errorf("list members of %s: %w", n, ctx.Err())}
+		}
+		return out
+	}
+	return c.fakeWorld.Members(ctx, names)
+}
+
+func (c *cancelMidObserve) RoomState(ctx context.Context, room id.RoomID) (RoomState, error) {
+	if c.reads.Add(1) == 1 {
+		c.cancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return RoomState{}, fmt.Errorf("read state of %s: %w", room, err)
+	}
+	return c.fakeWorld.RoomState(ctx, room)
+}
+
+// TestShutdownMidObserveLogsOnce: SIGTERM while a cycle reads the rooms makes every read fail
+// with "context canceled". That is a shutdown, said once, and not one "room state unreadable"
+// warning per room, a "group membership unknown" per group and an "upstream failing" line.
+func TestShutdownMidObserveLogsOnce(t *testing.T) {
+	w := newFakeWorld()
+	rooms := []id.RoomID{roomA, roomB, roomC}
+	var mappings []Mapping
+	for i, room := range rooms {
+		g := fmt.Sprintf("g%d", i)
+		w.groups[g] = []id.UserID{alice}
+		w.rooms[room] = map[id.UserID]RoomMember{bot: joined(earlier)}
+		mappings = append(mappings, Mapping{Group: g, Room: room, Method: MethodInvite})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	world := &cancelMidObserve{fakeWorld: w, cancel: cancel}
+	var logs logLines
+	r := New(Options{Directory: world, Rooms: world, Store: w, Backup: w, Policy: policy(mappings...),
+		Interval: time.Minute, MaxBackoff: time.Hour, Now: func() time.Time { return w.now }, Log: zerolog.New(&logs)})
+
+	res := r.RunCycle(ctx)
+	if len(w.writes) != 0 {
+		t.Errorf("writes after shutdown began: %v", w.writes)
+	}
+	if res.Outage != "" || res.NextIn != 0 {
+		t.Errorf("outage %q, next in %s: a shutdown is no upstream failure", res.Outage, res.NextIn)
+	}
+	var shutdown int
+	for _, l := range logs.all(t) {
+		msg := l["message"].(string)
+		lower := strings.ToLower(msg)
+		for _, bad := range []string{"unreadable", "upstream failing", "unknown this cycle", "action failed", "cycle failed"} {
+			if strings.Contains(lower, bad) {
+				t.Errorf("logged %q (%v) during shutdown", msg, l)
+			}
+		}
+		if l["level"] == "error" || l["level"] == "warn" {
+			t.Errorf("a %s line during shutdown: %v", l["level"], l)
+		}
+		if strings.Contains(lower, "shutdown") {
+			shutdown++
+		}
+	}
+	if shutdown != 1 {
+		t.Errorf("%d lines say the cycle stopped for shutdown, want 1:\n%s", shutdown, logs.String())
+	}
+
+	// The next cycle (a restart) runs as usual and is not in back-off.
+	res = r.RunCycle(context.Background())
+	if !res.Ok() || res.NextIn != time.Minute || fmt.Sprint(w.writes) != "[invite @alice:hs !a:hs invite @alice:hs !b:hs invite @alice:hs !c:hs]" {
+		t.Errorf("cycle after the interrupted one: writes %v, result %+v", w.writes, res)
+	}
+}
+
+// logLines collects JSON log lines.
+type logLines struct {
+	mu  gosync.Mutex
+	buf strings.Builder
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logLines) all(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for line := range strings.Lines(l.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
 }
