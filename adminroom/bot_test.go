@@ -3,6 +3,7 @@ package adminroom
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	gosync "sync"
@@ -53,6 +54,9 @@ func TestAuthorise(t *testing.T) {
 	}
 }
 
+// maxEventBytes is the size of a Matrix event a homeserver accepts at most.
+const maxEventBytes = 65536
+
 // fakeMatrix records what the bot posts.
 type fakeMatrix struct {
 	mu      gosync.Mutex
@@ -66,6 +70,9 @@ func (m *fakeMatrix) SendNotice(_ context.Context, room id.RoomID, plain, html s
 	defer m.mu.Unlock()
 	if room != adminRoom {
 		panic("notice outside the admin room: " + string(room))
+	}
+	if len(plain)+len(html) > maxEventBytes {
+		return errors.New("M_TOO_LARGE: event too large") // what the homeserver answers
 	}
 	m.notices = append(m.notices, Reply{Plain: plain, HTML: html})
 	return nil

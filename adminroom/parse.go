@@ -58,6 +58,10 @@ func (e *ParseError) Error() string { return e.Msg }
 
 var errUnbalanced = errors.New("a quote is not closed")
 
+// MaxCommandBytes bounds a command's length. The longest a command needs is two IDs, and the
+// Matrix specification caps a user or room ID at 255 bytes.
+const MaxCommandBytes = 1024
+
 // Parsed is an accepted command: its syntax (by canonical name) and its arguments.
 type Parsed struct {
 	Name string
@@ -72,6 +76,11 @@ func ParseCommand(prefix, body string, commands []Syntax) (p Parsed, addressed b
 	rest, ok := strings.CutPrefix(body, prefix)
 	if !ok || prefix == "" || !startsWithSpace(rest) {
 		return Parsed{}, false, nil
+	}
+	if len(body) > MaxCommandBytes {
+		// Not read, and not echoed: a reply quoting it could exceed the 64 KiB of an event
+		// and never arrive.
+		return Parsed{}, true, &ParseError{Msg: fmt.Sprintf("That command is %d bytes long; a command is at most %d bytes. Say %s help.", len(body), MaxCommandBytes, prefix)}
 	}
 	words, err := splitWords(rest)
 	if err != nil {

@@ -39,6 +39,10 @@ func TestParseCommand(t *testing.T) {
 		{"not a room ID", "!sync cancel @a:x #room:x", true, Parsed{}, "not a room ID", false},
 		{"room version 12 ID", "!sync cancel @a:x !opaque", true, Parsed{Name: "cancel", Args: []string{"@a:x", "!opaque"}}, "", false},
 		{"optional argument left out", "!sync audit", true, Parsed{Name: "audit", Args: []string{}}, "", false},
+		{"longest ID the specification allows", "!sync why @" + strings.Repeat("a", 240) + ":example.org !" + strings.Repeat("r", 240) + ":example.org", true,
+			Parsed{Name: "why", Args: []string{"@" + strings.Repeat("a", 240) + ":example.org", "!" + strings.Repeat("r", 240) + ":example.org"}}, "", false},
+		{"oversized command names the limit", "!sync why @" + strings.Repeat("a", 2000) + ":x", true, Parsed{}, "at most 1024 bytes", false},
+		{"oversized chat that is no command stays ignored", strings.Repeat("hello ", 2000), false, Parsed{Args: []string{}}, "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

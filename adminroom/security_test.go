@@ -140,3 +140,26 @@ func TestRepliesEscapeOutsideText(t *testing.T) {
 		t.Fatal("no notice for the held batch")
 	}
 }
+
+// TestOversizedCommandGetsAShortReply: a command near the 64 KiB an event holds gets a short
+// reply naming the limit. Echoed back, it would make a reply the homeserver refuses (the fake
+// refuses one as Synapse does), and the admin would hear nothing.
+func TestOversizedCommandGetsAShortReply(t *testing.T) {
+	f := newFixture(t)
+	huge := strings.Repeat("a", 60000)
+	for _, cmd := range []string{
+		"!sync " + huge,
+		"!sync why @" + huge + ":hs",
+		"!sync cancel @alice:hs !" + huge,
+		`!sync help "` + huge,
+	} {
+		t.Run(cmd[:12], func(t *testing.T) {
+			r := onlyReply(t, f.say(opUser, cmd), "at most 1024 bytes", "!sync help")
+			if len(r.Plain) > 200 || len(r.HTML) > 400 {
+				t.Errorf("reply of %d bytes (HTML %d), want a short one: %.200q", len(r.Plain), len(r.HTML), r.Plain)
+			}
+		})
+	}
+	// Someone not an admin still gets the refusal, not the limit.
+	onlyReply(t, f.say(alice, "!sync "+huge), "only the bot's admins")
+}
