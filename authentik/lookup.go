@@ -33,3 +33,20 @@ func (c *Client) LookupUser(ctx context.Context, pk int) (User, error) {
 
 // IsNotFound reports whether err is Authentik's own answer that the object does not exist.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// FindUsers lists the users with exactly this username, without their groups (one small
+// listing: Authentik's username filter is exact): how a new account made under the username
+// of a deleted one is found.
+func (c *Client) FindUsers(ctx context.Context, username string) ([]User, error) {
+	users, err := c.listUsers(ctx, url.Values{"username": {username}, "include_groups": {"false"}})
+	if err != nil {
+		return nil, fmt.Errorf("find authentik user %q: %w", username, err)
+	}
+	out := users[:0]
+	for _, u := range users {
+		if u.Username == username {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}

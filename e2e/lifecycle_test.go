@@ -118,8 +118,10 @@ func TestLifecycleDeactivatedUserLeavesEveryRoomInOneCycle(t *testing.T) {
 	if got := membership(t, roomA, keep.ID).Membership; got != "join" {
 		t.Errorf("an active member is %q, want join", got)
 	}
-	if n := len(b.logLines("Reading every Authentik user")); n < 1 {
-		t.Error("the deletion was not checked against the listing of every user")
+	// The safety rule: a deactivation or deletion is confirmed by a lookup of the user, never
+	// taken from absence in a listing.
+	if n := len(b.logLines("Looking Authentik accounts up one by one")); n < 1 {
+		t.Error("the deactivation and deletion were not confirmed by a lookup of each user")
 	}
 	// Both removals went through the backup before removals, and nothing stays pending.
 	if len(b.logLines("State backed up before removals")) == 0 {

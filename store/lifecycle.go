@@ -16,11 +16,11 @@ var (
 )
 
 const (
-	selectAccountRecords = `SELECT user_id, source_id, deactivated_at_ms, deleted, locked_by_bot, locked_at_ms, logged_out_at_ms FROM account_lifecycle`
-	upsertAccountRecord  = `INSERT INTO account_lifecycle (user_id, source_id, deactivated_at_ms, deleted, locked_by_bot, locked_at_ms, logged_out_at_ms)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+	selectAccountRecords = `SELECT user_id, source_id, username, deactivated_at_ms, deleted, locked_by_bot, locked_at_ms, logged_out_at_ms FROM account_lifecycle`
+	upsertAccountRecord  = `INSERT INTO account_lifecycle (user_id, source_id, username, deactivated_at_ms, deleted, locked_by_bot, locked_at_ms, logged_out_at_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (user_id) DO UPDATE SET
-    source_id = excluded.source_id, deactivated_at_ms = excluded.deactivated_at_ms, deleted = excluded.deleted,
+    source_id = excluded.source_id, username = excluded.username, deactivated_at_ms = excluded.deactivated_at_ms, deleted = excluded.deleted,
     locked_by_bot = excluded.locked_by_bot, locked_at_ms = excluded.locked_at_ms, logged_out_at_ms = excluded.logged_out_at_ms`
 	deleteAccountRecord  = `DELETE FROM account_lifecycle WHERE user_id = $1`
 	selectSyncedProfiles = `SELECT user_id, field, value FROM synced_profiles`
@@ -37,13 +37,13 @@ func (s *sqlState) AccountRecords(ctx context.Context) (map[id.UserID]syncer.Acc
 	defer rows.Close()
 	out := map[id.UserID]syncer.AccountRecord{}
 	for rows.Next() {
-		var user, sourceID string
+		var user, sourceID, username string
 		var deactivated, deleted, byBot int64
 		var locked, loggedOut sql.NullInt64
-		if err := rows.Scan(&user, &sourceID, &deactivated, &deleted, &byBot, &locked, &loggedOut); err != nil {
+		if err := rows.Scan(&user, &sourceID, &username, &deactivated, &deleted, &byBot, &locked, &loggedOut); err != nil {
 			return nil, fmt.Errorf("read account lifecycle records from %s: %w", s.where, err)
 		}
-		r := syncer.AccountRecord{User: id.UserID(user), SourceID: sourceID, DeactivatedAt: fromMillis(sql.NullInt64{Int64: deactivated, Valid: true}),
+		r := syncer.AccountRecord{User: id.UserID(user), SourceID: sourceID, Username: username, DeactivatedAt: fromMillis(sql.NullInt64{Int64: deactivated, Valid: true}),
 			Deleted: deleted != 0, LockedByBot: byBot != 0, LockedAt: fromMillis(locked), LoggedOutAt: fromMillis(loggedOut)}
 		out[r.User] = r
 	}
@@ -60,7 +60,7 @@ func (s *sqlState) PutAccountRecord(ctx context.Context, r syncer.AccountRecord)
 		deactivated = sql.NullInt64{Valid: true}
 	}
 	return s.inTx(ctx, fmt.Sprintf("store the account lifecycle record of %s", r.User), func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, upsertAccountRecord, string(r.User), r.SourceID, deactivated, flag(r.Deleted), flag(r.LockedByBot),
+		_, err := tx.ExecContext(ctx, upsertAccountRecord, string(r.User), r.SourceID, r.Username, deactivated, flag(r.Deleted), flag(r.LockedByBot),
 			millis(r.LockedAt), millis(r.LoggedOutAt))
 		return err
 	})

@@ -79,7 +79,9 @@ type AccountDirectory interface {
 	// whether the account is active, inactive or gone. A failed lookup, or an account that now
 	// maps to another Matrix ID, is AccountUnknown; err sums up the lookups that failed (the
 	// others stand).
-	LookupAccounts(ctx context.Context, users map[id.UserID]string) (map[id.UserID]AccountStatus, error)
+	// The username given is the one the account had when the bot last saw it (empty if never
+	// seen): an account deleted and made again under it is a new account behind the same ID.
+	LookupAccounts(ctx context.Context, users map[id.UserID]DirectoryAccount) (map[id.UserID]AccountStatus, error)
 }
 
 // AccountsObserved is what a cycle learned of Authentik accounts besides group membership.
@@ -92,7 +94,7 @@ type AccountsObserved struct {
 	// accountLookups), and SourceIDs the IDs they were looked up by; LookupErr sums up the
 	// lookups that failed.
 	Confirmed map[id.UserID]AccountStatus
-	SourceIDs map[id.UserID]string
+	SourceIDs map[id.UserID]DirectoryAccount
 	LookupErr error
 }
 
@@ -102,6 +104,9 @@ type AccountRecord struct {
 	// SourceID is the directory's ID of the account (Authentik's user pk), by which it is looked
 	// up again every cycle it matters; empty in records made before it was kept.
 	SourceID string
+	// Username is the account's username when the bot last saw it, by which a new account made
+	// under it after a deletion is found; empty in records made before it was kept.
+	Username string
 	// DeactivatedAt is when the bot first saw the account deactivated or deleted; lock_after
 	// counts from it.
 	DeactivatedAt time.Time
@@ -381,15 +386,18 @@ func (p *Plan) planAccount(policy Policy, u id.UserID, now time.Time) {
 	case AccountInactive, AccountGone:
 		reason, _ := p.lifecycle.deactivated(u)
 		deleted := st == AccountGone
-		sourceID := p.lifecycle.acc.SourceIDs[u]
+		acc := p.lifecycle.acc.SourceIDs[u]
 		switch {
 		case !has:
-			rec = AccountRecord{User: u, SourceID: sourceID, DeactivatedAt: now, Deleted: deleted}
+			rec = AccountRecord{User: u, SourceID: acc.SourceID, Username: acc.Username, DeactivatedAt: now, Deleted: deleted}
 			p.Actions = append(p.Actions, TrackDeactivation{Record: rec, Reason: reason})
-		case rec.Deleted != deleted || (rec.SourceID == "" && sourceID != ""):
+		case rec.Deleted != deleted || (rec.SourceID == "" && acc.SourceID != "") || (rec.Username == "" && acc.Username != ""):
 			rec.Deleted = deleted
 			if rec.SourceID == "" {
-				rec.SourceID = sourceID
+				rec.SourceID = acc.SourceID
+			}
+			if rec.Username == "" {
+				rec.Username = acc.Username
 			}
 			p.Actions = append(p.Actions, TrackDeactivation{Record: rec, Reason: reason})
 		}
@@ -420,7 +428,7 @@ func (p *Plan) planAccount(policy Policy, u id.UserID, now time.Time) {
 // known holds the source IDs of the users the last full cycle saw in a group (a user who has
 // just left every group is found there). A user with no source ID is not looked up: their
 // status stays unknown, and they take the grace period.
-func accountLookups(policy Policy, obs Observed, state State, known map[id.UserID]string) map[id.UserID]string {
+func accountLookups(policy Policy, obs Observed, state State, known map[id.UserID]DirectoryAccount) map[id.UserID]DirectoryAccount {
 	acts := policy.Deactivated.acts()
 	if !acts && len(state.Accounts) == 0 {
 		return nil
@@ -432,22 +440,26 @@ func accountLookups(policy Policy, obs Observed, state State, known map[id.UserI
 		}
 	}
 	managed := func(u id.UserID) bool { return managedAnywhere(state, u) }
-	sourceID := func(u id.UserID) string {
+	account := func(u id.UserID) DirectoryAccount {
 		if a, ok := obs.Accounts.Listed[u]; ok && a.SourceID != "" {
-			return a.SourceID
+			return a
 		}
 		if rec, ok := state.Accounts[u]; ok && rec.SourceID != "" {
-			return rec.SourceID
+			a := DirectoryAccount{SourceID: rec.SourceID, Username: rec.Username}
+			if a.Username == "" && known[u].SourceID == a.SourceID {
+				a.Username = known[u].Username
+			}
+			return a
 		}
 		return known[u]
 	}
-	out := map[id.UserID]string{}
+	out := map[id.UserID]DirectoryAccount{}
 	add := func(u id.UserID) {
 		if u == policy.Bot || inGroup[u] {
 			return
 		}
-		if sid := sourceID(u); sid != "" {
-			out[u] = sid
+		if a := account(u); a.SourceID != "" {
+			out[u] = a
 		}
 	}
 	if acts {
@@ -483,11 +495,14 @@ func accountLookups(policy Policy, obs Observed, state State, known map[id.UserI
 	}
 	d := policy.Deactivated
 	for u, rec := range state.Accounts {
-		if _, listed := obs.Accounts.Listed[u]; listed {
-			pending := (d.Logout && rec.LoggedOutAt.IsZero()) || (d.LockAfter != nil && rec.LockedAt.IsZero())
-			if !pending && !managed(u) {
-				continue
-			}
+		pending := (d.Logout && rec.LoggedOutAt.IsZero()) || (d.LockAfter != nil && rec.LockedAt.IsZero())
+		_, listed := obs.Accounts.Listed[u]
+		// An account listed inactive, or gone (Authentik never gives a pk again), with nothing
+		// left to do about it, is not looked up. A deletion record of a lock the bot set is,
+		// every cycle: a new account under that username (or a record of an older release, made
+		// on weaker evidence) gets the lock lifted.
+		if (listed || rec.Deleted && !rec.LockedByBot) && !pending && !managed(u) {
+			continue
 		}
 		add(u)
 	}
@@ -499,15 +514,15 @@ func accountLookups(policy Policy, obs Observed, state State, known map[id.UserI
 
 // sourceIDsOf collects the source ID of every group member, for the next cycle's lookups of
 // those who will have left (see accountLookups); into is cleared and reused.
-func sourceIDsOf(groups map[string]GroupMembers, into map[id.UserID]string) map[id.UserID]string {
+func sourceIDsOf(groups map[string]GroupMembers, into map[id.UserID]DirectoryAccount) map[id.UserID]DirectoryAccount {
 	if into == nil {
-		into = map[id.UserID]string{}
+		into = map[id.UserID]DirectoryAccount{}
 	}
 	clear(into)
 	for _, g := range groups {
 		for _, m := range g.Members {
 			if m.SourceID != "" {
-				into[m.UserID] = m.SourceID
+				into[m.UserID] = DirectoryAccount{SourceID: m.SourceID, Username: m.Username}
 			}
 		}
 	}

@@ -60,14 +60,14 @@ func (w *lifecycleWorld) InactiveUsers(context.Context) (map[id.UserID]Directory
 
 // LookupAccounts answers as Authentik's core/users/{pk}/ would: inactive for the users listed
 // inactive, what everyone says of the others, and gone (no such user) for the rest.
-func (w *lifecycleWorld) LookupAccounts(_ context.Context, users map[id.UserID]string) (map[id.UserID]AccountStatus, error) {
+func (w *lifecycleWorld) LookupAccounts(_ context.Context, users map[id.UserID]DirectoryAccount) (map[id.UserID]AccountStatus, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.lookups = append(w.lookups, slices.Sorted(maps.Keys(users)))
 	out := map[id.UserID]AccountStatus{}
-	for u, sid := range users {
+	for u, acc := range users {
 		switch {
-		case sid == "":
+		case acc.SourceID == "":
 			return nil, fmt.Errorf("%s looked up without a source ID", u)
 		case w.lookupErr != nil:
 			out[u] = AccountUnknown

@@ -180,7 +180,7 @@ func TestMakePlanLifecycle(t *testing.T) {
 			name:   "a deleted user (the lookup of the user answered: no such user) is removed now",
 			policy: policy(staffA),
 			obs: Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms,
-				Accounts: AccountsObserved{Confirmed: map[id.UserID]AccountStatus{bob: AccountGone}, SourceIDs: map[id.UserID]string{bob: "7"}}},
+				Accounts: AccountsObserved{Confirmed: map[id.UserID]AccountStatus{bob: AccountGone}, SourceIDs: map[id.UserID]DirectoryAccount{bob: {SourceID: "7"}}}},
 			state: stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier)}, nil),
 			want: []Action{
 				TrackDeactivation{Record: AccountRecord{User: bob, SourceID: "7", DeactivatedAt: now, Deleted: true}, Reason: ReasonDeleted},
@@ -466,11 +466,11 @@ func TestAccountLookups(t *testing.T) {
 	staffA := Mapping{Group: "staff", Room: roomA}
 	st := stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomA, bob, earlier), {Room: roomA, User: carol}}, nil)
 	// known are the source IDs the last full cycle saw in the groups.
-	known := map[id.UserID]string{alice: "1", bob: "2", carol: "3"}
+	known := map[id.UserID]DirectoryAccount{alice: {"1", "alice"}, bob: {"2", "bob"}, carol: {"3", "carol"}}
 	listed := func(users ...id.UserID) AccountsObserved {
 		a := AccountsObserved{Listed: map[id.UserID]DirectoryAccount{}}
 		for _, u := range users {
-			a.Listed[u] = DirectoryAccount{SourceID: "L" + known[u], Username: string(u)}
+			a.Listed[u] = DirectoryAccount{SourceID: "L" + known[u].SourceID, Username: string(u)}
 		}
 		return a
 	}
@@ -479,8 +479,8 @@ func TestAccountLookups(t *testing.T) {
 		policy Policy
 		obs    Observed
 		state  State
-		known  map[id.UserID]string
-		want   map[id.UserID]string
+		known  map[id.UserID]DirectoryAccount
+		want   map[id.UserID]DirectoryAccount
 	}{
 		{
 			name:   "a member about to be scheduled for removal is looked up by the ID the last cycle saw",
@@ -488,7 +488,7 @@ func TestAccountLookups(t *testing.T) {
 			obs:    Observed{Groups: groups(group("staff", alice))},
 			state:  st,
 			known:  known,
-			want:   map[id.UserID]string{bob: "2"},
+			want:   map[id.UserID]DirectoryAccount{bob: {"2", "bob"}},
 		},
 		{
 			name:   "without a known ID (the first cycle after a start) nobody is looked up: the grace period applies",
@@ -520,7 +520,7 @@ func TestAccountLookups(t *testing.T) {
 			obs:    Observed{Groups: groups(group("staff", alice, bob)), Accounts: listed(carol, "@dan:hs")},
 			state:  st,
 			known:  known,
-			want:   map[id.UserID]string{carol: "L3"},
+			want:   map[id.UserID]DirectoryAccount{carol: {"L3", string(carol)}},
 		},
 		{
 			name:   "a listed user seen active in a group is active: no lookup",
@@ -548,9 +548,16 @@ func TestAccountLookups(t *testing.T) {
 			policy: policy(staffA),
 			obs:    Observed{Groups: groups(group("staff", alice, bob))},
 			state: withAccounts(st, AccountRecord{User: carol, SourceID: "3", DeactivatedAt: earlier},
-				AccountRecord{User: "@dan:hs", SourceID: "4", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}),
+				AccountRecord{User: "@dan:hs", SourceID: "4", Username: "dan", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}),
 			known: known,
-			want:  map[id.UserID]string{carol: "3", "@dan:hs": "4"},
+			want:  map[id.UserID]DirectoryAccount{carol: {"3", "carol"}, "@dan:hs": {"4", "dan"}},
+		},
+		{
+			name:   "a deletion with nothing left to do and no lock by the bot is not looked up again: a pk never comes back",
+			policy: policy(staffA),
+			obs:    Observed{Groups: groups(group("staff", alice, bob))},
+			state:  withAccounts(st, AccountRecord{User: "@dan:hs", SourceID: "4", Username: "dan", DeactivatedAt: earlier, Deleted: true}),
+			known:  known,
 		},
 		{
 			name: "a record still listed inactive with nothing left to do is not looked up again",

@@ -63,7 +63,7 @@ type Reconciler struct {
 	failStreak int
 	// sourceIDs holds the source ID of every group member the last full cycle saw, for the
 	// lookups of those who have left every group since (see accountLookups); guarded by mu.
-	sourceIDs map[id.UserID]string
+	sourceIDs map[id.UserID]DirectoryAccount
 }
 
 // New returns a reconciler; Run starts its loop.

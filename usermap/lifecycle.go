@@ -62,7 +62,7 @@ func (d *Directory) InactiveUsers(ctx context.Context) (map[id.UserID]syncer.Dir
 // such user", inactive or active on the user it returns, but only when that user still maps to
 // the Matrix ID asked about (a renamed user maps elsewhere under a username template: that is
 // no deletion, so it is unknown). Every failure leaves that one user unknown.
-func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]string) (map[id.UserID]syncer.AccountStatus, error) {
+func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]syncer.DirectoryAccount) (map[id.UserID]syncer.AccountStatus, error) {
 	src, ok := d.Source.(UserLookup)
 	if !ok {
 		return nil, errNoUserLookup
@@ -72,9 +72,9 @@ func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]stri
 	var failed []error
 	for _, uid := range order {
 		out[uid] = syncer.AccountUnknown
-		pk, err := strconv.Atoi(users[uid])
+		pk, err := strconv.Atoi(users[uid].SourceID)
 		if err != nil {
-			failed = append(failed, fmt.Errorf("%s: source ID %q is no Authentik pk", uid, users[uid]))
+			failed = append(failed, fmt.Errorf("%s: source ID %q is no Authentik pk", uid, users[uid].SourceID))
 			continue
 		}
 		u, err := src.LookupUser(ctx, pk)
@@ -97,10 +97,55 @@ func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]stri
 		}
 		out[uid] = map[bool]syncer.AccountStatus{true: syncer.AccountActive, false: syncer.AccountInactive}[u.IsActive]
 	}
+	failed = append(failed, d.checkSuccessors(ctx, users, out)...)
 	if len(failed) > 0 {
 		return out, fmt.Errorf("%d of %d Authentik account lookups failed: %w", len(failed), len(users), errors.Join(failed...))
 	}
 	return out, nil
+}
+
+// UsersByName finds the users with one username (core/users/?username=). authentik.Client
+// implements it.
+type UsersByName interface {
+	FindUsers(ctx context.Context, username string) ([]authentik.User, error)
+}
+
+// checkSuccessors makes sure that no new account took over the Matrix ID of one whose pk is
+// gone (a user deleted and made again under the same username): one search by the username
+// the bot last saw, only for an account Authentik just answered gone. A new account found
+// mapping to the ID gives its status; a failed search leaves the ID unknown. An account whose
+// username the bot never saw stays gone: no other account is known to map to its ID.
+func (d *Directory) checkSuccessors(ctx context.Context, users map[id.UserID]syncer.DirectoryAccount, out map[id.UserID]syncer.AccountStatus) []error {
+	src, ok := d.Source.(UsersByName)
+	if !ok {
+		return nil
+	}
+	var failed []error
+	for _, uid := range slices.Sorted(maps.Keys(out)) {
+		name := users[uid].Username
+		if out[uid] != syncer.AccountGone || name == "" {
+			continue
+		}
+		found, err := src.FindUsers(ctx, name)
+		if err != nil {
+			out[uid] = syncer.AccountUnknown
+			failed = append(failed, fmt.Errorf("%s: deleted, but whether a new account took over username %q is unknown: %w", uid, name, err))
+			continue
+		}
+		if len(found) == 0 {
+			continue
+		}
+		resolve := d.mappingFor(ctx, found)
+		for _, u := range found {
+			if mapped, err := resolve(u); err != nil || mapped != uid {
+				continue
+			}
+			d.Log.Info().Str("user", string(uid)).Str("username", u.Username).Int("pk", u.PK).
+				Msg("The Authentik account behind this Matrix ID was deleted, but a new one maps to it: not treated as gone")
+			out[uid] = map[bool]syncer.AccountStatus{true: syncer.AccountActive, false: syncer.AccountInactive}[u.IsActive]
+		}
+	}
+	return failed
 }
 
 // mappingFor is the mapping of group members, for a listing of users outside any group.

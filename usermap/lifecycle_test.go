@@ -78,12 +78,12 @@ func TestLookupAccountsAsksAuthentikForEachUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &usermap.Directory{Source: client, Mapper: newMapper(t), Log: zerolog.Nop()}
-	ask := map[id.UserID]string{
-		"@alice:example.org": strconv.Itoa(alice.PK),
-		"@bob:example.org":   strconv.Itoa(bob.PK),
-		"@carol:example.org": strconv.Itoa(carol.PK),
-		"@dave:example.org":  strconv.Itoa(dave.PK), // renamed: the account maps to @david now
-		"@eve:example.org":   "not-a-pk",
+	ask := map[id.UserID]syncer.DirectoryAccount{
+		"@alice:example.org": {SourceID: strconv.Itoa(alice.PK), Username: "alice"},
+		"@bob:example.org":   {SourceID: strconv.Itoa(bob.PK), Username: "bob"},
+		"@carol:example.org": {SourceID: strconv.Itoa(carol.PK), Username: "carol"},
+		"@dave:example.org":  {SourceID: strconv.Itoa(dave.PK), Username: "dave"}, // renamed: the account maps to @david now
+		"@eve:example.org":   {SourceID: "not-a-pk"},
 	}
 	got, err := d.LookupAccounts(context.Background(), ask)
 	if err == nil || !strings.Contains(err.Error(), "1 of 5") {
@@ -97,12 +97,36 @@ func TestLookupAccountsAsksAuthentikForEachUser(t *testing.T) {
 
 	// Authentik failing is no evidence: every status is unknown, never gone.
 	fake.Close()
-	got, err = d.LookupAccounts(context.Background(), map[id.UserID]string{"@alice:example.org": strconv.Itoa(alice.PK)})
+	got, err = d.LookupAccounts(context.Background(), map[id.UserID]syncer.DirectoryAccount{"@alice:example.org": {SourceID: strconv.Itoa(alice.PK)}})
 	if err == nil || got["@alice:example.org"] != syncer.AccountUnknown {
 		t.Errorf("with Authentik down: %v, %v; want unknown and an error", got, err)
 	}
 	if _, err := (&usermap.Directory{Source: source{}, Mapper: newMapper(t)}).LookupAccounts(context.Background(), ask); err == nil {
 		t.Error("a source that cannot look users up gave no error")
+	}
+}
+
+func TestADeletedAccountMadeAgainUnderItsUsernameIsNotGone(t *testing.T) {
+	const token = "successor-token"
+	fake := authentiktest.New(token)
+	defer fake.Close()
+	old := fake.AddUser("carol")
+	gone := fake.AddUser("dan")
+	fake.DeleteUser("carol")
+	fake.DeleteUser("dan")
+	fake.AddUser("carol") // a new account, a new pk, the same username and so the same Matrix ID
+	client, err := authentik.New(fake.URL(), token, authentik.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &usermap.Directory{Source: client, Mapper: newMapper(t), Log: zerolog.Nop()}
+	got, err := d.LookupAccounts(context.Background(), map[id.UserID]syncer.DirectoryAccount{
+		"@carol:example.org": {SourceID: strconv.Itoa(old.PK), Username: "carol"},
+		"@dan:example.org":   {SourceID: strconv.Itoa(gone.PK), Username: "dan"},
+	})
+	want := map[id.UserID]syncer.AccountStatus{"@carol:example.org": syncer.AccountActive, "@dan:example.org": syncer.AccountGone}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("statuses %v, %v; want %v", got, err, want)
 	}
 }
 

@@ -65,7 +65,7 @@ func testAccountRecords(t *testing.T, open func(*testing.T) Store) {
 	ctx := t.Context()
 	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{})
 	a := syncer.AccountRecord{User: alice, DeactivatedAt: base()}
-	b := syncer.AccountRecord{User: bob, SourceID: "42", DeactivatedAt: base().Add(time.Minute), Deleted: true, LockedByBot: true,
+	b := syncer.AccountRecord{User: bob, SourceID: "42", Username: "bob", DeactivatedAt: base().Add(time.Minute), Deleted: true, LockedByBot: true,
 		LockedAt: base().Add(30 * 24 * time.Hour), LoggedOutAt: base().Add(time.Minute + 1500*time.Millisecond)}
 	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, a))
 	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, b))
