@@ -74,9 +74,8 @@ type Homeserver struct {
 }
 
 type matrixAccount struct {
-	locked   bool
-	logouts  int
-	lockedBy string
+	locked  bool
+	logouts int
 }
 
 // NewHomeserver makes a homeserver whose rooms each hold the bot, joined with power 100.
