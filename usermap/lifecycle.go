@@ -95,7 +95,7 @@ func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]sync
 				Msg("Authentik account found, but it maps to another Matrix ID now (renamed?); its status stays unknown")
 			continue
 		}
-		out[uid] = map[bool]syncer.AccountStatus{true: syncer.AccountActive, false: syncer.AccountInactive}[u.IsActive]
+		out[uid] = statusOf(u)
 	}
 	failed = append(failed, d.checkSuccessors(ctx, users, out)...)
 	if len(failed) > 0 {
@@ -142,7 +142,7 @@ func (d *Directory) checkSuccessors(ctx context.Context, users map[id.UserID]syn
 			}
 			d.Log.Info().Str("user", string(uid)).Str("username", u.Username).Int("pk", u.PK).
 				Msg("The Authentik account behind this Matrix ID was deleted, but a new one maps to it: not treated as gone")
-			out[uid] = map[bool]syncer.AccountStatus{true: syncer.AccountActive, false: syncer.AccountInactive}[u.IsActive]
+			out[uid] = statusOf(u)
 		}
 	}
 	return failed
@@ -154,4 +154,12 @@ func (d *Directory) mappingFor(ctx context.Context, users []authentik.User) func
 		return d.templateMapping
 	}
 	return d.externalMapping(ctx, map[string]authentik.Membership{"": {Users: users}})
+}
+
+// statusOf is the status a found account gives: active or deactivated.
+func statusOf(u authentik.User) syncer.AccountStatus {
+	if u.IsActive {
+		return syncer.AccountActive
+	}
+	return syncer.AccountInactive
 }
