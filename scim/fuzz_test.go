@@ -46,7 +46,7 @@ func FuzzSCIMPatch(f *testing.F) {
 			t.Fatalf("%q parsed to %d operations", body, len(ops))
 		}
 		g0, u0 := cloneGroup(group), cloneUser(user)
-		if g, e := patchGroup(group, ops); e != nil {
+		if g, e := patchGroup(group, ops, nil); e != nil {
 			checkRefusal(t, body, e)
 		} else {
 			if g.DisplayName == "" || strings.TrimSpace(g.DisplayName) != g.DisplayName || g.ID != "g" {

@@ -3,21 +3,29 @@ package scim
 import (
 	"net/http"
 	"slices"
-	"strings"
 )
 
-// groups serves /Groups and /Groups/{id}.
+// groups serves /Groups, /Groups/{id} and /Groups/.search.
 func (h *Handler) groups(q *request, id string) {
+	if id == searchSegment {
+		h.search(q, false, true)
+		return
+	}
 	route(q, id, resourceOps{list: h.listGroups, create: h.createGroup, get: h.getGroup, remove: h.deleteGroup, write: h.writeGroup})
 }
 
 func (h *Handler) getGroup(q *request, id string) {
+	sh, e := shapeQuery(q.r)
+	if e != nil {
+		q.fail(e)
+		return
+	}
 	var out groupResource
 	var found bool
 	err := h.opts.Resources.view(q.r.Context(), func(s *Snapshot) {
 		var g Group
 		if g, found = s.Groups[id]; found {
-			out = toGroupResource(g, s, !excludedMembers(q.r))
+			out = toGroupResource(g, s, sh.wants("members"))
 		}
 	})
 	switch {
@@ -26,13 +34,8 @@ func (h *Handler) getGroup(q *request, id string) {
 	case !found:
 		q.fail(notFound("no group with id %q", id))
 	default:
-		q.answer(http.StatusOK, out)
+		q.answer(http.StatusOK, sh.apply(out))
 	}
-}
-
-func excludedMembers(r *http.Request) bool {
-	p, e := parseListQuery(r)
-	return e == nil && p.excluded["members"]
 }
 
 // displayNameTaken reports whether a group other than id has displayName. The directory finds
@@ -60,6 +63,9 @@ func (h *Handler) createGroup(q *request) {
 		return
 	}
 	g, members, e := parseGroup(body)
+	if e == nil {
+		e = validGroup(Group{DisplayName: g.DisplayName, ExternalID: g.ExternalID, Members: members})
+	}
 	if e != nil {
 		q.fail(e)
 		return
@@ -120,7 +126,7 @@ func (h *Handler) writeGroup(q *request, id string) {
 		next := replacement
 		if ops != nil {
 			var e *Error
-			if next, e = patchGroup(old, ops); e != nil {
+			if next, e = patchGroup(old, ops, s); e != nil {
 				return nil, e
 			}
 		} else {
@@ -128,6 +134,9 @@ func (h *Handler) writeGroup(q *request, id string) {
 			next.Members = replacementMembers
 		}
 		if e := checkMembers(id, next.Members); e != nil {
+			return nil, e
+		}
+		if e := validGroup(next); e != nil {
 			return nil, e
 		}
 		if displayNameTaken(s, next.DisplayName, id) {
@@ -185,47 +194,10 @@ func difference(a, b []string) []string {
 }
 
 func (h *Handler) listGroups(q *request) {
-	page, e := parseListQuery(q.r)
+	page, e := parseListQuery(q.r, groupAttributes)
 	if e != nil {
 		q.fail(e)
 		return
 	}
-	var match func(Group) bool
-	if page.filter != nil {
-		c := *page.filter
-		switch c.attr {
-		case "displayname":
-			match = func(g Group) bool { return strings.EqualFold(g.DisplayName, c.value) }
-		case "externalid":
-			match = func(g Group) bool { return g.ExternalID == c.value }
-		case "id":
-			match = func(g Group) bool { return g.ID == c.value }
-		default:
-			q.fail(badRequest(typeInvalidFilter, "groups can be filtered by displayName, externalId or id, not %q", c.attr))
-			return
-		}
-	}
-	var resources []any
-	var total int
-	err := h.opts.Resources.view(q.r.Context(), func(s *Snapshot) {
-		var groups []Group
-		for _, g := range s.Groups {
-			if match == nil || match(g) {
-				groups = append(groups, g)
-			}
-		}
-		slices.SortFunc(groups, func(a, b Group) int {
-			return strings.Compare(a.DisplayName+"\x00"+a.ID, b.DisplayName+"\x00"+b.ID)
-		})
-		total = len(groups)
-		resources = make([]any, 0, min(total, page.count))
-		for _, i := range page.window(total) {
-			resources = append(resources, toGroupResource(groups[i], s, !page.excluded["members"]))
-		}
-	})
-	if err != nil {
-		q.fail(unavailable(err))
-		return
-	}
-	q.answer(http.StatusOK, page.response(total, resources))
+	h.query(q, page, false, true)
 }

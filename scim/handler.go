@@ -123,6 +123,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	q.resource = segments[0]
 	switch segments[0] {
+	case searchSegment:
+		q.resource = "search"
+		if id != "" {
+			q.fail(notFound("no SCIM endpoint at %s", r.URL.Path))
+			return
+		}
+		h.search(q, true, true)
 	case "Users":
 		h.users(q, id)
 	case "Groups":
@@ -144,7 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		q.resource = "other"
-		q.fail(notFound("no SCIM endpoint at %s; this receiver serves Users, Groups, ServiceProviderConfig, ResourceTypes and Schemas", r.URL.Path))
+		q.fail(notFound("no SCIM endpoint at %s; this receiver serves Users, Groups, .search, ServiceProviderConfig, ResourceTypes and Schemas", r.URL.Path))
 	}
 }
 

@@ -275,7 +275,6 @@ func TestBadRequests(t *testing.T) {
 		{"active not a boolean", "POST", "/scim/v2/Users", `{"userName":"carol","active":"maybe"}`, nil, 400, "invalidValue"},
 		{"no displayName", "POST", "/scim/v2/Groups", `{"externalId":"x"}`, nil, 400, "invalidValue"},
 		{"a member without a value", "POST", "/scim/v2/Groups", `{"displayName":"x","members":[{"display":"alice"}]}`, nil, 400, "invalidValue"},
-		{"a member of an unknown type", "POST", "/scim/v2/Groups", `{"displayName":"x","members":[{"value":"id-1","type":"Robot"}]}`, nil, 400, "invalidValue"},
 		{"a taken displayName", "POST", "/scim/v2/Groups", staffBody, nil, 409, "uniqueness"},
 		{"a rename to a taken userName", "PUT", "/scim/v2/Users/id-2", strings.Replace(bobBody, `"userName":"bob"`, `"userName":"alice"`, 1), nil, 409, "uniqueness"},
 		{"a rename to a taken displayName", "PATCH", "/scim/v2/Groups/id-4", patch(`{"op":"replace","path":"displayName","value":"staff"}`), nil, 409, "uniqueness"},
@@ -294,7 +293,7 @@ func TestBadRequests(t *testing.T) {
 		{"a good operation and then an unknown attribute change nothing", "PATCH", "/scim/v2/Groups/id-3",
 			patch(`{"op":"add","path":"members","value":[{"value":"id-2"}]},{"op":"replace","path":"colour","value":"red"}`), nil, 400, "invalidPath"},
 		{"a path that does not parse", "PATCH", "/scim/v2/Groups/id-3", patch(`{"op":"remove","path":"members[value eq id-1"}`), nil, 400, "invalidPath"},
-		{"a filter this receiver does not know", "PATCH", "/scim/v2/Groups/id-3", patch(`{"op":"remove","path":"members[display co \"al\"]"}`), nil, 400, "invalidPath"},
+		{"a filter with an operator that does not exist", "PATCH", "/scim/v2/Groups/id-3", patch(`{"op":"remove","path":"members[display like \"al\"]"}`), nil, 400, "invalidPath"},
 		{"add with a filter", "PATCH", "/scim/v2/Groups/id-3", patch(`{"op":"add","path":"members[value eq \"id-2\"]","value":[{"value":"id-2"}]}`), nil, 400, "invalidPath"},
 		{"remove without a path", "PATCH", "/scim/v2/Groups/id-3", patch(`{"op":"remove","value":{"members":[{"value":"id-1"}]}}`), nil, 400, "noTarget"},
 		{"add without a value", "PATCH", "/scim/v2/Groups/id-3", patch(`{"op":"add","path":"members"}`), nil, 400, "invalidValue"},
@@ -306,10 +305,29 @@ func TestBadRequests(t *testing.T) {
 		{"the userName removed", "PATCH", "/scim/v2/Users/id-1", patch(`{"op":"remove","path":"userName"}`), nil, 400, "invalidValue"},
 		{"too many operations", "PATCH", "/scim/v2/Groups/id-3", patch(strings.Repeat(`{"op":"add","path":"members","value":[{"value":"x"}]},`, 1000) +
 			`{"op":"add","path":"members","value":[{"value":"y"}]}`), nil, 400, "invalidValue"},
-		{"a filter with another operator", "GET", `/scim/v2/Users?filter=userName co "al"`, "", nil, 400, "invalidFilter"},
+		{"a filter with an unknown operator", "GET", `/scim/v2/Users?filter=userName like "al"`, "", nil, 400, "invalidFilter"},
+		{"a filter cut short", "GET", `/scim/v2/Users?filter=userName eq`, "", nil, 400, "invalidFilter"},
+		{"a filter with an unclosed parenthesis", "GET", `/scim/v2/Users?filter=(userName eq "a" or active eq true`, "", nil, 400, "invalidFilter"},
+		{"a search with a bad filter", "POST", "/scim/v2/.search", `{"schemas":["` + SchemaSearchRequest + `"],"filter":"userName zz 1"}`, nil, 400, "invalidFilter"},
+		{"a search naming another message", "POST", "/scim/v2/Users/.search", `{"schemas":["` + SchemaPatchOp + `"],"filter":"userName eq \"a\""}`, nil, 400, "invalidSyntax"},
+		{"a search by GET", "GET", "/scim/v2/Groups/.search", "", nil, 405, ""},
+		{"attributes that are no attribute names", "GET", "/scim/v2/Users?attributes=user%20name", "", nil, 400, "invalidPath"},
+		{"a replace selecting no e-mail with a filter that says nothing of a new one", "PATCH", "/scim/v2/Users/id-1", patch(`{"op":"replace","path":"emails[value co \"nowhere\"].type","value":"home"}`), nil, 400, "noTarget"},
+		{"an e-mail part that does not exist", "PATCH", "/scim/v2/Users/id-1", patch(`{"op":"replace","path":"emails[type eq \"other\"].colour","value":"red"}`), nil, 400, "invalidPath"},
+		{"a user attribute outside every schema", "PATCH", "/scim/v2/Users/id-1", patch(`{"op":"replace","path":"shoeSize","value":"44"}`), nil, 400, "invalidPath"},
 		{"a filter on an attribute groups lack", "GET", `/scim/v2/Groups?filter=userName eq "alice"`, "", nil, 400, "invalidFilter"},
 		{"startIndex not a number", "GET", `/scim/v2/Users?startIndex=first`, "", nil, 400, "invalidValue"},
 		{"a body that is not JSON by its type", "POST", "/scim/v2/Users", aliceBody, map[string]string{"Content-Type": "text/plain"}, 415, ""},
+		{"a userName too long", "POST", "/scim/v2/Users", `{"userName":"` + strings.Repeat("x", maxStringLength+1) + `"}`, nil, 400, "invalidValue"},
+		{"an externalId too long", "PUT", "/scim/v2/Users/id-1", `{"userName":"alice","externalId":"` + strings.Repeat("x", maxStringLength+1) + `"}`, nil, 400, "invalidValue"},
+		{"a name part too long", "PATCH", "/scim/v2/Users/id-1", patch(`{"op":"replace","path":"name.givenName","value":"` + strings.Repeat("x", maxStringLength+1) + `"}`), nil, 400, "invalidValue"},
+		{"an e-mail too long", "POST", "/scim/v2/Users", `{"userName":"carol","emails":[{"value":"` + strings.Repeat("x", maxStringLength) + `@example.com"}]}`, nil, 400, "invalidValue"},
+		{"too many e-mails", "POST", "/scim/v2/Users", `{"userName":"carol","emails":[` + strings.Repeat(`{"value":"c@example.com"},`, maxEmails) + `{"value":"c@example.com"}]}`, nil, 400, "invalidValue"},
+		{"a displayName too long", "POST", "/scim/v2/Groups", `{"displayName":"` + strings.Repeat("x", maxStringLength+1) + `"}`, nil, 400, "invalidValue"},
+		{"a rename too long", "PATCH", "/scim/v2/Groups/id-3", patch(`{"op":"replace","path":"displayName","value":"` + strings.Repeat("x", maxStringLength+1) + `"}`), nil, 400, "invalidValue"},
+		{"a member value too long", "POST", "/scim/v2/Groups", `{"displayName":"x","members":[{"value":"` + strings.Repeat("x", maxStringLength+1) + `"}]}`, nil, 400, "invalidValue"},
+		{"too many members in a new group", "POST", "/scim/v2/Groups", `{"displayName":"x","members":[` + manyMembers(maxGroupMembers+1) + `]}`, nil, 413, "invalidValue"},
+		{"too many members added", "PATCH", "/scim/v2/Groups/id-3", patch(`{"op":"add","path":"members","value":[` + manyMembers(maxGroupMembers) + `]}`), nil, 413, "invalidValue"},
 		{"a body too large", "POST", "/scim/v2/Users", `{"userName":"` + strings.Repeat("x", defaultMaxBodyBytes) + `"}`, nil, 413, ""},
 		{"a method a collection does not take", "DELETE", "/scim/v2/Users", "", nil, 405, ""},
 		{"a method a resource does not take", "POST", "/scim/v2/Users/id-1", aliceBody, nil, 405, ""},
@@ -445,4 +463,16 @@ func TestUserPatch(t *testing.T) {
 	if got := f.changes.take(); !slices.Equal(got, []string{"staff"}) {
 		t.Errorf("reported %q, want [staff]", got)
 	}
+}
+
+// manyMembers is n distinct members for a group body.
+func manyMembers(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"value":"m-%d"}`, i)
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -32,6 +33,16 @@ const (
 	// which Authentik takes as the number of operations to put in one PATCH.
 	maxPatchOperations  = 1000
 	defaultMaxBodyBytes = 8 << 20
+	// maxStringLength bounds every string a client writes, in bytes: a userName, a displayName,
+	// an externalId, a name part, an e-mail, a member's value, a PATCH path. Longer is refused
+	// with 400 invalidValue.
+	maxStringLength = 1024
+	// maxEmails bounds a user's e-mail addresses.
+	maxEmails = 100
+	// maxGroupMembers bounds one group's direct members. A write that would leave a group with
+	// more is refused with 413: one room's membership is kept in step with it, and a homeserver
+	// room of this size is already far past what one room serves well.
+	maxGroupMembers = 100_000
 )
 
 // User is one user as the SCIM client pushed it. The JSON tags are the stored form, not the
@@ -62,6 +73,20 @@ type Email struct {
 	Value   string `json:"value"`
 	Type    string `json:"type,omitempty"`
 	Primary bool   `json:"primary,omitempty"`
+}
+
+// UnmarshalJSON reads an address, with primary as a boolean or as "True"/"False" (Entra ID).
+func (e *Email) UnmarshalJSON(data []byte) error {
+	var w struct {
+		Value   string    `json:"value"`
+		Type    string    `json:"type"`
+		Primary *flexBool `json:"primary"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*e = Email{Value: w.Value, Type: w.Type, Primary: w.Primary != nil && bool(*w.Primary)}
+	return nil
 }
 
 // PrimaryEmail is the address marked primary, else the first one.

@@ -9,13 +9,23 @@ import (
 )
 
 // PATCH (RFC 7644 §3.5.2). Authentik patches groups only, in these shapes (clients/groups.py,
-// tests/test_membership.py):
+// tests/test_membership.py, and what 2025.12.4 sent, testdata/pushed-2025.12.4):
 //   - {"op":"add","path":"members","value":[{"value":id}]}, one operation per member;
 //   - {"op":"remove","path":"members[value eq \"id\"]"} (2025 and later), or earlier
 //     {"op":"remove","path":"members","value":[{"value":id}]};
 //   - {"op":"replace","value":{"schemas":…,"id":…,"displayName":…,"externalId":…}} without a
-//     path to update the group's attributes, or in its AWS mode one replace per attribute with
-//     the paths "displayName" and "externalId".
+//     path to update the group's attributes (a rename; 2025.12.4 sends it without "schemas" at
+//     the top), or in its AWS mode one replace per attribute with the paths "displayName" and
+//     "externalId".
+//
+// Other clients (docs/scim.md has their sections): Entra ID writes ops capitalised ("Add",
+// "Replace", "Remove"), booleans as "True"/"False", members as [{"$ref":null,"value":id}], and
+// user paths such as emails[type eq "work"].value, name.givenName and enterprise-extension
+// attributes; Okta replaces without a path ({"active":false}, a group's displayName) and removes
+// members with members[value eq "id"]; JumpCloud removes members with the path "members" and a
+// value list. Attributes of the core schema the receiver does not keep, and of extension schemas,
+// are accepted and ignored; a path naming nothing of the schema is refused.
+//
 // Operations are applied in order to a copy of the resource; the copy is written only when every
 // one of them succeeded, so a request with one bad operation changes nothing.
 
@@ -29,7 +39,7 @@ const (
 type operation struct {
 	op string
 	// path is the parsed path; rawPath is "" for an operation without one.
-	path    patchPath
+	path    attrPath
 	rawPath string
 	// value is nil when the operation has none (or null).
 	value json.RawMessage
@@ -47,8 +57,8 @@ type wirePatch struct {
 }
 
 // parsePatch checks a PATCH body: 1 to maxPatchOperations operations, each with a known op, a
-// path this receiver understands, and a value where one is needed. The PatchOp schema may be
-// missing: Authentik 2025.12.4 sends its attribute replace (a group rename) without "schemas"
+// path that parses, and a value where one is needed. The PatchOp schema may be missing:
+// Authentik 2025.12.4 sends its attribute replace (a group rename) without "schemas"
 // (pushed/scim/07), and a body of Operations means nothing else. Only a schemas list naming
 // other schemas alone (a resource sent to PATCH) is refused.
 func parsePatch(body []byte) ([]operation, *Error) {
@@ -56,7 +66,7 @@ func parsePatch(body []byte) ([]operation, *Error) {
 	if e := decodeStrict(body, &w); e != nil {
 		return nil, e
 	}
-	if len(w.Schemas) > 0 && !slices.ContainsFunc(w.Schemas, func(s string) bool { return strings.EqualFold(s, SchemaPatchOp) }) {
+	if len(w.Schemas) > 0 && !containsFold(w.Schemas, SchemaPatchOp) {
 		return nil, badRequest(typeInvalidSyntax, "schemas %q does not include %s; send it, or leave schemas out", w.Schemas, SchemaPatchOp)
 	}
 	if len(w.Operations) == 0 {
@@ -77,9 +87,12 @@ func parsePatch(body []byte) ([]operation, *Error) {
 			return nil, badRequest(typeInvalidSyntax, "Operations[%d] has op %q; use add, remove or replace", i, *wo.Op)
 		}
 		if wo.Path != nil && strings.TrimSpace(*wo.Path) != "" {
-			p, ok := parsePath(*wo.Path)
-			if !ok {
-				return nil, badRequest(typeInvalidPath, "Operations[%d] has path %q, which this receiver does not understand: use an attribute name, attribute.subAttribute, or members[value eq \"id\"]", i, *wo.Path)
+			if len(*wo.Path) > maxStringLength {
+				return nil, badRequest(typeInvalidPath, "Operations[%d] has a path of %d bytes; at most %d are accepted", i, len(*wo.Path), maxStringLength)
+			}
+			p, err := parsePath(*wo.Path)
+			if err != nil {
+				return nil, badRequest(typeInvalidPath, "Operations[%d] has path %q, which does not parse (%v): use an attribute name, attribute.subAttribute, or a value filter such as members[value eq \"id\"] or emails[type eq \"work\"].value", i, *wo.Path, err)
 			}
 			o.path, o.rawPath = p, *wo.Path
 		}
@@ -91,8 +104,6 @@ func parsePatch(body []byte) ([]operation, *Error) {
 			return nil, badRequest(typeNoTarget, "Operations[%d] removes without a path; name what to remove", i)
 		case o.op != opRemove && o.value == nil:
 			return nil, badRequest(typeInvalidValue, "Operations[%d] (%s) has no value", i, o.op)
-		case o.op != opRemove && o.path.filtered:
-			return nil, badRequest(typeInvalidPath, "Operations[%d]: %s with a filter in the path is not supported; only remove takes one", i, o.op)
 		}
 		ops = append(ops, o)
 	}
@@ -119,9 +130,10 @@ func (m memberSet) replace(values []string) {
 	m.add(values)
 }
 
-// patchGroup applies ops to a copy of g. Members are a set meanwhile, so that a request with
-// many operations on a large group costs its size, not its size squared.
-func patchGroup(g Group, ops []operation) (Group, *Error) {
+// patchGroup applies ops to a copy of g; s tells members' types for a filter on them (nil: none
+// known). Members are a set meanwhile, so that a request with many operations on a large group
+// costs its size, not its size squared.
+func patchGroup(g Group, ops []operation, s *Snapshot) (Group, *Error) {
 	members := memberSet{}
 	members.add(g.Members)
 	for i, o := range ops {
@@ -129,7 +141,7 @@ func patchGroup(g Group, ops []operation) (Group, *Error) {
 		if o.rawPath == "" {
 			e = patchGroupObject(&g, members, o, i)
 		} else {
-			e = patchGroupPath(&g, members, o, i)
+			e = patchGroupPath(&g, members, o, i, s)
 		}
 		if e != nil {
 			return Group{}, e
@@ -150,7 +162,7 @@ func patchGroupObject(g *Group, members memberSet, o operation, i int) *Error {
 		return badRequest(typeInvalidValue, "Operations[%d]: without a path, value must be an object of attributes", i)
 	}
 	for key, raw := range attrs {
-		switch strings.ToLower(key) {
+		switch strings.ToLower(stripCoreURN(key)) {
 		case "displayname":
 			if e := setString(&g.DisplayName, raw, i, "displayName"); e != nil {
 				return e
@@ -183,30 +195,38 @@ func patchGroupObject(g *Group, members memberSet, o operation, i int) *Error {
 }
 
 // patchGroupPath applies an operation with a path.
-func patchGroupPath(g *Group, members memberSet, o operation, i int) *Error {
+func patchGroupPath(g *Group, members memberSet, o operation, i int, s *Snapshot) *Error {
 	p := o.path
 	switch {
-	case p.attr == "members" && p.sub == "":
-		switch {
-		case o.op == opRemove && p.filtered:
-			delete(members, p.value)
-		case o.op == opRemove && o.value == nil:
-			clear(members)
-		default:
-			values, e := decodeMembers(o.value, i)
-			if e != nil {
-				return e
-			}
-			switch o.op {
-			case opRemove:
-				members.remove(values)
-			case opReplace:
-				members.replace(values)
-			default:
-				members.add(values)
+	case p.ext:
+		return nil // an extension's attribute: nothing kept
+	case p.attr == "members" && p.elems != nil:
+		if o.op != opRemove || p.sub != "" {
+			return badRequest(typeInvalidPath, "Operations[%d]: a filter on members is taken by remove only; add members with the path \"members\" and a list of {\"value\": \"<id>\"}", i)
+		}
+		for v := range members {
+			if p.elems.match(memberRecord(describeMember(v, s))) {
+				delete(members, v)
 			}
 		}
-	case p.filtered || p.sub != "":
+	case p.attr == "members" && p.sub == "":
+		if o.op == opRemove && o.value == nil {
+			clear(members)
+			return nil
+		}
+		values, e := decodeMembers(o.value, i)
+		if e != nil {
+			return e
+		}
+		switch o.op {
+		case opRemove:
+			members.remove(values)
+		case opReplace:
+			members.replace(values)
+		default:
+			members.add(values)
+		}
+	case p.elems != nil || p.sub != "":
 		return badRequest(typeInvalidPath, "Operations[%d]: path %q names nothing a group has here", i, o.rawPath)
 	case p.attr == "displayname":
 		if o.op == opRemove {
@@ -227,15 +247,23 @@ func patchGroupPath(g *Group, members memberSet, o operation, i int) *Error {
 	return nil
 }
 
-// decodeMembers reads a members value: an array of {"value": id}, or one such object.
+// decodeMembers reads a members value: a list of {"value": id}, one such object, or an object
+// {"members": [...]} as some clients wrap it.
 func decodeMembers(raw json.RawMessage, i int) ([]string, *Error) {
 	var list []wireMember
 	if err := json.Unmarshal(raw, &list); err != nil {
+		var wrapped struct {
+			Members *[]wireMember `json:"members"`
+		}
 		var one wireMember
-		if err := json.Unmarshal(raw, &one); err != nil {
+		switch {
+		case json.Unmarshal(raw, &wrapped) == nil && wrapped.Members != nil:
+			list = *wrapped.Members
+		case json.Unmarshal(raw, &one) == nil:
+			list = []wireMember{one}
+		default:
 			return nil, badRequest(typeInvalidValue, "Operations[%d]: members must be a list of {\"value\": \"<id>\"}", i)
 		}
-		list = []wireMember{one}
 	}
 	values, e := memberValues(list)
 	if e != nil {
@@ -262,7 +290,7 @@ func patchUser(u User, ops []operation) (User, *Error) {
 		if o.rawPath == "" {
 			e = patchUserObject(&u, o, i)
 		} else {
-			e = patchUserPath(&u, o, i)
+			e = applyUserPath(&u, o.op, o.path, o.rawPath, o.value, i, true)
 		}
 		if e != nil {
 			return User{}, e
@@ -275,118 +303,298 @@ func patchUser(u User, ops []operation) (User, *Error) {
 	return u, nil
 }
 
+// patchUserObject applies an add or replace without a path: each key of the value object is an
+// attribute path ("active", "name.givenName", `emails[type eq "work"].value`, an extension's
+// attributes), and a key naming nothing kept here is skipped.
 func patchUserObject(u *User, o operation, i int) *Error {
 	var attrs map[string]json.RawMessage
 	if err := json.Unmarshal(o.value, &attrs); err != nil {
 		return badRequest(typeInvalidValue, "Operations[%d]: without a path, value must be an object of attributes", i)
 	}
-	for key, raw := range attrs {
-		lower := strings.ToLower(key)
-		if lower == "id" {
-			var id string
-			if json.Unmarshal(raw, &id) != nil || id != u.ID {
-				return badRequest(typeMutability, "Operations[%d]: id cannot be changed", i)
-			}
-			continue
+	for _, key := range slices.Sorted(maps.Keys(attrs)) {
+		p, err := parsePath(key)
+		if err != nil {
+			continue // not an attribute path: nothing this receiver keeps
 		}
-		attr, sub, _ := strings.Cut(lower, ".")
-		if e := setUserAttr(u, o.op, patchPath{attr: attr, sub: sub}, key, raw, i, false); e != nil {
+		if e := applyUserPath(u, o.op, p, key, attrs[key], i, false); e != nil {
 			return e
 		}
 	}
 	return nil
 }
 
-func patchUserPath(u *User, o operation, i int) *Error {
-	p := o.path
-	if p.filtered {
-		if p.attr != "emails" || o.op != opRemove {
-			return badRequest(typeInvalidPath, "Operations[%d]: path %q names nothing a user has here", i, o.rawPath)
+// applyUserPath applies one operation to one attribute path. strict refuses paths naming
+// nothing of the User schema (an operation's path names them on purpose); inside a value object
+// they are skipped. Attributes of the schema not kept here, and extensions', are ignored.
+func applyUserPath(u *User, op string, p attrPath, name string, raw json.RawMessage, i int, strict bool) *Error {
+	simple := p.sub == "" && p.elems == nil
+	refuse := func() *Error {
+		if !strict {
+			return nil
 		}
-		u.Emails = slices.DeleteFunc(u.Emails, func(e Email) bool { return e.Value == p.value })
-		return nil
+		return badRequest(typeInvalidPath, "Operations[%d]: a user has no attribute %q here; use userName, externalId, displayName, active, name or emails", i, name)
 	}
-	if o.op == opRemove {
-		switch {
-		case p.attr == "username":
-			return badRequest(typeInvalidValue, "Operations[%d]: userName is required and cannot be removed", i)
-		case p.attr == "externalid" && p.sub == "":
-			u.ExternalID = ""
-		case p.attr == "displayname" && p.sub == "":
-			u.DisplayName = ""
-		case p.attr == "emails" && p.sub == "":
-			u.Emails = nil
-		case p.attr == "name" && p.sub == "":
-			u.Name = Name{}
-		case p.attr == "name":
-			return setUserAttr(u, opReplace, p, o.rawPath, json.RawMessage(`""`), i, true)
-		case p.attr == "active":
-			return badRequest(typeInvalidValue, "Operations[%d]: active cannot be removed; replace it with true or false", i)
-		default:
-			return badRequest(typeInvalidPath, "Operations[%d]: a user has no attribute %q here", i, o.rawPath)
-		}
-		return nil
-	}
-	return setUserAttr(u, o.op, p, o.rawPath, o.value, i, true)
-}
-
-// setUserAttr sets one attribute; strict refuses attributes the receiver does not keep (a path
-// names them on purpose), while attributes inside a value object are skipped.
-func setUserAttr(u *User, op string, p patchPath, name string, raw json.RawMessage, i int, strict bool) *Error {
 	switch {
-	case p.attr == "username" && p.sub == "":
-		if e := setString(&u.UserName, raw, i, "userName"); e != nil {
-			return e
+	case p.ext:
+		return nil
+	case p.attr == "id":
+		var id string
+		if op == opRemove || json.Unmarshal(raw, &id) != nil || id != u.ID {
+			return badRequest(typeMutability, "Operations[%d]: id cannot be changed", i)
 		}
-	case p.attr == "externalid" && p.sub == "":
+	case p.attr == "meta" || p.attr == "schemas":
+		if strict {
+			return badRequest(typeMutability, "Operations[%d]: %s cannot be changed", i, name)
+		}
+	case p.attr == "emails":
+		return patchEmails(u, op, p, raw, i)
+	case p.attr == "name" && p.elems == nil:
+		return patchName(u, op, p.sub, raw, i, strict, name)
+	case !simple && (p.attr == "username" || p.attr == "externalid" || p.attr == "displayname" || p.attr == "active"):
+		return refuse()
+	case p.attr == "username":
+		if op == opRemove {
+			return badRequest(typeInvalidValue, "Operations[%d]: userName is required and cannot be removed", i)
+		}
+		return setString(&u.UserName, raw, i, "userName")
+	case p.attr == "externalid":
+		if op == opRemove {
+			u.ExternalID = ""
+			return nil
+		}
 		return setString(&u.ExternalID, raw, i, "externalId")
-	case p.attr == "displayname" && p.sub == "":
+	case p.attr == "displayname":
+		if op == opRemove {
+			u.DisplayName = ""
+			return nil
+		}
 		return setString(&u.DisplayName, raw, i, "displayName")
-	case p.attr == "active" && p.sub == "":
+	case p.attr == "active":
+		if op == opRemove {
+			return badRequest(typeInvalidValue, "Operations[%d]: active cannot be removed; replace it with true or false", i)
+		}
 		var b flexBool
 		if err := json.Unmarshal(raw, &b); err != nil {
 			return badRequest(typeInvalidValue, "Operations[%d]: active must be true or false", i)
 		}
 		u.Active = bool(b)
-	case p.attr == "name" && p.sub == "":
+	case userAttributes[p.attr]:
+		// A core attribute this receiver does not keep (title, phoneNumbers, addresses, …).
+	default:
+		return refuse()
+	}
+	return nil
+}
+
+// patchName changes the name or one of its parts; the parts the receiver does not keep
+// (middleName, honorifics) are ignored.
+func patchName(u *User, op, sub string, raw json.RawMessage, i int, strict bool, path string) *Error {
+	var target *string
+	switch sub {
+	case "":
+		if op == opRemove {
+			u.Name = Name{}
+			return nil
+		}
 		var n Name
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return badRequest(typeInvalidValue, "Operations[%d]: name must be an object", i)
 		}
-		u.Name = n
-	case p.attr == "name":
-		var target *string
-		switch p.sub {
-		case "formatted":
-			target = &u.Name.Formatted
-		case "givenname":
-			target = &u.Name.GivenName
-		case "familyname":
-			target = &u.Name.FamilyName
+		if op == opAdd {
+			// add merges into a complex attribute (RFC 7644 §3.5.2.1)
+			n = Name{Formatted: cmpOr(n.Formatted, u.Name.Formatted), GivenName: cmpOr(n.GivenName, u.Name.GivenName),
+				FamilyName: cmpOr(n.FamilyName, u.Name.FamilyName)}
 		}
-		if target == nil {
-			if strict {
-				return badRequest(typeInvalidPath, "Operations[%d]: a user has no attribute %q here", i, name)
+		u.Name = n
+		return nil
+	case "formatted":
+		target = &u.Name.Formatted
+	case "givenname":
+		target = &u.Name.GivenName
+	case "familyname":
+		target = &u.Name.FamilyName
+	case "middlename", "honorificprefix", "honorificsuffix":
+		return nil
+	default:
+		if strict {
+			return badRequest(typeInvalidPath, "Operations[%d]: a user's name has no part %q", i, path)
+		}
+		return nil
+	}
+	if op == opRemove {
+		*target = ""
+		return nil
+	}
+	return setString(target, raw, i, "name."+sub)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// patchEmails applies an operation to emails: the whole list, a sub-attribute of every address
+// (emails.value), or the addresses a filter selects (emails[type eq "work"], with or without a
+// sub-attribute after it). An add or replace whose filter selects nothing adds an address made
+// from the filter's equality comparisons (type eq "work" gives one of type work), as Entra ID
+// expects of its first write of a work address.
+func patchEmails(u *User, op string, p attrPath, raw json.RawMessage, i int) *Error {
+	if p.elems == nil && p.sub == "" {
+		switch {
+		case op == opRemove && raw == nil:
+			u.Emails = nil
+		case op == opRemove:
+			list, e := decodeEmails(raw, i)
+			if e != nil {
+				return e
 			}
+			u.Emails = slices.DeleteFunc(u.Emails, func(e Email) bool {
+				return slices.ContainsFunc(list, func(x Email) bool { return strings.EqualFold(x.Value, e.Value) })
+			})
+		default:
+			list, e := decodeEmails(raw, i)
+			if e != nil {
+				return e
+			}
+			if op == opAdd {
+				u.Emails = append(u.Emails, list...)
+			} else {
+				u.Emails = list
+			}
+		}
+		return nil
+	}
+	var selected []int
+	for k, e := range u.Emails {
+		if p.elems == nil || p.elems.match(emailRecord(e)) {
+			selected = append(selected, k)
+		}
+	}
+	if op == opRemove {
+		if p.sub == "" || p.sub == "value" {
+			u.Emails = slices.DeleteFunc(u.Emails, func(e Email) bool { return p.elems == nil || p.elems.match(emailRecord(e)) })
 			return nil
 		}
-		return setString(target, raw, i, "name."+p.sub)
-	case p.attr == "emails" && p.sub == "":
-		var emails []Email
-		if err := json.Unmarshal(raw, &emails); err != nil {
-			var one Email
-			if err := json.Unmarshal(raw, &one); err != nil {
-				return badRequest(typeInvalidValue, "Operations[%d]: emails must be a list of {\"value\": \"…\"}", i)
+		for _, k := range selected {
+			if e := setEmailPart(&u.Emails[k], p.sub, nil, i); e != nil {
+				return e
 			}
-			emails = []Email{one}
 		}
-		if op == opAdd {
-			u.Emails = append(u.Emails, emails...)
-		} else {
-			u.Emails = emails
+		return nil
+	}
+	if len(selected) == 0 {
+		fresh, ok := emailFromFilter(p.elems)
+		if !ok && op == opReplace {
+			return badRequest(typeNoTarget, "Operations[%d]: no e-mail address matches the filter, and it does not say what a new one would be", i)
 		}
-	case strict:
-		return badRequest(typeInvalidPath, "Operations[%d]: a user has no attribute %q here; use userName, externalId, displayName, active, name or emails", i, name)
+		u.Emails = append(u.Emails, fresh)
+		selected = []int{len(u.Emails) - 1}
+	}
+	for _, k := range selected {
+		if p.sub != "" {
+			if e := setEmailPart(&u.Emails[k], p.sub, raw, i); e != nil {
+				return e
+			}
+			continue
+		}
+		var parts map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &parts); err != nil {
+			return badRequest(typeInvalidValue, "Operations[%d]: an e-mail address must be an object such as {\"value\": \"…\", \"type\": \"work\"}", i)
+		}
+		for key, v := range parts {
+			if e := setEmailPart(&u.Emails[k], strings.ToLower(key), v, i); e != nil {
+				return e
+			}
+		}
 	}
 	return nil
+}
+
+// setEmailPart sets (raw nil: clears) one sub-attribute of an address.
+func setEmailPart(e *Email, sub string, raw json.RawMessage, i int) *Error {
+	switch sub {
+	case "value":
+		if raw == nil {
+			e.Value = ""
+			return nil
+		}
+		return setString(&e.Value, raw, i, "emails.value")
+	case "type":
+		if raw == nil {
+			e.Type = ""
+			return nil
+		}
+		return setString(&e.Type, raw, i, "emails.type")
+	case "primary":
+		if raw == nil {
+			e.Primary = false
+			return nil
+		}
+		var b flexBool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return badRequest(typeInvalidValue, "Operations[%d]: emails.primary must be true or false", i)
+		}
+		e.Primary = bool(b)
+	case "display":
+	default:
+		return badRequest(typeInvalidPath, "Operations[%d]: an e-mail address has no part %q; use value, type or primary", i, sub)
+	}
+	return nil
+}
+
+// emailFromFilter makes the address a filter describes by its eq comparisons joined with and;
+// ok is false when it has none.
+func emailFromFilter(f filter) (Email, bool) {
+	var e Email
+	ok := false
+	var walk func(f filter) bool
+	walk = func(f filter) bool {
+		switch f := f.(type) {
+		case andFilter:
+			return walk(f.left) && walk(f.right)
+		case compare:
+			if f.op != "eq" || f.path.sub != "" || f.path.elems != nil {
+				return false
+			}
+			switch v := f.value.(type) {
+			case string:
+				switch f.path.attr {
+				case "type":
+					e.Type, ok = v, true
+				case "value":
+					e.Value, ok = v, true
+				default:
+					return false
+				}
+			case bool:
+				if f.path.attr != "primary" {
+					return false
+				}
+				e.Primary, ok = v, true
+			default:
+				return false
+			}
+			return true
+		}
+		return false
+	}
+	if f == nil || !walk(f) {
+		return Email{}, false
+	}
+	return e, ok
+}
+
+// decodeEmails reads a list of addresses, or one.
+func decodeEmails(raw json.RawMessage, i int) ([]Email, *Error) {
+	var list []Email
+	if err := json.Unmarshal(raw, &list); err != nil {
+		var one Email
+		if err := json.Unmarshal(raw, &one); err != nil {
+			return nil, badRequest(typeInvalidValue, "Operations[%d]: emails must be a list of {\"value\": \"…\"}", i)
+		}
+		list = []Email{one}
+	}
+	return list, nil
 }

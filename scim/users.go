@@ -3,15 +3,23 @@ package scim
 import (
 	"net/http"
 	"slices"
-	"strings"
 )
 
-// users serves /Users and /Users/{id}.
+// users serves /Users, /Users/{id} and /Users/.search.
 func (h *Handler) users(q *request, id string) {
+	if id == searchSegment {
+		h.search(q, true, false)
+		return
+	}
 	route(q, id, resourceOps{list: h.listUsers, create: h.createUser, get: h.getUser, remove: h.deleteUser, write: h.writeUser})
 }
 
 func (h *Handler) getUser(q *request, id string) {
+	sh, e := shapeQuery(q.r)
+	if e != nil {
+		q.fail(e)
+		return
+	}
 	var u User
 	var found bool
 	if err := h.opts.Resources.view(q.r.Context(), func(s *Snapshot) { u, found = s.Users[id] }); err != nil {
@@ -22,7 +30,7 @@ func (h *Handler) getUser(q *request, id string) {
 		q.fail(notFound("no user with id %q", id))
 		return
 	}
-	q.answer(http.StatusOK, toUserResource(u))
+	q.answer(http.StatusOK, sh.apply(toUserResource(u)))
 }
 
 // userNameTaken reports whether a user other than id has userName. SCIM says userName is
@@ -162,54 +170,10 @@ func groupsListing(s *Snapshot, value string) []string {
 }
 
 func (h *Handler) listUsers(q *request) {
-	page, e := parseListQuery(q.r)
+	page, e := parseListQuery(q.r, userAttributes)
 	if e != nil {
 		q.fail(e)
 		return
 	}
-	var match func(User) bool
-	if page.filter != nil {
-		c := *page.filter
-		switch c.attr {
-		case "username":
-			match = func(u User) bool { return strings.EqualFold(u.UserName, c.value) }
-		case "externalid":
-			match = func(u User) bool { return u.ExternalID == c.value }
-		case "id":
-			match = func(u User) bool { return u.ID == c.value }
-		case "displayname":
-			match = func(u User) bool { return strings.EqualFold(u.DisplayName, c.value) }
-		case "active":
-			match = func(u User) bool { return (c.value == "true") == u.Active && (c.value == "true" || c.value == "false") }
-		default:
-			q.fail(badRequest(typeInvalidFilter, "users can be filtered by userName, externalId, id, displayName or active, not %q", c.attr))
-			return
-		}
-	}
-	var users []User
-	if err := h.opts.Resources.view(q.r.Context(), func(s *Snapshot) {
-		for _, u := range s.Users {
-			if match == nil || match(u) {
-				users = append(users, u)
-			}
-		}
-	}); err != nil {
-		q.fail(unavailable(err))
-		return
-	}
-	// An exact userName match first: after a 409 Authentik adopts the first result.
-	slices.SortFunc(users, func(a, b User) int {
-		if page.filter != nil && page.filter.attr == "username" && (a.UserName == page.filter.value) != (b.UserName == page.filter.value) {
-			if a.UserName == page.filter.value {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.UserName+"\x00"+a.ID, b.UserName+"\x00"+b.ID)
-	})
-	resources := make([]any, 0, len(users))
-	for _, u := range page.window(len(users)) {
-		resources = append(resources, toUserResource(users[u]))
-	}
-	q.answer(http.StatusOK, page.response(len(users), resources))
+	h.query(q, page, true, false)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -154,10 +156,50 @@ func validUser(u User) *Error {
 	if u.UserName == "" {
 		return badRequest(typeInvalidValue, "userName is required")
 	}
+	if len(u.Emails) > maxEmails {
+		return badRequest(typeInvalidValue, "emails has %d addresses; at most %d are accepted", len(u.Emails), maxEmails)
+	}
 	for i, e := range u.Emails {
 		if strings.TrimSpace(e.Value) == "" {
 			return badRequest(typeInvalidValue, "emails[%d] has no value", i)
 		}
+	}
+	fields := []struct{ name, value string }{
+		{"userName", u.UserName}, {"externalId", u.ExternalID}, {"displayName", u.DisplayName},
+		{"name.formatted", u.Name.Formatted}, {"name.givenName", u.Name.GivenName}, {"name.familyName", u.Name.FamilyName},
+	}
+	for i, e := range u.Emails {
+		fields = append(fields, struct{ name, value string }{fmt.Sprintf("emails[%d].value", i), e.Value},
+			struct{ name, value string }{fmt.Sprintf("emails[%d].type", i), e.Type})
+	}
+	for _, f := range fields {
+		if e := checkLength(f.name, f.value); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// validGroup checks what a group write leaves: the lengths of its strings and its number of
+// members (413 past maxGroupMembers, so that the client sends fewer, not the same again).
+func validGroup(g Group) *Error {
+	if e := checkLength("displayName", g.DisplayName); e != nil {
+		return e
+	}
+	if e := checkLength("externalId", g.ExternalID); e != nil {
+		return e
+	}
+	if len(g.Members) > maxGroupMembers {
+		return &Error{Status: http.StatusRequestEntityTooLarge, Type: typeInvalidValue,
+			Detail: fmt.Sprintf("the group would have %d members; at most %d are accepted", len(g.Members), maxGroupMembers)}
+	}
+	return nil
+}
+
+// checkLength refuses a string longer than maxStringLength bytes.
+func checkLength(name, value string) *Error {
+	if len(value) > maxStringLength {
+		return badRequest(typeInvalidValue, "%s is %d bytes long; at most %d are accepted", name, len(value), maxStringLength)
 	}
 	return nil
 }
@@ -191,22 +233,30 @@ func parseGroup(body []byte) (Group, []string, *Error) {
 	return g, members, nil
 }
 
-// memberValues checks members and returns their values, without duplicates.
+// memberValues checks members and returns their values, without duplicates. A member's type
+// is not needed: whether a value is a user or a group is looked up by its id, so a missing or
+// unknown type ("user" in Authentik's Webex mode, "direct" or nothing from other clients) is
+// fine. A member given by its "$ref" alone is taken by the id the reference ends in.
 func memberValues(ms []wireMember) ([]string, *Error) {
 	out := make([]string, 0, len(ms))
 	seen := make(map[string]bool, len(ms))
 	for i, m := range ms {
-		if m.Value == nil || strings.TrimSpace(*m.Value) == "" {
+		v := ""
+		switch {
+		case m.Value != nil:
+			v = strings.TrimSpace(*m.Value)
+		case m.Ref != "":
+			v = m.Ref[strings.LastIndexByte(m.Ref, '/')+1:]
+		}
+		if v == "" {
 			return nil, badRequest(typeInvalidValue, "members[%d] has no value: send {\"value\": \"<SCIM id of a user>\"}", i)
 		}
-		switch strings.ToLower(m.Type) {
-		case "", "user", "group":
-		default:
-			return nil, badRequest(typeInvalidValue, "members[%d] has type %q; use User or Group", i, m.Type)
+		if e := checkLength(fmt.Sprintf("members[%d].value", i), v); e != nil {
+			return nil, e
 		}
-		if !seen[*m.Value] {
-			seen[*m.Value] = true
-			out = append(out, *m.Value)
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
 		}
 	}
 	return out, nil
@@ -273,13 +323,7 @@ func toGroupResource(g Group, s *Snapshot, withMembers bool) groupResource {
 	if withMembers {
 		ms := make([]memberOut, 0, len(g.Members))
 		for _, v := range g.Members {
-			m := memberOut{Value: v}
-			if u, ok := s.Users[v]; ok {
-				m.Type, m.Display, m.Ref = resourceTypeUser, u.UserName, basePath+"/Users/"+v
-			} else if sub, ok := s.Groups[v]; ok {
-				m.Type, m.Display, m.Ref = resourceTypeGroup, sub.DisplayName, basePath+"/Groups/"+v
-			}
-			ms = append(ms, m)
+			ms = append(ms, describeMember(v, s))
 		}
 		r.Members = &ms
 	}
