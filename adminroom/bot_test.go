@@ -242,6 +242,8 @@ func TestSteeringCommands(t *testing.T) {
 	must(f.st.PutMember(ctx, syncer.ManagedMember{Room: roomA, User: alice}))
 	must(f.st.PutPending(ctx, syncer.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff"}))
 	onlyReply(t, f.say(opUser, "!sync pending"), "1 pending removal", "@alice:hs in !a:hs, due in 1h0m0s")
+	must(f.st.PutPending(ctx, syncer.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff", AwaitingRead: true}))
+	onlyReply(t, f.say(opUser, "!sync pending"), "1 pending removal", "@alice:hs in !a:hs, waiting for a complete read of the room's groups, then a full grace period: left staff")
 	onlyReply(t, f.say(opUser, "!sync cancel @alice:hs"), "Cancelled 1 pending removal")
 	st, _ := f.st.LoadState(ctx)
 	ex, _ = f.bot.Exemptions(ctx)

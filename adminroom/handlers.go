@@ -248,6 +248,10 @@ func (b *Bot) pending(ctx context.Context, _ Request) Reply {
 	t.head("%s", fmtCount(len(list), "pending removal", "pending removals"))
 	now := b.opts.Now()
 	for _, p := range list {
+		if p.AwaitingRead {
+			t.item("%s in %s, waiting for a complete read of the room's groups, then a full grace period: %s", p.User, p.Room, p.Reason)
+			continue
+		}
 		due := "due now"
 		if p.DueAt.After(now) {
 			due = "due in " + p.DueAt.Sub(now).Round(time.Minute).String()

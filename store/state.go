@@ -20,16 +20,17 @@ var ErrReadOnly = errors.New("the state store was opened read-only (plan mode), 
 // accept, so another dialect can reuse sqlState as it is.
 const (
 	selectMembers = `SELECT room_id, user_id, desired_since_ms, added_at_ms FROM managed_members`
-	selectPending = `SELECT room_id, user_id, due_at_ms, reason, created_at_ms FROM pending_removals`
+	selectPending = `SELECT room_id, user_id, due_at_ms, reason, created_at_ms, awaiting_read FROM pending_removals`
 	upsertMember  = `INSERT INTO managed_members (room_id, user_id, desired_since_ms, added_at_ms)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (room_id, user_id) DO UPDATE SET
     desired_since_ms = excluded.desired_since_ms, added_at_ms = excluded.added_at_ms`
 	deleteMember  = `DELETE FROM managed_members WHERE room_id = $1 AND user_id = $2`
-	upsertPending = `INSERT INTO pending_removals (room_id, user_id, due_at_ms, reason, created_at_ms)
-VALUES ($1, $2, $3, $4, $5)
+	upsertPending = `INSERT INTO pending_removals (room_id, user_id, due_at_ms, reason, created_at_ms, awaiting_read)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (room_id, user_id) DO UPDATE SET
-    due_at_ms = excluded.due_at_ms, reason = excluded.reason, created_at_ms = excluded.created_at_ms`
+    due_at_ms = excluded.due_at_ms, reason = excluded.reason, created_at_ms = excluded.created_at_ms,
+    awaiting_read = excluded.awaiting_read`
 	deletePending  = `DELETE FROM pending_removals WHERE room_id = $1 AND user_id = $2`
 	insertRemoval  = `INSERT INTO removals (room_id, user_id, action, reason, at_ms) VALUES ($1, $2, $3, $4, $5)`
 	selectRemovals = `SELECT room_id, user_id, action, reason, at_ms FROM removals ORDER BY at_ms DESC, id DESC LIMIT $1`
@@ -141,10 +142,11 @@ func loadPending(ctx context.Context, tx *sql.Tx, into map[syncer.RoomUser]synce
 	for rows.Next() {
 		var p syncer.PendingRemoval
 		var due, created sql.NullInt64
-		if err := rows.Scan(&p.Room, &p.User, &due, &p.Reason, &created); err != nil {
+		var awaiting int64
+		if err := rows.Scan(&p.Room, &p.User, &due, &p.Reason, &created, &awaiting); err != nil {
 			return err
 		}
-		p.DueAt, p.CreatedAt = fromMillis(due), fromMillis(created)
+		p.DueAt, p.CreatedAt, p.AwaitingRead = fromMillis(due), fromMillis(created), awaiting != 0
 		into[syncer.RoomUser{Room: p.Room, User: p.User}] = p
 	}
 	return rows.Err()
@@ -204,7 +206,7 @@ func (s *sqlState) PutPending(ctx context.Context, p syncer.PendingRemoval) erro
 		return fmt.Errorf("%s: due time (%v) and creation time (%v) must both be set", what, p.DueAt, p.CreatedAt)
 	}
 	return s.inTx(ctx, what, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, upsertPending, p.Room, p.User, millis(p.DueAt), p.Reason, millis(p.CreatedAt))
+		_, err := tx.ExecContext(ctx, upsertPending, p.Room, p.User, millis(p.DueAt), p.Reason, millis(p.CreatedAt), flag(p.AwaitingRead))
 		return err
 	})
 }

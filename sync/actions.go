@@ -62,6 +62,19 @@ type ScheduleRemoval struct {
 	Reason string
 }
 
+// RestartGrace marks a pending removal as awaiting a complete read: a room with a group unknown
+// this cycle cannot show that the user stayed out of it, so the grace period starts over at the
+// next cycle that reads all of the room's groups (a ScheduleRemoval then, due a full grace
+// period later). Otherwise a user who came back and left again while Authentik was unreadable
+// would be removed at the end of the first departure's grace period. DueAt is the earliest the
+// removal can now be due, for display.
+type RestartGrace struct {
+	Room   id.RoomID
+	User   id.UserID
+	DueAt  time.Time
+	Reason string
+}
+
 // CancelRemoval drops a pending removal: the user is back in a group.
 type CancelRemoval struct {
 	Room   id.RoomID
@@ -109,6 +122,7 @@ func (a TrackMember) Target() RoomUser     { return RoomUser{a.Room, a.User} }
 func (a ForgetMember) Target() RoomUser    { return RoomUser{a.Room, a.User} }
 func (a ScheduleRemoval) Target() RoomUser { return RoomUser{a.Room, a.User} }
 func (a CancelRemoval) Target() RoomUser   { return RoomUser{a.Room, a.User} }
+func (a RestartGrace) Target() RoomUser    { return RoomUser{a.Room, a.User} }
 func (a Invite) Target() RoomUser          { return RoomUser{a.Room, a.User} }
 func (a ForceJoin) Target() RoomUser       { return RoomUser{a.Room, a.User} }
 func (a Unban) Target() RoomUser           { return RoomUser{a.Room, a.User} }
@@ -119,6 +133,7 @@ func (TrackMember) Kind() string     { return "track" }
 func (ForgetMember) Kind() string    { return "forget" }
 func (ScheduleRemoval) Kind() string { return "schedule_removal" }
 func (CancelRemoval) Kind() string   { return "cancel_removal" }
+func (RestartGrace) Kind() string    { return "restart_grace" }
 func (Invite) Kind() string          { return "invite" }
 func (ForceJoin) Kind() string       { return "force_join" }
 func (Unban) Kind() string           { return "unban" }
@@ -129,6 +144,7 @@ func (a TrackMember) Why() string     { return a.Reason }
 func (a ForgetMember) Why() string    { return a.Reason }
 func (a ScheduleRemoval) Why() string { return a.Reason }
 func (a CancelRemoval) Why() string   { return a.Reason }
+func (a RestartGrace) Why() string    { return a.Reason }
 func (a Invite) Why() string          { return a.Reason }
 func (a ForceJoin) Why() string       { return a.Reason }
 func (a Unban) Why() string           { return a.Reason }
@@ -139,6 +155,7 @@ func (TrackMember) phase() int     { return phaseState }
 func (ForgetMember) phase() int    { return phaseState }
 func (ScheduleRemoval) phase() int { return phaseState }
 func (CancelRemoval) phase() int   { return phaseState }
+func (RestartGrace) phase() int    { return phaseState }
 func (Unban) phase() int           { return phaseAdd }
 func (Invite) phase() int          { return phaseAdd }
 func (ForceJoin) phase() int       { return phaseAdd }
@@ -156,6 +173,8 @@ func Describe(a Action) string {
 	t := a.Target()
 	switch a := a.(type) {
 	case ScheduleRemoval:
+		return fmt.Sprintf("%s %s in %s due %s: %s", a.Kind(), t.User, t.Room, a.DueAt.UTC().Format(time.RFC3339), a.Reason)
+	case RestartGrace:
 		return fmt.Sprintf("%s %s in %s due %s: %s", a.Kind(), t.User, t.Room, a.DueAt.UTC().Format(time.RFC3339), a.Reason)
 	case ForceJoin:
 		return fmt.Sprintf("%s %s into %s: %s", a.Kind(), t.User, t.Room, a.Reason)

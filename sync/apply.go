@@ -263,6 +263,11 @@ func (a *applier) one(ctx context.Context, act Action) {
 		if err = st.RecordRemoval(ctx, act.Removal); err == nil {
 			log.Warn().Msg("Removal found done in the room but not recorded (the process stopped in between); recorded now")
 		}
+	case RestartGrace:
+		p := PendingRemoval{Room: act.Room, User: act.User, DueAt: act.DueAt, Reason: act.Reason, CreatedAt: a.r.opts.Now(), AwaitingRead: true}
+		if err = st.PutPending(ctx, p); err == nil {
+			log.Info().Msg("Grace period restarted: a group of the room is unknown this cycle, so the absence counts again from the next complete read")
+		}
 	case CancelRemoval:
 		if err = st.DeletePending(ctx, act.Room, act.User); err == nil {
 			log.Info().Msg("Pending removal cancelled")

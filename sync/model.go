@@ -183,6 +183,10 @@ type PendingRemoval struct {
 	DueAt     time.Time
 	Reason    string
 	CreatedAt time.Time
+	// AwaitingRead is set while the room's groups were unknown in a cycle since the removal was
+	// scheduled: the grace period starts over (DueAt a full grace period from then) at the next
+	// complete read. See RestartGrace.
+	AwaitingRead bool
 }
 
 // Removal is a removal the bot carried out, kept as history.

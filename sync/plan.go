@@ -205,6 +205,7 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 		// even a user whose account is confirmed deactivated (their account may still be locked
 		// or logged out; that needs no room).
 		p.warn(room, "", "membership of Authentik group(s) %s unknown this cycle: no removals in this room", strings.Join(unknown, ", "))
+		p.restartGrace(policy, room, desired, state, now)
 		return
 	}
 	var managed []id.UserID
@@ -342,8 +343,33 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 		p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now.Add(rule.grace), Reason: reason})
 		return
 	}
+	if pending.AwaitingRead {
+		// The first complete read since a cycle that could not see the room's groups: the
+		// absence is confirmed from now on, for a whole grace period.
+		p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now.Add(rule.grace), Reason: pending.Reason})
+		return
+	}
 	if now.Before(pending.DueAt) {
 		return
 	}
 	p.removeNow(policy, room, u, rule.action, pending.Reason, rs)
+}
+
+// restartGrace restarts the grace period of the room's pending removals for leaving a group
+// (see RestartGrace): the safety rule counts an absence only over complete reads, and this
+// cycle's read of the room's groups is not complete. A user found in a group was handled by
+// planDesired; a lifecycle removal rests on a direct lookup of the account, not on the groups;
+// a removal already awaiting a read is written once, not once a cycle of an outage.
+func (p *Plan) restartGrace(policy Policy, room id.RoomID, desired map[id.UserID]*desire, state State, now time.Time) {
+	due := now.Add(ruleFor(policy, room).grace)
+	var users []id.UserID
+	for key, pending := range state.Pending {
+		if key.Room == room && desired[key.User] == nil && !isLifecycleReason(pending.Reason) && !pending.AwaitingRead {
+			users = append(users, key.User)
+		}
+	}
+	slices.Sort(users)
+	for _, u := range users {
+		p.Actions = append(p.Actions, RestartGrace{Room: room, User: u, DueAt: due, Reason: state.Pending[RoomUser{room, u}].Reason})
+	}
 }

@@ -15,6 +15,7 @@ const (
 	alice = id.UserID("@alice:hs")
 	bob   = id.UserID("@bob:hs")
 	carol = id.UserID("@carol:hs")
+	dave  = id.UserID("@dave:hs")
 	roomA = id.RoomID("!a:hs")
 	roomB = id.RoomID("!b:hs")
 )
@@ -277,8 +278,43 @@ func TestMakePlan(t *testing.T) {
 			},
 			state: stateWith([]ManagedMember{{Room: roomA, User: alice}, tracked(roomA, bob, earlier)},
 				[]PendingRemoval{{Room: roomA, User: alice, DueAt: earlier, Reason: "x"}}),
-			want:     []Action{Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"}},
+			// alice's absence is not confirmed this cycle: her grace period counts again from now.
+			want: []Action{
+				RestartGrace{Room: roomA, User: alice, DueAt: now.Add(grace), Reason: "x"},
+				Invite{Room: roomA, User: bob, Reason: "member of Authentik group staff"},
+			},
 			warnings: []string{"admins unknown this cycle: no removals"},
+		},
+		{
+			name:   "an unknown group restarts no grace of a user found in a group, nor of a lifecycle removal, nor one already awaiting a read",
+			policy: policy(staffA, Mapping{Group: "admins", Room: roomA, Method: MethodInvite}),
+			obs: Observed{
+				Groups: map[string]GroupMembers{"staff": group("staff", bob), "admins": {Group: "admins", Err: errors.New("timeout")}},
+				Rooms:  map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{alice: joined(earlier), bob: joined(earlier), carol: joined(earlier), dave: joined(earlier)})},
+			},
+			state: stateWith([]ManagedMember{tracked(roomA, bob, earlier), {Room: roomA, User: alice}, {Room: roomA, User: carol}, {Room: roomA, User: dave}},
+				[]PendingRemoval{
+					{Room: roomA, User: bob, DueAt: earlier, Reason: "x"},
+					{Room: roomA, User: alice, DueAt: earlier, Reason: ReasonDeactivated},
+					{Room: roomA, User: carol, DueAt: earlier, Reason: "x", AwaitingRead: true},
+					{Room: roomA, User: dave, DueAt: now.Add(time.Minute), Reason: "x"},
+				}),
+			want: []Action{
+				CancelRemoval{Room: roomA, User: bob, Reason: "back in Authentik group staff"},
+				RestartGrace{Room: roomA, User: dave, DueAt: now.Add(grace), Reason: "x"},
+			},
+			warnings: []string{"admins unknown this cycle: no removals"},
+		},
+		{
+			name:   "the first complete read after an unknown group starts the grace period over",
+			policy: policy(staffA),
+			obs: Observed{
+				Groups: map[string]GroupMembers{"staff": group("staff")},
+				Rooms:  map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{alice: joined(earlier)})},
+			},
+			state: stateWith([]ManagedMember{{Room: roomA, User: alice}},
+				[]PendingRemoval{{Room: roomA, User: alice, DueAt: earlier, Reason: "x", AwaitingRead: true}}),
+			want: []Action{ScheduleRemoval{Room: roomA, User: alice, DueAt: now.Add(grace), Reason: "x"}},
 		},
 		{
 			name:   "a partly read group adds the members it has but removes nobody",

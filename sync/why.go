@@ -314,6 +314,8 @@ func explainRoom(in WhyInput, rp roomPolicy, released bool, acts []Action, warns
 			inviting = true
 		case ScheduleRemoval:
 			scheduled = a.DueAt
+		case RestartGrace:
+			scheduled = a.DueAt
 		case CancelRemoval:
 			cancelled = true
 		case TrackMember:

@@ -97,7 +97,7 @@ func checkMember(t *testing.T, got, want syncer.ManagedMember) {
 func checkPending(t *testing.T, got, want syncer.PendingRemoval) {
 	t.Helper()
 	if got.Room != want.Room || got.User != want.User || got.Reason != want.Reason ||
-		!sameTime(got.DueAt, want.DueAt) || !sameTime(got.CreatedAt, want.CreatedAt) {
+		!sameTime(got.DueAt, want.DueAt) || !sameTime(got.CreatedAt, want.CreatedAt) || got.AwaitingRead != want.AwaitingRead {
 		t.Errorf("pending removal:\n got  %+v\n want %+v", got, want)
 	}
 }
@@ -215,7 +215,12 @@ func testPendingRoundTrip(t *testing.T, open func(*testing.T) Store) {
 	must(t, "put member", s.PutMember(ctx, member(roomB, alice, time.Time{}, base())))
 	first := pending(roomA, alice, base().In(time.FixedZone("X", -5*3600)).Add(999*time.Microsecond), "no longer in Authentik group staff")
 	must(t, "put pending", s.PutPending(ctx, first))
-	must(t, "put pending", s.PutPending(ctx, pending(roomB, alice, base(), "first reason")))
+	awaiting := pending(roomB, alice, base(), "first reason")
+	awaiting.AwaitingRead = true
+	must(t, "put pending", s.PutPending(ctx, awaiting))
+	if got := load(t, s).Pending[key(roomB, alice)]; !got.AwaitingRead {
+		t.Errorf("pending removal %+v: AwaitingRead not kept", got)
+	}
 	replaced := pending(roomB, alice, base().Add(time.Hour), "no longer in any of the Authentik groups a, b")
 	must(t, "replace pending", s.PutPending(ctx, replaced))
 	st := load(t, s)
