@@ -65,6 +65,12 @@ unit: check-race-deps ## fast tests only: -short, without the end-to-end suite
 e2e: synapse check-race-deps ## end-to-end tests against a real Synapse
 	$(GO) test -race -count=1 ./e2e/...
 
+# Root only: it starts a Docker daemon of its own (and installs docker.io when dockerd is missing).
+.PHONY: image-test
+image-test: synapse ## build the Dockerfile and run the image hardened against Synapse (root; a private dockerd)
+	$(call require-tool,$(GO),$(GO_HINT))
+	GO=$(GO) bash scripts/image-test/run.sh
+
 .PHONY: staticcheck
 staticcheck: ## run staticcheck (a tool dependency in go.mod) on every package
 	$(call require-tool,$(GO),$(GO_HINT))
