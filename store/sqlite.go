@@ -24,6 +24,16 @@ const (
 	lockFileName = "authentik-matrix-sync.lock"
 	backupDir    = "backups"
 	busyTimeout  = 5 * time.Second
+	// pageCacheKiB bounds each connection's page cache. With SQLite's default, 2 MiB per
+	// connection, the caches filled as the database grew, outside Go's heap, and the resident
+	// size crept up for as long as the history grew (BenchmarkSQLiteMemoryUnderChurn). The
+	// operating system caches the file as well, so a page not held here is read from memory,
+	// not from the disk.
+	pageCacheKiB = 256
+	// maxConns bounds the connections, each with its own page cache. SQLite takes one write at
+	// a time anyway, so more would only wait; they stay open rather than being closed and
+	// opened again at every burst of writes.
+	maxConns = 4
 	// wOK is W_OK of access(2), which package syscall does not name.
 	wOK = 2
 )
@@ -40,6 +50,8 @@ type Options struct {
 	ReadOnly bool
 	// Now is the clock for backup names and missing-account notes; nil means time.Now.
 	Now func() time.Time
+	// pageCacheKiB replaces the constant of that name when set, for a benchmark to compare.
+	pageCacheKiB int
 }
 
 // SQLite is the state store on one SQLite file. Times are kept to the millisecond.
@@ -49,7 +61,8 @@ type SQLite struct {
 	path      string
 	backupSet *backupSet
 	// lock is the open lock file whose flock keeps a second process out; nil when read-only.
-	lock *os.File
+	lock         *os.File
+	pageCacheKiB int
 
 	closeMu sync.Mutex
 	closed  bool
@@ -78,7 +91,7 @@ func OpenSQLite(ctx context.Context, opts Options) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SQLite{dataDir: dir, path: filepath.Join(dir, dbFileName)}
+	s := &SQLite{dataDir: dir, path: filepath.Join(dir, dbFileName), pageCacheKiB: opts.pageCacheKiB}
 	s.backupSet = &backupSet{dir: filepath.Join(dir, backupDir), ext: extSQLite,
 		retention: opts.BackupRetention, now: now, source: s.path}
 	s.where, s.now, s.readOnly = s.path, now, opts.ReadOnly
@@ -169,6 +182,7 @@ func (s *SQLite) openWritable(ctx context.Context, ms []migration) error {
 	// Temporary tables and indices stay in memory: the container's root file system is
 	// read-only and only the data directory is writable.
 	params.Add("_pragma", "temp_store(MEMORY)")
+	params.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cmpOr(s.pageCacheKiB, pageCacheKiB)))
 	// Write transactions take the write lock at BEGIN: a deferred one that reads first and
 	// then writes can fail with SQLITE_BUSY that busy_timeout does not retry.
 	params.Set("_txlock", "immediate")
@@ -176,6 +190,8 @@ func (s *SQLite) openWritable(ctx context.Context, ms []migration) error {
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", s.path, err)
 	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return fmt.Errorf("open database %s: %w: check that the file is an SQLite database and DATA_DIR is writable", s.path, err)

@@ -30,6 +30,11 @@ type options struct {
 	Seed     int64
 	Report   string
 	Keep     bool
+	// Sample is how often the bot's memory is read; Warmup is how long after the faults and
+	// changes begin the memory may still grow (0: a quarter of Duration, at most 10 min).
+	Sample    time.Duration
+	Warmup    time.Duration
+	MemoryCSV string
 }
 
 func main() {
@@ -52,7 +57,13 @@ func main() {
 	flag.Int64Var(&o.Seed, "seed", time.Now().UnixNano(), "random seed (printed in the report, to replay a run)")
 	flag.StringVar(&o.Report, "report", "soak-report.txt", "file the report is written to (as well as stdout)")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the working directory (logs, Synapse data) after the run")
+	flag.DurationVar(&o.Sample, "sample", 30*time.Second, "how often to read the bot's memory")
+	flag.DurationVar(&o.Warmup, "warmup", 0, "time after the faults begin before the memory must stay flat (default: a quarter of -duration, at most 10m)")
+	flag.StringVar(&o.MemoryCSV, "memory-csv", "soak-memory.csv", "file the memory samples are written to (CSV)")
 	flag.Parse()
+	if o.Warmup <= 0 {
+		o.Warmup = min(10*time.Minute, o.Duration/4)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

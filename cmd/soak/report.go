@@ -30,15 +30,18 @@ type report struct {
 	MissedRemovals    []string
 	MissingAdds       []string
 	RSSStart, RSSEnd  int64 // bytes
+	Warmup            time.Duration
+	Memory            memSummary
+	MemoryCSV         string
 	BotExitedEarly    bool
 	BotExitErr        string
 	ConvergenceWaited time.Duration
 }
 
 // Passed reports whether the run met its bar: nobody removed wrongly, nobody due left in a
-// room, and the bot alive to the end.
+// room, the bot alive to the end and its resident memory flat after the warm-up.
 func (r *report) Passed() bool {
-	return len(r.WrongfulRemovals) == 0 && len(r.MissedRemovals) == 0 && !r.BotExitedEarly
+	return len(r.WrongfulRemovals) == 0 && len(r.MissedRemovals) == 0 && !r.BotExitedEarly && r.Memory.Flat()
 }
 
 func (r *report) String() string {
@@ -60,6 +63,17 @@ func (r *report) String() string {
 	line("missed due removals", "%d (must be 0)%s", len(r.MissedRemovals), list(r.MissedRemovals))
 	line("members not added", "%d%s", len(r.MissingAdds), list(r.MissingAdds))
 	line("bot RSS", "%.1f MiB at start, %.1f MiB at end", mib(r.RSSStart), mib(r.RSSEnd))
+	if m := r.Memory; m.Samples > 0 {
+		line("RSS after warm-up", "%d samples over %s, from %s into the faults: first %.1f, min %.1f, max %.1f, last %.1f MiB; spread %.1f%% (must be under %.0f%%)",
+			m.Samples, m.LastAt.Sub(m.FirstAt).Round(time.Second), r.Warmup, mib(m.First), mib(m.Min), mib(m.Max), mib(m.Last), 100*m.Spread(), 100*flatWithin)
+		line("  allocated (anon)", "%.1f MiB first, %.1f MiB last", mib(m.AnonFirst), mib(m.AnonLast))
+		if m.HeapMin >= 0 {
+			line("  Go heap in use", "%.1f–%.1f MiB", mib(m.HeapMin), mib(m.HeapMax))
+		}
+		if r.MemoryCSV != "" {
+			line("  samples", "%s", r.MemoryCSV)
+		}
+	}
 	if r.BotExitedEarly {
 		line("bot", "EXITED before the end: %s", r.BotExitErr)
 	}

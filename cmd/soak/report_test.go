@@ -15,6 +15,8 @@ func TestReportPassesOnlyWithoutWrongOrMissedRemovals(t *testing.T) {
 		{"a wrongful removal", report{WrongfulRemovals: []string{"u0001 from g01"}}, false},
 		{"a missed removal", report{MissedRemovals: []string{"u0002 still join in g02"}}, false},
 		{"the bot died", report{BotExitedEarly: true, BotExitErr: "signal: killed"}, false},
+		{"memory flat after the warm-up", report{Memory: memSummary{Samples: 100, First: 30 << 20, Min: 29 << 20, Max: 31 << 20}}, true},
+		{"memory grew after the warm-up", report{Memory: memSummary{Samples: 100, First: 25 << 20, Min: 25 << 20, Max: 31 << 20}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

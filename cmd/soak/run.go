@@ -63,6 +63,16 @@ func run(ctx context.Context, o options) (*report, error) {
 	if err := w.startBot(o); err != nil {
 		return nil, err
 	}
+	memFile, err := os.Create(o.MemoryCSV)
+	if err != nil {
+		return nil, fmt.Errorf("memory samples: %w", err)
+	}
+	defer memFile.Close()
+	mem := &memSampler{}
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() { mem.run(sampleCtx, w, o.Sample, memFile); close(sampled) }()
+	defer func() { stopSampling(); <-sampled }()
 	logf("bot started; waiting for the rooms to fill")
 	if err := waitConverged(ctx, w, or, 15*time.Minute); err != nil {
 		return nil, fmt.Errorf("initial convergence: %w", err)
@@ -107,6 +117,13 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	rep.Settle = time.Since(chaosEnd)
 	rep.RSSEnd = w.rss()
+	if s, ok := w.memory(ctx); ok {
+		mem.mu.Lock()
+		mem.samples = append(mem.samples, s)
+		mem.mu.Unlock()
+	}
+	rep.Warmup, rep.MemoryCSV = o.Warmup, o.MemoryCSV
+	rep.Memory = summarize(mem.all(), chaosStart.Add(o.Warmup))
 	if !w.botRunning() {
 		rep.BotExitedEarly = true
 		rep.BotExitErr = fmt.Sprint(w.botExitErr)

@@ -395,11 +395,16 @@ type listing struct {
 	wantPage int
 }
 
-// recordReads follows every member listing through its pages, so the oracle knows when the bot
-// could see each group.
+// recordReads follows every read of group members, so the oracle knows when the bot could see
+// each group: a group with its members (core/groups/, listed or alone, with users_obj), or a
+// listing of a group's users (core/users/?groups_by_pk=) through its pages.
 func (w *world) recordReads(next http.Handler) http.Handler {
 	inProgress := map[string]*listing{} // by group PK; guarded by readMu
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/v3/core/groups/") {
+			w.recordGroupReads(next, rw, r)
+			return
+		}
 		pk := r.URL.Query().Get("groups_by_pk")
 		if pk == "" || !strings.HasPrefix(r.URL.Path, "/api/v3/core/users/") {
 			next.ServeHTTP(rw, r)
@@ -439,6 +444,48 @@ func (w *world) recordReads(next http.Handler) http.Handler {
 		}
 		l.wantPage = body.Pagination.Next
 	})
+}
+
+// groupWithMembers is what recordGroupReads needs of a group in core/groups/.
+type groupWithMembers struct {
+	PK       string            `json:"pk"`
+	Users    []json.RawMessage `json:"users"`
+	UsersObj []json.RawMessage `json:"users_obj"`
+}
+
+// recordGroupReads serves a core/groups/ request and records a read of every group the answer
+// holds whole with its members: users_obj present and as long as the member list. Each group
+// comes in one object, so a page on its own is a consistent read of the groups on it.
+func (w *world) recordGroupReads(next http.Handler, rw http.ResponseWriter, r *http.Request) {
+	at := time.Now()
+	rec := &statusWriter{ResponseWriter: rw}
+	next.ServeHTTP(rec, r)
+	if rec.status != http.StatusOK || r.Context().Err() != nil || rec.short() {
+		return
+	}
+	var groups []groupWithMembers
+	if strings.TrimSuffix(r.URL.Path, "/") == "/api/v3/core/groups" {
+		var page struct {
+			Results []groupWithMembers `json:"results"`
+		}
+		if json.Unmarshal(rec.body.Bytes(), &page) != nil {
+			return
+		}
+		groups = page.Results
+	} else {
+		var g groupWithMembers
+		if json.Unmarshal(rec.body.Bytes(), &g) != nil {
+			return
+		}
+		groups = []groupWithMembers{g}
+	}
+	w.readMu.Lock()
+	defer w.readMu.Unlock()
+	for _, g := range groups {
+		if g.PK != "" && g.UsersObj != nil && len(g.UsersObj) == len(g.Users) {
+			w.reads = append(w.reads, groupRead{At: at, PK: g.PK})
+		}
+	}
 }
 
 // statusWriter remembers the status and body written, and lets the fake hijack the connection
