@@ -481,16 +481,18 @@ func (t *Truth) outForLocked(g, user string, at, from time.Time, grace time.Dura
 	s := t.history[last]
 	in := fmt.Sprintf("(a) in truth %s was in group %s at %s (%s), less than the grace period of %s before the removal",
 		user, g, t.clock.Since(s.At), s.Why, grace)
-	if last == len(t.history)-1 || t.history[last+1].At.After(at) {
-		return in
-	}
+	// In truth user was in g too recently; the removal is still the bot's best if answers that
+	// left them out (lies no bot can tell from the truth) hid them for the whole grace period:
+	// from the earliest answer of the latest run that did not list them, back to the last
+	// answer that did.
+	var run *Answer
 	for j := len(t.answers) - 1; j >= 0; j-- {
 		a := t.answers[j]
 		if a.Seq-1 > last || a.Lost || !slices.Contains(s.Below[g], a.Group) {
 			continue
 		}
 		if a.Listed[user] {
-			return in
+			break
 		}
 		if !slices.Contains(a.Hidden, user) {
 			continue
@@ -501,12 +503,15 @@ func (t *Truth) outForLocked(g, user string, at, from time.Time, grace time.Dura
 				return in
 			}
 		}
-		if a.At.After(from) {
-			return in + fmt.Sprintf("; an answer left them out of %s at %s, also less than the grace period before", a.Group, t.clock.Since(a.At))
-		}
-		return ""
+		run = &t.answers[j]
 	}
-	return in
+	switch {
+	case run == nil:
+		return in
+	case run.At.After(from):
+		return in + fmt.Sprintf("; an answer left them out of %s at %s, also less than the grace period before", run.Group, t.clock.Since(run.At))
+	}
+	return ""
 }
 
 // JudgeAccountAction applies the safety rule to a lock or logout of user: (b) the account was
