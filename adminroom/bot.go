@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/doctor"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -41,7 +42,7 @@ type Matrix interface {
 type Store interface {
 	LoadState(ctx context.Context) (syncer.State, error)
 	DeletePending(ctx context.Context, room id.RoomID, user id.UserID) error
-	AppendAudit(ctx context.Context, e syncer.AuditEntry) error
+	AppendAudit(ctx context.Context, entries ...syncer.AuditEntry) error
 	Audit(ctx context.Context, target id.UserID, limit int) ([]syncer.AuditEntry, error)
 	PutExemption(ctx context.Context, e syncer.Exemption) error
 	DeleteExemption(ctx context.Context, room id.RoomID, user id.UserID) (bool, error)
@@ -77,11 +78,15 @@ type Options struct {
 	Matrix        Matrix
 	Store         Store
 	Backup        syncer.Backuper
-	// Doctor runs the same checks as the doctor subcommand and returns its report, one line a
-	// check, and whether every check passed; nil leaves !sync doctor unavailable.
-	Doctor   func(ctx context.Context) (lines []string, ok bool)
-	Policy   syncer.Policy
-	Interval time.Duration
+	// Doctor runs the same checks as the doctor subcommand and returns its report; nil leaves
+	// !sync doctor unavailable.
+	Doctor func(ctx context.Context) doctor.Report
+	// ResolveRoom turns a room alias an admin typed into the room's ID; nil refuses aliases.
+	ResolveRoom func(ctx context.Context, alias string) (id.RoomID, error)
+	// RoomLabels names rooms in replies by the alias their mapping was configured with.
+	RoomLabels map[id.RoomID]string
+	Policy     syncer.Policy
+	Interval   time.Duration
 	// Started is when the process started: older commands are never answered.
 	Started time.Time
 	Now     func() time.Time
@@ -243,11 +248,43 @@ func (b *Bot) handleMessage(ctx context.Context, evt *event.Event) {
 		reply = plainReply("%s", perr.Error())
 	} else {
 		log.Info().Str("command", parsed.Name).Strs("args", parsed.Args).Msg("Admin command")
-		reply = b.run(ctx, Request{Sender: evt.Sender, Name: parsed.Name, Args: parsed.Args})
+		if args, err := b.resolveAliases(ctx, parsed.Args); err != nil {
+			reply = plainReply("%s", err.Error())
+		} else {
+			reply = b.run(ctx, Request{Sender: evt.Sender, Name: parsed.Name, Args: args})
+		}
 	}
 	if err := b.opts.Matrix.SendNotice(ctx, b.opts.Room, reply.Plain, reply.HTML); err != nil {
 		log.Warn().Err(err).Msg("Could not answer in the admin room")
 	}
+}
+
+// resolveAliases replaces each room alias among args (only room arguments may start with #)
+// by the room's ID.
+func (b *Bot) resolveAliases(ctx context.Context, args []string) ([]string, error) {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if !strings.HasPrefix(a, "#") {
+			continue
+		}
+		if b.opts.ResolveRoom == nil {
+			return nil, fmt.Errorf("room aliases cannot be looked up here; give the room ID (!…) instead of %s", a)
+		}
+		room, err := b.opts.ResolveRoom(ctx, a)
+		if err != nil {
+			return nil, fmt.Errorf("could not look up %s: %s", a, errText(err))
+		}
+		out[i] = string(room)
+	}
+	return out, nil
+}
+
+// roomLabel names a room for a reply: its configured alias with the ID, or the ID alone.
+func (b *Bot) roomLabel(room id.RoomID) string {
+	if l, ok := b.opts.RoomLabels[room]; ok && l != "" {
+		return l + " (" + string(room) + ")"
+	}
+	return string(room)
 }
 
 // Authorise decides whether sender may command the bot: a listed admin, or a power level of at

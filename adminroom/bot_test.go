@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/doctor"
 	"authentik-matrix-sync/store"
 	syncer "authentik-matrix-sync/sync"
 )
@@ -101,10 +102,11 @@ func (m *fakeMatrix) take() []Reply {
 type fakeCycles struct {
 	triggered int
 	last      *syncer.CycleResult
+	plan      syncer.Plan // what Preview returns
 }
 
 func (c *fakeCycles) LastCycle() *syncer.CycleResult               { return c.last }
-func (c *fakeCycles) Preview(context.Context) (syncer.Plan, error) { return syncer.Plan{}, nil }
+func (c *fakeCycles) Preview(context.Context) (syncer.Plan, error) { return c.plan, nil }
 func (c *fakeCycles) RunCycle(context.Context) syncer.CycleResult {
 	return syncer.CycleResult{ID: "c1"}
 }
@@ -319,18 +321,30 @@ func TestDoctorCommand(t *testing.T) {
 	onlyReply(t, f.say(opUser, "!sync doctor"), "not available")
 
 	ok := false
-	f.bot.opts.Doctor = func(context.Context) ([]string, bool) {
+	f.bot.opts.Doctor = func(context.Context) doctor.Report {
 		if ok {
-			return []string{"PASS  Authentik reachable  https://auth", "All 1 checks passed."}, true
+			return doctor.Report{Results: []doctor.Result{
+				{Check: "Authentik reachable", Outcome: doctor.Pass, Detail: "https://auth"},
+				{Check: "Room <!y:hs>", Outcome: doctor.Pass, Detail: "the bot has level 100"},
+			}}
 		}
-		return []string{"FAIL  Room <!x:hs>  the bot has level 0", "      fix: raise it", "1 of 1 checks did not pass."}, false
+		return doctor.Report{Results: []doctor.Result{
+			{Check: "Authentik reachable", Outcome: doctor.Pass, Detail: "https://auth"},
+			{Check: "Mapped Matrix IDs", Outcome: doctor.Warn, Detail: "1 of 2 mapped Matrix IDs are not on hs", Hint: "leave user_mapping.server unset"},
+			{Check: "Room <!x:hs>", Outcome: doctor.Fail, Detail: "the bot has level 0", Hint: "raise it"},
+		}}
 	}
-	r := onlyReply(t, f.say(opUser, "!sync doctor"), "Doctor: some checks did not pass", "FAIL  Room <!x:hs>", "fix: raise it")
-	if !strings.Contains(r.HTML, "<code>FAIL  Room &lt;!x:hs&gt;  the bot has level 0</code>") {
-		t.Errorf("HTML reply not escaped in code: %s", r.HTML)
+	r := onlyReply(t, f.say(opUser, "!sync doctor"), "Doctor: 1 of 3 checks did not pass.", "FAIL Room <!x:hs>: the bot has level 0", "fix: raise it")
+	// FAIL first and in bold, then the warning, then the passing checks in a preformatted block.
+	fail, warn, pass := strings.Index(r.HTML, "<b>FAIL Room &lt;!x:hs&gt;</b>"), strings.Index(r.HTML, "<b>WARN Mapped Matrix IDs</b>"), strings.Index(r.HTML, "<pre>PASS  Authentik reachable  https://auth</pre>")
+	if fail < 0 || warn < fail || pass < warn || strings.Contains(r.HTML, "<code>") {
+		t.Errorf("HTML reply not laid out FAIL, WARN, then <pre> PASS lines: %s", r.HTML)
 	}
 	ok = true
-	onlyReply(t, f.say(opUser, "!sync doctor"), "Doctor: every check passed", "All 1 checks passed.")
+	r = onlyReply(t, f.say(opUser, "!sync doctor"), "Doctor: All 2 checks passed.")
+	if !strings.Contains(r.HTML, "<pre>PASS  Authentik reachable  https://auth\nPASS  Room &lt;!y:hs&gt;         the bot has level 100</pre>") {
+		t.Errorf("passing checks not aligned in one <pre> block: %s", r.HTML)
+	}
 	onlyReply(t, f.say(guest, "!sync doctor"), "only the bot's admins")
 
 	entries, err := f.st.Audit(context.Background(), "", 10)
@@ -345,5 +359,47 @@ func TestDoctorCommand(t *testing.T) {
 	}
 	if len(results) != 2 {
 		t.Errorf("audit has %d doctor entries (%v), want 2", len(results), results)
+	}
+}
+
+// TestPlanAndStatusShowSkipped: what a cycle skips is listed as skipped, with the reason, by
+// !sync plan, and counted by !sync status, never promised as an action.
+func TestPlanAndStatusShowSkipped(t *testing.T) {
+	f := newFixture(t)
+	ghost := id.UserID("@ghost:hs")
+	f.cycles.plan = syncer.Plan{Skipped: []syncer.SkippedAction{{Action: syncer.Invite{Room: roomA, User: ghost, Reason: "member of Authentik group staff"}, Reason: syncer.ReasonNoAccount}}}
+	r := onlyReply(t, f.say(opUser, "!sync plan"), "Plan: 0 actions, 1 skipped, 0 warnings", "skipped invite @ghost:hs: no Matrix account yet")
+	if strings.Contains(r.Plain, "• invite") {
+		t.Errorf("the plan promises the skipped invite: %s", r.Plain)
+	}
+	f.cycles.last = &syncer.CycleResult{ID: "c1", Started: f.clock, Done: map[string]int{}, Failed: map[string]int{}, Skipped: map[string]int{"invite": 1}}
+	onlyReply(t, f.say(opUser, "!sync status"), "ok (invite skipped 1)")
+}
+
+// TestRoomAliasesAndLabels: a room may be given by its alias wherever a room is taken, and
+// replies name a mapped room by its configured alias as well as its ID.
+func TestRoomAliasesAndLabels(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.bot.opts.RoomLabels = map[id.RoomID]string{roomA: "#staff:hs"}
+	f.bot.opts.ResolveRoom = func(_ context.Context, alias string) (id.RoomID, error) {
+		if alias == "#staff:hs" {
+			return roomA, nil
+		}
+		return "", errors.New("no such alias on the homeserver")
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(f.st.PutMember(ctx, syncer.ManagedMember{Room: roomA, User: alice}))
+	must(f.st.PutPending(ctx, syncer.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff"}))
+	onlyReply(t, f.say(opUser, "!sync pending"), "@alice:hs in #staff:hs (!a:hs), due in 1h0m0s")
+	onlyReply(t, f.say(opUser, "!sync cancel @alice:hs #nope:hs"), "could not look up #nope:hs")
+	onlyReply(t, f.say(opUser, "!sync cancel @alice:hs #staff:hs"), "Cancelled 1 pending removal")
+	if st, _ := f.st.LoadState(ctx); len(st.Pending) != 0 {
+		t.Errorf("pending after cancel by alias: %v", st.Pending)
 	}
 }

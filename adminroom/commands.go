@@ -67,7 +67,7 @@ func (b *Bot) commands() []Command {
 		{Syntax: Syntax{Name: "doctor"},
 			Help: "check Authentik, the homeserver, the mapped groups and rooms and the bot's power; changes nothing", RequiresAdmin: true, Run: b.doctor},
 		{Syntax: Syntax{Name: "backup"},
-			Help: "take a state backup now", RequiresAdmin: true, Run: b.backup},
+			Help: "take a manual state backup now (kept until deleted: only the backups before removals rotate)", RequiresAdmin: true, Run: b.backup},
 		{Syntax: Syntax{Name: "pause"},
 			Help: "stop all writes (kept across restarts)", RequiresAdmin: true, Run: b.pause},
 		{Syntax: Syntax{Name: "resume"},

@@ -3,6 +3,7 @@ package adminroom
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/doctor"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -34,6 +36,9 @@ func cycleLine(c *syncer.CycleResult) string {
 	}
 	for _, k := range sortedKeys(c.Failed) {
 		parts = append(parts, k+" failed "+itoa(c.Failed[k]))
+	}
+	for _, k := range sortedKeys(c.Skipped) {
+		parts = append(parts, k+" skipped "+itoa(c.Skipped[k]))
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "nothing to do")
@@ -194,13 +199,28 @@ func (b *Bot) plan(ctx context.Context, _ Request) Reply {
 		}
 		byRoom[r] = append(byRoom[r], a.Kind()+who+": "+a.Why())
 	}
+	for _, s := range p.Skipped {
+		r := s.Action.Target().Room
+		if _, ok := byRoom[r]; !ok {
+			rooms = append(rooms, r)
+		}
+		who := string(s.Action.Target().User)
+		if sp, ok := s.Action.(syncer.SetPowerLevels); ok && len(sp.Changes) == 1 {
+			who = string(sp.Changes[0].User)
+		}
+		byRoom[r] = append(byRoom[r], "skipped "+s.Action.Kind()+" "+who+": "+s.Reason)
+	}
 	slices.Sort(rooms)
-	t.head("Plan: %s, %s; nothing was changed", fmtCount(len(p.Actions), "action", "actions"), fmtCount(len(p.Warnings), "warning", "warnings"))
+	head := fmtCount(len(p.Actions), "action", "actions")
+	if len(p.Skipped) > 0 {
+		head += ", " + itoa(len(p.Skipped)) + " skipped"
+	}
+	t.head("Plan: %s, %s; nothing was changed", head, fmtCount(len(p.Warnings), "warning", "warnings"))
 	for _, r := range rooms {
 		if r == "" {
 			t.line("Accounts") // lock, unlock, logout, profile: no room
 		} else {
-			t.line("%s", r)
+			t.line("%s", b.roomLabel(r))
 		}
 		for _, l := range byRoom[r] {
 			t.item("%s", l)
@@ -249,14 +269,14 @@ func (b *Bot) pending(ctx context.Context, _ Request) Reply {
 	now := b.opts.Now()
 	for _, p := range list {
 		if p.AwaitingRead {
-			t.item("%s in %s, waiting for a complete read of the room's groups, then a full grace period: %s", p.User, p.Room, p.Reason)
+			t.item("%s in %s, waiting for a complete read of the room's groups, then a full grace period: %s", p.User, b.roomLabel(p.Room), p.Reason)
 			continue
 		}
 		due := "due now"
 		if p.DueAt.After(now) {
 			due = "due in " + p.DueAt.Sub(now).Round(time.Minute).String()
 		}
-		t.item("%s in %s, %s (%s UTC): %s", p.User, p.Room, due, p.DueAt.UTC().Format("2006-01-02 15:04"), p.Reason)
+		t.item("%s in %s, %s (%s UTC): %s", p.User, b.roomLabel(p.Room), due, p.DueAt.UTC().Format("2006-01-02 15:04"), p.Reason)
 	}
 	batches, err := b.opts.Store.OpenBatches(ctx)
 	if err != nil {
@@ -404,16 +424,46 @@ func (b *Bot) doctor(ctx context.Context, req Request) Reply {
 	if b.opts.Doctor == nil {
 		return plainReply("The doctor is not available in this setup; run the doctor subcommand instead.")
 	}
-	lines, ok := b.opts.Doctor(ctx)
+	report := b.opts.Doctor(ctx)
+	ok := report.OK()
 	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "doctor", Result: doctorResult(ok)})
+	return renderDoctor(report)
+}
+
+// renderDoctor lays a doctor report out for a chat client: what did not pass first, each check in
+// bold with its fix under it, then the warnings, then the passing checks as one preformatted
+// block, whose columns Element keeps (runs of spaces in inline code it does not).
+func renderDoctor(r doctor.Report) Reply {
 	var t text
-	if ok {
-		t.head("Doctor: every check passed")
-	} else {
-		t.head("Doctor: some checks did not pass")
+	t.head("Doctor: %s", r.Summary())
+	var passed []doctor.Result
+	for _, pass := range []func(doctor.Outcome) bool{
+		func(o doctor.Outcome) bool { return o == doctor.Fail || o == doctor.Skipped },
+		func(o doctor.Outcome) bool { return o == doctor.Warn },
+	} {
+		for _, res := range r.Results {
+			if !pass(res.Outcome) {
+				continue
+			}
+			t.strong(res.Outcome.String()+" "+res.Check, ": "+res.Detail)
+			if res.Hint != "" {
+				t.item("fix: %s", res.Hint)
+			}
+		}
 	}
-	for _, l := range lines {
-		t.code("", l)
+	width := 0
+	for _, res := range r.Results {
+		if res.Outcome == doctor.Pass {
+			passed = append(passed, res)
+			width = max(width, len(res.Check))
+		}
+	}
+	if len(passed) > 0 {
+		lines := make([]string, 0, len(passed))
+		for _, res := range passed {
+			lines = append(lines, strings.TrimRight(fmt.Sprintf("PASS  %-*s  %s", width, res.Check, res.Detail), " "))
+		}
+		t.pre(lines)
 	}
 	return t.reply()
 }

@@ -8,9 +8,9 @@ import (
 	syncer "authentik-matrix-sync/sync"
 )
 
-// afterCycle writes a finished cycle's room changes to the audit log and posts what operators
-// must see: one grouped notice per cycle for removals, and a notice when something starts or
-// stops failing.
+// afterCycle posts what operators must see of a finished cycle: one grouped notice per cycle
+// for removals, and a notice when something starts or stops failing. CycleAudit writes the
+// cycle's room changes to the audit log.
 func (b *Bot) afterCycle(ctx context.Context, rep cycleReport) {
 	res := rep.res
 	if !res.Paused {
@@ -19,11 +19,8 @@ func (b *Bot) afterCycle(ctx context.Context, rep cycleReport) {
 		b.stats = &st
 		b.mu.Unlock()
 	}
-	actor := "cycle " + res.ID
 	var removed, held, failed []syncer.AppliedWrite
 	for _, w := range res.Writes {
-		b.audit(ctx, syncer.AuditEntry{At: res.Started, Actor: actor, Command: w.Kind + ": " + w.Reason,
-			Target: w.Target.User, Room: w.Target.Room, Result: w.Result})
 		if w.Result == syncer.ResultFailed {
 			// A failing homeserver fails the same writes every cycle: they are told once, below.
 			failed = append(failed, w)

@@ -16,7 +16,8 @@ const (
 	ArgWord ArgKind = iota
 	// ArgUser is a Matrix user ID (@local:server).
 	ArgUser
-	// ArgRoom is a Matrix room ID (!opaque:server, or !opaque in room version 12).
+	// ArgRoom is a Matrix room ID (!opaque:server, or !opaque in room version 12) or a room
+	// alias (#name:server), which the bot resolves before the command runs.
 	ArgRoom
 )
 
@@ -143,8 +144,8 @@ func checkArgs(syn Syntax, args []string) error {
 				return fmt.Errorf("%q is not a Matrix user ID such as @alice:example.org", v)
 			}
 		case ArgRoom:
-			if !looksLikeRoom(v) {
-				return fmt.Errorf("%q is not a room ID such as !abc:example.org", v)
+			if !looksLikeRoom(v) && !looksLikeID(v, '#') {
+				return fmt.Errorf("%q is neither a room ID such as !abc:example.org nor an alias such as #staff:example.org", v)
 			}
 		}
 	}

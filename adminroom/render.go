@@ -47,6 +47,20 @@ func (t *text) code(label, code string) *text {
 	return t
 }
 
+// strong writes a line whose first part is emphasised.
+func (t *text) strong(bold, rest string) *text {
+	t.plain.WriteString(bold + rest + "\n")
+	t.html.WriteString("<b>" + html.EscapeString(bold) + "</b>" + html.EscapeString(rest) + "<br>")
+	return t
+}
+
+// pre writes lines as one preformatted block, which keeps their columns.
+func (t *text) pre(lines []string) *text {
+	t.plain.WriteString(strings.Join(lines, "\n") + "\n")
+	t.html.WriteString("<pre>" + html.EscapeString(strings.Join(lines, "\n")) + "</pre>")
+	return t
+}
+
 func (t *text) reply() Reply {
 	return Reply{Plain: strings.TrimRight(t.plain.String(), "\n"), HTML: strings.TrimSuffix(t.html.String(), "<br>")}
 }

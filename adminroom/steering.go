@@ -67,13 +67,13 @@ func (b *Bot) FinishBatch(ctx context.Context, batchID string) error {
 // ActionFinished implements sync.Observer; the admin room reads whole cycles only.
 func (b *Bot) ActionFinished(string, id.RoomID, string) {}
 
-// CycleFinished implements sync.Observer. It runs on the cycle's goroutine, so the audit and
-// notices are handed to Run.
+// CycleFinished implements sync.Observer. It runs on the cycle's goroutine, so the notices are
+// handed to Run.
 func (b *Bot) CycleFinished(res syncer.CycleResult, stats syncer.CycleStats) {
 	select {
 	case b.cycleCh <- cycleReport{res: res, stats: stats}:
 	default:
-		b.opts.Log.Warn().Str("cycle", res.ID).Msg("Admin room busy; this cycle's audit entries and notices are dropped")
+		b.opts.Log.Warn().Str("cycle", res.ID).Msg("Admin room busy; this cycle's notices are dropped")
 	}
 }
 

@@ -35,7 +35,14 @@ func (b *Bot) why(ctx context.Context, req Request) Reply {
 			t.line("… and %s; ask about one with %s why %s !room:server", fmtCount(len(s.Rooms)-i, "more room", "more rooms"), b.opts.Prefix, user)
 			break
 		}
-		t.line("%s", r.Title)
+		title := r.Title
+		for room, label := range b.opts.RoomLabels {
+			if label != "" && strings.Contains(title, string(room)) {
+				title = strings.Replace(title, string(room), label+" ("+string(room)+")", 1)
+				break
+			}
+		}
+		t.line("%s", title)
 		for _, l := range r.Lines {
 			t.item("%s", l)
 		}

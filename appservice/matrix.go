@@ -235,7 +235,7 @@ func (m *Matrix) withRateLimit(ctx context.Context, what string, op func(context
 		}
 		m.gate.closeFor(min(wait, m.maxRateLimitWait))
 		giveUp := attempt >= m.rateLimitRetries || wait > m.maxRateLimitWait
-		m.logFor(ctx).Warn().Str("request", what).Dur("retry_in", wait).Bool("retried", !giveUp).
+		m.logFor(ctx).Warn().Str("request", what).Float64("retry_in_seconds", wait.Seconds()).Bool("retried", !giveUp).
 			Msg("Rate-limited by the homeserver; every request waits")
 		if giveUp {
 			return err

@@ -3,7 +3,6 @@ package appservice
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -17,8 +16,16 @@ import (
 	syncer "authentik-matrix-sync/sync"
 )
 
-// ErrBotNotInRoom means the bot cannot see a room's current state because it is not joined.
-var ErrBotNotInRoom = errors.New("bot is not joined to the room")
+// ErrBotNotInRoom means the bot cannot see a room's current state because it is not joined. It
+// is a setup problem (an invite fixes it, not a wait), so a room the bot is not in does not make
+// the cycles back off as an unreachable homeserver does.
+var ErrBotNotInRoom error = setupError("bot is not joined to the room")
+
+// setupError is an error that a change of setup fixes, not a wait (see sync.IsSetupProblem).
+type setupError string
+
+func (e setupError) Error() string { return string(e) }
+func (setupError) SetupProblem()   {}
 
 // ResolveRoom turns a room ID or alias from the configuration into a room ID, looking aliases up
 // in the room directory.
@@ -239,6 +246,29 @@ func creatorsArePrivileged(version string) bool {
 	}
 	n, err := strconv.Atoi(base)
 	return err == nil && n >= 12
+}
+
+// BotInvited reports whether the bot holds a pending invite to room, from the room summary
+// (GET /_matrix/client/v1/room_summary/{room}, Matrix 1.15), which names the asker's membership
+// and is readable with a pending invite. (/sync would say it too, but Synapse refuses it to
+// appservice users.) A homeserver without the endpoint, or a room the bot may not see, gives
+// false. The running bot joins an invited room at its next cycle (and at start); the doctor
+// says so instead of asking for an invite.
+func (m *Matrix) BotInvited(ctx context.Context, room id.RoomID) (bool, error) {
+	var resp struct {
+		Membership string `json:"membership"`
+	}
+	err := m.withRateLimit(ctx, "room summary", func(ctx context.Context) error {
+		_, err := m.client.MakeRequest(ctx, http.MethodGet, m.client.BuildURL(mautrix.ClientURLPath{"v1", "room_summary", room}), nil, &resp)
+		return err
+	})
+	switch {
+	case httpStatus(err) == http.StatusNotFound || httpStatus(err) == http.StatusForbidden:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read the summary of %s: %w", room, err)
+	}
+	return resp.Membership == "invite", nil
 }
 
 // JoinRoom joins the bot to a mapped room, accepting its invite. It never acts for anyone else.

@@ -231,6 +231,10 @@ func TestRoomStateRequests(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("RoomState error = %v, want %v", err, tt.wantErr)
 			}
+			// Not being in the room is a setup problem (an invite fixes it); any other failure is not.
+			if got, want := syncer.IsSetupProblem(err), errors.Is(tt.wantErr, ErrBotNotInRoom); got != want {
+				t.Errorf("IsSetupProblem(%v) = %v, want %v", err, got, want)
+			}
 			calls := f.routesCalled()
 			if len(calls) != 1 {
 				t.Errorf("RoomState made %d requests, want 1: %v", len(calls), calls)

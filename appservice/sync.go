@@ -61,7 +61,7 @@ func (m *Matrix) FollowRoom(ctx context.Context, room id.RoomID, handle func(con
 			if ctx.Err() != nil {
 				return nil
 			}
-			m.log.Warn().Err(err).Dur("retry_in", delay).Msg("Sync with the homeserver failed; retrying")
+			m.log.Warn().Err(err).Float64("retry_in_seconds", delay.Seconds()).Msg("Sync with the homeserver failed; retrying")
 			select {
 			case <-ctx.Done():
 				return nil

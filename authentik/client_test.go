@@ -827,6 +827,11 @@ func checkEffective(t *testing.T, s *authentiktest.Server, names []string, got m
 		if m.Err == nil || !strings.Contains(m.Err.Error(), want) {
 			t.Errorf("group %q: error %v, want it to contain %q", name, m.Err, want)
 		}
+		// Only a group Authentik does not have is a setup problem: a failed read is an outage.
+		var setup interface{ SetupProblem() }
+		if isSetup, notFound := errors.As(m.Err, &setup), strings.Contains(want, "not found (check the name"); isSetup != notFound {
+			t.Errorf("group %q: error %v marked a setup problem: %v, want %v", name, m.Err, isSetup, notFound)
+		}
 	}
 	for _, r := range s.Requests() {
 		path, _, _ := strings.Cut(strings.TrimPrefix(r, "GET "), "?")

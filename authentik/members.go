@@ -206,7 +206,7 @@ func (r *resolver) readGroup(ctx context.Context, g Group) directMembers {
 func (r *resolver) tree(name string) ([]Group, error) {
 	g, ok := r.byName[name]
 	if !ok {
-		return nil, fmt.Errorf("authentik group %q not found (check the name in the mapping; names are case-sensitive)", name)
+		return nil, groupNotFound(name)
 	}
 	tree, err := r.descendants(g)
 	if err != nil {
@@ -306,3 +306,14 @@ func (r *resolver) descendants(g Group) ([]Group, error) {
 	}
 	return out, nil
 }
+
+// groupNotFound is the error of a mapped group Authentik does not have: a setup problem (a
+// mistyped name, a group not made yet), not an outage, so it does not make the cycles back off.
+type groupNotFound string
+
+func (e groupNotFound) Error() string {
+	return fmt.Sprintf("authentik group %q not found (check the name in the mapping; names are case-sensitive)", string(e))
+}
+
+// SetupProblem marks the error as one a change of setup fixes (see sync.IsSetupProblem).
+func (groupNotFound) SetupProblem() {}

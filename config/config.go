@@ -21,6 +21,7 @@ type Config struct {
 	Health      HealthConfig      `yaml:"health"`
 	Metrics     MetricsConfig     `yaml:"metrics"`
 	Admin       AdminConfig       `yaml:"admin"`
+	Audit       AuditConfig       `yaml:"audit"`
 	Webhook     WebhookConfig     `yaml:"webhook"`
 	// Directory says where group membership comes from: Authentik's API, or what its SCIM
 	// provider pushed.
@@ -205,7 +206,8 @@ type DatabaseConfig struct {
 	PgDump string `yaml:"pg_dump"`
 	// DataDir holds the SQLite file and its backups, or the Postgres backups (DATA_DIR).
 	DataDir string `yaml:"data_dir"`
-	// BackupRetention is the number of backups kept (DB_BACKUP_RETENTION_COUNT).
+	// BackupRetention is the number of automatic backups (those before removals) kept
+	// (DB_BACKUP_RETENTION_COUNT); manual and pre-restore backups are kept until deleted.
 	BackupRetention int `yaml:"backup_retention"`
 }
 

@@ -142,6 +142,7 @@ func TestDefaults(t *testing.T) {
 			RemoveAction: RemoveKick, MaxRemovalsPerCycle: 10, MaxRemovalFraction: 0.25, MaxBackoff: 5 * time.Minute,
 			MaxConcurrentWrites: 8, FullResyncInterval: time.Hour},
 		Admin:       AdminConfig{CommandPrefix: "!sync"},
+		Audit:       AuditConfig{MaxAge: 90 * 24 * time.Hour, MaxRows: 100000},
 		UserMapping: UserMappingConfig{Template: "@{username}:{server}", Attribute: "matrix_id", Server: "example.com", Source: SourceTemplate, ExternalID: ExternalIDConfig{Subject: "uid", Refresh: time.Hour}},
 		Database:    DatabaseConfig{Type: DatabaseSQLite, DataDir: "./data", BackupRetention: 3, Schema: "authentik_matrix_sync", MaxOpenConns: 4, MaxIdleConns: 2, PgDump: "pg_dump"},
 		Logging:     LoggingConfig{Level: "info", Format: LogFormatAuto},

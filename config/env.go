@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,7 @@ func (l *loader) applyEnv(c *Config) {
 	l.envSecret("APPSERVICE_HS_TOKEN", sHSToken, sHSTokenFile, &c.Appservice.HSToken, nil)
 
 	l.applyAdminEnv(c)
+	l.applyAuditEnv(c)
 	l.applyBackoffEnv(c)
 	l.applyScaleEnv(c)
 	l.applyWebhookEnv(c)
@@ -175,10 +177,37 @@ func explainJSONError(err error, length int) string {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Sprintf("malformed JSON at byte %d: the text ends before the array is closed", length)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Sprintf("a mapping has the unknown key %s (known keys: group, space or room, method, rejoin, remove_action, grace_period, remove, include_children, recursive, exclude_rooms, create_if_missing)", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return unknownMappingKey(strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return fmt.Sprintf("malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
+}
+
+// unknownMappingKey answers a SYNC_MAPPINGS key that Mapping does not have; quoted is the key
+// as encoding/json quotes it.
+func unknownMappingKey(quoted string) string {
+	keys := mappingJSONKeys()
+	hint := ""
+	if key, err := strconv.Unquote(quoted); err == nil {
+		if guess := closest(key, keys); guess != "" {
+			hint = fmt.Sprintf("did you mean %q? ", guess)
+		}
+	}
+	return fmt.Sprintf("a mapping has the unknown key %s (%sknown keys: %s)", quoted, hint, strings.Join(keys, ", "))
+}
+
+// mappingJSONKeys lists the keys a SYNC_MAPPINGS entry takes, read from Mapping's json tags so
+// that a new field is named without anyone remembering to.
+func mappingJSONKeys() []string {
+	var keys []string
+	t := reflect.TypeFor[Mapping]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" && t.Field(i).IsExported() {
+			keys = append(keys, name)
+		}
+	}
+	return keys
 }
 
 // jsonKind says in JSON terms what a Go type expects.

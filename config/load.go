@@ -96,6 +96,8 @@ func withDefaults() *Config {
 	c.Sync.MaxConcurrentWrites = DefaultMaxConcurrentWrites
 	c.Sync.FullResyncInterval = DefaultFullResyncInterval
 	c.Admin.CommandPrefix = DefaultCommandPrefix
+	c.Audit.MaxAge = DefaultAuditMaxAge
+	c.Audit.MaxRows = DefaultAuditMaxRows
 	c.Webhook.Header = DefaultWebhookHeader
 	c.Webhook.Debounce = DefaultWebhookDebounce
 	scimDefaults(c)
@@ -120,8 +122,12 @@ func (l *loader) readFile(c *Config, path string) error {
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
 	case errors.As(err, &typeErr):
+		// The decoder's messages give the line; the node tree gives the key written there.
+		var doc yaml.Node
+		_ = yaml.Unmarshal(data, &doc)
+		values := yamlValues(&doc)
 		for _, msg := range typeErr.Errors {
-			l.problems.addPlain("config file %s, %s", path, explainYAMLError(msg))
+			l.problems.addPlain("config file %s, %s", path, explainYAMLError(msg, values))
 		}
 	default:
 		return fmt.Errorf("config file %s is not valid YAML: fix it by comparing with config.example.yaml: %w", path, yamlSyntaxError{err})

@@ -13,14 +13,20 @@ import (
 // SYNC_MAPPINGS JSON, where encoding/json would otherwise want nanoseconds.
 type Duration time.Duration
 
-// UnmarshalYAML reads "48h"-style text.
+// UnmarshalYAML reads "48h"-style text. A value of another kind is a *yaml.TypeError worded as
+// yaml.v3 words its own, so that loading goes on and the message names the key, as for any other
+// value of the wrong type.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: a duration must be text such as 48h or 90m", n.Line)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal %s into config.Duration", n.Line, n.ShortTag())}}
 	}
 	v, err := parseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		shown := n.Value
+		if len(shown) > 10 {
+			shown = shown[:7] + "..."
+		}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal %s `%s` into config.Duration", n.Line, n.ShortTag(), shown)}}
 	}
 	*d = v
 	return nil

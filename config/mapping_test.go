@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,46 @@ func TestMappingOptionsRefused(t *testing.T) {
 			_, err := Load("", envFunc(with(clientEnv(), map[string]string{"SYNC_MAPPINGS": tc.mappings})))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestUnknownMappingKeyListsEveryKey: the SYNC_MAPPINGS answer to an unknown key lists every key
+// a mapping takes, power_level included, and suggests the nearest one.
+func TestUnknownMappingKeyListsEveryKey(t *testing.T) {
+	tests := []struct {
+		name, key, want string
+	}{
+		{"a typo of power_level", "power_levle", `did you mean "power_level"?`},
+		{"a typo of method", "metod", `did you mean "method"?`},
+		{"nothing near", "colour", `"colour" (known keys: group, room, space, method`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mappings := `[{"group":"g","room":"!r:example.com","` + tc.key + `":1}]`
+			_, err := Load("", envFunc(with(clientEnv(), map[string]string{"SYNC_MAPPINGS": mappings})))
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("error does not say %q:\n%s", tc.want, msg)
+			}
+			for _, key := range []string{"group", "room", "space", "method", "rejoin", "remove_action", "grace_period", "remove",
+				"include_children", "recursive", "exclude_rooms", "create_if_missing", "power_level"} {
+				if !strings.Contains(msg, key) {
+					t.Errorf("known keys lack %s:\n%s", key, msg)
+				}
+			}
+			var keys []string
+			for _, f := range reflect.VisibleFields(reflect.TypeFor[Mapping]()) {
+				if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+					keys = append(keys, name)
+				}
+			}
+			if !strings.Contains(msg, "known keys: "+strings.Join(keys, ", ")+")") {
+				t.Errorf("known keys are not the Mapping's json keys %v:\n%s", keys, msg)
 			}
 		})
 	}

@@ -54,6 +54,7 @@ func (c *Config) check(forGenerate bool) problems {
 	c.checkExternalIDs(&ps)
 	c.checkRest(&ps)
 	c.checkAdmin(&ps)
+	c.checkAudit(&ps)
 	c.checkBackoff(&ps)
 	c.checkScale(&ps)
 	c.checkWebhook(&ps)

@@ -22,6 +22,9 @@ const (
 	Fail
 	// Skipped means the check could not run because one it depends on failed; it does not pass.
 	Skipped
+	// Warn means the check found something likely wrong that does not stop the bot; the run
+	// still passes.
+	Warn
 )
 
 func (o Outcome) String() string {
@@ -30,6 +33,8 @@ func (o Outcome) String() string {
 		return "PASS"
 	case Fail:
 		return "FAIL"
+	case Warn:
+		return "WARN"
 	default:
 		return "SKIP"
 	}
@@ -48,21 +53,27 @@ type Report struct {
 	Results []Result
 }
 
-// OK is true when every check passed.
+// OK is true when every check passed (a warning passes).
 func (r Report) OK() bool {
-	for _, res := range r.Results {
-		if res.Outcome != Pass {
-			return false
-		}
-	}
-	return len(r.Results) > 0
+	return len(r.Results) > 0 && r.Failed() == 0
 }
 
 // Failed counts the checks that did not pass.
 func (r Report) Failed() int {
 	n := 0
 	for _, res := range r.Results {
-		if res.Outcome != Pass {
+		if res.Outcome != Pass && res.Outcome != Warn {
+			n++
+		}
+	}
+	return n
+}
+
+// Warnings counts the checks that passed with a warning.
+func (r Report) Warnings() int {
+	n := 0
+	for _, res := range r.Results {
+		if res.Outcome == Warn {
 			n++
 		}
 	}
@@ -90,6 +101,9 @@ func (r Report) Lines() []string {
 // Summary is the report's last line.
 func (r Report) Summary() string {
 	if r.OK() {
+		if w := r.Warnings(); w > 0 {
+			return fmt.Sprintf("All %d checks passed, %d with a warning.", len(r.Results), w)
+		}
 		return fmt.Sprintf("All %d checks passed.", len(r.Results))
 	}
 	return fmt.Sprintf("%d of %d checks did not pass.", r.Failed(), len(r.Results))
@@ -130,6 +144,10 @@ type Input struct {
 	// DirectorySCIM is directory.source scim: members come from SCIM, subgroups from Authentik's
 	// group tree, which must then be readable.
 	DirectorySCIM bool
+	// Users gives the mapped Matrix IDs; nil skips their check. ServerName is the homeserver's
+	// domain they should be on.
+	Users      MappedUsers
+	ServerName string
 }
 
 // Run runs every check. It stops at nothing: a failed check makes the ones that depend on it
@@ -139,6 +157,7 @@ func Run(ctx context.Context, in Input) Report {
 	r.Results = append(r.Results, checkAuthentik(ctx, in)...)
 	r.Results = append(r.Results, checkSCIMTree(in, r.Results)...)
 	r.Results = append(r.Results, checkHomeserver(ctx, in)...)
+	r.Results = append(r.Results, checkMappedUsers(ctx, in)...)
 	r.Results = append(r.Results, checkMAS(ctx, in.MAS)...)
 	return r
 }

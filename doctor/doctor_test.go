@@ -76,6 +76,7 @@ type fakeHomeserver struct {
 	pingProblem                              PingProblem
 	rooms                                    map[string]RoomPower
 	roomErr                                  map[string]error
+	invited                                  map[string]bool // rooms the bot is invited to, with roomErr
 }
 
 func (f *fakeHomeserver) Reachable(context.Context) error { return f.reachErr }
@@ -91,7 +92,7 @@ func (f *fakeHomeserver) ForceJoin(context.Context) (string, bool, error) {
 }
 func (f *fakeHomeserver) Room(_ context.Context, room string) (RoomPower, error) {
 	if err := f.roomErr[room]; err != nil {
-		return RoomPower{}, err
+		return RoomPower{Invited: f.invited[room]}, err
 	}
 	return f.rooms[room], nil
 }
@@ -211,6 +212,13 @@ func TestRun(t *testing.T) {
 			setup:  func(_ *fakeAuthentik, h *fakeHomeserver) { h.roomErr = map[string]error{"#eng:hs": errNotJoined} },
 			want:   strings.Replace(allPass, "Room #eng:hs=PASS", "Room #eng:hs=FAIL", 1),
 			detail: "invite @bot:hs"},
+		{name: "bot invited, not joined",
+			setup: func(_ *fakeAuthentik, h *fakeHomeserver) {
+				h.roomErr = map[string]error{"#eng:hs": errNotJoined}
+				h.invited = map[string]bool{"#eng:hs": true}
+			},
+			want:   strings.Replace(allPass, "Room #eng:hs=PASS", "Room #eng:hs=FAIL", 1),
+			detail: "@bot:hs is invited, not joined"},
 		{name: "alias missing",
 			setup:  func(_ *fakeAuthentik, h *fakeHomeserver) { h.roomErr = map[string]error{"#eng:hs": errNoAlias} },
 			want:   strings.Replace(allPass, "Room #eng:hs=PASS", "Room #eng:hs=FAIL", 1),

@@ -22,7 +22,8 @@ type Homeserver interface {
 	// ForceJoin checks that the configured force-join route can work; ok is false when no
 	// mapping forces joins.
 	ForceJoin(ctx context.Context) (detail string, ok bool, err error)
-	// Room resolves a room ID or alias and reads the bot's power in it.
+	// Room resolves a room ID or alias and reads the bot's power in it. When the bot is not in
+	// the room, the error comes with the room's ID and Invited set if it holds an invite.
 	Room(ctx context.Context, roomOrAlias string) (RoomPower, error)
 	// IsAliasMissing tells whether Room's error means the alias does not exist.
 	IsAliasMissing(err error) bool
@@ -46,6 +47,8 @@ type RoomPower struct {
 	Kick        int
 	Ban         int
 	PowerLevels int // the level needed to change m.room.power_levels
+	// Invited is set, with Room's error, when the bot is not in the room but holds an invite.
+	Invited bool
 }
 
 func checkHomeserver(ctx context.Context, in Input) []Result {
@@ -124,6 +127,11 @@ func checkRoom(ctx context.Context, hs Homeserver, bot string, n Need) Result {
 	case err != nil && hs.IsAliasMissing(err):
 		r.Outcome, r.Detail = Fail, err.Error()
 		r.Hint = "create the room and give it this alias, fix the alias in the mapping, or add create_if_missing"
+		return r
+	case err != nil && p.Invited:
+		r.Outcome, r.Detail = Fail, fmt.Sprintf("%s is invited, not joined", bot)
+		r.Hint = "a running bot joins at its next cycle, and a starting one at start: start the bot or wait one sync interval, then run doctor again; " +
+			"give it a power level of at least the room's kick level"
 		return r
 	case err != nil:
 		r.Outcome, r.Detail = Fail, err.Error()

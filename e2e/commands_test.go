@@ -52,6 +52,42 @@ func TestPlanShowsActionsAndChangesNothing(t *testing.T) {
 	}
 }
 
+// TestPlanShowsSkippedUsersAsSkipped: a group member without a Matrix account is skipped by
+// every cycle; plan says so, with the reason, instead of promising an invite, and the bot's
+// cycle does what the plan said.
+func TestPlanShowsSkippedUsersAsSkipped(t *testing.T) {
+	room := newRoom(t, false, "plan-skipped")
+	ak := directory(t, "staff", "alice", "ghost") // ghost has no Matrix account
+	cfg := botConfig{grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}}}
+	args, cmdEnv := invocation(t, ak, cfg, t.TempDir()+"/data", freeAddr(t))
+	out, err := runCommand(t, args, cmdEnv, "plan")
+	if err != nil {
+		t.Fatalf("plan failed: %v\n%s", err, out)
+	}
+	ghost := string(uid("ghost"))
+	for _, want := range []string{
+		"invite @alice:localhost in " + string(room),
+		"skipped: invite " + ghost + " in " + string(room),
+		"no Matrix account yet",
+		"1 of them in Matrix rooms, 1 skipped",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "invite "+ghost) {
+			t.Errorf("plan promises an invite that no cycle makes: %q", line)
+		}
+	}
+	b := startBot(t, ak, cfg, "")
+	waitMembership(t, room, uid("alice"), "invite")
+	b.waitCycles(2)
+	if m := membership(t, room, uid("ghost")); m.Membership != "" {
+		t.Errorf("ghost is %q in the room", m.Membership)
+	}
+}
+
 func TestHealthcheckSubcommand(t *testing.T) {
 	room := newRoom(t, true, "health")
 	ak := directory(t, "staff", "alice")

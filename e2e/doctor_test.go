@@ -3,9 +3,12 @@ package e2e
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // runDoctor runs `doctor` with a bot's configuration and returns its output and exit code.
@@ -87,6 +90,15 @@ func testDoctor(t *testing.T, appservice bool) {
 		{name: "bot without power in a room",
 			cfg:   botConfig{mappings: []mapping{{Group: "staff", Room: room}, {Group: "staff", Room: weak}}},
 			wants: []string{"PASS  Room " + string(room), "FAIL  Room " + string(weak), "the bot has level 0; kick needs 50", "fix: raise " + string(botUser(appservice).ID) + " to power level 50"}},
+		{name: "homeserver refuses the bot's token",
+			edit: func(conf map[string]any) {
+				if appservice {
+					conf["appservice"].(map[string]any)["registration"] = registrationWithToken(t, "an-as-token-the-homeserver-does-not-know")
+				} else {
+					conf["matrix"].(map[string]any)["access_token"] = "syt_not_a_token_the_homeserver_knows"
+				}
+			},
+			wants: tokenWants(appservice)},
 		{name: "unreachable Authentik",
 			edit:  func(conf map[string]any) { conf["authentik"].(map[string]any)["url"] = unreachable },
 			wants: []string{"FAIL  Authentik reachable", "connection refused", "fix: check AUTHENTIK_URL (" + unreachable + ")", "SKIP  Authentik token", "PASS  Homeserver reachable"}},
@@ -116,4 +128,34 @@ func testDoctor(t *testing.T, appservice bool) {
 			}
 		})
 	}
+}
+
+// tokenWants is what doctor says of a token the homeserver does not know: the homeserver is
+// reachable (it answered), and the bot identity line says what `run` says.
+func tokenWants(appservice bool) []string {
+	if appservice {
+		return []string{"PASS  Homeserver reachable", "FAIL  Bot identity", "check as_token: the homeserver rejects it",
+			"add the registration file to app_service_config_files"}
+	}
+	return []string{"PASS  Homeserver reachable", "FAIL  Bot identity", "check access token: the homeserver rejects it", "create a new token"}
+}
+
+// registrationWithToken writes a copy of the registration whose as_token the homeserver does not
+// know, as after `-g` made new tokens without a homeserver restart.
+func registrationWithToken(t *testing.T, token string) string {
+	t.Helper()
+	data, err := os.ReadFile(env.regPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg map[string]any
+	if err := yaml.Unmarshal(data, &reg); err != nil {
+		t.Fatal(err)
+	}
+	reg["as_token"] = token
+	path := filepath.Join(t.TempDir(), "registration.yaml")
+	if err := writeYAML(path, reg); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

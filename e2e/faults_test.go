@@ -162,7 +162,7 @@ func TestAuthentikFaultsRemoveNobody(t *testing.T) {
 			}
 			if !tt.scoped {
 				// Authentik down as a whole: the cycles back off.
-				if waits := b.logValues("backing off", "next_in"); len(waits) < 2 {
+				if waits := b.logValues("backing off", "next_in_seconds"); len(waits) < 2 {
 					t.Errorf("back-off waits logged: %v, want a growing wait", waits)
 				}
 				if m := membership(t, opsRoom, uid("dave")); m.Membership != "" {

@@ -199,11 +199,11 @@ func (bt *bot) firstCycleDuration(b *testing.B) time.Duration {
 		if len(lines) == 0 {
 			return false, fmt.Errorf("no cycle finished yet")
 		}
-		ms, err := strconv.ParseFloat(fmt.Sprint(lines[0]["duration"]), 64)
+		seconds, err := strconv.ParseFloat(fmt.Sprint(lines[0]["duration_seconds"]), 64)
 		if err != nil {
-			return false, fmt.Errorf("cycle duration %v: %w", lines[0]["duration"], err)
+			return false, fmt.Errorf("cycle duration %v: %w", lines[0]["duration_seconds"], err)
 		}
-		d = time.Duration(ms * float64(time.Millisecond))
+		d = time.Duration(seconds * float64(time.Second))
 		return true, nil
 	})
 	if err != nil {

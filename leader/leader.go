@@ -144,7 +144,7 @@ var errLost = errors.New("leadership lost")
 
 func (e *Elector) leadWhileHeld(ctx context.Context, conn *pgx.Conn, lead func(context.Context) error) error {
 	log := e.opts.Log
-	log.Info().Dur("takeover_delay", e.opts.TakeoverDelay).Msg("Won the leader lock; waiting out the takeover delay before starting")
+	log.Info().Float64("takeover_delay_seconds", e.opts.TakeoverDelay.Seconds()).Msg("Won the leader lock; waiting out the takeover delay before starting")
 	// During the delay the lock is held but nothing runs; the connection is still watched, so a
 	// loss now simply goes back to following.
 	wait := time.NewTimer(e.opts.TakeoverDelay)

@@ -121,7 +121,7 @@ func New(build BuildInfo) *Metrics {
 	m.backups = prometheus.NewCounterVec(prometheus.CounterOpts(f("backups_total",
 		"State backups taken before removals, by result.")), []string{"result"})
 	m.lastBackup = prometheus.NewGauge(prometheus.GaugeOpts(f("last_backup_timestamp_seconds",
-		"Unix time of the last successful state backup.")))
+		"Unix time of the newest state backup: the newest in the backups directory at start, then each one the bot takes.")))
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts(f("build_info",
 		"Always 1; the labels say which build runs.")), []string{"version", "revision", "go_version"})
 	buildInfo.WithLabelValues(build.Version, build.Revision, build.GoVersion).Set(1)

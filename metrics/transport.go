@@ -128,7 +128,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.m.upstreamDuration.WithLabelValues(t.service, endpoint).Observe(took.Seconds())
 	// The URL is not logged: its query may carry a user ID, and some clients put tokens there.
 	ev := zerolog.Ctx(req.Context()).Debug().Str("service", t.service).Str("method", req.Method).
-		Str("endpoint", endpoint).Str("code", code).Dur("took", took)
+		Str("endpoint", endpoint).Str("code", code).Float64("took_seconds", took.Seconds())
 	if err != nil {
 		ev = ev.Err(err)
 	}

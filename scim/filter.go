@@ -179,8 +179,6 @@ func compareValue(v any, op string, want any, exact bool) bool {
 // cannot exhaust the stack.
 const maxFilterDepth = 32
 
-var errFilter = errors.New("not a filter")
-
 // parseFilter parses a whole filter expression.
 func parseFilter(s string) (filter, error) {
 	toks, err := tokenize(s)

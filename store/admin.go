@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"maunium.net/go/mautrix/id"
 
@@ -18,9 +19,15 @@ const flagPaused = "paused"
 
 const (
 	insertAudit     = `INSERT INTO audit_log (at_ms, actor, command, target, room_id, result) VALUES ($1, $2, $3, $4, $5, $6)`
-	selectAudit     = `SELECT at_ms, actor, command, target, room_id, result FROM audit_log ORDER BY at_ms DESC, id DESC LIMIT $1`
-	selectAuditOf   = `SELECT at_ms, actor, command, target, room_id, result FROM audit_log WHERE target = $1 ORDER BY at_ms DESC, id DESC LIMIT $2`
-	upsertExemption = `INSERT INTO exemptions (user_id, room_id, until_back, by_user, reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6)
+	selectAuditLast = `SELECT command, result FROM audit_log WHERE target = $1 AND room_id = $2 ORDER BY at_ms DESC, id DESC LIMIT 1`
+	// The entry at OFFSET n is the newest of those beyond the n to keep: it and everything
+	// older goes.
+	selectAuditCut    = `SELECT at_ms, id FROM audit_log ORDER BY at_ms DESC, id DESC LIMIT 1 OFFSET $1`
+	deleteAuditBefore = `DELETE FROM audit_log WHERE at_ms < $1`
+	deleteAuditUpTo   = `DELETE FROM audit_log WHERE at_ms < $1 OR (at_ms = $1 AND id <= $2)`
+	selectAudit       = `SELECT at_ms, actor, command, target, room_id, result FROM audit_log ORDER BY at_ms DESC, id DESC LIMIT $1`
+	selectAuditOf     = `SELECT at_ms, actor, command, target, room_id, result FROM audit_log WHERE target = $1 ORDER BY at_ms DESC, id DESC LIMIT $2`
+	upsertExemption   = `INSERT INTO exemptions (user_id, room_id, until_back, by_user, reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (user_id, room_id) DO UPDATE SET until_back = excluded.until_back, by_user = excluded.by_user,
     reason = excluded.reason, at_ms = excluded.at_ms`
 	deleteExemption  = `DELETE FROM exemptions WHERE user_id = $1 AND room_id = $2`
@@ -42,15 +49,79 @@ WHERE held_batches.status IN ('rejected', 'done')`
 	updateBatch        = `UPDATE held_batches SET status = $2, decided_by = $3, decided_at_ms = $4 WHERE id = $1 AND status = $5`
 )
 
-// AppendAudit adds an entry to the audit log; a zero At means now.
-func (s *sqlState) AppendAudit(ctx context.Context, e syncer.AuditEntry) error {
-	if e.At.IsZero() {
-		e.At = s.now()
+// AppendAudit adds entries to the audit log, in one transaction; a zero At means now. A skipped
+// action is left out when the newest entry about its room and user is that same skip (same
+// command, result skipped): a cycle that skips a user for want of a Matrix account would otherwise
+// add the same line every cycle. Once something else happened to that room and user, the skip is
+// written again.
+func (s *sqlState) AppendAudit(ctx context.Context, entries ...syncer.AuditEntry) error {
+	what := "append to the audit log"
+	if len(entries) == 1 {
+		what = fmt.Sprintf("append %q by %s to the audit log", entries[0].Command, entries[0].Actor)
 	}
-	return s.inTx(ctx, fmt.Sprintf("append %q by %s to the audit log", e.Command, e.Actor), func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, insertAudit, millis(e.At), e.Actor, e.Command, string(e.Target), string(e.Room), e.Result)
+	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+		for _, e := range entries {
+			if e.At.IsZero() {
+				e.At = s.now()
+			}
+			if e.Result == syncer.ResultSkipped {
+				var command, result string
+				err := tx.QueryRowContext(ctx, selectAuditLast, string(e.Target), string(e.Room)).Scan(&command, &result)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+				if err == nil && command == e.Command && result == e.Result {
+					continue
+				}
+			}
+			if _, err := tx.ExecContext(ctx, insertAudit, millis(e.At), e.Actor, e.Command, string(e.Target), string(e.Room), e.Result); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// PruneAudit deletes the audit entries older than before (none when before is zero) and all but
+// the newest keep (none when keep is 0), and reports how many it deleted. Both deletions walk the
+// index on (at_ms, id) from the oldest end.
+func (s *sqlState) PruneAudit(ctx context.Context, before time.Time, keep int) (int, error) {
+	if keep < 0 {
+		return 0, fmt.Errorf("prune the audit log: keep must not be negative, got %d", keep)
+	}
+	var deleted int64
+	err := s.inTx(ctx, "prune the audit log", func(tx *sql.Tx) error {
+		if !before.IsZero() {
+			res, err := tx.ExecContext(ctx, deleteAuditBefore, before.UnixMilli())
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			deleted += n
+		}
+		if keep == 0 {
+			return nil
+		}
+		var atMS, id int64
+		err := tx.QueryRowContext(ctx, selectAuditCut, keep).Scan(&atMS, &id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, deleteAuditUpTo, atMS, id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		deleted += n
 		return err
 	})
+	return int(deleted), err
 }
 
 // Audit returns up to limit entries, newest first; a non-empty target keeps only that user's.

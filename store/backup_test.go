@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +50,9 @@ func TestParseBackupName(t *testing.T) {
 		{".authentik-matrix-sync-123.partial", false, "", 0, "a copy being written"},
 		{"my-authentik-matrix-sync-20261126T101500Z.db", false, "", 0, "someone else's file"},
 		{"authentik-matrix-sync-20261126T101500Z.dump", false, "", 0, "a Postgres store's backup"},
+		{"authentik-matrix-sync-manual-20261126T101500Z.db", true, "20261126T101500Z", 1, "manual"},
+		{"authentik-matrix-sync-pre-restore-20261126T101500Z-3.db", true, "20261126T101500Z", 3, "pre-restore, third in the second"},
+		{"authentik-matrix-sync-nightly-20261126T101500Z.db", false, "", 0, "a kind the store does not write"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.comment, func(t *testing.T) {
@@ -341,5 +346,275 @@ func TestRestoreSQLite(t *testing.T) {
 	old := rawDB(t, safety)
 	if n := queryInt(t, old, "SELECT COUNT(*) FROM managed_members"); n != 2 {
 		t.Errorf("safety backup %s holds %d members, want the 2 from before the restore", safety, n)
+	}
+}
+
+// backupNames lists the backups in dir, newest first, as file names.
+func backupNames(t *testing.T, list func() ([]string, error)) []string {
+	t.Helper()
+	paths, err := list()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range paths {
+		names = append(names, filepath.Base(p))
+	}
+	return names
+}
+
+func TestManualBackupsDoNotCountAgainstRetention(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, Options{DataDir: dir, BackupRetention: 2, Now: stepClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), time.Minute)})
+	ctx := t.Context()
+	take := func(kind BackupKind) {
+		t.Helper()
+		if _, err := s.BackupAs(ctx, kind); err != nil {
+			t.Fatalf("%q backup: %v", kind, err)
+		}
+	}
+	take(BackupAutomatic)
+	take(BackupAutomatic)
+	for range 3 {
+		take(BackupManual)
+	}
+	take(BackupPreRestore)
+	want := []string{
+		"authentik-matrix-sync-pre-restore-20261126T100500Z.db",
+		"authentik-matrix-sync-manual-20261126T100400Z.db",
+		"authentik-matrix-sync-manual-20261126T100300Z.db",
+		"authentik-matrix-sync-manual-20261126T100200Z.db",
+		"authentik-matrix-sync-20261126T100100Z.db",
+		"authentik-matrix-sync-20261126T100000Z.db",
+	}
+	if got := backupNames(t, s.Backups); !slices.Equal(got, want) {
+		t.Fatalf("after two automatic backups (retention 2) and four others:\n got  %v\n want %v", got, want)
+	}
+	// The next automatic backup rotates the automatic ones only.
+	take(BackupAutomatic)
+	want = append([]string{"authentik-matrix-sync-20261126T100600Z.db"}, want[:5]...)
+	if got := backupNames(t, s.Backups); !slices.Equal(got, want) {
+		t.Errorf("after a third automatic backup:\n got  %v\n want %v", got, want)
+	}
+}
+
+func TestManualBackupFailureDoesNotHoldRemovals(t *testing.T) {
+	if !asUnprivileged(t) {
+		return
+	}
+	dir := t.TempDir()
+	s := openTest(t, Options{DataDir: dir, BackupRetention: 2})
+	backups := filepath.Join(dir, "backups")
+	if err := os.Chmod(backups, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(backups, 0o700) })
+	if _, err := s.BackupAs(t.Context(), BackupManual); err == nil {
+		t.Fatal("a manual backup into a read-only directory succeeded")
+	}
+	if err := s.LastBackupError(); err != nil {
+		t.Errorf("LastBackupError after a failed manual backup = %v, want nil: only automatic backups hold removals", err)
+	}
+}
+
+func TestRestoreKeepsTheFileItRestoredFrom(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	opts := Options{DataDir: dir, BackupRetention: 2, Now: stepClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), time.Minute)}
+	s := openTest(t, opts)
+	var automatic []string
+	for i := range 2 {
+		if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: id.UserID(fmt.Sprintf("@u%d:hs", i))}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.Backup(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		automatic = append(automatic, p)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The oldest automatic backup, the first a rotation would delete.
+	safety, err := RestoreSQLite(ctx, opts, automatic[0])
+	if err != nil {
+		t.Fatalf("RestoreSQLite: %v", err)
+	}
+	if !strings.HasPrefix(filepath.Base(safety), "authentik-matrix-sync-pre-restore-") {
+		t.Errorf("the replaced state went to %s, want a pre-restore backup", safety)
+	}
+	for _, p := range automatic {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("restore deleted backup %s: %v", p, err)
+		}
+	}
+	r := openTest(t, opts)
+	if st, err := r.LoadState(ctx); err != nil || st.Members.Len() != 1 {
+		t.Errorf("after restoring the first backup: %v members, %v; want 1", st.Members.Len(), err)
+	}
+	if got := backupNames(t, r.Backups); len(got) != 3 {
+		t.Errorf("backups after the restore: %v, want the two automatic ones and the pre-restore one", got)
+	}
+}
+
+func TestBackupSQLiteWhileTheBotRuns(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	opts := Options{DataDir: dir, BackupRetention: 1, Now: stepClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), time.Minute)}
+	if _, err := BackupSQLite(ctx, opts); err == nil || !strings.Contains(err.Error(), "no state database yet") {
+		t.Errorf("backup before the first start = %v, want an error saying there is no database yet", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, dbFileName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the failed backup created the database: %v", err)
+	}
+	// The running bot: it holds the DATA_DIR lock and keeps writing.
+	s := openTest(t, opts)
+	auto, err := s.Backup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written atomic.Int64
+	stop, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: id.UserID(fmt.Sprintf("@u%04d:hs", i))}); err != nil {
+				done <- err
+				return
+			}
+			written.Store(int64(i + 1))
+		}
+	}()
+	for written.Load() < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	before := int(written.Load())
+	path, err := BackupSQLite(ctx, opts)
+	close(stop)
+	if werr := <-done; werr != nil {
+		t.Fatalf("the bot's writes during the backup: %v", werr)
+	}
+	if err != nil {
+		t.Fatalf("BackupSQLite while the bot runs: %v", err)
+	}
+	if !strings.HasPrefix(filepath.Base(path), "authentik-matrix-sync-manual-") {
+		t.Errorf("backup written to %s, want a manual backup", path)
+	}
+	if err := checkSQLiteFile(ctx, path, "check", true); err != nil {
+		t.Fatalf("the online backup is no state database: %v", err)
+	}
+	copyDB := rawDB(t, path)
+	if n := queryInt(t, copyDB, "SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'"); n != 0 {
+		t.Error("the online backup fails the integrity check")
+	}
+	if n := queryInt(t, copyDB, "SELECT COUNT(*) FROM managed_members"); n < before || n > int(written.Load()) {
+		t.Errorf("the online backup holds %d members, want between %d and %d", n, before, written.Load())
+	}
+	// The bot goes on as before: it writes, and its automatic backup was not rotated away.
+	if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: "@after:hs"}); err != nil {
+		t.Errorf("the bot's write after the backup: %v", err)
+	}
+	if got := backupNames(t, s.Backups); !slices.Contains(got, filepath.Base(auto)) || !slices.Contains(got, filepath.Base(path)) {
+		t.Errorf("backups %v, want %s and %s", got, filepath.Base(auto), filepath.Base(path))
+	}
+}
+
+func TestBackupSQLiteWithTheBotStopped(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	opts := Options{DataDir: dir, BackupRetention: 1}
+	s := openTest(t, opts)
+	if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: "@kept:hs"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path, err := BackupSQLite(ctx, opts)
+	if err != nil {
+		t.Fatalf("BackupSQLite: %v", err)
+	}
+	if n := queryInt(t, rawDB(t, path), "SELECT COUNT(*) FROM managed_members"); n != 1 {
+		t.Errorf("backup holds %d members, want 1", n)
+	}
+	for _, side := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(filepath.Join(dir, dbFileName+side)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the backup left %s%s behind: %v", dbFileName, side, err)
+		}
+	}
+	// The bot starts again as usual: the backup took no lock it kept.
+	openTest(t, opts)
+}
+
+func TestNewestBackup(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, Options{DataDir: dir, BackupRetention: 3, Now: stepClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), time.Minute)})
+	if p, at, err := s.NewestBackup(); err != nil || p != "" || !at.IsZero() {
+		t.Errorf("NewestBackup without backups = %q, %v, %v", p, at, err)
+	}
+	if _, err := s.Backup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	manual, err := s.BackupAs(t.Context(), BackupManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, at, err := s.NewestBackup()
+	if err != nil || p != manual || !at.Equal(time.Date(2026, 11, 26, 10, 1, 0, 0, time.UTC)) {
+		t.Errorf("NewestBackup = %q, %v, %v; want %s at 10:01 UTC", p, at, err, manual)
+	}
+}
+
+func TestOnlyStalePartialCopiesAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	fresh := filepath.Join(dir, ".authentik-matrix-sync-fresh.partial")
+	stale := filepath.Join(dir, ".authentik-matrix-sync-stale.partial")
+	for p, age := range map[string]time.Duration{fresh: time.Minute, stale: 2 * stalePartialAge} {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStalePartials(dir, now)
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a copy being written (by another process) was removed: %v", err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a crash's leftover was kept: %v", err)
+	}
+}
+
+func TestBackupNeverReplacesAnotherProcesssCopy(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	set := &backupSet{dir: dir, ext: extSQLite, retention: 1, now: func() time.Time { return at }, source: "test"}
+	// The other process finishes its copy under the name this one picked, while this one writes.
+	theirs := filepath.Join(dir, "authentik-matrix-sync-manual-20261126T100000Z.db")
+	p, err := set.take(t.Context(), BackupManual, func(_ context.Context, tmp, final string) error {
+		if final != theirs {
+			t.Errorf("picked %s, want %s", final, theirs)
+		}
+		if err := os.WriteFile(theirs, []byte("theirs"), 0o600); err != nil {
+			return err
+		}
+		return os.WriteFile(tmp, []byte("ours"), 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "authentik-matrix-sync-manual-20261126T100000Z-2.db"); p != want {
+		t.Errorf("our copy went to %s, want %s", p, want)
+	}
+	if b, _ := os.ReadFile(theirs); string(b) != "theirs" {
+		t.Errorf("the other process's copy now holds %q", b)
 	}
 }

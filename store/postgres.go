@@ -234,21 +234,32 @@ func (p *Postgres) Close() error {
 	return p.closeErr
 }
 
-// Backups lists the existing pg_dump backups, newest first, as paths.
+// Backups lists the existing pg_dump backups of every kind, newest first, as paths.
 func (p *Postgres) Backups() ([]string, error) { return p.backupSet.paths() }
 
-// LastBackupError is the error of the most recent backup attempt, nil if it succeeded or none
+// NewestBackup returns the path and time of the newest backup of any kind; an empty path when
+// there is none.
+func (p *Postgres) NewestBackup() (string, time.Time, error) { return p.backupSet.newest() }
+
+// LastBackupError is the error of the most recent automatic backup, nil if it succeeded or none
 // was tried yet: while it is set, removals are held.
 func (p *Postgres) LastBackupError() error { return p.backupSet.lastError() }
 
-// Backup dumps the store's schema, and nothing else in the database, with pg_dump in custom
-// format into DATA_DIR/backups, then deletes all but the newest BackupRetention dumps. A missing
-// or failing pg_dump is an error, which holds the cycle's removals.
+// Backup takes an automatic backup: the one before removals, rotated by BackupRetention.
 func (p *Postgres) Backup(ctx context.Context) (string, error) {
+	return p.BackupAs(ctx, BackupAutomatic)
+}
+
+// BackupAs dumps the store's schema, and nothing else in the database, with pg_dump in custom
+// format into a new file of the kind in DATA_DIR/backups. An automatic backup then deletes all
+// but the newest BackupRetention automatic dumps; the other kinds delete nothing. pg_dump reads
+// one snapshot, so a running bot may go on writing. A missing or failing pg_dump is an error,
+// which holds the cycle's removals.
+func (p *Postgres) BackupAs(ctx context.Context, kind BackupKind) (string, error) {
 	if p.readOnly {
 		return "", fmt.Errorf("back up %s: %w", p.where, ErrReadOnly)
 	}
-	return p.backupSet.take(ctx, func(ctx context.Context, tmp, final string) error {
+	return p.backupSet.take(ctx, kind, func(ctx context.Context, tmp, final string) error {
 		return p.runClientTool(ctx, p.pgDump, "back up "+p.where+" to "+final,
 			"--format=custom", "--schema="+p.schema, "--no-owner", "--file="+tmp)
 	})
@@ -256,9 +267,10 @@ func (p *Postgres) Backup(ctx context.Context) (string, error) {
 
 // Restore replaces the store's schema with the contents of a dump that Backup wrote, in one
 // transaction: if pg_restore fails, the schema is as it was. The state it replaces is backed up
-// first (a regular, rotated backup) and that path is returned. The caller makes sure no replica
-// is writing (the leader lock); the store should not be used until it is opened again, which
-// also upgrades a dump from an older release.
+// first, as a pre-restore backup, and that path is returned; no backup is deleted, the dump
+// restored from included. The caller makes sure no replica is writing (the leader lock); the
+// store should not be used until it is opened again, which also upgrades a dump from an older
+// release.
 func (p *Postgres) Restore(ctx context.Context, dump string) (string, error) {
 	if p.readOnly {
 		return "", fmt.Errorf("restore %s: %w", p.where, ErrReadOnly)
@@ -276,19 +288,12 @@ func (p *Postgres) Restore(ctx context.Context, dump string) (string, error) {
 	if err := p.runClientTool(ctx, restore, what+" (check the file)", "--list", dump); err != nil {
 		return "", err
 	}
-	// The safety backup's rotation may delete the very file being restored, so a private copy
-	// is what gets restored.
-	held, err := holdCopy(dump, p.backupSet.dir)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	defer os.Remove(held)
-	safety, err := p.Backup(ctx)
+	safety, err := p.BackupAs(ctx, BackupPreRestore)
 	if err != nil {
 		return "", fmt.Errorf("%s: back up the current state first: %w", what, err)
 	}
 	return safety, p.runClientTool(ctx, restore, what, "--clean", "--if-exists", "--single-transaction",
-		"--no-owner", "--no-privileges", "--exit-on-error", held)
+		"--no-owner", "--no-privileges", "--exit-on-error", dump)
 }
 
 // runClientTool runs pg_dump or pg_restore against the store's database. The password travels in

@@ -146,6 +146,59 @@ func TestPostgresBackupRetentionKeepsExactlyN(t *testing.T) {
 	}
 }
 
+func TestPostgresManualBackupsDoNotCountAgainstRetention(t *testing.T) {
+	dataDir := t.TempDir()
+	clock := time.Date(2026, 11, 26, 9, 59, 0, 0, time.UTC)
+	s := openPostgresTest(t, PostgresOptions{URL: pg.Get(t).Database(t), DataDir: dataDir, BackupRetention: 2,
+		Now: func() time.Time { clock = clock.Add(time.Minute); return clock }})
+	ctx := t.Context()
+	fill(t, s, 2)
+	clock = time.Date(2026, 11, 26, 9, 59, 0, 0, time.UTC) // fill read the clock too
+	var automatic []string
+	for range 2 {
+		p, err := s.Backup(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		automatic = append(automatic, p)
+	}
+	for range 2 {
+		if _, err := s.BackupAs(ctx, BackupManual); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Restoring the oldest automatic dump backs up the replaced state as a pre-restore dump and
+	// deletes nothing, the dump restored from included.
+	safety, err := s.Restore(ctx, automatic[0])
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	want := []string{
+		"authentik-matrix-sync-pre-restore-20261126T100400Z.dump",
+		"authentik-matrix-sync-manual-20261126T100300Z.dump",
+		"authentik-matrix-sync-manual-20261126T100200Z.dump",
+		"authentik-matrix-sync-20261126T100100Z.dump",
+		"authentik-matrix-sync-20261126T100000Z.dump",
+	}
+	if got := backupNames(t, s.Backups); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after two automatic dumps (retention 2), two manual ones and a restore:\n got  %v\n want %v", got, want)
+	}
+	if filepath.Base(safety) != want[0] {
+		t.Errorf("Restore returned %s, want %s", safety, want[0])
+	}
+	// The next automatic dump rotates the automatic ones only.
+	if _, err := s.Backup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want = append([]string{"authentik-matrix-sync-20261126T100500Z.dump"}, want[:4]...)
+	if got := backupNames(t, s.Backups); !reflect.DeepEqual(got, want) {
+		t.Errorf("after a third automatic dump:\n got  %v\n want %v", got, want)
+	}
+	if p, at, err := s.NewestBackup(); err != nil || filepath.Base(p) != want[0] || !at.Equal(time.Date(2026, 11, 26, 10, 5, 0, 0, time.UTC)) {
+		t.Errorf("NewestBackup = %s, %v, %v; want %s at 10:05 UTC", p, at, err, want[0])
+	}
+}
+
 func TestPostgresBackupFailures(t *testing.T) {
 	failing := filepath.Join(t.TempDir(), "pg_dump")
 	if err := os.WriteFile(failing, []byte("#!/bin/sh\necho 'pg_dump: error: server version: 99.0; pg_dump version: 15.0' >&2\nexit 1\n"), 0o755); err != nil {

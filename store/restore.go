@@ -15,8 +15,8 @@ import (
 // RestoreSQLite replaces the database in opts.DataDir with the backup file, after checking that
 // the file is a state database this release can read. It takes the DATA_DIR lock first, so it
 // refuses while the bot runs: replacing a database under an open connection would corrupt it.
-// The database being replaced is backed up first (a regular, rotated backup) and that path is
-// returned.
+// The database being replaced is backed up first, as a pre-restore backup, and that path is
+// returned; no backup is deleted, the file restored from included.
 func RestoreSQLite(ctx context.Context, opts Options, backup string) (string, error) {
 	if err := checkSQLiteFile(ctx, backup, "restore", true); err != nil {
 		return "", err
@@ -26,15 +26,7 @@ func RestoreSQLite(ctx context.Context, opts Options, backup string) (string, er
 		return "", fmt.Errorf("restore %s: %w", backup, err)
 	}
 	defer s.Close()
-	// The safety backup's rotation may delete the very file being restored, so a private copy
-	// is what gets restored.
-	held, err := holdCopy(backup, s.backupSet.dir)
-	if err != nil {
-		return "", fmt.Errorf("restore %s: %w", backup, err)
-	}
-	defer os.Remove(held)
-	backup = held
-	safety, err := s.Backup(ctx)
+	safety, err := s.BackupAs(ctx, BackupPreRestore)
 	if err != nil {
 		return "", fmt.Errorf("restore %s: back up the current state first: %w", backup, err)
 	}
@@ -115,29 +107,4 @@ func checkSQLiteFile(ctx context.Context, path, verb string, immutable bool) err
 		return fmt.Errorf("%s %s: the file holds no authentik-matrix-sync state (no schema version)", verb, path)
 	}
 	return checkNotNewer(path, version, len(ms))
-}
-
-// holdCopy copies src into dir under a name no rotation touches and returns its path.
-func holdCopy(src, dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create %s: %w%s", dir, err, writeHint(dir, err))
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	out, err := os.CreateTemp(dir, ".authentik-matrix-sync-restoring-*")
-	if err != nil {
-		return "", fmt.Errorf("copy %s into %s: %w%s", src, dir, err, writeHint(dir, err))
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(out.Name())
-		return "", fmt.Errorf("copy %s into %s: %w", src, dir, err)
-	}
-	return out.Name(), nil
 }

@@ -217,8 +217,18 @@ func (q *roomQueue) release(l *roomLane) {
 
 func (a *applier) logFor(act Action) *zerolog.Logger {
 	t := act.Target()
-	l := a.log.With().Str("action", act.Kind()).Str("user", string(t.User)).Str("room", string(t.Room)).
-		Str("group", a.groupsOf(t)).Str("reason", act.Why()).Logger()
+	c := a.log.With().Str("action", act.Kind())
+	// An account action has no room, a room-wide one no user: a field is there only when set.
+	if t.User != "" {
+		c = c.Str("user", string(t.User))
+	}
+	if t.Room != "" {
+		c = c.Str("room", string(t.Room))
+	}
+	if g := a.groupsOf(t); g != "" {
+		c = c.Str("group", g)
+	}
+	l := c.Str("reason", act.Why()).Logger()
 	return &l
 }
 

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"errors"
 	"slices"
 	"time"
 
@@ -22,25 +23,45 @@ const (
 	OutageHomeserver = "the homeserver"
 )
 
-// noteUnread records which mapped groups and rooms the cycle could not read.
+// IsSetupProblem reports whether err is one that a change of setup fixes rather than a wait: a
+// mapped group Authentik does not have, a mapped room the bot is not in. Such a group or room is
+// warned about on its own and does not count towards an outage, so that the fix shows at the
+// next interval instead of after minutes of back-off. An error marks itself with a SetupProblem
+// method.
+func IsSetupProblem(err error) bool {
+	var p interface{ SetupProblem() }
+	return errors.As(err, &p)
+}
+
+// noteUnread records which mapped groups and rooms the cycle could not read, and how many of
+// them for a setup problem.
 func (c *CycleResult) noteUnread(obs Observed) {
 	for name, g := range obs.Groups {
 		if !g.Known() {
 			c.UnknownGroups = append(c.UnknownGroups, name)
+			if IsSetupProblem(g.Err) {
+				c.setupGroups++
+			}
 		}
 	}
 	slices.Sort(c.UnknownGroups)
 	for room, ro := range obs.Rooms {
 		if ro.Err != nil {
 			c.UnreadableRooms = append(c.UnreadableRooms, room)
+			if IsSetupProblem(ro.Err) {
+				c.setupRooms = append(c.setupRooms, room)
+			}
 		}
 	}
 	slices.Sort(c.UnreadableRooms)
+	slices.Sort(c.setupRooms)
 }
 
 // outage names the service that failed as a whole in the cycle, or "" when the cycle made
 // progress: the store could not be read; no mapped group could be read; no mapped room could be
-// read; or every room change the cycle tried failed.
+// read; or every room change the cycle tried failed. Groups and rooms unread for a setup problem
+// (IsSetupProblem) count neither way: one mistyped group is no Authentik outage, and it does
+// not hide one either.
 func (c *CycleResult) outage(policy Policy) string {
 	if c.Paused {
 		return ""
@@ -58,10 +79,12 @@ func (c *CycleResult) outage(policy Policy) string {
 			rooms = append(rooms, m.Room)
 		}
 	}
+	failingGroups, readableGroups := len(c.UnknownGroups)-c.setupGroups, len(groups)-c.setupGroups
+	failingRooms, readableRooms := len(c.UnreadableRooms)-len(c.setupRooms), len(rooms)-len(c.setupRooms)
 	switch {
-	case len(groups) > 0 && len(c.UnknownGroups) >= len(groups):
+	case failingGroups > 0 && failingGroups >= readableGroups:
 		return OutageAuthentik
-	case len(rooms) > 0 && len(c.UnreadableRooms) >= len(rooms):
+	case failingRooms > 0 && failingRooms >= readableRooms:
 		return OutageHomeserver
 	}
 	failed, ok := 0, 0
@@ -106,6 +129,6 @@ func (r *Reconciler) scheduleNext(log zerolog.Logger, res *CycleResult) {
 	}
 	r.failStreak++
 	res.NextIn = BackoffDelay(r.opts.Interval, r.opts.MaxBackoff, r.failStreak)
-	log.Warn().Str("failing", res.Outage).Int("failed_cycles", r.failStreak).Dur("next_in", res.NextIn).
+	log.Warn().Str("failing", res.Outage).Int("failed_cycles", r.failStreak).Float64("next_in_seconds", res.NextIn.Seconds()).
 		Msg("Upstream failing; backing off before the next cycle")
 }

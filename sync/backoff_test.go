@@ -2,6 +2,7 @@ package sync
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -103,5 +104,51 @@ func TestFailedAccountWritesAreNoOutage(t *testing.T) {
 	c.noteWrite(Invite{Room: roomA, User: bob}, map[string]int{})
 	if len(c.Writes) != 2 || !c.Writes[0].Account || c.Writes[1].Account {
 		t.Errorf("noted writes %+v: want the logout marked an account write, the invite not", c.Writes)
+	}
+}
+
+// setupErr is an error marked as a setup problem, as authentik's "group not found" and
+// appservice's ErrBotNotInRoom are.
+type setupErr string
+
+func (e setupErr) Error() string { return string(e) }
+func (setupErr) SetupProblem()   {}
+
+// TestSetupProblemsAreNoOutage: a mistyped group or a room the bot is not in is warned about
+// and costs its own group or room only; the cycles keep their interval, so a fix shows at once.
+// A real outage next to a setup problem still backs off.
+func TestSetupProblemsAreNoOutage(t *testing.T) {
+	w := newFakeWorld()
+	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	w.groups["staff"] = []id.UserID{alice}
+	w.groups["ops"] = []id.UserID{bob}
+	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite},
+		Mapping{Group: "ops", Room: roomB, Method: MethodInvite}))
+	r.opts.MaxBackoff = 5 * time.Minute
+	notFound := fmt.Errorf("members: %w", setupErr(`authentik group "staf" not found`))
+	notIn := fmt.Errorf("read state of !b:hs: %w", setupErr("bot is not joined to the room"))
+
+	steps := []struct {
+		name       string
+		change     func()
+		wantOutage string
+		wantNext   time.Duration
+	}{
+		{"every group mistyped", func() { w.groupErr["staff"], w.groupErr["ops"] = notFound, notFound }, "", time.Minute},
+		{"one mistyped, the other down", func() { w.groupErr["ops"] = errors.New("connection refused") }, OutageAuthentik, 2 * time.Minute},
+		{"one mistyped, the other read", func() { delete(w.groupErr, "ops") }, "", time.Minute},
+		{"every room without the bot", func() {
+			clear(w.groupErr)
+			w.roomErr[roomA], w.roomErr[roomB] = notIn, notIn
+		}, "", time.Minute},
+		{"one room without the bot, the other unreachable", func() { w.roomErr[roomB] = errors.New("HTTP 502") }, OutageHomeserver, 2 * time.Minute},
+	}
+	for _, st := range steps {
+		st.change()
+		res := w.cycle(t, r)
+		if res.Outage != st.wantOutage || res.NextIn != st.wantNext {
+			t.Fatalf("%s: outage %q next in %s, want %q and %s (unknown %v, unreadable %v)",
+				st.name, res.Outage, res.NextIn, st.wantOutage, st.wantNext, res.UnknownGroups, res.UnreadableRooms)
+		}
 	}
 }

@@ -203,7 +203,7 @@ func (r *Reconciler) effectivePolicy(ctx context.Context, state State) (Policy, 
 	}
 	policy.Mappings = slices.Clip(policy.Mappings)
 	if j, ok := r.opts.Hierarchy.(RoomJoiner); ok && !previewing(ctx) {
-		r.joinUnreadChildren(ctx, j, policy.Mappings)
+		r.joinUnreadRooms(ctx, j, policy.Mappings)
 	}
 	if records == nil || r.opts.Spaces == nil {
 		return policy, warnings
@@ -287,33 +287,37 @@ func withoutRecords(ctx context.Context) context.Context {
 func previewing(ctx context.Context) bool { return ctx.Value(previewKey{}) != nil }
 
 // RoomJoiner lets the bot accept its pending invite to a room. A Hierarchy that offers it gets
-// the children of spaces the bot could not read joined, so that a room added to a space needs no
-// more than an invite for the bot.
+// the mapped rooms the bot is not in joined, space children included, so that a room mapped
+// while the bot runs, or added to a space, needs no more than an invite for the bot.
 type RoomJoiner interface {
 	JoinRoom(ctx context.Context, room id.RoomID) error
 }
 
-// joinUnreadChildren tries to join the space children the last cycle could not read. A failure
-// (no invite yet) changes nothing: the room stays unreadable and is reported as such.
-func (r *Reconciler) joinUnreadChildren(ctx context.Context, j RoomJoiner, mappings []Mapping) {
+// joinUnreadRooms tries to join the mapped rooms (space children included) the last cycle could
+// not read because the bot is not in them: an invite may have come since. A failure (no invite
+// yet) changes nothing: the room stays unreadable and is reported as such.
+func (r *Reconciler) joinUnreadRooms(ctx context.Context, j RoomJoiner, mappings []Mapping) {
 	r.mu.Lock()
 	var unread []id.RoomID
 	if r.last != nil {
-		unread = r.last.UnreadableRooms
+		unread = r.last.setupRooms
 	}
 	r.mu.Unlock()
 	tried := map[id.RoomID]bool{}
 	for _, m := range mappings {
-		if m.Space == "" || tried[m.Room] || !slices.Contains(unread, m.Room) {
+		if tried[m.Room] || !slices.Contains(unread, m.Room) {
 			continue
 		}
 		tried[m.Room] = true
-		log := r.opts.Log.With().Str("room", string(m.Room)).Str("space", string(m.Space)).Logger()
+		log := r.opts.Log.With().Str("room", string(m.Room)).Logger()
+		if m.Space != "" {
+			log = log.With().Str("space", string(m.Space)).Logger()
+		}
 		if err := j.JoinRoom(ctx, m.Room); err != nil {
-			log.Debug().Err(err).Msg("Could not join an unreadable space child; invite the bot to it")
+			log.Debug().Err(err).Msg("Could not join a mapped room the bot is not in; invite the bot to it")
 			continue
 		}
-		log.Info().Msg("Joined a space child the bot was invited to")
+		log.Info().Msg("Joined a mapped room the bot was invited to")
 	}
 }
 

@@ -263,10 +263,11 @@ func (j *joiningSpaces) JoinRoom(_ context.Context, room id.RoomID) error {
 		return errors.New("not invited")
 	}
 	j.w.rooms[room] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	delete(j.w.roomErr, room)
 	return nil
 }
 
-// TestUnreadableChildIsJoined: a child the bot cannot read is joined at the next cycle once the
+// TestUnreadableChildIsJoined: a child the bot is not in is joined at the next cycle once the
 // bot is invited, and then filled; rooms that read fine are never joined.
 func TestUnreadableChildIsJoined(t *testing.T) {
 	const space = id.RoomID("!space:hs")
@@ -279,6 +280,7 @@ func TestUnreadableChildIsJoined(t *testing.T) {
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute, Hierarchy: j, Spaces: fakeSpaceStore{f},
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 
+	w.roomErr[roomB] = setupErr("bot is not joined to the room")
 	w.cycle(t, r) // B unreadable: not joined yet (nothing known about the last cycle)
 	w.cycle(t, r) // B still unreadable, the join fails: no invite
 	if !slices.Equal(j.joins, []id.RoomID{roomB}) {
@@ -314,5 +316,38 @@ func TestNothingReleasedWhenChildrenUnknown(t *testing.T) {
 	w.cycle(t, r)
 	if _, ok := w.state.Members.Lookup(RoomUser{roomA, alice}); !ok {
 		t.Error("alice's record in A was dropped while the children were unknown")
+	}
+}
+
+// TestMappedRoomIsJoinedOnceInvited: a mapped room the bot is not in is joined at the first
+// cycle after the invite, and filled in that cycle; a room unreadable for another reason (the
+// homeserver failing) is not tried, and a room the bot is not in is no outage.
+func TestMappedRoomIsJoinedOnceInvited(t *testing.T) {
+	w := newFakeWorld()
+	w.groups["staff"] = []id.UserID{alice}
+	w.groups["ops"] = []id.UserID{bob}
+	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	j := &joiningSpaces{fakeSpaces: &fakeSpaces{live: map[id.RoomID][]id.RoomID{}, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]RoomRecord{}},
+		w: w, invited: map[id.RoomID]bool{}}
+	p := policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}, Mapping{Group: "ops", Room: roomB, Method: MethodInvite})
+	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute, Hierarchy: j,
+		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
+
+	delete(w.rooms, roomA)
+	w.roomErr[roomA] = setupErr("bot is not joined to the room")
+	w.roomErr[roomB] = errors.New("HTTP 502")
+	w.cycle(t, r)
+	w.cycle(t, r)
+	if !slices.Equal(j.joins, []id.RoomID{roomA}) {
+		t.Fatalf("joins before the invite = %v, want one try of A only", j.joins)
+	}
+	delete(w.roomErr, roomB)
+	if res := w.cycle(t, r); res.Outage != "" {
+		t.Errorf("only a room the bot is not in unreadable: outage %q, want none", res.Outage)
+	}
+	j.invited[roomA] = true
+	w.cycle(t, r)
+	if w.rooms[roomA][alice].Membership != MembershipInvite || !slices.Equal(j.joins, []id.RoomID{roomA, roomA, roomA}) {
+		t.Errorf("after the invite: alice %q in A, joins %v; want her invited in the cycle that joined", w.rooms[roomA][alice].Membership, j.joins)
 	}
 }

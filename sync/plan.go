@@ -16,6 +16,9 @@ import (
 type Plan struct {
 	Actions  []Action
 	Warnings []Warning
+	// Skipped holds what a cycle would skip of the planner's choices (see SkippedAction); only
+	// Preview fills it.
+	Skipped []SkippedAction
 	// lifecycle is what Authentik says of accounts, while the plan is made (see lifecycle.go).
 	lifecycle lifecycleView
 }

@@ -314,6 +314,22 @@ func (a *applier) applyPower(ctx context.Context, log zerolog.Logger, act powerA
 		if !ok {
 			return errors.New("this homeserver connection cannot write power levels")
 		}
+		// A user this cycle adds is raised only if they have a Matrix account: their addition is
+		// skipped otherwise, and so is the raise (as the preview says; see skipWithoutAccount).
+		changes := act.Changes[:0:0]
+		for _, c := range act.Changes {
+			if c.Promote && a.adds[RoomUser{act.Room, c.User}] {
+				if exists, _ := a.accountExists(ctx, &log, c.User); !exists {
+					log.Debug().Str("user", string(c.User)).Msg("Power level raise skipped: no Matrix account yet")
+					continue
+				}
+			}
+			changes = append(changes, c)
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		act.Changes = changes
 		// Promotions are recorded before the write: a stop between the two then leaves a record
 		// the room does not match, which the next cycle drops, instead of a level the bot set and
 		// would never lower.

@@ -391,3 +391,33 @@ func TestPowerLevelReachesSpaceChildren(t *testing.T) {
 		t.Errorf("alice raised in %v, want %v (roomB has her at 50 already)", rooms, want)
 	}
 }
+
+// TestApplyPowerSkipsUsersWithoutAccount: a user the cycle adds is raised only with a Matrix
+// account, as the preview says (TestPreviewShowsWhatACycleSkips); a member already in the room
+// is raised as before.
+func TestApplyPowerSkipsUsersWithoutAccount(t *testing.T) {
+	fw := newFakeWorld() // dave has no account
+	ps := &powerStore{Store: fw, grants: map[RoomUser]PowerGrant{}}
+	w := &levelWriter{Rooms: fw, users: map[id.UserID]int{alice: 0, bob: 0, dave: 0}}
+	r := New(Options{Store: ps, Rooms: w, Now: func() time.Time { return now }})
+	res := &CycleResult{Done: map[string]int{}, Failed: map[string]int{}, Skipped: map[string]int{}}
+	plan := Plan{Actions: []Action{
+		SetPowerLevels{Room: roomA, Changes: []LevelChange{
+			{User: alice, From: 0, To: 50, Promote: true},
+			{User: bob, From: 0, To: 50, Promote: true}, // already in the room: not an addition
+			{User: dave, From: 0, To: 50, Promote: true},
+		}},
+		Invite{Room: roomA, User: alice},
+		Invite{Room: roomA, User: dave},
+	}}
+	r.apply(t.Context(), r.opts.Log, plan, NewState(), Observed{}, res)
+	if w.users[alice] != 50 || w.users[bob] != 50 || w.users[dave] != 0 {
+		t.Errorf("levels = %v, want alice and bob raised, dave (no account) not", w.users)
+	}
+	if _, ok := ps.grants[RoomUser{roomA, dave}]; ok || len(ps.grants) != 2 {
+		t.Errorf("grants = %v, want alice's and bob's only", ps.grants)
+	}
+	if res.Done["invite"] != 1 || res.Skipped["invite"] != 1 {
+		t.Errorf("done %v skipped %v, want alice invited and dave skipped", res.Done, res.Skipped)
+	}
+}

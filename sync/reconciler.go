@@ -103,6 +103,11 @@ type CycleResult struct {
 	// UnknownGroups and UnreadableRooms list the mapped groups and rooms the cycle could not read.
 	UnknownGroups   []string
 	UnreadableRooms []id.RoomID
+	// setupGroups counts the UnknownGroups, and setupRooms lists the UnreadableRooms, that were
+	// not read for a setup problem (IsSetupProblem): a group Authentik does not have, a room the
+	// bot is not in (which the next cycle tries to join, in case it was invited since).
+	setupGroups int
+	setupRooms  []id.RoomID
 	// Outage names the service that failed as a whole (OutageAuthentik…), "" if none did.
 	Outage string
 	// NextIn is the wait before the next scheduled cycle: the interval, or longer while
@@ -211,7 +216,9 @@ func (r *Reconciler) Preview(ctx context.Context) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	return MakePlan(obs.Policy, obs, state, r.opts.Now()), nil
+	plan := MakePlan(obs.Policy, obs, state, r.opts.Now())
+	r.skipWithoutAccount(ctx, &plan)
+	return plan, nil
 }
 
 // RunCycle runs one cycle now, waiting for a running one to finish first.
@@ -258,7 +265,14 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 		obs.Rooms = nil
 		res.Warnings = plan.Warnings
 		for _, w := range plan.Warnings {
-			log.Warn().Str("room", string(w.Room)).Str("user", string(w.User)).Msg(w.Message)
+			ev := log.Warn()
+			if w.Room != "" {
+				ev = ev.Str("room", string(w.Room))
+			}
+			if w.User != "" {
+				ev = ev.Str("user", string(w.User))
+			}
+			ev.Msg(w.Message)
 		}
 		r.apply(ctx, log, plan, state, obs, &res)
 		r.finishHeld(ctx, log, &res)
@@ -282,7 +296,7 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 	case !res.Ok():
 		ev = log.Warn()
 	}
-	ev.Dur("duration", res.Duration).
+	ev.Float64("duration_seconds", res.Duration.Seconds()).
 		Interface("done", res.Done).Interface("failed", res.Failed).Interface("skipped", res.Skipped).
 		Int("warnings", len(res.Warnings)).Msg(msg)
 	r.opts.Observer.CycleFinished(res, r.stats(ctx, obs, res))

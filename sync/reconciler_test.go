@@ -19,6 +19,7 @@ type fakeWorld struct {
 	groups    map[string][]id.UserID
 	groupErr  map[string]error
 	rooms     map[id.RoomID]map[id.UserID]RoomMember
+	roomErr   map[id.RoomID]error // a room's read fails with this error, before anything else
 	accounts  map[id.UserID]bool
 	writes    []string
 	failNext  map[string]error // action kind → error for the next such write
@@ -32,7 +33,7 @@ type fakeWorld struct {
 
 func newFakeWorld() *fakeWorld {
 	return &fakeWorld{
-		groups: map[string][]id.UserID{}, groupErr: map[string]error{},
+		groups: map[string][]id.UserID{}, groupErr: map[string]error{}, roomErr: map[id.RoomID]error{},
 		rooms:    map[id.RoomID]map[id.UserID]RoomMember{roomA: {bot: joined(earlier)}},
 		accounts: map[id.UserID]bool{alice: true, bob: true, carol: true},
 		failNext: map[string]error{}, state: NewState(), missing: map[id.UserID]bool{}, now: now,
@@ -56,6 +57,9 @@ func (w *fakeWorld) Members(_ context.Context, names []string) map[string]GroupM
 func (w *fakeWorld) RoomState(_ context.Context, room id.RoomID) (RoomState, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.roomErr[room]; err != nil {
+		return RoomState{}, err
+	}
 	ms, ok := w.rooms[room]
 	if !ok {
 		return RoomState{}, errors.New("no such room")

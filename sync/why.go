@@ -207,6 +207,14 @@ func planAbout(plan Plan, u id.UserID) (map[id.RoomID][]Action, map[id.RoomID][]
 			warns[w.Room] = append(warns[w.Room], w)
 		}
 	}
+	// What a cycle would skip is said as such, never promised.
+	for _, s := range plan.Skipped {
+		t := s.Action.Target()
+		sp, isPower := s.Action.(SetPowerLevels)
+		if t.User == u || (isPower && slices.ContainsFunc(sp.Changes, func(c LevelChange) bool { return c.User == u })) {
+			warns[t.Room] = append(warns[t.Room], Warning{Room: t.Room, User: u, Message: "next cycle skips " + s.Action.Kind() + ": " + s.Reason})
+		}
+	}
 	return acts, warns
 }
 
@@ -461,7 +469,9 @@ func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	at := r.opts.Now()
-	return Snapshot{Observed: obs, State: state, Plan: MakePlan(obs.Policy, obs, state, at), At: at}, nil
+	plan := MakePlan(obs.Policy, obs, state, at)
+	r.skipWithoutAccount(ctx, &plan)
+	return Snapshot{Observed: obs, State: state, Plan: plan, At: at}, nil
 }
 
 // Explain explains user's place (in room, or every mapped room) from the snapshot; audit holds

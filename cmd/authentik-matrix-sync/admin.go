@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"authentik-matrix-sync/adminroom"
 	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/metrics"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -45,8 +47,9 @@ func guardLimits(cfg *config.Config) syncer.GuardLimits {
 	return syncer.GuardLimits{MaxRemovals: cfg.Sync.MaxRemovalsPerCycle, MaxFraction: cfg.Sync.MaxRemovalFraction}
 }
 
-// newAdminRoom builds the admin room if one is configured.
-func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateStore, policy syncer.Policy, started time.Time, log zerolog.Logger) (*adminRoom, error) {
+// newAdminRoom builds the admin room if one is configured. Its backups (!sync backup) are
+// manual ones, timed in m.
+func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateStore, m *metrics.Metrics, policy syncer.Policy, started time.Time, log zerolog.Logger) (*adminRoom, error) {
 	if cfg.Admin.Room == "" {
 		return nil, nil
 	}
@@ -64,7 +67,8 @@ func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateSto
 	}
 	bot := adminroom.New(adminroom.Options{Room: room, Bot: w.matrix.BotUserID(), Admins: admins,
 		MinPowerLevel: cfg.Admin.MinPowerLevel, Prefix: cfg.Admin.CommandPrefix, Matrix: w.matrix, Store: as,
-		Backup: st, Policy: policy, Doctor: w.doctorLines, Interval: cfg.Sync.Interval, Started: started, Log: log})
+		Backup: m.TimeBackups(manualBackups{st}), Policy: policy, Doctor: w.doctorReport, Interval: cfg.Sync.Interval, Started: started, Log: log,
+		ResolveRoom: w.matrix.ResolveRoom, RoomLabels: w.roomLabels(ctx)})
 	if err := bot.Join(ctx); err != nil {
 		log.Warn().Err(err).Str("room", string(room)).Msg("Not in the admin room yet: invite the bot (a listed admin's invite is accepted)")
 	}
@@ -76,6 +80,21 @@ func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateSto
 }
 
 // steering is the reconciler's Steering: the admin room's, or none.
+// roomLabels maps the rooms the configuration names by alias to that alias, for replies that
+// would otherwise show only 44-character room IDs. An alias that does not resolve is left out.
+func (w *world) roomLabels(ctx context.Context) map[id.RoomID]string {
+	labels := map[id.RoomID]string{}
+	for _, m := range w.cfg.Sync.Mappings {
+		if !strings.HasPrefix(m.Room, "#") {
+			continue
+		}
+		if room, err := w.matrix.ResolveRoom(ctx, m.Room); err == nil {
+			labels[room] = m.Room
+		}
+	}
+	return labels
+}
+
 func (a *adminRoom) steering() syncer.Steering {
 	if a == nil {
 		return nil

@@ -9,11 +9,15 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
 	"authentik-matrix-sync/appservice"
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/doctor"
 	"authentik-matrix-sync/httpserver"
+	"authentik-matrix-sync/metrics"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -32,8 +36,8 @@ func runDoctor(ctx context.Context, path string, out io.Writer) (bool, error) {
 		fmt.Fprintln(out, r.String())
 		return false, nil
 	}
-	log := newLogger(cfg)
-	w, err := newWorld(cfg, log)
+	log, m := doctorLog(cfg)
+	w, err := newWorldWith(cfg, log, m)
 	if err != nil {
 		r := doctor.Report{Results: []doctor.Result{{Check: "Configuration", Outcome: doctor.Fail, Detail: err.Error(),
 			Hint: "fix the setting named above"}}}
@@ -47,13 +51,24 @@ func runDoctor(ctx context.Context, path string, out io.Writer) (bool, error) {
 	return report.OK(), nil
 }
 
-// doctorLines runs the checks for the admin room's !sync doctor. The bot is running, so its own
+// doctorLog is the logger and metrics the doctor's clients get. The log is kept out of the
+// doctor's output: every failure is a line of its table, and the clients' warnings about retries
+// and failed requests, printed before the table, only hid it. With logging.level debug the log
+// goes to standard error as usual, and the metrics' transport (nobody reads the counts) logs
+// each request.
+func doctorLog(cfg *config.Config) (zerolog.Logger, *metrics.Metrics) {
+	if logLevel(cfg) > zerolog.DebugLevel {
+		return zerolog.Nop(), nil
+	}
+	return newLogger(cfg), newMetrics()
+}
+
+// doctorReport runs the checks for the admin room's !sync doctor. The bot is running, so its own
 // listener answers the appservice ping.
-func (w *world) doctorLines(ctx context.Context) ([]string, bool) {
+func (w *world) doctorReport(ctx context.Context) doctor.Report {
 	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
-	r := doctor.Run(ctx, w.doctorInput(false))
-	return r.Lines(), r.OK()
+	return doctor.Run(ctx, w.doctorInput(false))
 }
 
 // doctorInput gathers what the doctor checks. listen lets the appservice check open the
@@ -68,6 +83,8 @@ func (w *world) doctorInput(listen bool) doctor.Input {
 		HomeserverURL: cfg.Homeserver.Address,
 		MAS:           w.masDoctor(),
 		DirectorySCIM: cfg.Directory.Source == config.DirectorySourceSCIM,
+		Users:         mappedUsers{w},
+		ServerName:    cfg.Homeserver.Domain,
 	}
 	rooms := map[string]int{}
 	var overrides [][]syncer.MappingOverrides // each room's mappings, as the sync combines them
@@ -94,6 +111,31 @@ func (w *world) doctorInput(listen bool) doctor.Input {
 		in.Rooms[i].Ban = removes && action == syncer.RemoveBan
 	}
 	return in
+}
+
+// mappedUsers gives the doctor the Matrix IDs of the mapped groups' members, mapped as the sync
+// maps them, and asks the homeserver about their accounts.
+type mappedUsers struct{ w *world }
+
+func (u mappedUsers) MatrixIDs(ctx context.Context, groups []string) ([]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, g := range u.w.dir.Members(ctx, groups) {
+		if g.Err != nil && len(g.Members) == 0 {
+			return nil, g.Err
+		}
+		for _, m := range g.Members {
+			if !seen[string(m.UserID)] {
+				seen[string(m.UserID)] = true
+				ids = append(ids, string(m.UserID))
+			}
+		}
+	}
+	return ids, nil
+}
+
+func (u mappedUsers) Exists(ctx context.Context, user string) (bool, error) {
+	return u.w.matrix.UserExists(ctx, id.UserID(user))
 }
 
 // authentikProbe is the Authentik client as the doctor sees it.
@@ -202,6 +244,10 @@ func (p *homeserverProbe) ForceJoin(ctx context.Context) (string, bool, error) {
 
 func (p *homeserverProbe) Room(ctx context.Context, roomOrAlias string) (doctor.RoomPower, error) {
 	room, pl, err := p.m.RoomPower(ctx, roomOrAlias)
+	if errors.Is(err, appservice.ErrBotNotInRoom) {
+		invited, ierr := p.m.BotInvited(ctx, room)
+		return doctor.RoomPower{ID: string(room), Invited: invited && ierr == nil}, err
+	}
 	if err != nil {
 		return doctor.RoomPower{}, err
 	}

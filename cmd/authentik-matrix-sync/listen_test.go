@@ -15,7 +15,8 @@ import (
 
 // TestAddressInUseStopsBeforeAnythingRuns takes the address of each listener in turn: the bot
 // must stop with an error naming the address and the setting to change, before it opens its
-// store or asks the homeserver or Authentik anything, so that no cycle ever runs.
+// store or asks the homeserver or Authentik anything, so that no cycle ever runs and the log holds
+// no line about a cycle or the store ahead of the error.
 func TestAddressInUseStopsBeforeAnythingRuns(t *testing.T) {
 	const secret = "0123456789abcdef0123456789abcdef"
 	tests := []struct {
@@ -65,7 +66,7 @@ sync: {mappings: [{group: "staff", space: "!room:example.org"}]}
 			// the failing upstream; the deadline only ends such a run.
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			err = runBot(ctx, path)
+			_, logged := captureOutput(t, func() { err = runBot(ctx, path) })
 			if err == nil {
 				t.Fatal("runBot returned nil with its address in use")
 			}
@@ -73,6 +74,14 @@ sync: {mappings: [{group: "staff", space: "!room:example.org"}]}
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
+			}
+			for _, line := range lines(logged) {
+				if strings.Contains(line, "Cycle") || strings.Contains(line, "store") || strings.Contains(line, `"level":"error"`) {
+					t.Errorf("logged before the error: %s", line)
+				}
+			}
+			if !strings.Contains(logged, "Starting authentik-matrix-sync") {
+				t.Errorf("the log lacks the start line; was it captured?\n%s", logged)
 			}
 			if n := asked.Load(); n != 0 {
 				t.Errorf("the homeserver and Authentik were asked %d time(s) before the bot stopped", n)

@@ -8,7 +8,7 @@
 //	authentik-matrix-sync [-c config.yaml] backup          take a backup of the state now
 //	authentik-matrix-sync [-c config.yaml] restore [-force] FILE   replace the state with a backup
 //	authentik-matrix-sync migrate-store -from sqlite:PATH [-to postgres://…] [-force]   copy SQLite state into Postgres
-//	authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml]   write an appservice registration
+//	authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml] [-force]   write an appservice registration
 //	authentik-matrix-sync version
 //	authentik-matrix-sync help                             list the commands and flags
 package main
@@ -26,6 +26,9 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
+// misplacedForce answers a -force without -g: restore and migrate-store parse their own.
+const misplacedForce = "-force belongs to -g (overwrite an existing registration); restore and migrate-store take it after the command: restore -force FILE"
+
 // Set by the build (-ldflags "-X main.version=…").
 var version = "dev"
 
@@ -39,6 +42,7 @@ func run(args []string) int {
 	configPath := fs.String("c", "", "config file (default: $CONFIG_FILE, else ./config.yaml if it exists, else environment variables only)")
 	generate := fs.Bool("g", false, "generate an appservice registration file and exit")
 	registrationPath := fs.String("r", "registration.yaml", "where -g writes the registration")
+	overwrite := fs.Bool("force", false, "-g: overwrite an existing registration file (its new tokens work once the homeserver restarts)")
 	live := fs.Bool("live", false, "healthcheck: ask /health (the process runs) instead of /ready")
 	why := fs.String("why", "", "plan: explain one user (@user:server) room by room instead of printing the plan")
 	whyRoom := fs.String("room", "", "plan -why: explain only this room (!id:server)")
@@ -58,6 +62,10 @@ func run(args []string) int {
 		return 2
 	}
 	if rest := fs.Args(); command == "" && len(rest) > 0 && isStoreCommand(rest[0]) {
+		if *overwrite {
+			fmt.Fprintln(os.Stderr, misplacedForce)
+			return 2
+		}
 		return storeCommandExit(runStoreCommand(rest[0], *configPath, rest[1:]))
 	}
 	if command == "" && fs.NArg() > 0 {
@@ -93,6 +101,10 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "-why belongs to the plan command (plan -why @user:server), and -room to plan -why")
 		return 2
 	}
+	if *overwrite && !*generate {
+		fmt.Fprintln(os.Stderr, misplacedForce)
+		return 2
+	}
 	path := resolveConfigPath(*configPath)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -101,7 +113,7 @@ func run(args []string) int {
 	var err error
 	switch {
 	case *generate:
-		err = generateRegistration(path, *registrationPath)
+		err = generateRegistration(path, *registrationPath, *overwrite)
 	case command == "run":
 		err = runBot(ctx, path)
 	case command == "plan":

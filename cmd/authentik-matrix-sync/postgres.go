@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -21,9 +22,12 @@ import (
 // stateStore is what the bot and the store subcommands need from either store.
 type stateStore interface {
 	syncer.Store
+	// Backup takes the automatic backup before removals; BackupAs one of another kind.
 	syncer.Backuper
+	BackupAs(ctx context.Context, kind store.BackupKind) (string, error)
 	Ping(ctx context.Context) error
 	Backups() ([]string, error)
+	NewestBackup() (string, time.Time, error)
 	LastBackupError() error
 	Close() error
 }
@@ -133,22 +137,22 @@ func runStoreCommand(name, configFlag string, args []string) error {
 	}
 }
 
-// backupNow takes one backup, as the reconciler does before removals.
+// backupNow takes one manual backup, which no rotation deletes. It works while the bot runs:
+// SQLite is copied through its own locks, which work across processes, and pg_dump reads one
+// snapshot.
 func backupNow(ctx context.Context, cfg *config.Config) error {
-	var st stateStore
+	var path string
 	var err error
 	if cfg.Database.Type == config.DatabasePostgres {
-		st, err = store.OpenPostgres(ctx, postgresOptions(cfg, false))
+		var st *store.Postgres
+		if st, err = store.OpenPostgres(ctx, postgresOptions(cfg, false)); err != nil {
+			return err
+		}
+		defer st.Close()
+		path, err = st.BackupAs(ctx, store.BackupManual)
 	} else {
-		// The DATA_DIR lock is taken: with SQLite a running bot makes its own backups, and a
-		// copy taken beside it would race its rotation.
-		st, err = store.OpenSQLite(ctx, store.Options{DataDir: cfg.Database.DataDir, BackupRetention: cfg.Database.BackupRetention})
+		path, err = store.BackupSQLite(ctx, store.Options{DataDir: cfg.Database.DataDir, BackupRetention: cfg.Database.BackupRetention})
 	}
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	path, err := st.Backup(ctx)
 	if err != nil {
 		return err
 	}
@@ -156,7 +160,8 @@ func backupNow(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
-// restore replaces the state with a backup. The state it replaces is backed up first.
+// restore replaces the state with a backup. The state it replaces is backed up first, as a
+// pre-restore backup; no backup is deleted.
 func restore(ctx context.Context, cfg *config.Config, file string, force bool) error {
 	if cfg.Database.Type != config.DatabasePostgres {
 		if force {

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"authentik-matrix-sync/store"
 	"authentik-matrix-sync/store/pgtest"
+	syncer "authentik-matrix-sync/sync"
 )
 
 var pg pgtest.Shared
@@ -32,6 +34,18 @@ database: {data_dir: "` + dataDir + `", backup_retention: 2` + db + `}
 	return p
 }
 
+// newSQLiteState creates the SQLite state in dataDir, as the bot's first start does.
+func newSQLiteState(t *testing.T, dataDir string) {
+	t.Helper()
+	st, err := store.OpenSQLite(t.Context(), store.Options{DataDir: dataDir, BackupRetention: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBackupAndRestoreCommands(t *testing.T) {
 	tests := []struct {
 		name string
@@ -45,6 +59,12 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dataDir := t.TempDir()
 			cfg := storeConfig(t, dataDir, tc.db(t))
+			if tc.ext == ".db" {
+				if code := run([]string{"backup", "-c", cfg}); code == 0 {
+					t.Error("backup before the bot ever ran succeeded")
+				}
+				newSQLiteState(t, dataDir)
+			}
 			for i := range 3 {
 				// Flags before and after the command both work.
 				args := []string{"backup", "-c", cfg}
@@ -55,8 +75,9 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 					t.Fatalf("%v exited %d", args, code)
 				}
 			}
-			backups, _ := filepath.Glob(filepath.Join(dataDir, "backups", "authentik-matrix-sync-*"+tc.ext))
-			if len(backups) != 2 {
+			// Manual backups are not rotated: all three are kept with retention 2.
+			backups, _ := filepath.Glob(filepath.Join(dataDir, "backups", "authentik-matrix-sync-manual-*"+tc.ext))
+			if len(backups) != 3 {
 				t.Fatalf("after three backups with retention 2: %v", backups)
 			}
 			if code := run([]string{"restore", "-c", cfg}); code == 0 {
@@ -65,6 +86,12 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 			if code := run([]string{"restore", backups[0], "-c", cfg}); code != 0 {
 				t.Fatalf("restore %s exited %d", backups[0], code)
 			}
+			if _, err := os.Stat(backups[0]); err != nil {
+				t.Errorf("restore deleted the backup it restored: %v", err)
+			}
+			if safety, _ := filepath.Glob(filepath.Join(dataDir, "backups", "authentik-matrix-sync-pre-restore-*"+tc.ext)); len(safety) != 1 {
+				t.Errorf("pre-restore backups %v, want the one restore took", safety)
+			}
 			if code := run([]string{"restore", "-c", cfg, filepath.Join(dataDir, "missing"+tc.ext)}); code == 0 {
 				t.Error("restore of a missing file succeeded")
 			}
@@ -72,12 +99,33 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	}
 }
 
+func TestBackupCommandWhileTheBotRuns(t *testing.T) {
+	dataDir := t.TempDir()
+	cfg := storeConfig(t, dataDir, "")
+	// The running bot holds the DATA_DIR lock.
+	st, err := store.OpenSQLite(t.Context(), store.Options{DataDir: dataDir, BackupRetention: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.PutMember(t.Context(), syncer.ManagedMember{Room: "!r:hs", User: "@alice:hs"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"backup", "-c", cfg}); code != 0 {
+		t.Fatalf("backup while the bot runs exited %d", code)
+	}
+	backups, err := st.Backups()
+	if err != nil || len(backups) != 1 || !strings.Contains(filepath.Base(backups[0]), "-manual-") {
+		t.Fatalf("backups %v, %v; want one manual backup", backups, err)
+	}
+	if err := st.PutMember(t.Context(), syncer.ManagedMember{Room: "!r:hs", User: "@bob:hs"}); err != nil {
+		t.Errorf("the bot's store after the backup: %v", err)
+	}
+}
+
 func TestMigrateStoreCommand(t *testing.T) {
 	dataDir := t.TempDir()
-	sqliteCfg := storeConfig(t, dataDir, "")
-	if code := run([]string{"backup", "-c", sqliteCfg}); code != 0 { // creates the SQLite state
-		t.Fatalf("backup exited %d", code)
-	}
+	newSQLiteState(t, dataDir)
 	url := pg.Get(t).Database(t)
 	pgCfg := storeConfig(t, t.TempDir(), `, uri: "`+url+`"`)
 	if code := run([]string{"migrate-store", "-c", pgCfg, "-from", "sqlite:" + dataDir}); code != 0 {

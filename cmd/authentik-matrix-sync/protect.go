@@ -48,7 +48,7 @@ func printWhy(ctx context.Context, rec *syncer.Reconciler, st any, why whyReques
 		return fmt.Errorf("plan -why %q: not a Matrix user ID; write it as @localpart:server", why.User)
 	}
 	if why.Room != "" && !strings.HasPrefix(string(why.Room), "!") {
-		return fmt.Errorf("plan -room %q: not a room ID; write it as !id:server", why.Room)
+		return fmt.Errorf("plan -room %q: not a room ID nor an alias; write it as !id:server or #alias:server", why.Room)
 	}
 	snap, err := rec.Snapshot(ctx)
 	if err != nil {

@@ -39,7 +39,7 @@ func (w *world) useSCIM(ctx context.Context, st stateStore) (*scim.Resources, er
 			return nil, err
 		}
 		w.dir.Source = src
-		w.log.Info().Dur("settle", cfg.SCIM.Settle).
+		w.log.Info().Float64("settle_seconds", cfg.SCIM.Settle.Seconds()).
 			Msg("Group members come from Authentik's SCIM provider (directory.source: scim); subgroups from Authentik's group tree")
 	}
 	return res, nil

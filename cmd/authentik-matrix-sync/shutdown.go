@@ -24,7 +24,7 @@ func waitStopped(wg *gosync.WaitGroup, budget time.Duration, log zerolog.Logger)
 	case <-done:
 		return true
 	case <-t.C:
-		log.Error().Dur("waited", budget).Msg("Shutdown: some parts did not stop in time; abandoning them")
+		log.Error().Float64("waited_seconds", budget.Seconds()).Msg("Shutdown: some parts did not stop in time; abandoning them")
 		return false
 	}
 }

@@ -28,7 +28,7 @@ var subcommands = []subcommand{
 // writeUsage prints the commands and the flags.
 func writeUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: authentik-matrix-sync [-c config.yaml] [COMMAND]\n"+
-		"       authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml]   write an appservice registration\n\nCommands:\n")
+		"       authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml] [-force]   write an appservice registration\n\nCommands:\n")
 	// A long synopsis gets its help on the next line instead of widening every row.
 	const width = 24
 	for _, c := range subcommands {

@@ -28,22 +28,39 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 func newLogger(cfg *config.Config) zerolog.Logger {
-	level, err := zerolog.ParseLevel(cfg.Logging.Level)
-	if err != nil || cfg.Logging.Level == "" {
-		level = zerolog.InfoLevel
-	}
-	var w io.Writer = os.Stderr
+	return loggerTo(cfg, os.Stderr, isTerminal(os.Stderr))
+}
+
+// loggerTo is the program's logger writing to out; terminal tells whether out is a terminal,
+// which picks the format when logging.format is auto and allows colours in console format.
+func loggerTo(cfg *config.Config, out io.Writer, terminal bool) zerolog.Logger {
+	w := out
 	format := cfg.Logging.Format
-	if format == "" || format == "auto" {
-		format = "json"
-		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			format = "console"
+	if format == "" || format == config.LogFormatAuto {
+		format = config.LogFormatJSON
+		if terminal {
+			format = config.LogFormatConsole
 		}
 	}
-	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.DateTime}
+	if format == config.LogFormatConsole {
+		// Colour codes would be bytes of noise in a file or a log collector.
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.DateTime, NoColor: !terminal}
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+	return zerolog.New(w).Level(logLevel(cfg)).Hook(appservice.WithoutClientRequestLines{}).With().Timestamp().Logger()
+}
+
+// logLevel is logging.level, info when it is unset or unknown.
+func logLevel(cfg *config.Config) zerolog.Level {
+	level, err := zerolog.ParseLevel(cfg.Logging.Level)
+	if err != nil || cfg.Logging.Level == "" {
+		return zerolog.InfoLevel
+	}
+	return level
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // world holds the parts every subcommand builds from the config.
@@ -80,7 +97,7 @@ func newWorldWith(cfg *config.Config, log zerolog.Logger, m *metrics.Metrics) (*
 		ASToken:        cfg.Appservice.ASToken,
 		RegistrationID: cfg.Appservice.ID,
 		ForceJoinVia:   cfg.Matrix.ForceJoinVia,
-		Log:            log.With().Str("component", "matrix").Logger(),
+		Log:            log, // appservice names its own component
 		HTTPClient:     withLiveAccessToken(httpClientFor(m, metrics.ServiceHomeserver), cfg, log),
 		AdminToken:     adminTokens,
 	})
@@ -116,6 +133,14 @@ func (w *world) policy(ctx context.Context) (syncer.Policy, error) {
 		sm, err := w.mapping(ctx, m)
 		if errors.Is(err, errWouldCreate) {
 			w.log.Warn().Err(err).Msg("Mapping left out of the plan")
+			continue
+		}
+		if appservice.IsAliasNotFound(err) {
+			// A per-mapping problem, like a group Authentik does not have: the other mappings
+			// run, instead of the whole bot stopping (and restarting in a loop under a
+			// container's restart policy).
+			w.log.Error().Err(err).Str("group", m.Group).Str("room", m.Room).
+				Msg("Mapping left out: its room alias does not exist; create the room with this alias (or fix the alias, or add create_if_missing), then restart the bot")
 			continue
 		}
 		if err != nil {
@@ -175,6 +200,7 @@ func runBot(ctx context.Context, path string) error {
 	}
 	defer st.Close()
 	m := newMetrics()
+	noteNewestBackup(m, st, log)
 	w, err := newWorldWith(cfg, log, m)
 	if err != nil {
 		return err
@@ -211,7 +237,7 @@ func runBot(ctx context.Context, path string) error {
 	rooms, observeRooms := roomsFor(cfg, w)
 	if cfg.AppserviceMode() {
 		srv, err := appservice.NewServer(appservice.ServerOptions{HSToken: cfg.Appservice.HSToken, OnEvent: events.handle,
-			Log: log.With().Str("component", "transactions").Logger(), OnReceive: observeRooms})
+			Log: log, OnReceive: observeRooms})
 		if err != nil {
 			return err
 		}
@@ -231,13 +257,17 @@ func runBot(ctx context.Context, path string) error {
 		return err
 	}
 	w.checkLifecycle(ctx)
-	admin, err := newAdminRoom(ctx, cfg, w, st, policy, started, log)
+	admin, err := newAdminRoom(ctx, cfg, w, st, m, policy, started, log)
+	if err != nil {
+		return err
+	}
+	audit, err := startAuditLog(ctx, cfg, st, log, goRun)
 	if err != nil {
 		return err
 	}
 	rec := syncer.New(syncer.Options{
 		Directory: w.dir, Rooms: rooms, Store: st, Backup: m.CountBackups(st), Policy: policy,
-		Interval: cfg.Sync.Interval, MaxBackoff: cfg.Sync.MaxBackoff, Log: log, Observer: admin.observer(m),
+		Interval: cfg.Sync.Interval, MaxBackoff: cfg.Sync.MaxBackoff, Log: log, Observer: admin.observer(observers{m, audit}),
 		Steering: admin.steering(), Guard: guardLimits(cfg),
 		Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st),
 		MaxConcurrentWrites: cfg.Sync.MaxConcurrentWrites, Hook: crashHook(), Accounts: w.accounts(),
@@ -285,7 +315,7 @@ func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan erro
 		if appservice.IsPermanent(err) {
 			return syncer.Policy{}, err
 		}
-		w.log.Warn().Err(err).Dur("retry_in", delay).Msg("Start-up checks failed; retrying")
+		w.log.Warn().Err(err).Float64("retry_in_seconds", delay.Seconds()).Msg("Start-up checks failed; retrying")
 		select {
 		case <-ctx.Done():
 			return syncer.Policy{}, ctx.Err()
@@ -336,7 +366,8 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 		return err
 	}
 	defer st.Close()
-	w, err := newWorld(cfg, log)
+	// The metrics go nowhere; their transport logs each request at debug level.
+	w, err := newWorldWith(cfg, log, newMetrics())
 	if err != nil {
 		return err
 	}
@@ -350,7 +381,21 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 	}
 	rec := syncer.New(syncer.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
 		Steering: planSteering(cfg, st), Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st), AccountDirectory: w.dir})
+	// Rooms configured by alias are shown by it as well as by their ID.
+	labels := w.roomLabels(ctx)
+	var pairs []string
+	for room, alias := range labels {
+		pairs = append(pairs, string(room), alias+" ("+string(room)+")")
+	}
+	out = labelWriter{w: out, r: strings.NewReplacer(pairs...)}
 	if why.User != "" {
+		if strings.HasPrefix(string(why.Room), "#") {
+			room, err := w.matrix.ResolveRoom(ctx, string(why.Room))
+			if err != nil {
+				return fmt.Errorf("plan -room %s: %w", why.Room, err)
+			}
+			why.Room = room
+		}
 		return printWhy(ctx, rec, st, why, out)
 	}
 	plan, err := rec.Preview(ctx)
@@ -359,6 +404,9 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 	}
 	for _, a := range plan.Actions {
 		fmt.Fprintln(out, syncer.Describe(a))
+	}
+	for _, s := range plan.Skipped {
+		fmt.Fprintf(out, "skipped: %s (%s)\n", syncer.Describe(s.Action), s.Reason)
 	}
 	for _, warning := range plan.Warnings {
 		fmt.Fprintln(out, "warning:", warning.String())
@@ -369,23 +417,20 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 			writes++
 		}
 	}
-	fmt.Fprintf(out, "%d action(s), %d of them in Matrix rooms, %d warning(s); nothing was changed\n", len(plan.Actions), writes, len(plan.Warnings))
+	fmt.Fprintf(out, "%d action(s), %d of them in Matrix rooms, %d skipped, %d warning(s); nothing was changed\n",
+		len(plan.Actions), writes, len(plan.Skipped), len(plan.Warnings))
 	return nil
 }
 
-func generateRegistration(configPath, registrationPath string) error {
-	cfg, err := config.LoadForGenerate(configPath, os.LookupEnv)
-	if err != nil {
-		return err
+// labelWriter writes through r, which names rooms by their configured alias.
+type labelWriter struct {
+	w io.Writer
+	r *strings.Replacer
+}
+
+func (l labelWriter) Write(p []byte) (int, error) {
+	if _, err := l.r.WriteString(l.w, string(p)); err != nil {
+		return 0, err
 	}
-	reg, err := appservice.GenerateRegistration(cfg.Appservice.ID, cfg.Appservice.Address, cfg.Appservice.BotUsername, cfg.Homeserver.Domain)
-	if err != nil {
-		return err
-	}
-	if err := reg.Save(registrationPath); err != nil {
-		return err
-	}
-	fmt.Printf("Wrote %s.\nNext: add it to Synapse's homeserver.yaml under app_service_config_files, restart Synapse,\n"+
-		"and point the bot at it with appservice.registration: %s (or APPSERVICE_REGISTRATION).\n", registrationPath, strings.TrimSpace(registrationPath))
-	return nil
+	return len(p), nil
 }

@@ -119,6 +119,6 @@ func logRequests(log zerolog.Logger, next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		log.Info().Str("method", r.Method).Str("uri", r.URL.RequestURI()).Int("status", rec.status).
-			Dur("took", time.Since(start)).Msg("request")
+			Float64("took_seconds", time.Since(start).Seconds()).Msg("request")
 	})
 }

@@ -253,7 +253,7 @@ func readBotLog(path string, rep *report) {
 		var line struct {
 			Level    string  `json:"level"`
 			Message  string  `json:"message"`
-			Duration float64 `json:"duration"` // milliseconds
+			Duration float64 `json:"duration_seconds"`
 		}
 		if json.Unmarshal(sc.Bytes(), &line) != nil {
 			continue
@@ -264,7 +264,7 @@ func readBotLog(path string, rep *report) {
 			if line.Level != "info" {
 				rep.FailedCycles++
 			}
-			if d := time.Duration(line.Duration * float64(time.Millisecond)); d > rep.LongestCycle {
+			if d := time.Duration(line.Duration * float64(time.Second)); d > rep.LongestCycle {
 				rep.LongestCycle = d
 			}
 		case strings.Contains(line.Message, "backing off"):

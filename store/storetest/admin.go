@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,7 +16,8 @@ import (
 // AdminStore is the admin room's part of a store: audit log, exemptions, the paused flag and
 // held removal batches.
 type AdminStore interface {
-	AppendAudit(ctx context.Context, e syncer.AuditEntry) error
+	AppendAudit(ctx context.Context, entries ...syncer.AuditEntry) error
+	PruneAudit(ctx context.Context, before time.Time, keep int) (int, error)
 	Audit(ctx context.Context, target id.UserID, limit int) ([]syncer.AuditEntry, error)
 	PutExemption(ctx context.Context, e syncer.Exemption) error
 	DeleteExemption(ctx context.Context, room id.RoomID, user id.UserID) (bool, error)
@@ -34,6 +37,8 @@ var adminTests = []struct {
 	run  func(t *testing.T, s AdminStore)
 }{
 	{"the audit log lists newest first and filters by user", testAudit},
+	{"a repeated skip is recorded once until something else happens to its room and user", testAuditSkipOnce},
+	{"pruning the audit log removes old entries and keeps the newest", testPruneAudit},
 	{"exemptions round-trip, are replaced and lifted", testExemptions},
 	{"the paused flag is off until set and survives being set twice", testPaused},
 	{"a held batch is created once, decided once and held anew after rejection", testHeldBatch},
@@ -77,6 +82,115 @@ func testAudit(t *testing.T, s AdminStore) {
 	}
 	if _, err := s.Audit(ctx, "", 0); err == nil {
 		t.Error("limit 0 accepted")
+	}
+}
+
+func testAuditSkipOnce(t *testing.T, s AdminStore) {
+	ctx := context.Background()
+	at := base()
+	// cycle appends the entries of one cycle, each a minute after the last cycle's.
+	cycle := func(es ...syncer.AuditEntry) {
+		t.Helper()
+		at = at.Add(time.Minute)
+		for i := range es {
+			es[i].At, es[i].Actor = at, "cycle "+at.Format("1504")
+		}
+		must(t, "append a cycle's entries", s.AppendAudit(ctx, es...))
+	}
+	const noAccount = "force_join: member of Authentik group staff"
+	skip := func(u id.UserID, r id.RoomID) syncer.AuditEntry {
+		return syncer.AuditEntry{Command: noAccount, Target: u, Room: r, Result: syncer.ResultSkipped}
+	}
+	for range 5 {
+		cycle(skip(alice, roomA), skip(alice, roomB), skip(bob, roomA))
+	}
+	// The same skip twice in one batch is one entry too.
+	cycle(skip(alice, roomA), skip(alice, roomA))
+	entries := func(u id.UserID) []syncer.AuditEntry {
+		t.Helper()
+		es, err := s.Audit(ctx, u, 100)
+		must(t, "read audit", err)
+		return es
+	}
+	if got := entries(alice); len(got) != 2 || !sameTime(got[0].At, base().Add(time.Minute)) {
+		t.Fatalf("alice after six cycles skipping her in two rooms: %+v, want one entry per room, from the first cycle", got)
+	}
+	if got := entries(bob); len(got) != 1 {
+		t.Fatalf("bob after five skipped cycles: %+v, want one entry", got)
+	}
+	// Something else happened to alice in room A: the next skip there is news again, and a
+	// skip for another reason is too. Room B saw nothing new.
+	cycle(syncer.AuditEntry{Command: noAccount, Target: alice, Room: roomA, Result: syncer.ResultOK})
+	cycle(skip(alice, roomA), skip(alice, roomB))
+	cycle(skip(alice, roomA), skip(alice, roomB))
+	cycle(syncer.AuditEntry{Command: "kick: left staff", Target: alice, Room: roomA, Result: syncer.ResultSkipped})
+	var got []string
+	for _, e := range entries(alice) {
+		got = append(got, string(e.Room)+" "+e.Command+" → "+e.Result)
+	}
+	want := []string{
+		string(roomA) + " kick: left staff → skipped",
+		string(roomA) + " " + noAccount + " → skipped",
+		string(roomA) + " " + noAccount + " → ok",
+		string(roomB) + " " + noAccount + " → skipped",
+		string(roomA) + " " + noAccount + " → skipped",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("alice's entries, newest first:\n got  %q\n want %q", got, want)
+	}
+	// Failures and successes are written every time: only skips repeat by design.
+	for range 2 {
+		cycle(syncer.AuditEntry{Command: "invite: member of Authentik group staff", Target: bob, Room: roomB, Result: syncer.ResultFailed})
+	}
+	if got := entries(bob); len(got) != 3 {
+		t.Errorf("bob after two failed invites: %+v, want both written", got)
+	}
+}
+
+func testPruneAudit(t *testing.T, s AdminStore) {
+	ctx := context.Background()
+	var all []syncer.AuditEntry
+	for i := range 10 {
+		// Entries 6 and 7 share a millisecond: their order is the order they were written in.
+		at := base().Add(time.Duration(min(i, 6)) * time.Hour)
+		if i > 7 {
+			at = base().Add(time.Duration(i) * time.Hour)
+		}
+		all = append(all, syncer.AuditEntry{At: at, Actor: "@op:x", Command: fmt.Sprintf("command %d", i), Result: "ok"})
+	}
+	must(t, "append", s.AppendAudit(ctx, all...))
+	commands := func() []string {
+		t.Helper()
+		es, err := s.Audit(ctx, "", 100)
+		must(t, "read audit", err)
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Command)
+		}
+		return out
+	}
+	n, err := s.PruneAudit(ctx, time.Time{}, 0)
+	must(t, "prune nothing", err)
+	if n != 0 || len(commands()) != 10 {
+		t.Fatalf("pruning without limits deleted %d, left %q", n, commands())
+	}
+	n, err = s.PruneAudit(ctx, base().Add(3*time.Hour), 0)
+	must(t, "prune by age", err)
+	if want := []string{"command 9", "command 8", "command 7", "command 6", "command 5", "command 4", "command 3"}; n != 3 || !slices.Equal(commands(), want) {
+		t.Fatalf("pruning before 3h deleted %d, left %q; want 3 deleted, %q left", n, commands(), want)
+	}
+	n, err = s.PruneAudit(ctx, time.Time{}, 3)
+	must(t, "prune by size", err)
+	if want := []string{"command 9", "command 8", "command 7"}; n != 4 || !slices.Equal(commands(), want) {
+		t.Fatalf("keeping 3 deleted %d, left %q; want 4 deleted, %q left", n, commands(), want)
+	}
+	n, err = s.PruneAudit(ctx, base(), 3)
+	must(t, "prune again", err)
+	if n != 0 || len(commands()) != 3 {
+		t.Errorf("pruning again deleted %d, left %q", n, commands())
+	}
+	if _, err := s.PruneAudit(ctx, time.Time{}, -1); err == nil {
+		t.Error("a negative keep was accepted")
 	}
 }
 
