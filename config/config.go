@@ -33,7 +33,7 @@ type Config struct {
 	MAS MASConfig `yaml:"mas"`
 	// ProtectedUsers are never kicked, banned, demoted or locked by the bot, in any room
 	// (PROTECTED_USERS, comma-separated): Matrix IDs, and patterns /…/ or re:… matched against
-	// the whole ID (see ParseProtectedEntry).
+	// the whole ID (see docs/protected-and-why.md).
 	ProtectedUsers []string `yaml:"protected_users"`
 	// Deactivated is what happens to managed users deactivated in (or deleted from) Authentik.
 	Deactivated DeactivatedConfig `yaml:"deactivated"`
@@ -151,7 +151,7 @@ type Mapping struct {
 	Group string `yaml:"group" json:"group"`
 	// Room is a room ID (!id:server) or an alias (#alias:server) of a room or a space.
 	Room string `yaml:"room" json:"room"`
-	// Space is the original description's name for Room. Load moves it into Room, so after
+	// Space is an older name for Room, kept for existing setups. Load moves it into Room, so after
 	// loading it is always empty.
 	Space string `yaml:"space,omitempty" json:"space"`
 	// Method overrides sync.join_method for this mapping; empty means the global one.

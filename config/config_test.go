@@ -30,7 +30,7 @@ func envFunc(m map[string]string) func(string) (string, bool) {
 	}
 }
 
-// seedEnv is the environment of the original description's Compose example, with distinctive
+// seedEnv is the environment of the env-only Compose example, with distinctive
 // tokens in place of its placeholders.
 func seedEnv() map[string]string {
 	return map[string]string{

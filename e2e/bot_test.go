@@ -41,7 +41,7 @@ type botConfig struct {
 	grace        time.Duration
 	pageSize     int
 	mappings     []mapping
-	// envOnly configures the bot the seed's way: environment variables, no file.
+	// envOnly configures the bot by environment variables alone, no file.
 	envOnly bool
 	// asUser replaces the client-mode bot account (default: the server-admin "clientbot").
 	asUser harness.User

@@ -138,7 +138,7 @@ func run(args []string) int {
 }
 
 // resolveConfigPath picks the config file: the flag, then $CONFIG_FILE, then ./config.yaml if it
-// exists; "" means environment variables only (the seed's Compose setup).
+// exists; "" means environment variables only (a Compose setup without a config file).
 func resolveConfigPath(flagValue string) string {
 	if flagValue != "" {
 		return flagValue

@@ -40,7 +40,7 @@ const (
 	imageUID = 1000
 )
 
-// TestImageAsUsersRunIt runs the built image as the seed's Compose service does and checks what
+// TestImageAsUsersRunIt runs the built image as a hardened Compose service does and checks what
 // an operator relies on: members joined, the HEALTHCHECK passing, metrics.listen from the mounted
 // config.yaml honoured, a removal that fell due while the container was stopped carried out at
 // once after `docker start` (the state is in the volume), a backup in the volume before that
@@ -117,7 +117,7 @@ metrics:
 		_, _ = d.run("rm", "-f", c.name)
 		_, _ = d.run("volume", "rm", "-f", volume)
 	})
-	// The seed's Compose hardening, on the host's network (the private daemon has no bridge; the
+	// The Compose hardening of docs/operations.md, on the host's network (the private daemon has no bridge; the
 	// homeserver and the fake Authentik listen on loopback). Only the health check's interval is
 	// shortened, from 30 s, so the test need not wait for it; its command is the image's.
 	d.must(t, "run", "--detach", "--name", c.name, "--network", "host",
