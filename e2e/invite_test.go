@@ -141,3 +141,25 @@ func TestAliasesInPlanAndWhy(t *testing.T) {
 		t.Errorf("plan -why -room %s (%v):\n%s", alias, err, out)
 	}
 }
+
+// TestMistypedGroupIsNoOutage: a mapped group Authentik does not have (a typo in the only
+// mapping) is a setup problem, not an Authentik outage: the cycles keep their interval, and once
+// the group exists its members are invited at the next cycle.
+func TestMistypedGroupIsNoOutage(t *testing.T) {
+	t.Parallel()
+	room := newRoom(t, false, "mistyped-group")
+	ak := directory(t, "staff", "alice")
+	b := startBot(t, ak, botConfig{grace: time.Hour, mappings: []mapping{{Group: "Staf", Room: room}}}, "")
+	b.waitCycles(4)
+	if lines := b.logLines("backing off"); len(lines) > 0 {
+		t.Errorf("a mistyped group made the cycles back off as for an outage: %v", lines)
+	}
+	if len(b.logLines("Group membership unknown")) == 0 {
+		t.Error("no warning names the group Authentik does not have")
+	}
+	fixed := time.Now()
+	ak.AddGroup("Staf", "")
+	ak.AddMembers("Staf", "alice")
+	waitMembership(t, room, uid("alice"), "invite")
+	t.Logf("alice invited %s after the group was made", time.Since(fixed).Round(10*time.Millisecond))
+}
