@@ -52,7 +52,8 @@ check-race-deps:
 		echo "error: the race detector needs a C compiler ('$$cc' not found); apt-get install -y gcc libc6-dev" >&2; exit 1; }
 
 .PHONY: test
-test: synapse check-race-deps ## vet and staticcheck, then every test with -race, end-to-end included
+test: synapse check-race-deps ## go.mod tidy, vet and staticcheck, then every test with -race, end-to-end included
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod or go.sum is not tidy: run go mod tidy (go mod tidy -diff shows what changes)" >&2; exit 1; }
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
