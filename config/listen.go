@@ -4,7 +4,7 @@ import (
 	"net"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // listenFault says what is wrong with a listener's host:port address.

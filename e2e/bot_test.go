@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/authentik/authentiktest"

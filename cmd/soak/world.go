@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/authentik/authentiktest"
