@@ -67,7 +67,12 @@ func run(ctx context.Context, outPath string, timeout time.Duration) error {
 		err := cmd.Run()
 		runs = append(runs, benchRun{args: args, output: buf.String(), err: err})
 	}
-	report := render(machine(ctx), runs, started, time.Since(started))
+	// The soak figure comes from an hour-long run of its own (make soak), kept beside the report.
+	soak, err := os.ReadFile(filepath.Join(filepath.Dir(outPath), soakFile))
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("read the soak figure: %w", err)
+	}
+	report := render(machine(ctx), runs, started, time.Since(started), string(soak))
 	if err := os.WriteFile(outPath, []byte(report), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", outPath, err)
 	}
@@ -225,7 +230,11 @@ func trimProcs(name string) string {
 	return name
 }
 
-func render(m machineInfo, runs []benchRun, started time.Time, took time.Duration) string {
+// soakFile holds the memory soak figure (bench/soak.md), written after a `make soak` run and
+// copied into the report as it is.
+const soakFile = "soak.md"
+
+func render(m machineInfo, runs []benchRun, started time.Time, took time.Duration, soak string) string {
 	var results []result
 	for _, r := range runs {
 		results = append(results, parse(r.output)...)
@@ -290,6 +299,10 @@ func render(m machineInfo, runs []benchRun, started time.Time, took time.Duratio
 			w("| %s | %s | %s | %s |\n", strings.TrimPrefix(r.pkg, "authentik-matrix-sync/"), r.name, r.iters, strings.Join(fs, ", "))
 		}
 		w("\n")
+	}
+
+	if soak = strings.TrimSpace(soak); soak != "" {
+		w("### Memory over time (soak)\n\nFrom `bench/%s`, written after a `make soak` run (an hour, not part of `make bench`).\n\n%s\n\n", soakFile, soak)
 	}
 
 	w("## Raw output\n\n")

@@ -42,7 +42,7 @@ func TestParseKeepsEveryBenchmark(t *testing.T) {
 }
 
 func TestRenderListsUnknownBenchmarks(t *testing.T) {
-	out := render(machineInfo{cpu: "test cpu", cores: "2"}, []benchRun{{args: []string{"test"}, output: sample}}, testTime, 0)
+	out := render(machineInfo{cpu: "test cpu", cores: "2"}, []benchRun{{args: []string{"test"}, output: sample}}, testTime, 0, "")
 	for _, want := range []string{"| CPU | test cpu |", "BenchmarkWebhookToJoin", "812.0 median_ms", "| 1.107 |", "### Planner", "46.19ms"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
@@ -54,7 +54,7 @@ func TestRenderListsUnknownBenchmarks(t *testing.T) {
 }
 
 func TestRenderPricesAuthentikCPU(t *testing.T) {
-	out := render(machineInfo{}, []benchRun{{args: []string{"test"}, output: sample}}, testTime, 0)
+	out := render(machineInfo{}, []benchRun{{args: []string{"test"}, output: sample}}, testTime, 0, "")
 	for _, want := range []string{"### Authentik CPU per no-change cycle",
 		"| users=10000/groups=100/read=auto | 1.650 s | 5.000 | 749.31ms | ≤ 2.000 s |",
 		"| users=10000/groups=100/read=user-listing | 82.01 s | 201.0 | 1.91s |  |"} {
@@ -64,5 +64,15 @@ func TestRenderPricesAuthentikCPU(t *testing.T) {
 	}
 	if strings.Contains(out, "| bench | BenchmarkAuthentikCPU") {
 		t.Error("the Authentik CPU figures are listed again among the other benchmarks")
+	}
+}
+
+func TestRenderKeepsTheSoakFigure(t *testing.T) {
+	out := render(machineInfo{}, []benchRun{{args: []string{"test"}, output: sample}}, testTime, 0, "| RSS after warm-up | 27.9-28.8 MB |\n")
+	if !strings.Contains(out, "### Memory over time (soak)") || !strings.Contains(out, "| RSS after warm-up | 27.9-28.8 MB |") {
+		t.Errorf("the soak figure is not in the report:\n%s", out)
+	}
+	if strings.Index(out, "### Memory over time (soak)") > strings.Index(out, "## Raw output") {
+		t.Error("the soak figure comes after the raw output")
 	}
 }
