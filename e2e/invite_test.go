@@ -23,77 +23,77 @@ func roomWithoutBot(t *testing.T, appservice bool, name string) id.RoomID {
 	return room
 }
 
+// inBothModes runs test in parallel subtests, one a mode: client and appservice.
+func inBothModes(t *testing.T, test func(t *testing.T, appservice bool, mode string)) {
+	for _, appservice := range []bool{false, true} {
+		mode := "client"
+		if appservice {
+			mode = "appservice"
+		}
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			test(t, appservice, mode)
+		})
+	}
+}
+
 // TestInvitedWhileRunningJoinsWithinOneCycle: the docs say "start the bot, then invite it". A
 // mapped room the bot is not in is a per-room warning that slows nothing down (no back-off);
 // once the bot is invited, the next cycle joins the room and adds the group's members.
 func TestInvitedWhileRunningJoinsWithinOneCycle(t *testing.T) {
 	t.Parallel()
-	for _, appservice := range []bool{false, true} {
-		mode := "client"
-		if appservice {
-			mode = "appservice"
+	inBothModes(t, func(t *testing.T, appservice bool, mode string) {
+		room := roomWithoutBot(t, appservice, "invite-while-running-"+mode)
+		ak := directory(t, "staff", "alice")
+		b := startBot(t, ak, botConfig{appservice: appservice, grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}}}, "")
+		b.waitCycles(3)
+		if m := membership(t, room, uid("alice")); m.Membership != "" {
+			t.Fatalf("alice is %q before the bot is in the room", m.Membership)
 		}
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			room := roomWithoutBot(t, appservice, "invite-while-running-"+mode)
-			ak := directory(t, "staff", "alice")
-			b := startBot(t, ak, botConfig{appservice: appservice, grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}}}, "")
-			b.waitCycles(3)
-			if m := membership(t, room, uid("alice")); m.Membership != "" {
-				t.Fatalf("alice is %q before the bot is in the room", m.Membership)
-			}
-			if lines := b.logLines("backing off"); len(lines) > 0 {
-				t.Errorf("a room the bot is not in made the cycles back off: %v", lines)
-			}
+		if lines := b.logLines("backing off"); len(lines) > 0 {
+			t.Errorf("a room the bot is not in made the cycles back off: %v", lines)
+		}
 
-			invited := time.Now()
-			if err := env.hs.Invite(context.Background(), env.users["owner"], room, botUser(appservice).ID); err != nil {
-				t.Fatal(err)
-			}
-			waitMembership(t, room, uid("alice"), "invite")
-			took := time.Since(invited)
-			t.Logf("alice invited %s after the bot was (sync interval 1 s)", took.Round(10*time.Millisecond))
-			if took > 5*time.Second {
-				t.Errorf("alice invited %s after the bot was: want within one cycle of a 1 s interval", took)
-			}
-			if m := membership(t, room, botUser(appservice).ID); m.Membership != "join" {
-				t.Errorf("the bot is %q in the room, want join", m.Membership)
-			}
-			if len(b.logLines("Joined a mapped room the bot was invited to")) != 1 {
-				t.Errorf("no (or more than one) log line says the bot joined the room:\n%s", b.logTail(30))
-			}
-		})
-	}
+		invited := time.Now()
+		if err := env.hs.Invite(context.Background(), env.users["owner"], room, botUser(appservice).ID); err != nil {
+			t.Fatal(err)
+		}
+		waitMembership(t, room, uid("alice"), "invite")
+		took := time.Since(invited)
+		t.Logf("alice invited %s after the bot was (sync interval 1 s)", took.Round(10*time.Millisecond))
+		if took > 5*time.Second {
+			t.Errorf("alice invited %s after the bot was: want within one cycle of a 1 s interval", took)
+		}
+		if m := membership(t, room, botUser(appservice).ID); m.Membership != "join" {
+			t.Errorf("the bot is %q in the room, want join", m.Membership)
+		}
+		if len(b.logLines("Joined a mapped room the bot was invited to")) != 1 {
+			t.Errorf("no (or more than one) log line says the bot joined the room:\n%s", b.logTail(30))
+		}
+	})
 }
 
 // TestDoctorSaysInvitedNotJoined: doctor tells a pending invite from a missing one.
 func TestDoctorSaysInvitedNotJoined(t *testing.T) {
 	t.Parallel()
-	for _, appservice := range []bool{false, true} {
-		mode := "client"
-		if appservice {
-			mode = "appservice"
-		}
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			room := roomWithoutBot(t, appservice, "doctor-invited-"+mode)
-			ak := directory(t, "staff", "alice")
-			cfg := botConfig{appservice: appservice, grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}}}
-			args, cmdEnv := invocation(t, ak, cfg, t.TempDir()+"/data", freeAddr(t))
+	inBothModes(t, func(t *testing.T, appservice bool, mode string) {
+		room := roomWithoutBot(t, appservice, "doctor-invited-"+mode)
+		ak := directory(t, "staff", "alice")
+		cfg := botConfig{appservice: appservice, grace: time.Hour, mappings: []mapping{{Group: "staff", Room: room}}}
+		args, cmdEnv := invocation(t, ak, cfg, t.TempDir()+"/data", freeAddr(t))
 
-			out, code := runDoctor(t, args, cmdEnv)
-			if code == 0 || !strings.Contains(out, "FAIL  Room "+string(room)) || !strings.Contains(out, "invite "+string(botUser(appservice).ID)) {
-				t.Errorf("doctor before any invite (exit %d) does not ask for one:\n%s", code, out)
-			}
-			if err := env.hs.Invite(context.Background(), env.users["owner"], room, botUser(appservice).ID); err != nil {
-				t.Fatal(err)
-			}
-			out, code = runDoctor(t, args, cmdEnv)
-			if code == 0 || !strings.Contains(out, string(botUser(appservice).ID)+" is invited, not joined") || !strings.Contains(out, "joins at its next cycle") {
-				t.Errorf("doctor after the invite (exit %d) does not say invited, not joined:\n%s", code, out)
-			}
-		})
-	}
+		out, code := runDoctor(t, args, cmdEnv)
+		if code == 0 || !strings.Contains(out, "FAIL  Room "+string(room)) || !strings.Contains(out, "invite "+string(botUser(appservice).ID)) {
+			t.Errorf("doctor before any invite (exit %d) does not ask for one:\n%s", code, out)
+		}
+		if err := env.hs.Invite(context.Background(), env.users["owner"], room, botUser(appservice).ID); err != nil {
+			t.Fatal(err)
+		}
+		out, code = runDoctor(t, args, cmdEnv)
+		if code == 0 || !strings.Contains(out, string(botUser(appservice).ID)+" is invited, not joined") || !strings.Contains(out, "joins at its next cycle") {
+			t.Errorf("doctor after the invite (exit %d) does not say invited, not joined:\n%s", code, out)
+		}
+	})
 }
 
 // TestMissingAliasLeavesTheOtherMappingsRunning: a mapping whose alias does not exist is a
