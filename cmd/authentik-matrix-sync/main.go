@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -97,6 +98,10 @@ func run(args []string) int {
 		writeUsage(os.Stdout, fs)
 		return 0
 	}
+	if msg := misplacedFlag(fs, command); msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
+		return 2
+	}
 	if (*why != "" && command != "plan") || (*whyRoom != "" && *why == "") {
 		fmt.Fprintln(os.Stderr, "-why belongs to the plan command (plan -why @user:server), and -room to plan -why")
 		return 2
@@ -135,6 +140,33 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// flagCommands names the commands each command-specific flag belongs to; a flag not listed
+// (-c) belongs to every command. -g makes a registration instead of running, so it and the
+// flags that go with it belong to the bare command.
+var flagCommands = map[string][]string{
+	"g": {"run"}, "r": {"run"}, // -force has a refusal of its own (misplacedForce)
+	"live": {"healthcheck"},
+	"why":  {"plan"}, "room": {"plan"},
+}
+
+// misplacedFlag returns the refusal of a flag given to a command it does nothing for (doctor
+// -live, plan -g), or "" when every flag set belongs to command.
+func misplacedFlag(fs *flag.FlagSet, command string) string {
+	var msg string
+	fs.Visit(func(f *flag.Flag) {
+		allowed, specific := flagCommands[f.Name]
+		if msg != "" || !specific || slices.Contains(allowed, command) {
+			return
+		}
+		where := allowed[0]
+		if where == "run" {
+			where = "no command (authentik-matrix-sync -g)"
+		}
+		msg = fmt.Sprintf("-%s does nothing for %s: it belongs to %s; see authentik-matrix-sync help", f.Name, command, where)
+	})
+	return msg
 }
 
 // resolveConfigPath picks the config file: the flag, then $CONFIG_FILE, then ./config.yaml if it

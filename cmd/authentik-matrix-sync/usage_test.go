@@ -53,3 +53,26 @@ func TestHelpExitsZero(t *testing.T) {
 		t.Errorf("an unknown command exits %d, want 2", code)
 	}
 }
+
+// TestFlagsBelongToTheirCommand: a flag given to a command it does nothing for is refused
+// (exit 2, naming where it belongs) instead of being silently ignored.
+func TestFlagsBelongToTheirCommand(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"doctor", "-live"}, "-live does nothing for doctor: it belongs to healthcheck"},
+		{[]string{"plan", "-g"}, "-g does nothing for plan: it belongs to no command"},
+		{[]string{"-r", "x.yaml", "doctor"}, "-r does nothing for doctor"},
+		{[]string{"healthcheck", "-why", "@a:b"}, "-why does nothing for healthcheck: it belongs to plan"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var code int
+			_, stderr := captureOutput(t, func() { code = run(tt.args) })
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
