@@ -83,10 +83,10 @@ type Options struct {
 	Doctor func(ctx context.Context) doctor.Report
 	// ResolveRoom turns a room alias an admin typed into the room's ID; nil refuses aliases.
 	ResolveRoom func(ctx context.Context, alias string) (id.RoomID, error)
-	// RoomLabels names rooms in replies by the alias their mapping was configured with.
-	RoomLabels map[id.RoomID]string
-	Policy     syncer.Policy
-	Interval   time.Duration
+	// RoomName names a room for replies (its alias or name); "" or nil leaves the ID alone.
+	RoomName func(ctx context.Context, room id.RoomID) string
+	Policy   syncer.Policy
+	Interval time.Duration
 	// Started is when the process started: older commands are never answered.
 	Started time.Time
 	Now     func() time.Time
@@ -279,10 +279,12 @@ func (b *Bot) resolveAliases(ctx context.Context, args []string) ([]string, erro
 	return out, nil
 }
 
-// roomLabel names a room for a reply: its configured alias with the ID, or the ID alone.
-func (b *Bot) roomLabel(room id.RoomID) string {
-	if l, ok := b.opts.RoomLabels[room]; ok && l != "" {
-		return l + " (" + string(room) + ")"
+// roomLabel names a room for a reply: its alias or name with the ID, or the ID alone.
+func (b *Bot) roomLabel(ctx context.Context, room id.RoomID) string {
+	if b.opts.RoomName != nil {
+		if l := b.opts.RoomName(ctx, room); l != "" {
+			return l + " (" + string(room) + ")"
+		}
 	}
 	return string(room)
 }

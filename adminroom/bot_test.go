@@ -381,7 +381,12 @@ func TestPlanAndStatusShowSkipped(t *testing.T) {
 func TestRoomAliasesAndLabels(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	f.bot.opts.RoomLabels = map[id.RoomID]string{roomA: "#staff:hs"}
+	f.bot.opts.RoomName = func(_ context.Context, room id.RoomID) string {
+		if room == roomA {
+			return "#staff:hs"
+		}
+		return ""
+	}
 	f.bot.opts.ResolveRoom = func(_ context.Context, alias string) (id.RoomID, error) {
 		if alias == "#staff:hs" {
 			return roomA, nil

@@ -220,7 +220,7 @@ func (b *Bot) plan(ctx context.Context, _ Request) Reply {
 		if r == "" {
 			t.line("Accounts") // lock, unlock, logout, profile: no room
 		} else {
-			t.line("%s", b.roomLabel(r))
+			t.line("%s", b.roomLabel(ctx, r))
 		}
 		for _, l := range byRoom[r] {
 			t.item("%s", l)
@@ -269,14 +269,14 @@ func (b *Bot) pending(ctx context.Context, _ Request) Reply {
 	now := b.opts.Now()
 	for _, p := range list {
 		if p.AwaitingRead {
-			t.item("%s in %s, waiting for a complete read of the room's groups, then a full grace period: %s", p.User, b.roomLabel(p.Room), p.Reason)
+			t.item("%s in %s, waiting for a complete read of the room's groups, then a full grace period: %s", p.User, b.roomLabel(ctx, p.Room), p.Reason)
 			continue
 		}
 		due := "due now"
 		if p.DueAt.After(now) {
 			due = "due in " + p.DueAt.Sub(now).Round(time.Minute).String()
 		}
-		t.item("%s in %s, %s (%s UTC): %s", p.User, b.roomLabel(p.Room), due, p.DueAt.UTC().Format("2006-01-02 15:04"), p.Reason)
+		t.item("%s in %s, %s (%s UTC): %s", p.User, b.roomLabel(ctx, p.Room), due, p.DueAt.UTC().Format("2006-01-02 15:04"), p.Reason)
 	}
 	batches, err := b.opts.Store.OpenBatches(ctx)
 	if err != nil {

@@ -36,11 +36,8 @@ func (b *Bot) why(ctx context.Context, req Request) Reply {
 			break
 		}
 		title := r.Title
-		for room, label := range b.opts.RoomLabels {
-			if label != "" && strings.Contains(title, string(room)) {
-				title = strings.Replace(title, string(room), label+" ("+string(room)+")", 1)
-				break
-			}
+		if r.Room != "" {
+			title = strings.Replace(title, string(r.Room), b.roomLabel(ctx, r.Room), 1)
 		}
 		t.line("%s", title)
 		for _, l := range r.Lines {

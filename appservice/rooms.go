@@ -11,6 +11,7 @@ import (
 	"unique"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	syncer "authentik-matrix-sync/sync"
@@ -246,6 +247,31 @@ func creatorsArePrivileged(version string) bool {
 	}
 	n, err := strconv.Atoi(base)
 	return err == nil && n >= 12
+}
+
+// RoomName names a room for people: its canonical alias, else its name, else "" (also when the
+// bot may not read the room). Two small state reads; callers cache the answer.
+func (m *Matrix) RoomName(ctx context.Context, room id.RoomID) string {
+	var alias struct {
+		Alias string `json:"alias"`
+	}
+	if m.readState(ctx, room, event.StateCanonicalAlias, &alias) == nil && alias.Alias != "" {
+		return alias.Alias
+	}
+	var name struct {
+		Name string `json:"name"`
+	}
+	if m.readState(ctx, room, event.StateRoomName, &name) == nil {
+		return name.Name
+	}
+	return ""
+}
+
+// readState reads one state event of room (empty state key) into out.
+func (m *Matrix) readState(ctx context.Context, room id.RoomID, evType event.Type, out any) error {
+	return m.withRateLimit(ctx, "room name", func(ctx context.Context) error {
+		return m.client.StateEvent(ctx, room, evType, "", out)
+	})
 }
 
 // BotInvited reports whether the bot holds a pending invite to room, from the room summary

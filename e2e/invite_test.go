@@ -115,8 +115,8 @@ func TestMissingAliasLeavesTheOtherMappingsRunning(t *testing.T) {
 	}
 }
 
-// TestAliasesInPlanAndWhy: a room mapped by its alias is shown by it in plan's output, and
-// plan -why takes the alias for -room.
+// TestAliasesInPlanAndWhy: plan's output names a room mapped by its alias by that alias, and a
+// room mapped by ID by its name; plan -why takes the alias for -room.
 func TestAliasesInPlanAndWhy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -130,11 +130,14 @@ func TestAliasesInPlanAndWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	alias := "#alias-plan:" + serverName
+	named := roomWithBot(t, false, "Alias plan lounge", map[id.UserID]int{b.ID: 100}) // a name, no alias, mapped by ID
 	ak := directory(t, "staff", "alice")
-	args, cmdEnv := invocation(t, ak, botConfig{grace: time.Hour, mappings: []mapping{{Group: "staff", Room: id.RoomID(alias)}}}, t.TempDir()+"/data", freeAddr(t))
+	args, cmdEnv := invocation(t, ak, botConfig{grace: time.Hour, mappings: []mapping{{Group: "staff", Room: id.RoomID(alias)}, {Group: "staff", Room: named}}},
+		t.TempDir()+"/data", freeAddr(t))
 	out, err := runCommand(t, args, cmdEnv, "plan")
-	if err != nil || !strings.Contains(out, "invite @alice:localhost in "+alias+" ("+string(room)+")") {
-		t.Errorf("plan (%v) does not name the room by its alias:\n%s", err, out)
+	if err != nil || !strings.Contains(out, "invite @alice:localhost in "+alias+" ("+string(room)+")") ||
+		!strings.Contains(out, "invite @alice:localhost in Alias plan lounge ("+string(named)+")") {
+		t.Errorf("plan (%v) does not name the rooms by their alias or name:\n%s", err, out)
 	}
 	out, err = runCommand(t, args, cmdEnv, "plan", "-why", string(uid("alice")), "-room", alias)
 	if err != nil || !strings.Contains(out, alias+" ("+string(room)+")") || !strings.Contains(out, "will be invited") {

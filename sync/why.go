@@ -498,6 +498,8 @@ type WhySummary struct {
 
 // WhyBlock is one room: its title (room, space, verdict) and its chain of reasons.
 type WhyBlock struct {
+	// Room is the block's room; empty for the account's block.
+	Room  id.RoomID
 	Title string
 	Lines []string
 }
@@ -523,7 +525,7 @@ func (w Why) Summary(now time.Time) WhySummary {
 		case r.Released:
 			title += " (released)"
 		}
-		b := WhyBlock{Title: title + ": " + r.Headline(now)}
+		b := WhyBlock{Room: r.Room, Title: title + ": " + r.Headline(now)}
 		for _, g := range r.Groups {
 			b.Lines = append(b.Lines, g.String())
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	gosync "sync"
 	"time"
 
@@ -68,7 +67,7 @@ func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateSto
 	bot := adminroom.New(adminroom.Options{Room: room, Bot: w.matrix.BotUserID(), Admins: admins,
 		MinPowerLevel: cfg.Admin.MinPowerLevel, Prefix: cfg.Admin.CommandPrefix, Matrix: w.matrix, Store: as,
 		Backup: m.TimeBackups(manualBackups{st}), Policy: policy, Doctor: w.doctorReport, Interval: cfg.Sync.Interval, Started: started, Log: log,
-		ResolveRoom: w.matrix.ResolveRoom, RoomLabels: w.roomLabels(ctx)})
+		ResolveRoom: w.matrix.ResolveRoom, RoomName: w.roomNamer(ctx).name})
 	if err := bot.Join(ctx); err != nil {
 		log.Warn().Err(err).Str("room", string(room)).Msg("Not in the admin room yet: invite the bot (a listed admin's invite is accepted)")
 	}
@@ -80,21 +79,6 @@ func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateSto
 }
 
 // steering is the reconciler's Steering: the admin room's, or none.
-// roomLabels maps the rooms the configuration names by alias to that alias, for replies that
-// would otherwise show only 44-character room IDs. An alias that does not resolve is left out.
-func (w *world) roomLabels(ctx context.Context) map[id.RoomID]string {
-	labels := map[id.RoomID]string{}
-	for _, m := range w.cfg.Sync.Mappings {
-		if !strings.HasPrefix(m.Room, "#") {
-			continue
-		}
-		if room, err := w.matrix.ResolveRoom(ctx, m.Room); err == nil {
-			labels[room] = m.Room
-		}
-	}
-	return labels
-}
-
 func (a *adminRoom) steering() syncer.Steering {
 	if a == nil {
 		return nil

@@ -43,7 +43,7 @@ type auditReader interface {
 
 // printWhy prints, like !sync why, where one user stands in each mapped room and why, from the
 // same preview the plan comes from; nothing is written.
-func printWhy(ctx context.Context, rec *syncer.Reconciler, st any, why whyRequest, out io.Writer) error {
+func printWhy(ctx context.Context, rec *syncer.Reconciler, st any, why whyRequest, namer *roomNamer, out io.Writer) error {
 	if _, _, err := why.User.ParseAndValidateRelaxed(); err != nil {
 		return fmt.Errorf("plan -why %q: not a Matrix user ID; write it as @localpart:server", why.User)
 	}
@@ -62,6 +62,13 @@ func printWhy(ctx context.Context, rec *syncer.Reconciler, st any, why whyReques
 	}
 	s := snap.Explain(why.User, why.Room, audit).Summary(snap.At)
 	fmt.Fprintln(out, s.Head)
+	var rooms []id.RoomID
+	for _, r := range s.Rooms {
+		rooms = append(rooms, r.Room)
+	}
+	if namer != nil {
+		out = labelWriter{w: out, r: namer.replacer(ctx, rooms)}
+	}
 	for _, r := range s.Rooms {
 		fmt.Fprintln(out, r.Title)
 		for _, l := range r.Lines {

@@ -381,13 +381,8 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 	}
 	rec := syncer.New(syncer.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
 		Steering: planSteering(cfg, st), Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st), AccountDirectory: w.dir})
-	// Rooms configured by alias are shown by it as well as by their ID.
-	labels := w.roomLabels(ctx)
-	var pairs []string
-	for room, alias := range labels {
-		pairs = append(pairs, string(room), alias+" ("+string(room)+")")
-	}
-	out = labelWriter{w: out, r: strings.NewReplacer(pairs...)}
+	// Rooms are shown by their alias or name as well as by their ID.
+	namer := w.roomNamer(ctx)
 	if why.User != "" {
 		if strings.HasPrefix(string(why.Room), "#") {
 			room, err := w.matrix.ResolveRoom(ctx, string(why.Room))
@@ -396,12 +391,23 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 			}
 			why.Room = room
 		}
-		return printWhy(ctx, rec, st, why, out)
+		return printWhy(ctx, rec, st, why, namer, out)
 	}
 	plan, err := rec.Preview(ctx)
 	if err != nil {
 		return err
 	}
+	var rooms []id.RoomID
+	for _, a := range plan.Actions {
+		rooms = append(rooms, a.Target().Room)
+	}
+	for _, sk := range plan.Skipped {
+		rooms = append(rooms, sk.Action.Target().Room)
+	}
+	for _, wn := range plan.Warnings {
+		rooms = append(rooms, wn.Room)
+	}
+	out = labelWriter{w: out, r: namer.replacer(ctx, rooms)}
 	for _, a := range plan.Actions {
 		fmt.Fprintln(out, syncer.Describe(a))
 	}
