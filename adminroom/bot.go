@@ -83,7 +83,7 @@ type Options struct {
 	Doctor func(ctx context.Context) doctor.Report
 	// ResolveRoom turns a room alias an admin typed into the room's ID; nil refuses aliases.
 	ResolveRoom func(ctx context.Context, alias string) (id.RoomID, error)
-	// RoomName names a room for replies (its alias or name); "" or nil leaves the ID alone.
+	// RoomName names a room for replies (its alias); "" or nil leaves the ID alone.
 	RoomName func(ctx context.Context, room id.RoomID) string
 	Policy   syncer.Policy
 	Interval time.Duration
@@ -279,7 +279,7 @@ func (b *Bot) resolveAliases(ctx context.Context, args []string) ([]string, erro
 	return out, nil
 }
 
-// roomLabel names a room for a reply: its alias or name with the ID, or the ID alone.
+// roomLabel names a room for a reply: its alias with the ID, or the ID alone.
 func (b *Bot) roomLabel(ctx context.Context, room id.RoomID) string {
 	if b.opts.RoomName != nil {
 		if l := b.opts.RoomName(ctx, room); l != "" {

@@ -249,29 +249,20 @@ func creatorsArePrivileged(version string) bool {
 	return err == nil && n >= 12
 }
 
-// RoomName names a room for people: its canonical alias, else its name, else "" (also when the
-// bot may not read the room). Two small state reads; callers cache the answer.
-func (m *Matrix) RoomName(ctx context.Context, room id.RoomID) string {
+// RoomAlias returns a room's canonical alias, or "" when it has none (also when the bot may not
+// read the room). One small state read; callers cache the answer. A room's display name is not
+// used: names are free text, often the same in several rooms, while an alias names one room.
+func (m *Matrix) RoomAlias(ctx context.Context, room id.RoomID) string {
 	var alias struct {
 		Alias string `json:"alias"`
 	}
-	if m.readState(ctx, room, event.StateCanonicalAlias, &alias) == nil && alias.Alias != "" {
-		return alias.Alias
-	}
-	var name struct {
-		Name string `json:"name"`
-	}
-	if m.readState(ctx, room, event.StateRoomName, &name) == nil {
-		return name.Name
-	}
-	return ""
-}
-
-// readState reads one state event of room (empty state key) into out.
-func (m *Matrix) readState(ctx context.Context, room id.RoomID, evType event.Type, out any) error {
-	return m.withRateLimit(ctx, "room name", func(ctx context.Context) error {
-		return m.client.StateEvent(ctx, room, evType, "", out)
+	err := m.withRateLimit(ctx, "room alias", func(ctx context.Context) error {
+		return m.client.StateEvent(ctx, room, event.StateCanonicalAlias, "", &alias)
 	})
+	if err != nil {
+		return ""
+	}
+	return alias.Alias
 }
 
 // BotInvited reports whether the bot holds a pending invite to room, from the room summary

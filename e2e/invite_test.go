@@ -116,7 +116,7 @@ func TestMissingAliasLeavesTheOtherMappingsRunning(t *testing.T) {
 }
 
 // TestAliasesInPlanAndWhy: plan's output names a room mapped by its alias by that alias, and a
-// room mapped by ID by its name; plan -why takes the alias for -room.
+// room mapped by ID by its canonical alias; plan -why takes the alias for -room.
 func TestAliasesInPlanAndWhy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -130,14 +130,22 @@ func TestAliasesInPlanAndWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	alias := "#alias-plan:" + serverName
-	named := roomWithBot(t, false, "Alias plan lounge", map[id.UserID]int{b.ID: 100}) // a name, no alias, mapped by ID
+	// A room with a canonical alias, mapped by its ID.
+	named, err := env.hs.CreateRoom(ctx, env.users["owner"], harness.RoomOptions{Name: "alias-plan-by-id", Alias: "alias-plan-by-id",
+		Invite: []id.UserID{b.ID}, PowerLevelUsers: map[id.UserID]int{b.ID: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.hs.Join(ctx, b, named); err != nil {
+		t.Fatal(err)
+	}
 	ak := directory(t, "staff", "alice")
 	args, cmdEnv := invocation(t, ak, botConfig{grace: time.Hour, mappings: []mapping{{Group: "staff", Room: id.RoomID(alias)}, {Group: "staff", Room: named}}},
 		t.TempDir()+"/data", freeAddr(t))
 	out, err := runCommand(t, args, cmdEnv, "plan")
 	if err != nil || !strings.Contains(out, "invite @alice:localhost in "+alias+" ("+string(room)+")") ||
-		!strings.Contains(out, "invite @alice:localhost in Alias plan lounge ("+string(named)+")") {
-		t.Errorf("plan (%v) does not name the rooms by their alias or name:\n%s", err, out)
+		!strings.Contains(out, "invite @alice:localhost in #alias-plan-by-id:"+serverName+" ("+string(named)+")") {
+		t.Errorf("plan (%v) does not name the rooms by their aliases:\n%s", err, out)
 	}
 	out, err = runCommand(t, args, cmdEnv, "plan", "-why", string(uid("alice")), "-room", alias)
 	if err != nil || !strings.Contains(out, alias+" ("+string(room)+")") || !strings.Contains(out, "will be invited") {

@@ -13,8 +13,8 @@ import (
 const roomNameTTL = 10 * time.Minute
 
 // roomNamer names rooms for replies and CLI output, so that they do not show only 44-character
-// room IDs: the alias a mapping was configured with, else the room's canonical alias or name
-// from the homeserver, asked once per roomNameTTL.
+// room IDs: the alias a mapping was configured with, else the room's canonical alias from the
+// homeserver, asked once per roomNameTTL.
 type roomNamer struct {
 	configured map[id.RoomID]string
 	lookup     func(ctx context.Context, room id.RoomID) string
@@ -32,7 +32,7 @@ type namedAt struct {
 // roomNamer resolves the aliases the configuration names rooms by (an alias that does not
 // resolve is left out) and asks the homeserver for the others.
 func (w *world) roomNamer(ctx context.Context) *roomNamer {
-	n := &roomNamer{configured: map[id.RoomID]string{}, lookup: w.matrix.RoomName, now: time.Now, known: map[id.RoomID]namedAt{}}
+	n := &roomNamer{configured: map[id.RoomID]string{}, lookup: w.matrix.RoomAlias, now: time.Now, known: map[id.RoomID]namedAt{}}
 	for _, m := range w.cfg.Sync.Mappings {
 		if !strings.HasPrefix(m.Room, "#") {
 			continue
@@ -44,7 +44,7 @@ func (w *world) roomNamer(ctx context.Context) *roomNamer {
 	return n
 }
 
-// name returns the room's alias or name, or "" when it has none the bot can read.
+// name returns the room's alias, or "" when it has none the bot can read.
 func (n *roomNamer) name(ctx context.Context, room id.RoomID) string {
 	if alias, ok := n.configured[room]; ok {
 		return alias
@@ -62,7 +62,7 @@ func (n *roomNamer) name(ctx context.Context, room id.RoomID) string {
 	return name
 }
 
-// replacer rewrites each of rooms, in text, as "name (ID)" where the room has a name.
+// replacer rewrites each of rooms, in text, as "alias (ID)" where the room has an alias.
 func (n *roomNamer) replacer(ctx context.Context, rooms []id.RoomID) *strings.Replacer {
 	var pairs []string
 	seen := map[id.RoomID]bool{}

@@ -11,7 +11,7 @@ import (
 func TestRoomNamer(t *testing.T) {
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	asked := map[id.RoomID]int{}
-	names := map[id.RoomID]string{"!named:hs": "Staff lounge"}
+	names := map[id.RoomID]string{"!named:hs": "#lounge:hs"}
 	n := &roomNamer{configured: map[id.RoomID]string{"!staff:hs": "#staff:hs"}, now: func() time.Time { return now },
 		known: map[id.RoomID]namedAt{}, lookup: func(_ context.Context, room id.RoomID) string {
 			asked[room]++
@@ -22,7 +22,7 @@ func TestRoomNamer(t *testing.T) {
 		if got := n.name(ctx, "!staff:hs"); got != "#staff:hs" {
 			t.Errorf("configured alias: %q", got)
 		}
-		if got := n.name(ctx, "!named:hs"); got != "Staff lounge" {
+		if got := n.name(ctx, "!named:hs"); got != "#lounge:hs" {
 			t.Errorf("named room: %q", got)
 		}
 		if got := n.name(ctx, "!plain:hs"); got != "" {
@@ -38,7 +38,7 @@ func TestRoomNamer(t *testing.T) {
 		t.Errorf("asked %d times after the TTL, want 2", asked["!named:hs"])
 	}
 	r := n.replacer(ctx, []id.RoomID{"!named:hs", "!plain:hs", "!named:hs", ""})
-	if got := r.Replace("invite @a:hs in !named:hs; warning in !plain:hs"); got != "invite @a:hs in Staff lounge (!named:hs); warning in !plain:hs" {
+	if got := r.Replace("invite @a:hs in !named:hs; warning in !plain:hs"); got != "invite @a:hs in #lounge:hs (!named:hs); warning in !plain:hs" {
 		t.Errorf("replaced: %q", got)
 	}
 }
