@@ -446,32 +446,16 @@ func (f *FaultyAuthentik) serveWithout(w http.ResponseWriter, r *http.Request, r
 		delete(f.hidden, req.key)
 		f.mu.Unlock()
 	}
-	start, end := (req.page-1)*size, min(req.page*size, count)
-	type pagination struct {
-		Next       int `json:"next"`
-		Previous   int `json:"previous"`
-		Count      int `json:"count"`
-		Current    int `json:"current"`
-		TotalPages int `json:"total_pages"`
-		StartIndex int `json:"start_index"`
-		EndIndex   int `json:"end_index"`
-	}
-	p := pagination{Count: count, Current: req.page, TotalPages: total}
-	if req.page < total {
-		p.Next = req.page + 1
-	}
-	p.Previous = req.page - 1
-	if count > 0 {
-		p.StartIndex, p.EndIndex = start+1, end
-	}
+	p := authentiktest.PageOf(count, req.page, size)
+	start, end := max(p.StartIndex-1, 0), p.EndIndex
 	page := results[start:end]
 	if page == nil {
 		page = []json.RawMessage{}
 	}
 	body, err := json.Marshal(struct {
-		Pagination   pagination        `json:"pagination"`
-		Results      []json.RawMessage `json:"results"`
-		Autocomplete json.RawMessage   `json:"autocomplete,omitempty"`
+		Pagination   authentiktest.Pagination `json:"pagination"`
+		Results      []json.RawMessage        `json:"results"`
+		Autocomplete json.RawMessage          `json:"autocomplete,omitempty"`
 	}{p, page, whole.Autocomplete})
 	if err != nil {
 		writeBody(w, http.StatusInternalServerError, `{"detail":"fault encoding failed"}`)

@@ -247,7 +247,8 @@ func writeNotFoundPage(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(notFoundPage))
 }
 
-type paginationJSON struct {
+// Pagination is Authentik's pagination object, as the fake writes it.
+type Pagination struct {
 	Next       int `json:"next"`
 	Previous   int `json:"previous"`
 	Count      int `json:"count"`
@@ -257,8 +258,25 @@ type paginationJSON struct {
 	EndIndex   int `json:"end_index"`
 }
 
+// PageOf is the pagination of page current (from 1, within range) of a listing of count entries
+// cut into pages of size, as Authentik answers it: next and previous are 0 where there is no such
+// page, and the start and end indexes (from 1) are 0 for an empty listing.
+func PageOf(count, current, size int) Pagination {
+	p := Pagination{Count: count, Current: current, TotalPages: max(1, (count+size-1)/size)}
+	if current < p.TotalPages {
+		p.Next = current + 1
+	}
+	if current > 1 {
+		p.Previous = current - 1
+	}
+	if count > 0 {
+		p.StartIndex, p.EndIndex = (current-1)*size+1, min(current*size, count)
+	}
+	return p
+}
+
 type pageJSON struct {
-	Pagination   paginationJSON  `json:"pagination"`
+	Pagination   Pagination      `json:"pagination"`
 	Results      []any           `json:"results"`
 	Autocomplete json.RawMessage `json:"autocomplete"`
 }
@@ -302,18 +320,8 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, count int, re
 		}
 		current = n
 	}
-	start := (current - 1) * size
-	end := min(start+size, count)
-	p := paginationJSON{Count: count, Current: current, TotalPages: totalPages}
-	if current < totalPages {
-		p.Next = current + 1
-	}
-	if current > 1 {
-		p.Previous = current - 1
-	}
-	if count > 0 {
-		p.StartIndex, p.EndIndex = start+1, end
-	}
+	p := PageOf(count, current, size)
+	start, end := max(p.StartIndex-1, 0), p.EndIndex
 	results := make([]any, 0, end-start)
 	for i := start; i < end; i++ {
 		results = append(results, render(i))
