@@ -212,13 +212,8 @@ func (r *Reconciler) observe(ctx context.Context, groups []string) (Observed, St
 
 // Preview observes and plans without changing anything.
 func (r *Reconciler) Preview(ctx context.Context) (Plan, error) {
-	obs, state, err := r.Observe(withoutRecords(ctx))
-	if err != nil {
-		return Plan{}, err
-	}
-	plan := MakePlan(obs.Policy, obs, state, r.opts.Now())
-	r.skipWithoutAccount(ctx, &plan)
-	return plan, nil
+	snap, err := r.Snapshot(ctx)
+	return snap.Plan, err
 }
 
 // RunCycle runs one cycle now, waiting for a running one to finish first.

@@ -67,7 +67,7 @@ func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateSto
 	bot := adminroom.New(adminroom.Options{Room: room, Bot: w.matrix.BotUserID(), Admins: admins,
 		MinPowerLevel: cfg.Admin.MinPowerLevel, Prefix: cfg.Admin.CommandPrefix, Matrix: w.matrix, Store: as,
 		Backup: m.TimeBackups(manualBackups{st}), Policy: policy, Doctor: w.doctorReport, Interval: cfg.Sync.Interval, Started: started, Log: log,
-		ResolveRoom: w.matrix.ResolveRoom, RoomName: w.roomNamer(ctx).name})
+		ResolveRoom: w.matrix.ResolveRoom, RoomName: w.roomNamer().name})
 	if err := bot.Join(ctx); err != nil {
 		log.Warn().Err(err).Str("room", string(room)).Msg("Not in the admin room yet: invite the bot (a listed admin's invite is accepted)")
 	}

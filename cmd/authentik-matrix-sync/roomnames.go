@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"strings"
 	gosync "sync"
 	"time"
@@ -29,19 +30,10 @@ type namedAt struct {
 	at   time.Time
 }
 
-// roomNamer resolves the aliases the configuration names rooms by (an alias that does not
-// resolve is left out) and asks the homeserver for the others.
-func (w *world) roomNamer(ctx context.Context) *roomNamer {
-	n := &roomNamer{configured: map[id.RoomID]string{}, lookup: w.matrix.RoomAlias, now: time.Now, known: map[id.RoomID]namedAt{}}
-	for _, m := range w.cfg.Sync.Mappings {
-		if !strings.HasPrefix(m.Room, "#") {
-			continue
-		}
-		if room, err := w.matrix.ResolveRoom(ctx, m.Room); err == nil {
-			n.configured[room] = m.Room
-		}
-	}
-	return n
+// roomNamer names rooms by the aliases the mappings were configured with, as policy resolved
+// them (call it after policy), and asks the homeserver for the others.
+func (w *world) roomNamer() *roomNamer {
+	return &roomNamer{configured: maps.Clone(w.aliases), lookup: w.matrix.RoomAlias, now: time.Now, known: map[id.RoomID]namedAt{}}
 }
 
 // name returns the room's alias, or "" when it has none the bot can read.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -59,6 +60,12 @@ func (w *world) mapping(ctx context.Context, m config.Mapping) (syncer.Mapping, 
 	}
 	if err != nil {
 		return syncer.Mapping{}, fmt.Errorf("mapping %q → %s: %w", m.Group, m.Room, err)
+	}
+	if strings.HasPrefix(m.Room, "#") {
+		if w.aliases == nil {
+			w.aliases = map[id.RoomID]string{}
+		}
+		w.aliases[room] = m.Room
 	}
 	method := m.Method
 	if method == "" {

@@ -76,6 +76,9 @@ type world struct {
 	mas *mas.Client
 	// listeners are bound by runBot before anything else starts (listen.go); empty elsewhere.
 	listeners boundListeners
+	// aliases holds the alias each mapping configured by alias resolved to, by room: policy
+	// fills it, roomNamer names rooms by it.
+	aliases map[id.RoomID]string
 }
 
 func newWorld(cfg *config.Config, log zerolog.Logger) (*world, error) {
@@ -382,7 +385,7 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 	rec := syncer.New(syncer.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
 		Steering: planSteering(cfg, st), Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st), AccountDirectory: w.dir})
 	// Rooms are shown by their alias or name as well as by their ID.
-	namer := w.roomNamer(ctx)
+	namer := w.roomNamer()
 	if why.User != "" {
 		if strings.HasPrefix(string(why.Room), "#") {
 			room, err := w.matrix.ResolveRoom(ctx, string(why.Room))
