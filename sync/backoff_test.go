@@ -31,10 +31,8 @@ func TestBackoffDelay(t *testing.T) {
 	}
 }
 
-// TestBackoffFollowsOutages runs cycles through outages of each kind and checks when the next
-// cycle is scheduled: doubling while a service fails as a whole, the interval again at once when
-// it recovers, and no back-off for a failure confined to one group or room.
-func TestBackoffFollowsOutages(t *testing.T) {
+// twoRoomWorld maps staff (alice) to room A and ops (bob) to room B, with a 5 min back-off cap.
+func twoRoomWorld() (*fakeWorld, *Reconciler) {
 	w := newFakeWorld()
 	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
 	w.groups["staff"] = []id.UserID{alice}
@@ -42,14 +40,37 @@ func TestBackoffFollowsOutages(t *testing.T) {
 	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite},
 		Mapping{Group: "ops", Room: roomB, Method: MethodInvite}))
 	r.opts.MaxBackoff = 5 * time.Minute
+	return w, r
+}
+
+// outageStep changes the world, runs a cycle and says what the back-off must make of it.
+type outageStep struct {
+	name       string
+	change     func()
+	wantOutage string
+	wantNext   time.Duration
+}
+
+func runOutageSteps(t *testing.T, w *fakeWorld, r *Reconciler, steps []outageStep) {
+	t.Helper()
+	for _, st := range steps {
+		st.change()
+		res := w.cycle(t, r)
+		if res.Outage != st.wantOutage || res.NextIn != st.wantNext {
+			t.Fatalf("%s: outage %q next in %s, want %q and %s (unknown %v, unreadable %v)",
+				st.name, res.Outage, res.NextIn, st.wantOutage, st.wantNext, res.UnknownGroups, res.UnreadableRooms)
+		}
+	}
+}
+
+// TestBackoffFollowsOutages runs cycles through outages of each kind and checks when the next
+// cycle is scheduled: doubling while a service fails as a whole, the interval again at once when
+// it recovers, and no back-off for a failure confined to one group or room.
+func TestBackoffFollowsOutages(t *testing.T) {
+	w, r := twoRoomWorld()
 	down := errors.New("authentik: connection refused")
 
-	steps := []struct {
-		name       string
-		change     func()
-		wantOutage string
-		wantNext   time.Duration
-	}{
+	runOutageSteps(t, w, r, []outageStep{
 		{"healthy", func() {}, "", time.Minute},
 		{"one group unknown: the rest goes on", func() { w.groupErr["ops"] = down }, "", time.Minute},
 		{"Authentik down", func() { w.groupErr["staff"] = down }, OutageAuthentik, 2 * time.Minute},
@@ -64,15 +85,7 @@ func TestBackoffFollowsOutages(t *testing.T) {
 			w.groups["staff"] = []id.UserID{alice, carol}
 			w.failNext["invite"] = errors.New("HTTP 502")
 		}, "", time.Minute}, // carol's invite fails, but one of the two succeeds: progress
-	}
-	for _, st := range steps {
-		st.change()
-		res := w.cycle(t, r)
-		if res.Outage != st.wantOutage || res.NextIn != st.wantNext {
-			t.Fatalf("%s: outage %q next in %s, want %q and %s (unknown %v, unreadable %v)",
-				st.name, res.Outage, res.NextIn, st.wantOutage, st.wantNext, res.UnknownGroups, res.UnreadableRooms)
-		}
-	}
+	})
 }
 
 func TestEveryWriteFailingIsAnOutage(t *testing.T) {
@@ -118,22 +131,11 @@ func (setupErr) SetupProblem()   {}
 // and costs its own group or room only; the cycles keep their interval, so a fix shows at once.
 // A real outage next to a setup problem still backs off.
 func TestSetupProblemsAreNoOutage(t *testing.T) {
-	w := newFakeWorld()
-	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
-	w.groups["staff"] = []id.UserID{alice}
-	w.groups["ops"] = []id.UserID{bob}
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite},
-		Mapping{Group: "ops", Room: roomB, Method: MethodInvite}))
-	r.opts.MaxBackoff = 5 * time.Minute
+	w, r := twoRoomWorld()
 	notFound := fmt.Errorf("members: %w", setupErr(`authentik group "staf" not found`))
 	notIn := fmt.Errorf("read state of !b:hs: %w", setupErr("bot is not joined to the room"))
 
-	steps := []struct {
-		name       string
-		change     func()
-		wantOutage string
-		wantNext   time.Duration
-	}{
+	runOutageSteps(t, w, r, []outageStep{
 		{"every group mistyped", func() { w.groupErr["staff"], w.groupErr["ops"] = notFound, notFound }, "", time.Minute},
 		{"one mistyped, the other down", func() { w.groupErr["ops"] = errors.New("connection refused") }, OutageAuthentik, 2 * time.Minute},
 		{"one mistyped, the other read", func() { delete(w.groupErr, "ops") }, "", time.Minute},
@@ -142,13 +144,5 @@ func TestSetupProblemsAreNoOutage(t *testing.T) {
 			w.roomErr[roomA], w.roomErr[roomB] = notIn, notIn
 		}, "", time.Minute},
 		{"one room without the bot, the other unreachable", func() { w.roomErr[roomB] = errors.New("HTTP 502") }, OutageHomeserver, 2 * time.Minute},
-	}
-	for _, st := range steps {
-		st.change()
-		res := w.cycle(t, r)
-		if res.Outage != st.wantOutage || res.NextIn != st.wantNext {
-			t.Fatalf("%s: outage %q next in %s, want %q and %s (unknown %v, unreadable %v)",
-				st.name, res.Outage, res.NextIn, st.wantOutage, st.wantNext, res.UnknownGroups, res.UnreadableRooms)
-		}
-	}
+	})
 }
