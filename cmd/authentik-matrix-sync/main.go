@@ -2,7 +2,7 @@
 //
 //	authentik-matrix-sync [-c config.yaml]                 run the bot
 //	authentik-matrix-sync [-c config.yaml] plan            print what the next cycle would do; change nothing
-//	authentik-matrix-sync [-c config.yaml] plan -why @user [-room !id]   explain one user, room by room
+//	authentik-matrix-sync [-c config.yaml] plan -why @user [-room !id|#alias]   explain one user, room by room
 //	authentik-matrix-sync [-c config.yaml] doctor          check the setup, one line a check; exit 0 only when all pass
 //	authentik-matrix-sync [-c config.yaml] healthcheck [-live]   exit 0 if the running bot's /ready (-live: /health) answers 200
 //	authentik-matrix-sync [-c config.yaml] backup          take a backup of the state now
@@ -46,7 +46,7 @@ func run(args []string) int {
 	overwrite := fs.Bool("force", false, "-g: overwrite an existing registration file (its new tokens work once the homeserver restarts)")
 	live := fs.Bool("live", false, "healthcheck: ask /health (the process runs) instead of /ready")
 	why := fs.String("why", "", "plan: explain one user (@user:server) room by room instead of printing the plan")
-	whyRoom := fs.String("room", "", "plan -why: explain only this room (!id:server)")
+	whyRoom := fs.String("room", "", "plan -why: explain only this room (!id:server or #alias:server)")
 	fs.Usage = func() { writeUsage(fs.Output(), fs) }
 	// The command may come before or after the flags: `plan -c x.yaml` and `-c x.yaml plan`.
 	command := ""

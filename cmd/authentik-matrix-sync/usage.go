@@ -15,8 +15,8 @@ type subcommand struct {
 
 var subcommands = []subcommand{
 	{"run", "", "run the bot (the default when no command is given)"},
-	{"plan", "[-why @user [-room !id]]", "print what the next cycle would do; change nothing; -why explains one user room by room"},
-	{"doctor", "", "check Authentik, the homeserver, the mapped groups and rooms; change nothing; exit 0 only when every check passes"},
+	{"plan", "[-why @user [-room !id|#alias]]", "print what the next cycle would do; change nothing; -why explains one user room by room"},
+	{"doctor", "", "check Authentik, the homeserver, the mapped groups and rooms; change nothing; exit 0 when every check passes (warnings included)"},
 	{"healthcheck", "[-live]", "exit 0 if the running bot's /ready (-live: /health) answers 200"},
 	{"backup", "", "take a backup of the state now"},
 	{"restore", "[-force] FILE", "replace the state with a backup (stop the bot first)"},
