@@ -31,8 +31,13 @@ VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (room_id, user_id) DO UPDATE SET
     due_at_ms = excluded.due_at_ms, reason = excluded.reason, created_at_ms = excluded.created_at_ms,
     awaiting_read = excluded.awaiting_read`
-	deletePending  = `DELETE FROM pending_removals WHERE room_id = $1 AND user_id = $2`
-	insertRemoval  = `INSERT INTO removals (room_id, user_id, action, reason, at_ms) VALUES ($1, $2, $3, $4, $5)`
+	deletePending = `DELETE FROM pending_removals WHERE room_id = $1 AND user_id = $2`
+	insertRemoval = `INSERT INTO removals (room_id, user_id, action, reason, at_ms, replaced_membership, replaced_sender, replaced_since_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	// selectRecentRemovals lists the removals since $1 whose replaced membership is known, oldest
+	// first, so the newest of a room and user is read last.
+	selectRecentRemovals = `SELECT room_id, user_id, action, reason, at_ms, replaced_membership, replaced_sender, replaced_since_ms
+FROM removals WHERE at_ms >= $1 AND replaced_since_ms IS NOT NULL ORDER BY at_ms, id`
 	selectRemovals = `SELECT room_id, user_id, action, reason, at_ms FROM removals ORDER BY at_ms DESC, id DESC LIMIT $1`
 	insertMissing  = `INSERT INTO missing_accounts (user_id, first_seen_ms) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING`
 	deleteMissing  = `DELETE FROM missing_accounts WHERE user_id = $1`
@@ -106,7 +111,39 @@ func (s *sqlState) LoadState(ctx context.Context) (syncer.State, error) {
 	if err := loadPending(ctx, tx, st.Pending); err != nil {
 		return syncer.NewState(), fmt.Errorf("load pending removals from %s: %w", s.where, err)
 	}
+	if st.Removals, err = loadRecentRemovals(ctx, tx, s.now().Add(-syncer.RecentRemovals)); err != nil {
+		return syncer.NewState(), fmt.Errorf("load recent removals from %s: %w", s.where, err)
+	}
 	return st, nil
+}
+
+// loadRecentRemovals reads the removals since since whose replaced membership is known, the
+// newest per room and user (see syncer.State.Removals).
+func loadRecentRemovals(ctx context.Context, tx *sql.Tx, since time.Time) (map[syncer.RoomUser]syncer.Removal, error) {
+	rows, err := tx.QueryContext(ctx, selectRecentRemovals, since.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[syncer.RoomUser]syncer.Removal{}
+	for rows.Next() {
+		var r syncer.Removal
+		var action string
+		var at, replacedSince sql.NullInt64
+		var membership, sender sql.NullString
+		if err := rows.Scan(&r.Room, &r.User, &action, &r.Reason, &at, &membership, &sender, &replacedSince); err != nil {
+			return nil, err
+		}
+		r.Action, r.At = syncer.RemoveAction(action), fromMillis(at)
+		r.Replaced = syncer.RoomMember{Membership: membership.String, Sender: id.UserID(sender.String), Since: fromMillis(replacedSince)}
+		out[syncer.RoomUser{Room: r.Room, User: r.User}] = r
+	}
+	return out, rows.Err()
+}
+
+// nullString stores an empty string as NULL.
+func nullString(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
 }
 
 func loadMembers(ctx context.Context, tx *sql.Tx) (*syncer.MemberRecords, error) {
@@ -227,7 +264,9 @@ func (s *sqlState) RecordRemoval(ctx context.Context, r syncer.Removal) error {
 		return fmt.Errorf("%s: the removal time must be set", what)
 	}
 	return s.inTx(ctx, what, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, insertRemoval, r.Room, r.User, string(r.Action), r.Reason, millis(r.At)); err != nil {
+		rp := r.Replaced
+		if _, err := tx.ExecContext(ctx, insertRemoval, r.Room, r.User, string(r.Action), r.Reason, millis(r.At),
+			nullString(rp.Membership), nullString(string(rp.Sender)), millis(rp.Since)); err != nil {
 			return fmt.Errorf("append to removal history: %w", err)
 		}
 		return deleteMemberAndPending(ctx, tx, r.Room, r.User)

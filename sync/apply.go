@@ -22,6 +22,8 @@ type applier struct {
 	r   *Reconciler
 	log zerolog.Logger
 	obs Observed
+	// replaced is Plan.replaced: the membership each removal replaces.
+	replaced map[RoomUser]RoomMember
 	// adds are the targets of the plan's invites and joins: only their new records need to be
 	// kept in state, where the addition finds them (a first cycle tracks every member, and
 	// keeping all of them made it the memory peak).
@@ -49,7 +51,7 @@ type accountCheck struct {
 // removals. Within a phase, rooms are worked on concurrently, one write per room at a time.
 func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, state State, obs Observed, res *CycleResult) {
 	a := &applier{r: r, log: log, state: state, res: res, obs: obs, exists: map[id.UserID]*accountCheck{}, failed: map[RoomUser]bool{},
-		adds: addTargets(plan.Actions)}
+		adds: addTargets(plan.Actions), replaced: plan.replaced}
 	defer func() { res.MissingAccounts = a.missingAccounts() }()
 	for _, phase := range applyPhases(plan.Actions) {
 		if ctx.Err() != nil {
@@ -345,7 +347,9 @@ func (a *applier) one(ctx context.Context, act Action) {
 		if err == nil {
 			a.r.hook(HookAfter + act.Kind())
 			log.Info().Msg(map[RemoveAction]string{RemoveKick: "Kicked user", RemoveBan: "Banned user"}[action])
-			rem := Removal{Room: t.Room, User: t.User, Action: action, Reason: act.Why(), At: a.r.opts.Now()}
+			// The membership the removal replaced: if the room still shows it at a later read,
+			// the homeserver undid the removal (see planUndone).
+			rem := Removal{Room: t.Room, User: t.User, Action: action, Reason: act.Why(), At: a.r.opts.Now(), Replaced: a.replaced[t]}
 			if rerr := st.RecordRemoval(wctx, rem); rerr != nil {
 				// The room shows the user gone, by the bot: the next cycle records it without repeating it.
 				log.Error().Err(rerr).Msg("User removed, but the store did not record it")

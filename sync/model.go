@@ -196,6 +196,9 @@ type Removal struct {
 	Action RemoveAction
 	Reason string
 	At     time.Time
+	// Replaced is the membership event the removal replaced, as the cycle that planned it read
+	// it; zero when unknown (a removal found done after a restart). See planUndone.
+	Replaced RoomMember
 }
 
 // State is what the store remembers between cycles.
@@ -210,7 +213,14 @@ type State struct {
 	// profile values last synced. Each is nil when the store keeps none.
 	Accounts map[id.UserID]AccountRecord
 	Profiles map[ProfileKey]string
+	// Removals holds the recent removals (see RecentRemovals) whose replaced membership is
+	// known, the newest per room and user; nil when the store keeps none.
+	Removals map[RoomUser]Removal
 }
+
+// RecentRemovals is how far back State.Removals reaches: a removal the homeserver undid shows at
+// the next read of the room, and a bot stopped for longer than this no longer repeats it.
+const RecentRemovals = 24 * time.Hour
 
 // NewState returns an empty state.
 func NewState() State {

@@ -21,6 +21,9 @@ type Plan struct {
 	Skipped []SkippedAction
 	// lifecycle is what Authentik says of accounts, while the plan is made (see lifecycle.go).
 	lifecycle lifecycleView
+	// replaced holds, for each kick and ban, the membership it replaces, which the removal's
+	// record keeps (see planUndone): the room states are dropped before the plan is applied.
+	replaced map[RoomUser]RoomMember
 }
 
 // Warning is something the planner chose not to do, and why.
@@ -221,6 +224,7 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 	for _, u := range managed {
 		p.planUndesired(policy, rp, u, rs, botLevel, state, now)
 	}
+	p.planUndone(policy, rp, desired, rs, state)
 }
 
 func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire, rs RoomState, botLevel int, state State, now time.Time) {

@@ -117,6 +117,12 @@ func (w *fakeWorld) LoadState(context.Context) (State, error) {
 	for k, v := range w.state.Pending {
 		s.Pending[k] = v
 	}
+	s.Removals = map[RoomUser]Removal{}
+	for _, r := range w.removals {
+		if !r.Replaced.Since.IsZero() {
+			s.Removals[RoomUser{r.Room, r.User}] = r
+		}
+	}
 	return s, nil
 }
 func (w *fakeWorld) PutMember(_ context.Context, m ManagedMember) error {

@@ -148,6 +148,10 @@ func (p *Plan) removeNow(policy Policy, room id.RoomID, u id.UserID, action Remo
 		p.warn(room, u, "not removed: the bot's power level %d is below the %s level %d", botLevel, action, needed)
 		return
 	}
+	if p.replaced == nil {
+		p.replaced = map[RoomUser]RoomMember{}
+	}
+	p.replaced[RoomUser{room, u}] = rs.Members.Get(u)
 	if action == RemoveBan {
 		p.Actions = append(p.Actions, Ban{Room: room, User: u, Reason: reason})
 		return

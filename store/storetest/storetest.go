@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"DeletePending removes only its own row", testDeletePending},
 		{"ForgetMember removes the member and their pending removal only", testForgetMember},
 		{"RecordRemoval keeps history and forgets the member", testRecordRemoval},
+		{"recent removals come back with the membership they replaced", testRecentRemovals},
 		{"Removals lists newest first up to the limit", testRemovalsOrder},
 		{"MarkMissingAccount is first once until cleared", testMissingAccount},
 		{"state survives a restart", testReopen},
@@ -315,6 +316,38 @@ func testRecordRemoval(t *testing.T, open func(*testing.T) Store) {
 	rs, err := s.Removals(t.Context(), 10)
 	must(t, "Removals", err)
 	checkRemovals(t, rs, []syncer.Removal{r})
+}
+
+// testRecentRemovals: LoadState returns the removals of the last day whose replaced membership
+// is known, the newest per room and user, with that membership to the millisecond.
+func testRecentRemovals(t *testing.T, open func(*testing.T) Store) {
+	s := open(t)
+	seed(t, s)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	replaced := syncer.RoomMember{Membership: syncer.MembershipInvite, Sender: "@bot:example.org", Since: now.Add(-3 * time.Hour).Add(123 * time.Millisecond)}
+	rm := func(r id.RoomID, u id.UserID, at time.Time, replaced syncer.RoomMember) syncer.Removal {
+		return syncer.Removal{Room: r, User: u, Action: syncer.RemoveKick, Reason: "left at " + at.String(), At: at, Replaced: replaced}
+	}
+	older := rm(roomA, alice, now.Add(-2*time.Hour), replaced)
+	newer := rm(roomA, alice, now.Add(-time.Hour), syncer.RoomMember{Membership: syncer.MembershipJoin, Sender: alice, Since: now.Add(-90 * time.Minute)})
+	unknown := rm(roomA, bob, now.Add(-time.Hour), syncer.RoomMember{})
+	stale := rm(roomB, alice, now.Add(-syncer.RecentRemovals-time.Hour), replaced)
+	other := rm(roomB, bob, now.Add(-time.Minute), replaced)
+	for _, r := range []syncer.Removal{newer, older, unknown, stale, other} {
+		must(t, "RecordRemoval", s.RecordRemoval(t.Context(), r))
+	}
+	got := load(t, s).Removals
+	want := map[syncer.RoomUser]syncer.Removal{key(roomA, alice): newer, key(roomB, bob): other}
+	if len(got) != len(want) {
+		t.Fatalf("recent removals: got %+v, want %+v", got, want)
+	}
+	for k, w := range want {
+		g := got[k]
+		if g.Room != w.Room || g.User != w.User || g.Action != w.Action || g.Reason != w.Reason || !sameTime(g.At, w.At) ||
+			g.Replaced.Membership != w.Replaced.Membership || g.Replaced.Sender != w.Replaced.Sender || !g.Replaced.Since.Equal(w.Replaced.Since) {
+			t.Errorf("recent removal of %v:\n got  %+v\n want %+v", k, g, w)
+		}
+	}
 }
 
 func testRemovalsOrder(t *testing.T, open func(*testing.T) Store) {
