@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 const (
@@ -49,8 +47,3 @@ func countPerRoom(ctx context.Context, tx *sql.Tx, query string) (map[id.RoomID]
 	}
 	return out, rows.Err()
 }
-
-var (
-	_ syncer.StateCounter = (*SQLite)(nil)
-	_ syncer.StateCounter = (*Postgres)(nil)
-)

@@ -14,21 +14,12 @@ import (
 func TestCountState(t *testing.T) {
 	stores := []struct {
 		name string
-		open func(t *testing.T) interface {
-			syncer.Store
-			syncer.StateCounter
-		}
+		open func(t *testing.T) syncer.Store
 	}{
-		{"sqlite", func(t *testing.T) interface {
-			syncer.Store
-			syncer.StateCounter
-		} {
+		{"sqlite", func(t *testing.T) syncer.Store {
 			return openTest(t, Options{DataDir: t.TempDir(), BackupRetention: 1})
 		}},
-		{"postgres", func(t *testing.T) interface {
-			syncer.Store
-			syncer.StateCounter
-		} {
+		{"postgres", func(t *testing.T) syncer.Store {
 			return openPostgresTest(t, PostgresOptions{URL: pg.Get(t).Database(t)})
 		}},
 	}

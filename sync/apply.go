@@ -513,20 +513,11 @@ func (a *applier) ensureBackup(ctx context.Context) error {
 	return nil
 }
 
-// MemberBatchStore is a Store that can record many managed members in one transaction.
-type MemberBatchStore interface {
-	PutMembers(ctx context.Context, ms []ManagedMember) error
-}
-
 // maxTrackBatch bounds the records written in one transaction.
 const maxTrackBatch = 1000
 
-// trackRun returns how many TrackMember actions start actions, up to maxTrackBatch, when the store
-// can write them together; else 0.
+// trackRun returns how many TrackMember actions start actions, up to maxTrackBatch.
 func (a *applier) trackRun(actions []Action) int {
-	if _, ok := a.r.opts.Store.(MemberBatchStore); !ok {
-		return 0
-	}
 	n := 0
 	for n < len(actions) && n < maxTrackBatch {
 		if _, ok := actions[n].(TrackMember); !ok {
@@ -546,7 +537,7 @@ func (a *applier) trackBatch(ctx context.Context, actions []Action) {
 		ms[i] = act.(TrackMember).Member()
 		a.r.hook(HookBefore + act.Kind())
 	}
-	err := a.r.opts.Store.(MemberBatchStore).PutMembers(ctx, ms)
+	err := a.r.opts.Store.PutMembers(ctx, ms)
 	if err != nil {
 		a.log.Error().Err(err).Int("members", len(ms)).Msg("Recording managed members failed; retried next cycle")
 	}

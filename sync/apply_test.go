@@ -112,6 +112,14 @@ func (w *concWorld) PutMember(ctx context.Context, m ManagedMember) error {
 	defer w.mu.Unlock()
 	return w.fakeWorld.PutMember(ctx, m)
 }
+func (w *concWorld) PutMembers(ctx context.Context, ms []ManagedMember) error {
+	for _, m := range ms {
+		if err := w.PutMember(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 func (w *concWorld) ForgetMember(ctx context.Context, r id.RoomID, u id.UserID) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -121,15 +121,6 @@ type AccountRecord struct {
 	LoggedOutAt time.Time
 }
 
-// AccountStore keeps the account records. A store without it keeps no lifecycle: deactivated
-// users are still removed, but never locked or logged out.
-type AccountStore interface {
-	AccountRecords(ctx context.Context) (map[id.UserID]AccountRecord, error)
-	// PutAccountRecord creates or replaces the record of one user.
-	PutAccountRecord(ctx context.Context, r AccountRecord) error
-	DeleteAccountRecord(ctx context.Context, user id.UserID) error
-}
-
 // LockReader is an Accounts that can tell whether an account is locked, so that the bot never
 // takes for its own a lock someone else set, and unlocks only what it locked.
 type LockReader interface {

@@ -14,26 +14,22 @@ import (
 // (applyLifecycle). Every handler returns early when its work turns out done already.
 
 var (
-	errNoAccountStore = errors.New("the state store keeps no account lifecycle records")
-	errNoAccountsAPI  = errors.New("no account API is configured for the homeserver (Synapse's admin API or MAS)")
-	errNoProfiles     = errors.New("no profile API is configured for the homeserver")
-	errNoAvatars      = errors.New("the homeserver connection cannot set avatars")
-	errNoProfileStore = errors.New("the state store keeps no synced profiles")
+	errNoAccountsAPI = errors.New("no account API is configured for the homeserver (Synapse's admin API or MAS)")
+	errNoProfiles    = errors.New("no profile API is configured for the homeserver")
+	errNoAvatars     = errors.New("the homeserver connection cannot set avatars")
 )
 
 // loadLifecycle reads the account records and, with profile sync on, the synced profiles into
-// state, when the store keeps them. Without the records a lock the bot made could be forgotten,
-// so a failed read stops the cycle.
+// state. Without the records a lock the bot made could be forgotten, so a failed read stops the
+// cycle.
 func (r *Reconciler) loadLifecycle(ctx context.Context, state *State) error {
-	if st, ok := r.opts.Store.(AccountStore); ok {
-		recs, err := st.AccountRecords(ctx)
-		if err != nil {
-			return fmt.Errorf("load account lifecycle records: %w", err)
-		}
-		state.Accounts = recs
+	recs, err := r.opts.Store.AccountRecords(ctx)
+	if err != nil {
+		return fmt.Errorf("load account lifecycle records: %w", err)
 	}
-	if st, ok := r.opts.Store.(ProfileStore); ok && r.opts.Policy.Profiles.On() {
-		profiles, err := st.SyncedProfiles(ctx)
+	state.Accounts = recs
+	if r.opts.Policy.Profiles.On() {
+		profiles, err := r.opts.Store.SyncedProfiles(ctx)
 		if err != nil {
 			return fmt.Errorf("load synced profiles: %w", err)
 		}
@@ -85,10 +81,7 @@ func (a *applier) applyLifecycle(ctx context.Context, log zerolog.Logger, act li
 	if p, ok := act.(SetProfile); ok {
 		return a.applyProfile(ctx, log, p)
 	}
-	st, ok := a.r.opts.Store.(AccountStore)
-	if !ok {
-		return errNoAccountStore
-	}
+	st := a.r.opts.Store
 	accounts := a.r.opts.Accounts
 	switch act := act.(type) {
 	case TrackDeactivation:
@@ -194,10 +187,7 @@ func (a *applier) lock(ctx context.Context, log zerolog.Logger, st AccountStore,
 // applyProfile writes one profile field, reading it first when the bot never synced it, and
 // records the value synced.
 func (a *applier) applyProfile(ctx context.Context, log zerolog.Logger, act SetProfile) error {
-	st, ok := a.r.opts.Store.(ProfileStore)
-	if !ok {
-		return errNoProfileStore
-	}
+	st := a.r.opts.Store
 	profiles := a.r.opts.Profiles
 	if profiles == nil {
 		return errNoProfiles

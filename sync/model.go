@@ -207,14 +207,14 @@ type State struct {
 	Pending map[RoomUser]PendingRemoval
 	// Exempt holds the users the bot must not remove; a key with an empty Room covers every room.
 	Exempt map[RoomUser]Exemption
-	// Grants holds the power levels the bot gave (see PowerGrant); nil when the store keeps none.
+	// Grants holds the power levels the bot gave (see PowerGrant); nil when none was loaded.
 	Grants map[RoomUser]PowerGrant
 	// Accounts holds the records of users seen deactivated (see AccountRecord); Profiles the
-	// profile values last synced. Each is nil when the store keeps none.
+	// profile values last synced. Each is nil when none was loaded.
 	Accounts map[id.UserID]AccountRecord
 	Profiles map[ProfileKey]string
 	// Removals holds the recent removals (see RecentRemovals) whose replaced membership is
-	// known, the newest per room and user; nil when the store keeps none.
+	// known, the newest per room and user; nil when none was loaded.
 	Removals map[RoomUser]Removal
 }
 

@@ -72,7 +72,7 @@ func (r *Reconciler) stats(ctx context.Context, obs Observed, res CycleResult) C
 	if _, isNop := r.opts.Observer.(nopObserver); isNop || obs.Groups == nil {
 		return st
 	}
-	members, pending, err := countState(ctx, r.opts.Store)
+	members, pending, err := r.opts.Store.CountState(ctx)
 	if err != nil {
 		return st
 	}

@@ -25,9 +25,23 @@ type Rooms interface {
 	Ban(ctx context.Context, room id.RoomID, user id.UserID, reason string) error
 }
 
-// Store remembers managed members and pending removals between cycles. Every method is one
-// transaction.
+// Store is the state store: everything the reconciler keeps between cycles. It is one contract,
+// not a set of optional parts a store may or may not have: the store package implements all of it
+// on SQLite and on Postgres, and its conformance suite (store/storetest) checks every part on
+// both. The parts are named for what they keep.
 type Store interface {
+	MemberStore
+	MemberBatchStore
+	PowerStore
+	ExemptionStore
+	AccountStore
+	ProfileStore
+	StateCounter
+}
+
+// MemberStore remembers managed members and pending removals between cycles. Every method is
+// one transaction.
+type MemberStore interface {
 	LoadState(ctx context.Context) (State, error)
 	PutMember(ctx context.Context, m ManagedMember) error
 	// ForgetMember deletes the member and any pending removal of theirs.
@@ -41,6 +55,50 @@ type Store interface {
 	// (so it is logged once). ClearMissingAccount forgets it once the account exists.
 	MarkMissingAccount(ctx context.Context, user id.UserID) (first bool, err error)
 	ClearMissingAccount(ctx context.Context, user id.UserID) error
+}
+
+// MemberBatchStore records many managed members in one transaction: a first cycle tracks every
+// member of every room.
+type MemberBatchStore interface {
+	PutMembers(ctx context.Context, ms []ManagedMember) error
+}
+
+// PowerStore remembers the power levels the bot gave.
+type PowerStore interface {
+	PowerGrants(ctx context.Context) (map[RoomUser]PowerGrant, error)
+	// PutPowerGrant creates or replaces the grant of one user in one room.
+	PutPowerGrant(ctx context.Context, g PowerGrant) error
+	DeletePowerGrant(ctx context.Context, room id.RoomID, user id.UserID) error
+}
+
+// ExemptionStore keeps the exemptions admins made. They are honoured even by a bot without an
+// admin room (no Steering): taking the admin room out of the config must not make an exempted
+// user removable.
+type ExemptionStore interface {
+	Exemptions(ctx context.Context) ([]Exemption, error)
+	DeleteExemption(ctx context.Context, room id.RoomID, user id.UserID) (bool, error)
+}
+
+// AccountStore keeps the records of accounts seen deactivated (see AccountRecord).
+type AccountStore interface {
+	AccountRecords(ctx context.Context) (map[id.UserID]AccountRecord, error)
+	// PutAccountRecord creates or replaces the record of one user.
+	PutAccountRecord(ctx context.Context, r AccountRecord) error
+	DeleteAccountRecord(ctx context.Context, user id.UserID) error
+}
+
+// ProfileStore remembers the value last synced to each profile field.
+type ProfileStore interface {
+	SyncedProfiles(ctx context.Context) (map[ProfileKey]string, error)
+	PutSyncedProfile(ctx context.Context, user id.UserID, field ProfileField, value string) error
+}
+
+// StateCounter counts the store's records per room without loading them: loading the whole state
+// again only to count it doubled the memory a large installation needs at the end of each cycle.
+type StateCounter interface {
+	// CountState returns the number of managed members and of pending removals in each room that
+	// has any.
+	CountState(ctx context.Context) (members, pending map[id.RoomID]int, err error)
 }
 
 // Backuper takes a backup of the state before destructive actions and returns its path.

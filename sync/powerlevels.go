@@ -26,14 +26,6 @@ type PowerGrant struct {
 	DemoteAt time.Time
 }
 
-// PowerStore remembers the power levels the bot gave. A store without it gives no power levels.
-type PowerStore interface {
-	PowerGrants(ctx context.Context) (map[RoomUser]PowerGrant, error)
-	// PutPowerGrant creates or replaces the grant of one user in one room.
-	PutPowerGrant(ctx context.Context, g PowerGrant) error
-	DeletePowerGrant(ctx context.Context, room id.RoomID, user id.UserID) error
-}
-
 // LevelChange is one user's entry in a SetPowerLevels.
 type LevelChange struct {
 	User id.UserID
@@ -275,15 +267,9 @@ func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID
 	}
 }
 
-// errNoPowerStore is returned when a power action reaches a store that keeps no grants.
-var errNoPowerStore = errors.New("the state store keeps no power-level grants")
-
 // applyPower carries out one power action.
 func (a *applier) applyPower(ctx context.Context, log zerolog.Logger, act powerAction) error {
-	ps, ok := a.r.opts.Store.(PowerStore)
-	if !ok {
-		return errNoPowerStore
-	}
+	ps := a.r.opts.Store
 	grant := func(room id.RoomID, user id.UserID) PowerGrant {
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -376,13 +362,9 @@ func (a *applier) applyPower(ctx context.Context, log zerolog.Logger, act powerA
 	return nil
 }
 
-// loadGrants reads the stored power-level grants into state, when the store keeps them.
+// loadGrants reads the stored power-level grants into state.
 func (r *Reconciler) loadGrants(ctx context.Context, state *State) error {
-	ps, ok := r.opts.Store.(PowerStore)
-	if !ok {
-		return nil
-	}
-	g, err := ps.PowerGrants(ctx)
+	g, err := r.opts.Store.PowerGrants(ctx)
 	if err != nil {
 		// Without the grants a demotion could be missed or a level forgotten: no cycle until read.
 		return fmt.Errorf("load power level grants: %w", err)

@@ -46,12 +46,6 @@ type ProfileKey struct {
 	Field ProfileField
 }
 
-// ProfileStore remembers the value last synced to each profile field.
-type ProfileStore interface {
-	SyncedProfiles(ctx context.Context) (map[ProfileKey]string, error)
-	PutSyncedProfile(ctx context.Context, user id.UserID, field ProfileField, value string) error
-}
-
 // Avatars reads and sets avatars; the Profiles implementation has it when it can.
 type Avatars interface {
 	AvatarURL(ctx context.Context, user id.UserID) (string, error)

@@ -15,6 +15,7 @@ import (
 // fakeWorld is a directory, a homeserver and a store in memory, for reconciler tests. Its
 // methods lock mu because the reconciler writes to several rooms at once.
 type fakeWorld struct {
+	storeParts
 	mu        gosync.Mutex
 	groups    map[string][]id.UserID
 	groupErr  map[string]error
@@ -124,6 +125,22 @@ func (w *fakeWorld) LoadState(context.Context) (State, error) {
 		}
 	}
 	return s, nil
+}
+func (w *fakeWorld) PutMembers(ctx context.Context, ms []ManagedMember) error {
+	for _, m := range ms {
+		if err := w.PutMember(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (w *fakeWorld) CountState(ctx context.Context) (members, pending map[id.RoomID]int, err error) {
+	st, err := w.LoadState(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	members, pending = countLoaded(st)
+	return members, pending, nil
 }
 func (w *fakeWorld) PutMember(_ context.Context, m ManagedMember) error {
 	w.mu.Lock()

@@ -46,12 +46,9 @@ func (r *Reconciler) loadExemptions(ctx context.Context, state *State) error {
 	var source interface {
 		Exemptions(ctx context.Context) ([]Exemption, error)
 	}
+	source = r.opts.Store
 	if r.opts.Steering != nil {
 		source = r.opts.Steering
-	} else if st, ok := r.opts.Store.(ExemptionStore); ok {
-		source = st
-	} else {
-		return nil
 	}
 	list, err := source.Exemptions(ctx)
 	if err != nil {
@@ -67,25 +64,14 @@ func (r *Reconciler) loadExemptions(ctx context.Context, state *State) error {
 	return nil
 }
 
-// ExemptionStore is the part of a Store that keeps the exemptions admins made. When a store has
-// it, its exemptions are honoured even by a bot without an admin room (no Steering): taking the
-// admin room out of the config must not make an exempted user removable.
-type ExemptionStore interface {
-	Exemptions(ctx context.Context) ([]Exemption, error)
-	DeleteExemption(ctx context.Context, room id.RoomID, user id.UserID) (bool, error)
-}
-
 // endExemption drops an exemption whose user is back in a group: through the admin room when
 // there is one (it also tells the admins), else straight in the store.
 func (r *Reconciler) endExemption(ctx context.Context, room id.RoomID, user id.UserID) error {
 	if r.opts.Steering != nil {
 		return r.opts.Steering.EndExemption(ctx, room, user)
 	}
-	if st, ok := r.opts.Store.(ExemptionStore); ok {
-		_, err := st.DeleteExemption(ctx, room, user)
-		return err
-	}
-	return fmt.Errorf("end the exemption of %s in %s: no admin room and no exemption store", user, room)
+	_, err := r.opts.Store.DeleteExemption(ctx, room, user)
+	return err
 }
 
 // guard holds back the plan's removals when they trip the mass-removal thresholds and no admin

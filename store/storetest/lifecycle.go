@@ -29,21 +29,7 @@ func runLifecycle(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-type lifecycleStore interface {
-	syncer.AccountStore
-	syncer.ProfileStore
-}
-
-func lifecycleOf(t *testing.T, s Store) lifecycleStore {
-	t.Helper()
-	ls, ok := s.(lifecycleStore)
-	if !ok {
-		t.Fatal("the store lacks the account lifecycle and profile methods")
-	}
-	return ls
-}
-
-func checkAccountRecords(t *testing.T, s lifecycleStore, want map[id.UserID]syncer.AccountRecord) {
+func checkAccountRecords(t *testing.T, s Store, want map[id.UserID]syncer.AccountRecord) {
 	t.Helper()
 	got, err := s.AccountRecords(t.Context())
 	must(t, "AccountRecords", err)
@@ -61,7 +47,7 @@ func checkAccountRecords(t *testing.T, s lifecycleStore, want map[id.UserID]sync
 }
 
 func testAccountRecords(t *testing.T, open func(*testing.T) Store) {
-	s := lifecycleOf(t, open(t))
+	s := open(t)
 	ctx := t.Context()
 	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{})
 	a := syncer.AccountRecord{User: alice, DeactivatedAt: base()}
@@ -82,7 +68,7 @@ func testAccountRecords(t *testing.T, open func(*testing.T) Store) {
 }
 
 func testSyncedProfiles(t *testing.T, open func(*testing.T) Store) {
-	s := lifecycleOf(t, open(t))
+	s := open(t)
 	ctx := t.Context()
 	check := func(want map[syncer.ProfileKey]string) {
 		t.Helper()
@@ -106,13 +92,13 @@ func testSyncedProfiles(t *testing.T, open func(*testing.T) Store) {
 
 func testLifecycleReopen(t *testing.T, open func(*testing.T) Store) {
 	first := open(t)
-	s := lifecycleOf(t, first)
+	s := first
 	ctx := t.Context()
 	rec := syncer.AccountRecord{User: alice, DeactivatedAt: base(), LockedByBot: true, LockedAt: base().Add(time.Hour)}
 	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, rec))
 	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, syncer.FieldDisplayName, "Alice A"))
 	must(t, "Close", first.Close())
-	s = lifecycleOf(t, open(t))
+	s = open(t)
 	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{alice: rec})
 	got, err := s.SyncedProfiles(ctx)
 	must(t, "SyncedProfiles", err)

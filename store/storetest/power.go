@@ -28,21 +28,7 @@ func runPower(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-type powerStore interface {
-	syncer.PowerStore
-	usermap.ExternalCache
-}
-
-func powerOf(t *testing.T, s Store) powerStore {
-	t.Helper()
-	ps, ok := s.(powerStore)
-	if !ok {
-		t.Fatal("the store lacks the power-level and external-ID methods")
-	}
-	return ps
-}
-
-func checkGrants(t *testing.T, s powerStore, want map[syncer.RoomUser]syncer.PowerGrant) {
+func checkGrants(t *testing.T, s Store, want map[syncer.RoomUser]syncer.PowerGrant) {
 	t.Helper()
 	got, err := s.PowerGrants(t.Context())
 	must(t, "PowerGrants", err)
@@ -52,7 +38,7 @@ func checkGrants(t *testing.T, s powerStore, want map[syncer.RoomUser]syncer.Pow
 }
 
 func testPowerGrants(t *testing.T, open func(*testing.T) Store) {
-	s := powerOf(t, open(t))
+	s := open(t)
 	ctx := t.Context()
 	checkGrants(t, s, map[syncer.RoomUser]syncer.PowerGrant{})
 	a := syncer.PowerGrant{Room: roomA, User: alice, Level: 50, GrantedAt: base()}
@@ -72,7 +58,7 @@ func testPowerGrants(t *testing.T, open func(*testing.T) Store) {
 }
 
 func testExternalIDs(t *testing.T, open func(*testing.T) Store) {
-	s := powerOf(t, open(t))
+	s := open(t)
 	ctx := t.Context()
 	check := func(provider string, want map[string]usermap.CachedID) {
 		t.Helper()
@@ -94,12 +80,11 @@ func testExternalIDs(t *testing.T, open func(*testing.T) Store) {
 
 func testPowerReopen(t *testing.T, open func(*testing.T) Store) {
 	s := open(t)
-	ps := powerOf(t, s)
 	g := syncer.PowerGrant{Room: roomA, User: bob, Level: 50, GrantedAt: base(), DemoteAt: base().Add(time.Hour)}
-	must(t, "PutPowerGrant", ps.PutPowerGrant(t.Context(), g))
-	must(t, "PutExternalID", ps.PutExternalID(t.Context(), "oidc-authentik", "h", usermap.CachedID{User: bob, CheckedAt: base()}))
+	must(t, "PutPowerGrant", s.PutPowerGrant(t.Context(), g))
+	must(t, "PutExternalID", s.PutExternalID(t.Context(), "oidc-authentik", "h", usermap.CachedID{User: bob, CheckedAt: base()}))
 	must(t, "Close", s.Close())
-	again := powerOf(t, open(t))
+	again := open(t)
 	checkGrants(t, again, map[syncer.RoomUser]syncer.PowerGrant{{Room: roomA, User: bob}: g})
 	got, err := again.ExternalIDs(t.Context(), "oidc-authentik")
 	must(t, "ExternalIDs", err)

@@ -30,15 +30,6 @@ func runSpaces(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func spaceStore(t *testing.T, s Store) syncer.SpaceStore {
-	t.Helper()
-	ss, ok := s.(syncer.SpaceStore)
-	if !ok {
-		t.Fatal("the store lacks the space methods")
-	}
-	return ss
-}
-
 const (
 	spaceS = id.RoomID("!space:example.org")
 	spaceT = id.RoomID("!other-space:example.org")
@@ -58,7 +49,7 @@ func checkChildren(t *testing.T, s syncer.SpaceStore, want map[id.RoomID][]id.Ro
 }
 
 func testSpaceChildren(t *testing.T, open func(*testing.T) Store) {
-	s := spaceStore(t, open(t))
+	s := open(t)
 	ctx := t.Context()
 	checkChildren(t, s, map[id.RoomID][]id.RoomID{})
 	must(t, "PutSpaceChildren", s.PutSpaceChildren(ctx, spaceS, []id.RoomID{roomA, roomB}))
@@ -72,7 +63,7 @@ func testSpaceChildren(t *testing.T, open func(*testing.T) Store) {
 }
 
 func testRoomRecords(t *testing.T, open func(*testing.T) Store) {
-	s := spaceStore(t, open(t))
+	s := open(t)
 	ctx := t.Context()
 	check := func(want map[id.RoomID]syncer.RoomRecord) {
 		t.Helper()
@@ -97,13 +88,13 @@ func testRoomRecords(t *testing.T, open func(*testing.T) Store) {
 
 func testSpacesReopen(t *testing.T, open func(*testing.T) Store) {
 	first := open(t)
-	s := spaceStore(t, first)
+	s := first
 	ctx := t.Context()
 	rec := syncer.RoomRecord{Groups: []string{"staff"}, RemoveAction: syncer.RemoveKick}
 	must(t, "PutSpaceChildren", s.PutSpaceChildren(ctx, spaceS, []id.RoomID{roomA}))
 	must(t, "PutRoomRecord", s.PutRoomRecord(ctx, roomA, rec))
 	must(t, "Close", first.Close())
-	s = spaceStore(t, open(t))
+	s = open(t)
 	checkChildren(t, s, map[id.RoomID][]id.RoomID{spaceS: {roomA}})
 	got, err := s.RoomRecords(ctx)
 	must(t, "RoomRecords", err)

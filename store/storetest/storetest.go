@@ -13,13 +13,18 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/usermap"
 )
 
-// Store is what every state store offers: the reconciler's ports plus the operator's views.
+// Store is what every state store offers, the whole contract the suite checks: the reconciler's
+// (syncer.Store), the spaces', the admin room's, the external-ID cache's, plus the operator's
+// views.
 type Store interface {
 	syncer.Store
+	syncer.SpaceStore
 	syncer.Backuper
-	syncer.MemberBatchStore
+	AdminStore
+	usermap.ExternalCache
 	// Backups lists existing backups, newest first.
 	Backups() ([]string, error)
 	// Removals lists up to limit removals from the history, newest first.
