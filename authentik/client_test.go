@@ -13,6 +13,7 @@ import (
 
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/authentik/authentiktest"
+	"authentik-matrix-sync/directory"
 )
 
 const token = "ak-test-token-7f3c9e1d5b"
@@ -51,7 +52,7 @@ func countRequests(s *authentiktest.Server, prefix string) int {
 	return n
 }
 
-func usernames(us []authentik.User) []string {
+func usernames(us []directory.User) []string {
 	out := make([]string, 0, len(us))
 	for _, u := range us {
 		out = append(out, u.Username)
@@ -102,7 +103,7 @@ func TestEffectiveMembers(t *testing.T) {
 		// for groups expected to be unknown.
 		want    map[string][]string
 		wantErr map[string]string
-		check   func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership)
+		check   func(t *testing.T, s *authentiktest.Server, got map[string]directory.Membership)
 	}{
 		{
 			name:  "250 members of one group come whole in one answer",
@@ -112,7 +113,7 @@ func TestEffectiveMembers(t *testing.T) {
 				addMembers(s, "big", "user", 250)
 			},
 			names: []string{"big"},
-			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]directory.Membership) {
 				if n := len(got["big"].Users); n != 250 {
 					t.Fatalf("got %d users, want 250", n)
 				}
@@ -131,7 +132,7 @@ func TestEffectiveMembers(t *testing.T) {
 				addMembers(s, "big", "user", 250)
 			},
 			names: []string{"big"},
-			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]directory.Membership) {
 				if n := len(got["big"].Users); n != 250 {
 					t.Fatalf("got %d users, want 250", n)
 				}
@@ -151,7 +152,7 @@ func TestEffectiveMembers(t *testing.T) {
 				}
 			},
 			names: []string{authentiktest.SyntheticGroup(0), authentiktest.SyntheticGroup(11)},
-			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]directory.Membership) {
 				for name, m := range got {
 					if len(m.Users) != 1000 {
 						t.Errorf("%s: %d members, want 1000", name, len(m.Users))
@@ -176,7 +177,7 @@ func TestEffectiveMembers(t *testing.T) {
 			opts:  authentik.Options{PageSize: 20},
 			names: []string{"team-44"},
 			want:  map[string][]string{"team-44": {"zoe"}},
-			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]directory.Membership) {
 				if n := countRequests(s, "GET /api/v3/core/groups/?include_users=false"); n != 3 {
 					t.Fatalf("made %d group tree page requests, want 3", n)
 				}
@@ -239,7 +240,7 @@ func TestEffectiveMembers(t *testing.T) {
 			},
 			names: []string{"staff", "engineering", "backend", "staff"},
 			want:  map[string][]string{"staff": {"alice", "bob", "carol"}, "engineering": {"alice", "bob", "carol"}, "backend": {"carol"}},
-			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]directory.Membership) {
 				if n := countRequests(s, "GET /api/v3/core/groups/?include_users=false"); n != 1 {
 					t.Fatalf("read the group tree %d times, want once", n)
 				}
@@ -255,7 +256,7 @@ func TestEffectiveMembers(t *testing.T) {
 			names: []string{"staff", "engineering", "backend", "admins"},
 			want: map[string][]string{"staff": {"alice", "bob", "carol"}, "engineering": {"alice", "bob", "carol"},
 				"backend": {"carol"}, "admins": {"erin"}},
-			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]directory.Membership) {
 				want := []string{"GET /api/v3/core/groups/?include_users=false&page=1&page_size=100",
 					"GET /api/v3/core/groups/?include_users=true&page=1&page_size=100"}
 				if !slices.Equal(s.Requests(), want) {
@@ -272,7 +273,7 @@ func TestEffectiveMembers(t *testing.T) {
 				}
 			},
 			names: []string{authentiktest.SyntheticGroup(3)},
-			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]directory.Membership) {
 				if len(got[authentiktest.SyntheticGroup(3)].Users) != 20 {
 					t.Errorf("got %d members, want 20", len(got[authentiktest.SyntheticGroup(3)].Users))
 				}
@@ -289,7 +290,7 @@ func TestEffectiveMembers(t *testing.T) {
 			setup: tree,
 			names: []string{"staff", "admins"},
 			want:  map[string][]string{"staff": {"alice", "bob", "carol"}, "admins": {"erin"}},
-			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]directory.Membership) {
 				want := []string{"GET /api/v3/core/groups/?include_users=false&page=1&page_size=100",
 					"GET /api/v3/core/groups/?include_users=true&page=1&page_size=100"}
 				if !slices.Equal(s.Requests(), want) {
@@ -317,9 +318,9 @@ func TestEffectiveMembers(t *testing.T) {
 				s.AddMembers("g", "Bob.Smith@corp")
 			},
 			names: []string{"g"},
-			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]directory.Membership) {
 				fake, _ := s.User("Bob.Smith@corp")
-				want := []authentik.User{{PK: fake.PK, Username: "Bob.Smith@corp", Name: "Bob Smith", Email: "bob@corp.example",
+				want := []directory.User{{PK: fake.PK, Username: "Bob.Smith@corp", Name: "Bob Smith", Email: "bob@corp.example",
 					UID: fake.UID, IsActive: true, Attributes: map[string]any{"matrix_id": "@bob:example.org"}}}
 				if fmt.Sprint(got["g"].Users) != fmt.Sprint(want) || len(fake.UID) != 64 {
 					t.Fatalf("got %+v, want %+v", got["g"].Users, want)
@@ -331,7 +332,7 @@ func TestEffectiveMembers(t *testing.T) {
 			setup: func(s *authentiktest.Server) { s.AddGroup("nobody", "") },
 			names: []string{"nobody"},
 			want:  map[string][]string{"nobody": {}},
-			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]directory.Membership) {
 				if got["nobody"].Users == nil {
 					t.Fatal("empty group came back as nil users")
 				}
@@ -350,7 +351,7 @@ func TestEffectiveMembers(t *testing.T) {
 			token:   "not-the-token",
 			names:   []string{"staff", "admins"},
 			wantErr: map[string]string{"staff": "HTTP 403: Token invalid/expired (check AUTHENTIK_TOKEN", "admins": "check AUTHENTIK_TOKEN"},
-			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]directory.Membership) {
 				var apiErr *authentik.APIError
 				if !errors.As(got["staff"].Err, &apiErr) || apiErr.Status != 403 || apiErr.Path == "" || apiErr.Method != "GET" {
 					t.Fatalf("want a 403 *APIError, got %#v", got["staff"].Err)
@@ -383,7 +384,7 @@ func TestEffectiveMembers(t *testing.T) {
 			},
 			opts:  authentik.Options{PageSize: 1},
 			names: []string{"big", "small"},
-			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]directory.Membership) {
 				if n := len(got["big"].Users); got["big"].Err != nil || n != 250 {
 					t.Errorf("big, read whole on page 1: %d members (err %v), want 250", n, got["big"].Err)
 				}
@@ -415,7 +416,7 @@ func TestEffectiveMembers(t *testing.T) {
 				"engineering": `subgroup "backend" could not be read`,
 				"backend":     `members of authentik group "backend" are unknown: read authentik group "backend" with its members`,
 			},
-			check: func(t *testing.T, s *authentiktest.Server, _ map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, _ map[string]directory.Membership) {
 				if n := countRequests(s, "GET /api/v3/core/groups/"+mustGroup(t, s, "backend").PK+"/"); n != 1 {
 					t.Fatalf("asked for the failing group %d times, want once", n)
 				}
@@ -571,7 +572,7 @@ func TestEffectiveMembers(t *testing.T) {
 			},
 			names:   []string{"admins"},
 			wantErr: map[string]string{"admins": `authentik group "admins" (`},
-			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]directory.Membership) {
 				if !strings.Contains(got["admins"].Err.Error(), "is not in the listing of groups with their members (groups changed while being read") {
 					t.Errorf("error %v", got["admins"].Err)
 				}
@@ -599,7 +600,7 @@ func TestEffectiveMembers(t *testing.T) {
 			names:   []string{"admins", "backend"},
 			want:    map[string][]string{"backend": {"carol"}},
 			wantErr: map[string]string{"admins": "HTTP 404: No Group matches the given query."},
-			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]directory.Membership) {
 				if !errors.Is(got["admins"].Err, authentik.ErrNotFound) {
 					t.Errorf("want ErrNotFound, got %v", got["admins"].Err)
 				}
@@ -635,7 +636,7 @@ func TestEffectiveMembers(t *testing.T) {
 			},
 			names:   []string{"staff"},
 			wantErr: map[string]string{"staff": "the answer is text/html, not JSON"},
-			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]directory.Membership) {
 				if !errors.Is(got["staff"].Err, authentik.ErrNotAuthentikAPI) {
 					t.Errorf("want ErrNotAuthentikAPI, got %v", got["staff"].Err)
 				}
@@ -650,7 +651,7 @@ func TestEffectiveMembers(t *testing.T) {
 			},
 			names:   []string{"admins"},
 			wantErr: map[string]string{"admins": "the answer is text/html, not JSON"},
-			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]directory.Membership) {
 				if !errors.Is(got["admins"].Err, authentik.ErrNotAuthentikAPI) {
 					t.Errorf("want ErrNotAuthentikAPI, got %v", got["admins"].Err)
 				}
@@ -665,7 +666,7 @@ func TestEffectiveMembers(t *testing.T) {
 			},
 			names:   []string{"staff"},
 			wantErr: map[string]string{"staff": "HTTP 429: Request was throttled. (code throttled) (rate limited; retry after 42s)"},
-			check: func(t *testing.T, _ *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, _ *authentiktest.Server, got map[string]directory.Membership) {
 				var apiErr *authentik.APIError
 				if !errors.As(got["staff"].Err, &apiErr) || apiErr.RetryAfter != 42*time.Second {
 					t.Fatalf("want an *APIError with RetryAfter 42s, got %#v", got["staff"].Err)
@@ -736,7 +737,7 @@ func TestEffectiveMembers(t *testing.T) {
 				addMembers(s, "big", "user", 250)
 			},
 			names: []string{"big"},
-			check: func(t *testing.T, s *authentiktest.Server, got map[string]authentik.Membership) {
+			check: func(t *testing.T, s *authentiktest.Server, got map[string]directory.Membership) {
 				if n := len(got["big"].Users); n != 250 {
 					t.Fatalf("got %d users, want 250", n)
 				}
@@ -797,7 +798,7 @@ func TestEffectiveMembers(t *testing.T) {
 // checkEffective holds got to want and wantErr, and to what every answer must be: one entry per
 // name, no users with an error, no token in an error, only GETs below /api/v3/ ending in a
 // slash.
-func checkEffective(t *testing.T, s *authentiktest.Server, names []string, got map[string]authentik.Membership, want map[string][]string, wantErr map[string]string) {
+func checkEffective(t *testing.T, s *authentiktest.Server, names []string, got map[string]directory.Membership, want map[string][]string, wantErr map[string]string) {
 	t.Helper()
 	if len(got) != len(uniq(names)) {
 		t.Errorf("got %d answers for %d distinct names", len(got), len(uniq(names)))
@@ -908,7 +909,7 @@ func TestListGroupsTree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			byName := map[string]authentik.Group{}
+			byName := map[string]directory.Group{}
 			var names []string
 			for _, g := range groups {
 				byName[g.Name] = g
@@ -938,7 +939,7 @@ func TestEachEffective(t *testing.T) {
 		s.AddMembers("solo", "zoe", "adam", "dave")
 	}
 	names := []string{"backend", "staff", "solo", "staff", "nosuch", "engineering"}
-	run := func(each bool) (map[string]authentik.Membership, []string, *authentiktest.Server) {
+	run := func(each bool) (map[string]directory.Membership, []string, *authentiktest.Server) {
 		s := authentiktest.New(token)
 		t.Cleanup(s.Close)
 		setup(s)
@@ -949,9 +950,9 @@ func TestEachEffective(t *testing.T) {
 		if !each {
 			return c.EffectiveMembers(t.Context(), names), nil, s
 		}
-		got := map[string]authentik.Membership{}
+		got := map[string]directory.Membership{}
 		var order []string
-		c.EachEffective(t.Context(), names, func(name string, m authentik.Membership) {
+		c.EachEffective(t.Context(), names, func(name string, m directory.Membership) {
 			order = append(order, name)
 			got[name] = m
 		})
@@ -990,8 +991,8 @@ func TestEachEffectiveFromTheListing(t *testing.T) {
 	}
 	names := []string{"staff", "backend", "nosuch", "admins", "backend"}
 	var order []string
-	got := map[string]authentik.Membership{}
-	c.EachEffective(t.Context(), names, func(name string, m authentik.Membership) {
+	got := map[string]directory.Membership{}
+	c.EachEffective(t.Context(), names, func(name string, m directory.Membership) {
 		order = append(order, name)
 		got[name] = m
 	})

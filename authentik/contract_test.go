@@ -1,6 +1,7 @@
 package authentik
 
 import (
+	"authentik-matrix-sync/directory"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -180,7 +181,7 @@ func (r *replay) seen() []string {
 	return slices.Clone(r.requests)
 }
 
-func groupNames(gs []Group) []string {
+func groupNames(gs []directory.Group) []string {
 	out := make([]string, 0, len(gs))
 	for _, g := range gs {
 		out = append(out, g.Name)
@@ -188,7 +189,7 @@ func groupNames(gs []Group) []string {
 	return out
 }
 
-func userNames(us []User) []string {
+func userNames(us []directory.User) []string {
 	out := make([]string, 0, len(us))
 	for _, u := range us {
 		out = append(out, u.Username)
@@ -248,7 +249,7 @@ func TestRecordedGroupRetrieved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Group{{PK: pkEngineering, Name: "engineering", Children: []string{pkBackend}}}
+	want := []directory.Group{{PK: pkEngineering, Name: "engineering", Children: []string{pkBackend}}}
 	if !reflect.DeepEqual(groups, want) {
 		t.Fatalf("got %+v, want %+v", groups, want)
 	}
@@ -276,7 +277,7 @@ func TestRecordedTreeFromChildrenAndParents(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := []Group{
+				want := []directory.Group{
 					{PK: pkAdmins, Name: "authentik Admins"},
 					{PK: pkBackend, Name: "backend"},
 					{PK: pkEngineering, Name: "engineering", Children: []string{pkBackend}},
@@ -310,7 +311,7 @@ func withoutKey(t *testing.T, raw json.RawMessage, key string) json.RawMessage {
 // TestRecordedUserPagesDecode: every recorded page of users decodes, with or without
 // groups_obj (24: include_groups=false), and alice comes through field by field.
 func TestRecordedUserPagesDecode(t *testing.T) {
-	alice := User{PK: 4, Username: "alice", Name: "Alice Example", Email: "alice@example.com",
+	alice := directory.User{PK: 4, Username: "alice", Name: "Alice Example", Email: "alice@example.com",
 		UID: "df17b299cb043d49114e95dbca7f785a7816b25dccd6f27d514373dfe9d8ec08", IsActive: true,
 		Attributes: map[string]any{"dept": "eng"}}
 	tests := []struct {
@@ -359,7 +360,7 @@ func TestRecordedGroupListingFollowsPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Group{
+	want := []directory.Group{
 		{PK: pkAdmins, Name: "authentik Admins"},
 		{PK: pkBackend, Name: "backend"},
 		{PK: pkEngineering, Name: "engineering", Children: []string{pkBackend}},
@@ -415,7 +416,7 @@ func TestRecordedErrors(t *testing.T) {
 	listGroups := func(c *Client) error { _, err := c.ListGroups(t.Context()); return err }
 	listMembers := func(c *Client) error { _, err := c.ListGroupUsers(t.Context(), pkEngineering); return err }
 	listWithMembers := func(c *Client) error {
-		return c.readMemberListing(t.Context(), memberPlan{pageSize: 2}, map[string]Group{pkEngineering: {PK: pkEngineering, Name: "engineering"}},
+		return c.readMemberListing(t.Context(), memberPlan{pageSize: 2}, map[string]directory.Group{pkEngineering: {PK: pkEngineering, Name: "engineering"}},
 			func(string, directMembers) {})
 	}
 	getOne := func(path string) call {
@@ -524,7 +525,7 @@ func TestRecordedErrorsReadApart(t *testing.T) {
 }
 
 // recordedAlice is alice as every recorded answer that holds her gives her.
-var recordedAlice = User{PK: 4, Username: "alice", Name: "Alice Example", Email: "alice@example.com",
+var recordedAlice = directory.User{PK: 4, Username: "alice", Name: "Alice Example", Email: "alice@example.com",
 	UID: "df17b299cb043d49114e95dbca7f785a7816b25dccd6f27d514373dfe9d8ec08", IsActive: true,
 	Attributes: map[string]any{"dept": "eng"}}
 
@@ -535,7 +536,7 @@ var recordedAlice = User{PK: 4, Username: "alice", Name: "Alice Example", Email:
 // for a member read, never "nobody".
 func TestRecordedGroupMembersDecode(t *testing.T) {
 	want := map[string][]string{"authentik Admins": {"akadmin"}, "backend": {"bob"}, "engineering": {"alice"}, "legacy-parent-field": {}}
-	decodeOne := func(t *testing.T, raw json.RawMessage) (string, []User, error) {
+	decodeOne := func(t *testing.T, raw json.RawMessage) (string, []directory.User, error) {
 		t.Helper()
 		var w wireGroupMembers
 		if err := json.Unmarshal(raw, &w); err != nil {
@@ -544,7 +545,7 @@ func TestRecordedGroupMembersDecode(t *testing.T) {
 		users, err := w.members()
 		return w.Name, users, err
 	}
-	check := func(t *testing.T, name string, users []User, err error) {
+	check := func(t *testing.T, name string, users []directory.User, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -595,7 +596,7 @@ func TestRecordedGroupMembersDecode(t *testing.T) {
 // recorded answer (19).
 func TestRecordedGroupRead(t *testing.T) {
 	r := newReplay(t, loadRecorded(t, 19))
-	users, err := r.client(t, Options{}).readGroupMembers(t.Context(), Group{PK: pkEngineering, Name: "engineering"}, 1)
+	users, err := r.client(t, Options{}).readGroupMembers(t.Context(), directory.Group{PK: pkEngineering, Name: "engineering"}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

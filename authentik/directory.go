@@ -1,32 +1,13 @@
 package authentik
 
 import (
+	"authentik-matrix-sync/directory"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 )
-
-// User is the part of an Authentik user that the sync needs.
-type User struct {
-	PK         int
-	Username   string
-	Name       string
-	Email      string
-	UID        string // Authentik's hashed subject, the usual OIDC "sub"
-	IsActive   bool
-	Attributes map[string]any
-}
-
-// Group is one Authentik group and where it sits in the tree.
-type Group struct {
-	PK   string // a UUID
-	Name string
-	// Children holds the PKs of the direct subgroups, taken from "children" (2025.12 and later)
-	// and from inverting "parents" or the older single "parent", whichever the server sent.
-	Children []string
-}
 
 // wireUser is what the sync reads of a user (recorded: 20–25, 61); the rest, groups_obj
 // included (null with include_groups=false, 24), is ignored. pk is an integer.
@@ -56,13 +37,13 @@ type wireGroup struct {
 }
 
 // ListGroups returns every group, without their members, in the server's order (by name).
-func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
+func (c *Client) ListGroups(ctx context.Context) ([]directory.Group, error) {
 	groups, _, err := c.listGroupTree(ctx)
 	return groups, err
 }
 
 // listGroupTree is ListGroups with the number of direct members of each group.
-func (c *Client) listGroupTree(ctx context.Context) ([]Group, []int, error) {
+func (c *Client) listGroupTree(ctx context.Context) ([]directory.Group, []int, error) {
 	raw, err := c.listAll(ctx, "core/groups/", url.Values{"include_users": {"false"}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list authentik groups: %w", err)
@@ -74,13 +55,13 @@ func (c *Client) listGroupTree(ctx context.Context) ([]Group, []int, error) {
 	return groups, counts, nil
 }
 
-func decodeGroups(raw []json.RawMessage) ([]Group, error) {
+func decodeGroups(raw []json.RawMessage) ([]directory.Group, error) {
 	groups, _, err := decodeGroupTree(raw)
 	return groups, err
 }
 
 // decodeGroupTree decodes groups and counts the direct members of each.
-func decodeGroupTree(raw []json.RawMessage) ([]Group, []int, error) {
+func decodeGroupTree(raw []json.RawMessage) ([]directory.Group, []int, error) {
 	wire := make([]wireGroup, len(raw))
 	seenPK := make(map[string]bool, len(raw))
 	seenName := make(map[string]bool, len(raw))
@@ -127,10 +108,10 @@ func decodeGroupTree(raw []json.RawMessage) ([]Group, []int, error) {
 		}
 	}
 
-	out := make([]Group, len(wire))
+	out := make([]directory.Group, len(wire))
 	counts := make([]int, len(wire))
 	for i, w := range wire {
-		out[i] = Group{PK: w.PK, Name: w.Name, Children: children[w.PK]}
+		out[i] = directory.Group{PK: w.PK, Name: w.Name, Children: children[w.PK]}
 		counts[i] = len(w.Users)
 	}
 	return out, counts, nil
@@ -139,7 +120,7 @@ func decodeGroupTree(raw []json.RawMessage) ([]Group, []int, error) {
 // ListGroupUsers returns the direct members of one group, active or not, from the user listing
 // (see MemberReadUserListing for what that costs Authentik). Members of its subgroups are not
 // included (Authentik does not list them either, 25): see EffectiveMembers.
-func (c *Client) ListGroupUsers(ctx context.Context, groupPK string) ([]User, error) {
+func (c *Client) ListGroupUsers(ctx context.Context, groupPK string) ([]directory.User, error) {
 	if groupPK == "" {
 		return nil, errors.New("list members of authentik group: empty group pk")
 	}
@@ -155,8 +136,8 @@ func (c *Client) ListGroupUsers(ctx context.Context, groupPK string) ([]User, er
 	return users, nil
 }
 
-func decodeUsers(raw []json.RawMessage) ([]User, error) {
-	out := make([]User, 0, len(raw))
+func decodeUsers(raw []json.RawMessage) ([]directory.User, error) {
+	out := make([]directory.User, 0, len(raw))
 	seen := make(map[int]bool, len(raw))
 	for i, r := range raw {
 		var w wireUser
@@ -175,7 +156,7 @@ func decodeUsers(raw []json.RawMessage) ([]User, error) {
 			return nil, fmt.Errorf("user %q (pk %d) listed twice; members changed during the listing, it will be read again next time", w.Username, *w.PK)
 		}
 		seen[*w.PK] = true
-		out = append(out, User{PK: *w.PK, Username: w.Username, Name: w.Name, Email: w.Email,
+		out = append(out, directory.User{PK: *w.PK, Username: w.Username, Name: w.Name, Email: w.Email,
 			UID: w.UID, IsActive: *w.IsActive, Attributes: w.Attributes})
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package authentik
 
 import (
+	"authentik-matrix-sync/directory"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,8 +24,9 @@ var (
 	// ErrNotAuthentikAPI: whatever answered is not Authentik's API (wrong address, a login page
 	// in front of it), or this Authentik version lacks the endpoint.
 	ErrNotAuthentikAPI = errors.New("the answer is not from Authentik's API")
-	// ErrNotFound: Authentik says the object asked for does not exist (any more).
-	ErrNotFound = errors.New("authentik object not found")
+	// ErrNotFound: Authentik says the object asked for does not exist (any more). It is the
+	// directory's own ErrNotFound, so that directory.IsNotFound holds for it.
+	ErrNotFound = directory.ErrNotFound
 
 	// errListingShrank: a page past the end of a listing, because objects were removed while
 	// its pages were read. Not exported: the listing is simply read again next cycle.

@@ -1,9 +1,9 @@
 package authentik
 
 import (
+	"authentik-matrix-sync/directory"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -14,30 +14,27 @@ import (
 // (recorded: 31, "No User matches the given query."), which only a deleted account gives. Any
 // other failure, and an answer that is not a whole user, is an error of another kind: it proves
 // nothing about the account.
-func (c *Client) LookupUser(ctx context.Context, pk int) (User, error) {
+func (c *Client) LookupUser(ctx context.Context, pk int) (directory.User, error) {
 	path := "core/users/" + strconv.Itoa(pk) + "/"
 	u := c.api.ResolveReference(&url.URL{Path: path, RawQuery: url.Values{"include_groups": {"false"}}.Encode()})
 	body, _, err := c.get(ctx, u, u.RequestURI())
 	if err != nil {
-		return User{}, fmt.Errorf("look up authentik user pk %d: %w", pk, err)
+		return directory.User{}, fmt.Errorf("look up authentik user pk %d: %w", pk, err)
 	}
 	users, err := decodeUsers([]json.RawMessage{body})
 	if err != nil {
-		return User{}, fmt.Errorf("look up authentik user pk %d: the answer is not a user: %w", pk, err)
+		return directory.User{}, fmt.Errorf("look up authentik user pk %d: the answer is not a user: %w", pk, err)
 	}
 	if users[0].PK != pk {
-		return User{}, fmt.Errorf("look up authentik user pk %d: the answer is user pk %d", pk, users[0].PK)
+		return directory.User{}, fmt.Errorf("look up authentik user pk %d: the answer is user pk %d", pk, users[0].PK)
 	}
 	return users[0], nil
 }
 
-// IsNotFound reports whether err is Authentik's own answer that the object does not exist.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
-
 // FindUsers lists the users with exactly this username, without their groups (one small
 // listing: Authentik's username filter is exact): how a new account made under the username
 // of a deleted one is found.
-func (c *Client) FindUsers(ctx context.Context, username string) ([]User, error) {
+func (c *Client) FindUsers(ctx context.Context, username string) ([]directory.User, error) {
 	users, err := c.listUsers(ctx, url.Values{"username": {username}, "include_groups": {"false"}})
 	if err != nil {
 		return nil, fmt.Errorf("find authentik user %q: %w", username, err)

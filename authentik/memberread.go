@@ -1,6 +1,7 @@
 package authentik
 
 import (
+	"authentik-matrix-sync/directory"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -159,7 +160,7 @@ type wireGroupMembers struct {
 }
 
 // members checks a group read with its members and returns them, active or not.
-func (w wireGroupMembers) members() ([]User, error) {
+func (w wireGroupMembers) members() ([]directory.User, error) {
 	if w.UsersObj == nil {
 		return nil, fmt.Errorf("authentik group %q came without users_obj, though include_users=true was asked for", w.Name)
 	}
@@ -175,7 +176,7 @@ func (w wireGroupMembers) members() ([]User, error) {
 }
 
 // samePKs tells whether pks are exactly the users' pks, in any order (users holds no pk twice).
-func samePKs(pks []int, users []User) bool {
+func samePKs(pks []int, users []directory.User) bool {
 	if len(pks) != len(users) {
 		return false
 	}
@@ -194,7 +195,7 @@ func samePKs(pks []int, users []User) bool {
 
 // readGroupMembers reads one group with its members: core/groups/{pk}/?include_users=true.
 // expected, its member count from the group listing, sizes the body limit.
-func (c *Client) readGroupMembers(ctx context.Context, g Group, expected int) ([]User, error) {
+func (c *Client) readGroupMembers(ctx context.Context, g directory.Group, expected int) ([]directory.User, error) {
 	u := c.api.ResolveReference(&url.URL{Path: "core/groups/" + url.PathEscape(g.PK) + "/",
 		RawQuery: url.Values{"include_users": {"true"}}.Encode()})
 	where := u.RequestURI()
@@ -223,7 +224,7 @@ func (c *Client) readGroupMembers(ctx context.Context, g Group, expected int) ([
 // for the rest of the listing: the groups not handed over by then are unknown. The groups handed
 // over before stay known, rightly: each came whole in one object (its users_obj), so a listing
 // that moves under the reader can hide or repeat a group, never shift a member out of one.
-func (c *Client) readMemberListing(ctx context.Context, plan memberPlan, keep map[string]Group, found func(pk string, d directMembers)) error {
+func (c *Client) readMemberListing(ctx context.Context, plan memberPlan, keep map[string]directory.Group, found func(pk string, d directMembers)) error {
 	done := make(map[string]bool, len(keep))
 	seenPK, seenName := map[string]bool{}, map[string]bool{}
 	i := 0

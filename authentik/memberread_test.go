@@ -1,6 +1,7 @@
 package authentik
 
 import (
+	"authentik-matrix-sync/directory"
 	"testing"
 	"time"
 )
@@ -91,16 +92,16 @@ func TestListingPageSize(t *testing.T) {
 }
 
 func TestSamePKs(t *testing.T) {
-	users := func(pks ...int) []User {
-		var out []User
+	users := func(pks ...int) []directory.User {
+		var out []directory.User
 		for _, pk := range pks {
-			out = append(out, User{PK: pk})
+			out = append(out, directory.User{PK: pk})
 		}
 		return out
 	}
 	tests := []struct {
 		pks   []int
-		users []User
+		users []directory.User
 		want  bool
 	}{
 		{[]int{1, 2, 3}, users(3, 1, 2), true},

@@ -1,6 +1,7 @@
 package authentik
 
 import (
+	"authentik-matrix-sync/directory"
 	"cmp"
 	"context"
 	"fmt"
@@ -11,27 +12,15 @@ import (
 // maxGroupDepth is how far down Authentik itself lets membership be inherited.
 const maxGroupDepth = 20
 
-// Membership is the answer for one group. Err != nil means the membership is unknown, and
-// Users is nil: callers must not read an error as "nobody is in the group".
-type Membership struct {
-	Users []User
-	// Via names, by user pk, the subgroup through which a user is an effective member, for the
-	// users who are not direct members of the group itself: the nearest one, breadth first.
-	// Nil when every user is a direct member (always for a group without subgroups), so the
-	// common case costs nothing.
-	Via map[int]string
-	Err error
-}
-
 // EffectiveMembers resolves each group name to its active members, including members of its
 // subgroups (cycle-safe, down to 20 levels, as Authentik counts them). The group tree is read
 // once and each group's direct members at most once per call, the way Options.MemberRead says.
 // Every requested name gets an entry; a failure affects only the groups that needed the failing
 // read, except a failure to read the group tree or the listing of groups with their members,
 // which leaves every group unknown.
-func (c *Client) EffectiveMembers(ctx context.Context, names []string) map[string]Membership {
-	out := make(map[string]Membership, len(names))
-	c.EachEffective(ctx, names, func(name string, m Membership) { out[name] = m })
+func (c *Client) EffectiveMembers(ctx context.Context, names []string) map[string]directory.Membership {
+	out := make(map[string]directory.Membership, len(names))
+	c.EachEffective(ctx, names, func(name string, m directory.Membership) { out[name] = m })
 	return out
 }
 
@@ -41,19 +30,19 @@ func (c *Client) EffectiveMembers(ctx context.Context, names []string) map[strin
 // directory's users all at once: at 50,000 users in 200 groups that was some 30 MB. Groups read
 // one by one are handed over in the order of names; from the listing of groups with their
 // members, a name is handed over once the page holding the last of its groups is read.
-func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name string, m Membership)) {
+func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name string, m directory.Membership)) {
 	seen := make(map[string]bool, len(names))
 	groups, counts, err := c.listGroupTree(ctx)
 	if err != nil {
 		for _, name := range names {
 			if !seen[name] {
 				seen[name] = true
-				fn(name, Membership{Err: fmt.Errorf("members of authentik group %q are unknown: %w", name, err)})
+				fn(name, directory.Membership{Err: fmt.Errorf("members of authentik group %q are unknown: %w", name, err)})
 			}
 		}
 		return
 	}
-	r := resolver{c: c, byName: make(map[string]Group, len(groups)), byPK: make(map[string]Group, len(groups)),
+	r := resolver{c: c, byName: make(map[string]directory.Group, len(groups)), byPK: make(map[string]directory.Group, len(groups)),
 		count: make(map[string]int, len(groups)), direct: make(map[string]directMembers), uses: map[string]int{},
 		trees: make(map[string]nameTree, len(names))}
 	for i, g := range groups {
@@ -85,7 +74,7 @@ func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name
 		r.eachFromListing(ctx, plan, distinct, emit, func(name string, err error) {
 			if !seen[name] {
 				seen[name] = true
-				fn(name, Membership{Err: fmt.Errorf("members of authentik group %q are unknown: %w", name, err)})
+				fn(name, directory.Membership{Err: fmt.Errorf("members of authentik group %q are unknown: %w", name, err)})
 			}
 		})
 		return
@@ -97,19 +86,19 @@ func (c *Client) EachEffective(ctx context.Context, names []string, fn func(name
 
 // nameTree is a requested name's group tree (see resolver.tree), or why it has none.
 type nameTree struct {
-	groups []Group
+	groups []directory.Group
 	err    error
 }
 
 type directMembers struct {
-	users []User
+	users []directory.User
 	err   error
 }
 
 type resolver struct {
 	c      *Client
-	byName map[string]Group
-	byPK   map[string]Group
+	byName map[string]directory.Group
+	byPK   map[string]directory.Group
 	count  map[string]int           // by group PK: its direct members, as the group tree says
 	trees  map[string]nameTree      // by requested name
 	read   MemberRead               // how a group's members not in direct are read
@@ -118,23 +107,23 @@ type resolver struct {
 }
 
 // resolve works out one name's membership from its tree and releases what no other name needs.
-func (r *resolver) resolve(ctx context.Context, name string) Membership {
+func (r *resolver) resolve(ctx context.Context, name string) directory.Membership {
 	t := r.trees[name]
 	if t.err != nil {
-		return Membership{Err: t.err}
+		return directory.Membership{Err: t.err}
 	}
 	users, via, err := r.effective(ctx, name, t.groups)
 	r.release(t.groups)
 	if err != nil {
-		return Membership{Err: err}
+		return directory.Membership{Err: err}
 	}
-	return Membership{Users: users, Via: via}
+	return directory.Membership{Users: users, Via: via}
 }
 
 // planListing settles how the needed groups' members (those of r.uses) are read, and reports
 // whether that is the listing of groups with their members, with its plan; otherwise each group
 // is read when a name first needs it (readGroup).
-func (r *resolver) planListing(groups []Group, counts []int) (memberPlan, bool) {
+func (r *resolver) planListing(groups []directory.Group, counts []int) (memberPlan, bool) {
 	var needed []int
 	for i, g := range groups {
 		if r.uses[g.PK] > 0 {
@@ -162,7 +151,7 @@ func (r *resolver) planListing(groups []Group, counts []int) (memberPlan, bool) 
 func (r *resolver) eachFromListing(ctx context.Context, plan memberPlan, names []string, emit func(string), fail func(string, error)) {
 	waiting := make(map[string]int, len(names)) // groups of the name's tree not read yet
 	namesOf := map[string][]string{}            // by group PK: the names whose tree holds it
-	keep := map[string]Group{}
+	keep := map[string]directory.Group{}
 	for _, name := range names {
 		t := r.trees[name]
 		if t.err != nil {
@@ -192,7 +181,7 @@ func (r *resolver) eachFromListing(ctx context.Context, plan memberPlan, names [
 
 // readGroup reads one group's direct members the way r.read says (never the listing, which
 // eachFromListing reads).
-func (r *resolver) readGroup(ctx context.Context, g Group) directMembers {
+func (r *resolver) readGroup(ctx context.Context, g directory.Group) directMembers {
 	var d directMembers
 	if r.read == MemberReadUserListing {
 		d.users, d.err = r.c.ListGroupUsers(ctx, g.PK)
@@ -203,7 +192,7 @@ func (r *resolver) readGroup(ctx context.Context, g Group) directMembers {
 }
 
 // tree returns the named group, first, and every group below it.
-func (r *resolver) tree(name string) ([]Group, error) {
+func (r *resolver) tree(name string) ([]directory.Group, error) {
 	g, ok := r.byName[name]
 	if !ok {
 		return nil, groupNotFound(name)
@@ -216,7 +205,7 @@ func (r *resolver) tree(name string) ([]Group, error) {
 }
 
 // release forgets the direct members of the groups of a resolved name that no later name needs.
-func (r *resolver) release(tree []Group) {
+func (r *resolver) release(tree []directory.Group) {
 	for _, g := range tree {
 		if r.uses[g.PK]--; r.uses[g.PK] <= 0 {
 			delete(r.direct, g.PK)
@@ -226,9 +215,9 @@ func (r *resolver) release(tree []Group) {
 
 // effective returns the active members of the group tree of name (see tree), and the subgroup
 // of each one who is no direct member of the group itself (see Membership.Via).
-func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]User, map[int]string, error) {
+func (r *resolver) effective(ctx context.Context, name string, tree []directory.Group) ([]directory.User, map[int]string, error) {
 	g := tree[0]
-	var byPK map[int]User
+	var byPK map[int]directory.User
 	var via map[int]string
 	for _, sub := range tree {
 		d, ok := r.direct[sub.PK]
@@ -242,14 +231,14 @@ func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]
 			}
 			return nil, nil, fmt.Errorf("members of authentik group %q are unknown because its subgroup %q could not be read: %w", name, sub.Name, d.err)
 		}
-		if len(tree) == 1 && !slices.ContainsFunc(d.users, func(u User) bool { return !u.IsActive }) {
+		if len(tree) == 1 && !slices.ContainsFunc(d.users, func(u directory.User) bool { return !u.IsActive }) {
 			// The common case, a group without subgroups whose members are all active: its list
 			// as read, in order, instead of a copy of every user.
 			sortUsers(d.users) // the same users in another order for any later reader
 			return d.users, nil, nil
 		}
 		if byPK == nil {
-			byPK = make(map[int]User)
+			byPK = make(map[int]directory.User)
 		}
 		for _, u := range d.users {
 			if !u.IsActive {
@@ -265,7 +254,7 @@ func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]
 			byPK[u.PK] = u
 		}
 	}
-	users := make([]User, 0, len(byPK))
+	users := make([]directory.User, 0, len(byPK))
 	for _, u := range byPK {
 		users = append(users, u)
 	}
@@ -274,20 +263,20 @@ func (r *resolver) effective(ctx context.Context, name string, tree []Group) ([]
 }
 
 // sortUsers orders users by username, then pk.
-func sortUsers(users []User) {
-	slices.SortFunc(users, func(a, b User) int {
+func sortUsers(users []directory.User) {
+	slices.SortFunc(users, func(a, b directory.User) int {
 		return cmp.Or(strings.Compare(a.Username, b.Username), cmp.Compare(a.PK, b.PK))
 	})
 }
 
 // descendants lists g and every group below it, breadth first, each once even if the tree
 // loops back on itself.
-func (r *resolver) descendants(g Group) ([]Group, error) {
+func (r *resolver) descendants(g directory.Group) ([]directory.Group, error) {
 	seen := map[string]bool{g.PK: true}
-	out := []Group{g}
-	level := []Group{g}
+	out := []directory.Group{g}
+	level := []directory.Group{g}
 	for depth := 1; depth <= maxGroupDepth && len(level) > 0; depth++ {
-		var next []Group
+		var next []directory.Group
 		for _, parent := range level {
 			for _, pk := range parent.Children {
 				if seen[pk] {

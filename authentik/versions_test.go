@@ -8,6 +8,7 @@ import (
 
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/authentik/authentiktest"
+	"authentik-matrix-sync/directory"
 )
 
 const versionsToken = "ak-versions-token-5d1e"
@@ -134,9 +135,9 @@ func effectiveInVersion(t *testing.T, g graph, version string, read authentik.Me
 	names := sortedKeys(g.want)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	done := make(chan map[string]authentik.Membership, 1)
+	done := make(chan map[string]directory.Membership, 1)
 	go func() { done <- c.EffectiveMembers(ctx, names) }()
-	var got map[string]authentik.Membership
+	var got map[string]directory.Membership
 	select {
 	case got = <-done:
 	case <-ctx.Done():

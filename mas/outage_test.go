@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/mas"
 	"authentik-matrix-sync/mas/mastest"
 	"authentik-matrix-sync/store"
@@ -89,13 +89,13 @@ func (r *rooms) kicks() []string {
 // group is an Authentik stand-in holding the group "staff".
 type group struct {
 	mu    gosync.Mutex
-	users []authentik.User
+	users []directory.User
 }
 
-func (g *group) EffectiveMembers(context.Context, []string) map[string]authentik.Membership {
+func (g *group) EffectiveMembers(context.Context, []string) map[string]directory.Membership {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return map[string]authentik.Membership{"staff": {Users: slices.Clone(g.users)}}
+	return map[string]directory.Membership{"staff": {Users: slices.Clone(g.users)}}
 }
 
 // TestReconcilerRemovesNobodyWhileMASIsDown runs the real reconciler, directory and store over
@@ -124,7 +124,7 @@ func TestReconcilerRemovesNobodyWhileMASIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	g := &group{users: []authentik.User{{PK: 1, Username: "alice", UID: "uid-alice"}, {PK: 2, Username: "bob", UID: "uid-bob"}}}
+	g := &group{users: []directory.User{{PK: 1, Username: "alice", UID: "uid-alice"}, {PK: 2, Username: "bob", UID: "uid-bob"}}}
 	dir := &usermap.Directory{Source: g, Log: zerolog.Nop(), External: &usermap.ExternalResolver{
 		Provider: provider, Subject: usermap.SubjectUID, Refresh: time.Hour,
 		Lookup: &mas.Lookup{Client: client, Server: "example.org"}, Cache: st, Now: now}}

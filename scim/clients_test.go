@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"slices"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ func total(t *testing.T, r reply, want int) {
 	}
 }
 
-func onlyUser(t *testing.T, f *fixture) User {
+func onlyUser(t *testing.T, f *fixture) scimstate.User {
 	t.Helper()
 	s := f.state()
 	if len(s.Users) != 1 {
@@ -79,10 +80,10 @@ func onlyUser(t *testing.T, f *fixture) User {
 	for _, u := range s.Users {
 		return u
 	}
-	return User{}
+	return scimstate.User{}
 }
 
-func onlyGroup(t *testing.T, f *fixture) Group {
+func onlyGroup(t *testing.T, f *fixture) scimstate.Group {
 	t.Helper()
 	s := f.state()
 	if len(s.Groups) != 1 {
@@ -91,7 +92,7 @@ func onlyGroup(t *testing.T, f *fixture) Group {
 	for _, g := range s.Groups {
 		return g
 	}
-	return Group{}
+	return scimstate.Group{}
 }
 
 const enterpriseUser = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -457,18 +458,18 @@ func TestMultiValuedPatch(t *testing.T) {
 	patch := func(ops string) reply {
 		return f.do("PATCH", "/scim/v2/Users/id-1", `{"schemas":["`+SchemaPatchOp+`"],"Operations":[`+ops+`]}`).must(t, 200)
 	}
-	emails := func() []Email { return f.state().Users["id-1"].Emails }
+	emails := func() []scimstate.Email { return f.state().Users["id-1"].Emails }
 	patch(`{"op":"add","path":"emails[type eq \"work\"].value","value":"alice@work.example"}`)
-	if got := emails(); len(got) != 2 || got[1] != (Email{Value: "alice@work.example", Type: "work"}) {
+	if got := emails(); len(got) != 2 || got[1] != (scimstate.Email{Value: "alice@work.example", Type: "work"}) {
 		t.Fatalf("after adding a work address: %+v", got)
 	}
 	patch(`{"op":"replace","path":"emails[type eq \"work\"].value","value":"a.anders@work.example"},` +
 		`{"op":"replace","path":"emails[primary eq true].type","value":"home"}`)
-	if got := emails(); got[0] != (Email{Value: "alice@example.org", Type: "home", Primary: true}) || got[1].Value != "a.anders@work.example" {
+	if got := emails(); got[0] != (scimstate.Email{Value: "alice@example.org", Type: "home", Primary: true}) || got[1].Value != "a.anders@work.example" {
 		t.Fatalf("after the replaces: %+v", got)
 	}
 	patch(`{"op":"replace","path":"emails[type eq \"work\"]","value":{"primary":"True","value":"alice@new.example"}}`)
-	if got := emails(); got[1] != (Email{Value: "alice@new.example", Type: "work", Primary: true}) {
+	if got := emails(); got[1] != (scimstate.Email{Value: "alice@new.example", Type: "work", Primary: true}) {
 		t.Fatalf("after replacing the work address whole: %+v", got)
 	}
 	patch(`{"op":"remove","path":"emails[type eq \"home\"]"}`)

@@ -1,6 +1,8 @@
 package scim
 
 import (
+	"authentik-matrix-sync/directory"
+	"authentik-matrix-sync/scimstate"
 	"context"
 	"errors"
 	"fmt"
@@ -8,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"authentik-matrix-sync/authentik"
 )
 
 // The incomplete rule. SCIM pushes changes one request at a time and never says "this is all",
@@ -44,7 +44,7 @@ import (
 // incomplete for one whose listed users may be short of the truth. via names, by user PK, the
 // subgroup through which a user who is no direct member is one.
 type groupResult struct {
-	users      []authentik.User
+	users      []directory.User
 	via        map[int]string
 	missing    error
 	incomplete error
@@ -53,7 +53,7 @@ type groupResult struct {
 // effective applies the incomplete rule to the state at now, with Authentik's group tree (nil
 // with treeErr set when it could not be read). Pure, so that the rule is tested without a
 // store, a clock or an Authentik.
-func effective(s *Snapshot, tree []authentik.Group, treeErr error, names []string, now time.Time, settle time.Duration, settled bool) map[string]groupResult {
+func effective(s *scimstate.Snapshot, tree []directory.Group, treeErr error, names []string, now time.Time, settle time.Duration, settled bool) map[string]groupResult {
 	byName := make(map[string]string, len(s.Groups))
 	for id, g := range s.Groups {
 		byName[g.DisplayName] = id
@@ -101,10 +101,10 @@ func effective(s *Snapshot, tree []authentik.Group, treeErr error, names []strin
 		}
 		userIDs, via, problems := t.walk(root, now, settle)
 		reasons = append(reasons, problems...)
-		res := groupResult{users: make([]authentik.User, 0, len(userIDs))}
+		res := groupResult{users: make([]directory.User, 0, len(userIDs))}
 		for _, id := range userIDs {
 			u := s.Users[id]
-			res.users = append(res.users, authentik.User{PK: pk[id], Username: u.UserName, Name: nameOf(u), Email: u.PrimaryEmail(),
+			res.users = append(res.users, directory.User{PK: pk[id], Username: u.UserName, Name: nameOf(u), Email: u.PrimaryEmail(),
 				UID: u.ExternalID, IsActive: true})
 			if g, ok := via[id]; ok {
 				if res.via == nil {
@@ -125,14 +125,14 @@ func effective(s *Snapshot, tree []authentik.Group, treeErr error, names []strin
 // mapping sends its group's name as displayName and its pk as externalId; the pk is matched
 // first, since it survives a rename, then the name.
 type treeIndex struct {
-	s            *Snapshot
-	byPK, byName map[string]authentik.Group
+	s            *scimstate.Snapshot
+	byPK, byName map[string]directory.Group
 	// scimByExternal and scimByName find a pushed group's SCIM id.
 	scimByExternal, scimByName map[string]string
 }
 
-func newTreeIndex(s *Snapshot, tree []authentik.Group) *treeIndex {
-	t := &treeIndex{s: s, byPK: make(map[string]authentik.Group, len(tree)), byName: make(map[string]authentik.Group, len(tree)),
+func newTreeIndex(s *scimstate.Snapshot, tree []directory.Group) *treeIndex {
+	t := &treeIndex{s: s, byPK: make(map[string]directory.Group, len(tree)), byName: make(map[string]directory.Group, len(tree)),
 		scimByExternal: make(map[string]string, len(s.Groups)), scimByName: make(map[string]string, len(s.Groups))}
 	for _, g := range tree {
 		t.byPK[samePK(g.PK)] = g
@@ -152,7 +152,7 @@ func newTreeIndex(s *Snapshot, tree []authentik.Group) *treeIndex {
 func samePK(pk string) string { return strings.ToLower(strings.ReplaceAll(pk, "-", "")) }
 
 // scimOf finds the pushed group of an Authentik group.
-func (t *treeIndex) scimOf(ag authentik.Group) (string, bool) {
+func (t *treeIndex) scimOf(ag directory.Group) (string, bool) {
 	if id, ok := t.scimByExternal[samePK(ag.PK)]; ok {
 		return id, true
 	}
@@ -163,7 +163,7 @@ func (t *treeIndex) scimOf(ag authentik.Group) (string, bool) {
 // authentikOf finds the Authentik group of the pushed group g, which the mapping names name;
 // found is false for a group Authentik's tree does not hold, through which it gives nobody
 // membership. problem says why the two disagree, if they do.
-func (t *treeIndex) authentikOf(name string, g Group) (ag authentik.Group, found bool, problem string) {
+func (t *treeIndex) authentikOf(name string, g scimstate.Group) (ag directory.Group, found bool, problem string) {
 	byExternal, okExternal := t.byPK[samePK(g.ExternalID)]
 	byName, okName := t.byName[name]
 	switch {
@@ -175,7 +175,7 @@ func (t *treeIndex) authentikOf(name string, g Group) (ag authentik.Group, found
 	case okName:
 		return byName, true, ""
 	}
-	return authentik.Group{}, false, ""
+	return directory.Group{}, false, ""
 }
 
 // node is a group in the walk: a pushed group (scim), an Authentik group (ak), or both.
@@ -274,12 +274,12 @@ func (t *treeIndex) walk(root node, now time.Time, settle time.Duration) ([]stri
 // ListInactiveUsers lists the users pushed with active false, for the account lifecycle of
 // deactivated users (usermap.UserSource): Authentik sends a deactivated user's is_active as
 // active. PK is a number for this listing only.
-func (r *Resources) ListInactiveUsers(ctx context.Context) ([]authentik.User, error) {
-	var out []authentik.User
-	err := r.view(ctx, func(s *Snapshot) {
+func (r *Resources) ListInactiveUsers(ctx context.Context) ([]directory.User, error) {
+	var out []directory.User
+	err := r.view(ctx, func(s *scimstate.Snapshot) {
 		for i, id := range slices.Sorted(maps.Keys(s.Users)) {
 			if u := s.Users[id]; !u.Active {
-				out = append(out, authentik.User{PK: i + 1, Username: u.UserName, Name: nameOf(u), Email: u.PrimaryEmail(), UID: u.ExternalID})
+				out = append(out, directory.User{PK: i + 1, Username: u.UserName, Name: nameOf(u), Email: u.PrimaryEmail(), UID: u.ExternalID})
 			}
 		}
 	})
@@ -293,11 +293,11 @@ var errNoDeletions = errors.New("the SCIM state cannot tell a deleted Authentik 
 // deleted in Authentik, which the SCIM state cannot tell (errNoDeletions), so nobody is taken
 // for deleted. A user the SCIM client deleted leaves its groups, and its rooms after the grace
 // period, like anyone who left a group.
-func (r *Resources) ListUsers(context.Context) ([]authentik.User, error) {
+func (r *Resources) ListUsers(context.Context) ([]directory.User, error) {
 	return nil, errNoDeletions
 }
 
-func nameOf(u User) string {
+func nameOf(u scimstate.User) string {
 	if u.DisplayName != "" {
 		return u.DisplayName
 	}

@@ -14,7 +14,8 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
+	"authentik-matrix-sync/scimstate"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -27,15 +28,15 @@ type testGroup struct {
 	members []string
 }
 
-func stateOf(users []string, groups map[string]testGroup, now time.Time) *Snapshot {
-	s := emptySnapshot()
+func stateOf(users []string, groups map[string]testGroup, now time.Time) *scimstate.Snapshot {
+	s := scimstate.Empty()
 	for _, u := range users {
-		s.Users[u] = User{ID: u, UserName: "name-" + u, ExternalID: "uid-" + u, Active: !strings.HasPrefix(u, "off-")}
+		s.Users[u] = scimstate.User{ID: u, UserName: "name-" + u, ExternalID: "uid-" + u, Active: !strings.HasPrefix(u, "off-")}
 	}
 	for gid, g := range groups {
 		members := slices.Clone(g.members)
 		slices.Sort(members)
-		s.Groups[gid] = Group{ID: gid, DisplayName: g.name, Members: members, Created: now.Add(-g.age)}
+		s.Groups[gid] = scimstate.Group{ID: gid, DisplayName: g.name, Members: members, Created: now.Add(-g.age)}
 	}
 	s.LastWrite = now.Add(-time.Hour)
 	return &s
@@ -66,7 +67,7 @@ func TestIncompleteRule(t *testing.T) {
 	}
 	// Authentik's tree of the tree cases: staff (pk-staff) above devs (pk-devs) above ops
 	// (pk-ops); the pushed groups carry Authentik's pk as externalId, as its default mapping does.
-	akTree := []authentik.Group{
+	akTree := []directory.Group{
 		{PK: "pk-staff", Name: "staff", Children: []string{"pk-devs"}},
 		{PK: "pk-devs", Name: "devs", Children: []string{"pk-ops"}},
 		{PK: "pk-ops", Name: "ops"},
@@ -78,7 +79,7 @@ func TestIncompleteRule(t *testing.T) {
 		users      []string
 		groups     map[string]testGroup
 		external   map[string]string // externalId by SCIM group id
-		tree       []authentik.Group
+		tree       []directory.Group
 		treeErr    error
 		settled    bool
 		ask        string
@@ -127,7 +128,7 @@ func TestIncompleteRule(t *testing.T) {
 		{name: "a pk spelt without dashes is the same pk", users: []string{"a", "b"},
 			groups:   map[string]testGroup{"g": {"staff", old, []string{"a"}}, "sub": {"team-b", old, []string{"b"}}},
 			external: map[string]string{"g": "8C9C0443-4C94-4CD9-B28D-6A827F91C524", "sub": "0effb86ff6394d47bb84a63563e75e5a"},
-			tree: []authentik.Group{{PK: "8c9c0443-4c94-4cd9-b28d-6a827f91c524", Name: "staff", Children: []string{"0effb86f-f639-4d47-bb84-a63563e75e5a"}},
+			tree: []directory.Group{{PK: "8c9c0443-4c94-4cd9-b28d-6a827f91c524", Name: "staff", Children: []string{"0effb86f-f639-4d47-bb84-a63563e75e5a"}},
 				{PK: "0effb86f-f639-4d47-bb84-a63563e75e5a", Name: "backend"}},
 			settled: true, ask: "staff", want: []string{"a", "b"}, via: map[string]string{"b": "team-b"}},
 		{name: "a subgroup in Authentik's tree the client has not pushed makes it incomplete; the groups below it still count", users: []string{"a", "c"},
@@ -148,12 +149,12 @@ func TestIncompleteRule(t *testing.T) {
 			external: map[string]string{"g": "pk-devs", "sub": "pk-staff"}, tree: akTree, settled: true, ask: "staff",
 			want: []string{"a"}, incomplete: "a rename has not been pushed yet"},
 		{name: "a subgroup the listing does not hold makes it incomplete", users: []string{"a"}, groups: map[string]testGroup{"g": {"staff", old, []string{"a"}}},
-			external: byExternal, tree: []authentik.Group{{PK: "pk-staff", Name: "staff", Children: []string{"pk-gone"}}}, settled: true, ask: "staff",
+			external: byExternal, tree: []directory.Group{{PK: "pk-staff", Name: "staff", Children: []string{"pk-gone"}}}, settled: true, ask: "staff",
 			want: []string{"a"}, incomplete: "not in its group listing"},
 		{name: "a loop in Authentik's tree ends", users: []string{"a", "b"},
 			groups:   map[string]testGroup{"g": {"staff", old, []string{"a"}}, "sub": {"devs", old, []string{"b"}}},
 			external: map[string]string{"g": "pk-staff", "sub": "pk-devs"},
-			tree:     []authentik.Group{{PK: "pk-staff", Name: "staff", Children: []string{"pk-devs"}}, {PK: "pk-devs", Name: "devs", Children: []string{"pk-staff"}}},
+			tree:     []directory.Group{{PK: "pk-staff", Name: "staff", Children: []string{"pk-devs"}}, {PK: "pk-devs", Name: "devs", Children: []string{"pk-staff"}}},
 			settled:  true, ask: "staff", want: []string{"a", "b"}, via: map[string]string{"b": "devs"}},
 		{name: "a subgroup pushed within the settle time makes it incomplete", users: []string{"a", "b"},
 			groups:   map[string]testGroup{"g": {"staff", old, []string{"a"}}, "sub": {"devs", time.Second, []string{"b"}}},
@@ -212,12 +213,12 @@ func TestIncompleteRule(t *testing.T) {
 
 // staticTree is an Authentik group tree that answers what it holds.
 type staticTree struct {
-	groups []authentik.Group
+	groups []directory.Group
 	err    error
 	reads  int
 }
 
-func (s *staticTree) ListGroups(context.Context) ([]authentik.Group, error) {
+func (s *staticTree) ListGroups(context.Context) ([]directory.Group, error) {
 	s.reads++
 	return s.groups, s.err
 }
@@ -252,7 +253,7 @@ func memberIDs(g syncer.GroupMembers) []id.UserID {
 func TestDirectorySettles(t *testing.T) {
 	const settle = time.Minute
 	f := newFixture(t, settle)
-	tree := &staticTree{groups: []authentik.Group{{PK: "5d9e0c1a-2b3c-4d5e-6f7a-8b9c0d1e2f3a", Name: "staff"}}}
+	tree := &staticTree{groups: []directory.Group{{PK: "5d9e0c1a-2b3c-4d5e-6f7a-8b9c0d1e2f3a", Name: "staff"}}}
 	dir := newDirectory(t, f.res, tree)
 	check := func(step string, wantErr bool, want ...id.UserID) {
 		t.Helper()
@@ -330,13 +331,13 @@ func TestListGroupsAndUsers(t *testing.T) {
 	f.do("POST", "/scim/v2/Users", strings.Replace(aliceBody, `"active":true`, `"active":false`, 1)).must(t, 201)
 	f.do("POST", "/scim/v2/Groups", `{"displayName":"sub","members":[{"value":"id-1"}]}`).must(t, 201)
 	f.do("POST", "/scim/v2/Groups", `{"displayName":"top","members":[{"value":"id-2","type":"Group"}]}`).must(t, 201)
-	tree := &staticTree{groups: []authentik.Group{{PK: "pk-eng", Name: "engineering", Children: []string{"pk-top"}}, {PK: "pk-top", Name: "top"}}}
+	tree := &staticTree{groups: []directory.Group{{PK: "pk-eng", Name: "engineering", Children: []string{"pk-top"}}, {PK: "pk-top", Name: "top"}}}
 	src, err := NewSource(f.res, tree)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := src.ListGroups(t.Context())
-	want := []authentik.Group{{PK: "pk-eng", Name: "engineering", Children: []string{"pk-top"}}, {PK: "pk-top", Name: "top", Children: []string{"scim:id-2"}},
+	want := []directory.Group{{PK: "pk-eng", Name: "engineering", Children: []string{"pk-top"}}, {PK: "pk-top", Name: "top", Children: []string{"scim:id-2"}},
 		{PK: "scim:id-2", Name: "sub"}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("ListGroups = %+v, %v; want %+v", got, err, want)

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -34,8 +35,8 @@ func FuzzSCIMPatch(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	group := Group{ID: "g", DisplayName: "staff", ExternalID: "pk", Members: []string{"u1", "u2"}}
-	user := User{ID: "u1", UserName: "alice", Active: true, Emails: []Email{{Value: "a@example.org", Primary: true}}}
+	group := scimstate.Group{ID: "g", DisplayName: "staff", ExternalID: "pk", Members: []string{"u1", "u2"}}
+	user := scimstate.User{ID: "u1", UserName: "alice", Active: true, Emails: []scimstate.Email{{Value: "a@example.org", Primary: true}}}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ops, e := parsePatch(body)
 		if e != nil {
@@ -67,8 +68,8 @@ func FuzzSCIMPatch(f *testing.F) {
 	})
 }
 
-func cloneGroup(g Group) Group { g.Members = slices.Clone(g.Members); return g }
-func cloneUser(u User) User    { u.Emails = slices.Clone(u.Emails); return u }
+func cloneGroup(g scimstate.Group) scimstate.Group { g.Members = slices.Clone(g.Members); return g }
+func cloneUser(u scimstate.User) scimstate.User    { u.Emails = slices.Clone(u.Emails); return u }
 
 // FuzzSCIMRequest sends any method, path and body, authenticated, to a handler holding a user
 // and a group: it never panics, always answers JSON (or nothing, for 204), and an error answer

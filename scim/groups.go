@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"net/http"
 	"slices"
 )
@@ -22,8 +23,8 @@ func (h *Handler) getGroup(q *request, id string) {
 	}
 	var out groupResource
 	var found bool
-	err := h.opts.Resources.view(q.r.Context(), func(s *Snapshot) {
-		var g Group
+	err := h.opts.Resources.view(q.r.Context(), func(s *scimstate.Snapshot) {
+		var g scimstate.Group
 		if g, found = s.Groups[id]; found {
 			out = toGroupResource(g, s, sh.wants("members"))
 		}
@@ -40,7 +41,7 @@ func (h *Handler) getGroup(q *request, id string) {
 
 // displayNameTaken reports whether a group other than id has displayName. The directory finds
 // groups by displayName (Authentik's group name, unique there), so two must never share one.
-func displayNameTaken(s *Snapshot, displayName, id string) bool {
+func displayNameTaken(s *scimstate.Snapshot, displayName, id string) bool {
 	for _, g := range s.Groups {
 		if g.DisplayName == displayName && g.ID != id {
 			return true
@@ -64,14 +65,14 @@ func (h *Handler) createGroup(q *request) {
 	}
 	g, members, e := parseGroup(body)
 	if e == nil {
-		e = validGroup(Group{DisplayName: g.DisplayName, ExternalID: g.ExternalID, Members: members})
+		e = validGroup(scimstate.Group{DisplayName: g.DisplayName, ExternalID: g.ExternalID, Members: members})
 	}
 	if e != nil {
 		q.fail(e)
 		return
 	}
 	var out groupResource
-	e = h.opts.Resources.update(q.r.Context(), func(s *Snapshot) (*Change, *Error) {
+	e = h.opts.Resources.update(q.r.Context(), func(s *scimstate.Snapshot) (*scimstate.Change, *Error) {
 		if displayNameTaken(s, g.DisplayName, "") {
 			// Authentik then looks the group up by displayName and adopts it (clients/groups.py).
 			return nil, conflict("a group with displayName %q exists already", g.DisplayName)
@@ -82,7 +83,7 @@ func (h *Handler) createGroup(q *request) {
 		slices.Sort(members)
 		g.Members = members
 		out = toGroupResource(g, s, true)
-		return &Change{PutGroup: &g, MembersOf: g.ID, AddMembers: members}, nil
+		return &scimstate.Change{PutGroup: &g, MembersOf: g.ID, AddMembers: members}, nil
 	})
 	if e != nil {
 		q.fail(e)
@@ -100,7 +101,7 @@ func (h *Handler) writeGroup(q *request, id string) {
 	if !ok {
 		return
 	}
-	var replacement Group
+	var replacement scimstate.Group
 	var replacementMembers []string
 	var ops []operation
 	var e *Error
@@ -118,7 +119,7 @@ func (h *Handler) writeGroup(q *request, id string) {
 	var out groupResource
 	var affected []string
 	var added, removed int
-	e = h.opts.Resources.update(q.r.Context(), func(s *Snapshot) (*Change, *Error) {
+	e = h.opts.Resources.update(q.r.Context(), func(s *scimstate.Snapshot) (*scimstate.Change, *Error) {
 		old, found := s.Groups[id]
 		if !found {
 			return nil, notFound("no group with id %q", id)
@@ -150,7 +151,7 @@ func (h *Handler) writeGroup(q *request, id string) {
 			affected = append(groupsListing(s, id), old.DisplayName, next.DisplayName)
 		}
 		out = toGroupResource(next, s, true)
-		return &Change{PutGroup: &next, MembersOf: id, AddMembers: add, RemoveMembers: remove}, nil
+		return &scimstate.Change{PutGroup: &next, MembersOf: id, AddMembers: add, RemoveMembers: remove}, nil
 	})
 	if e != nil {
 		q.fail(e)
@@ -165,13 +166,13 @@ func (h *Handler) writeGroup(q *request, id string) {
 
 func (h *Handler) deleteGroup(q *request, id string) {
 	var affected []string
-	e := h.opts.Resources.update(q.r.Context(), func(s *Snapshot) (*Change, *Error) {
+	e := h.opts.Resources.update(q.r.Context(), func(s *scimstate.Snapshot) (*scimstate.Change, *Error) {
 		g, found := s.Groups[id]
 		if !found {
 			return nil, notFound("no group with id %q", id)
 		}
 		affected = append(groupsListing(s, id), g.DisplayName)
-		return &Change{DeleteGroup: id}, nil
+		return &scimstate.Change{DeleteGroup: id}, nil
 	})
 	if e != nil {
 		q.fail(e)

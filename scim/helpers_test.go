@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,15 +25,15 @@ const testToken = "scim-test-token-4c2e9a71"
 // that nobody shares maps with it, and a way to make the next writes fail.
 type memStore struct {
 	mu        gosync.Mutex
-	snap      Snapshot
+	snap      scimstate.Snapshot
 	applied   int
 	loads     int // reads of the whole state
 	failApply error
 }
 
-func newMemStore() *memStore { return &memStore{snap: emptySnapshot()} }
+func newMemStore() *memStore { return &memStore{snap: scimstate.Empty()} }
 
-func (m *memStore) SCIMState(context.Context) (Snapshot, error) {
+func (m *memStore) SCIMState(context.Context) (scimstate.Snapshot, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.loads++
@@ -45,26 +46,26 @@ func (m *memStore) SCIMVersion(context.Context) (int64, error) {
 	return m.snap.Version, nil
 }
 
-func (m *memStore) ApplySCIM(_ context.Context, c Change) error {
+func (m *memStore) ApplySCIM(_ context.Context, c scimstate.Change) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failApply != nil {
 		return m.failApply
 	}
 	if c.Base != m.snap.Version {
-		return fmt.Errorf("at version %d, not %d: %w", m.snap.Version, c.Base, ErrStale)
+		return fmt.Errorf("at version %d, not %d: %w", m.snap.Version, c.Base, scimstate.ErrStale)
 	}
 	next := cloneSnapshot(m.snap)
-	next.apply(cloneChange(c))
+	next.Apply(cloneChange(c))
 	m.snap = next
 	m.applied++
 	return nil
 }
 
-func cloneSnapshot(s Snapshot) Snapshot {
+func cloneSnapshot(s scimstate.Snapshot) scimstate.Snapshot {
 	out := s
 	out.Users = maps.Clone(s.Users)
-	out.Groups = make(map[string]Group, len(s.Groups))
+	out.Groups = make(map[string]scimstate.Group, len(s.Groups))
 	for id, g := range s.Groups {
 		g.Members = slices.Clone(g.Members)
 		out.Groups[id] = g
@@ -74,12 +75,12 @@ func cloneSnapshot(s Snapshot) Snapshot {
 		out.Users[id] = u
 	}
 	if out.Users == nil {
-		out.Users = map[string]User{}
+		out.Users = map[string]scimstate.User{}
 	}
 	return out
 }
 
-func cloneChange(c Change) Change {
+func cloneChange(c scimstate.Change) scimstate.Change {
 	if c.PutUser != nil {
 		u := *c.PutUser
 		u.Emails = slices.Clone(u.Emails)
@@ -284,7 +285,7 @@ func (r reply) checkError(t *testing.T, status int, scimType string) {
 }
 
 // state is the store's state now.
-func (f *fixture) state() Snapshot {
+func (f *fixture) state() scimstate.Snapshot {
 	f.t.Helper()
 	s, err := f.store.SCIMState(f.t.Context())
 	if err != nil {

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -133,7 +134,7 @@ func (m memberSet) replace(values []string) {
 // patchGroup applies ops to a copy of g; s tells members' types for a filter on them (nil: none
 // known). Members are a set meanwhile, so that a request with many operations on a large group
 // costs its size, not its size squared.
-func patchGroup(g Group, ops []operation, s *Snapshot) (Group, *Error) {
+func patchGroup(g scimstate.Group, ops []operation, s *scimstate.Snapshot) (scimstate.Group, *Error) {
 	members := memberSet{}
 	members.add(g.Members)
 	for i, o := range ops {
@@ -144,19 +145,19 @@ func patchGroup(g Group, ops []operation, s *Snapshot) (Group, *Error) {
 			e = patchGroupPath(&g, members, o, i, s)
 		}
 		if e != nil {
-			return Group{}, e
+			return scimstate.Group{}, e
 		}
 	}
 	g.DisplayName = strings.TrimSpace(g.DisplayName)
 	if g.DisplayName == "" {
-		return Group{}, badRequest(typeInvalidValue, "displayName is required and cannot be emptied")
+		return scimstate.Group{}, badRequest(typeInvalidValue, "displayName is required and cannot be emptied")
 	}
 	g.Members = slices.Sorted(maps.Keys(members))
 	return g, nil
 }
 
 // patchGroupObject applies an add or replace without a path: value is an object of attributes.
-func patchGroupObject(g *Group, members memberSet, o operation, i int) *Error {
+func patchGroupObject(g *scimstate.Group, members memberSet, o operation, i int) *Error {
 	var attrs map[string]json.RawMessage
 	if err := json.Unmarshal(o.value, &attrs); err != nil {
 		return badRequest(typeInvalidValue, "Operations[%d]: without a path, value must be an object of attributes", i)
@@ -195,7 +196,7 @@ func patchGroupObject(g *Group, members memberSet, o operation, i int) *Error {
 }
 
 // patchGroupPath applies an operation with a path.
-func patchGroupPath(g *Group, members memberSet, o operation, i int, s *Snapshot) *Error {
+func patchGroupPath(g *scimstate.Group, members memberSet, o operation, i int, s *scimstate.Snapshot) *Error {
 	p := o.path
 	switch {
 	case p.ext:
@@ -283,7 +284,7 @@ func setString(field *string, raw json.RawMessage, i int, name string) *Error {
 
 // patchUser applies ops to a copy of u. Authentik updates users with PUT; PATCH is here for
 // other clients and follows the same rules as for groups.
-func patchUser(u User, ops []operation) (User, *Error) {
+func patchUser(u scimstate.User, ops []operation) (scimstate.User, *Error) {
 	u.Emails = slices.Clone(u.Emails)
 	for i, o := range ops {
 		var e *Error
@@ -293,12 +294,12 @@ func patchUser(u User, ops []operation) (User, *Error) {
 			e = applyUserPath(&u, o.op, o.path, o.rawPath, o.value, i, true)
 		}
 		if e != nil {
-			return User{}, e
+			return scimstate.User{}, e
 		}
 	}
 	u.UserName = strings.TrimSpace(u.UserName)
 	if e := validUser(u); e != nil {
-		return User{}, e
+		return scimstate.User{}, e
 	}
 	return u, nil
 }
@@ -306,7 +307,7 @@ func patchUser(u User, ops []operation) (User, *Error) {
 // patchUserObject applies an add or replace without a path: each key of the value object is an
 // attribute path ("active", "name.givenName", `emails[type eq "work"].value`, an extension's
 // attributes), and a key naming nothing kept here is skipped.
-func patchUserObject(u *User, o operation, i int) *Error {
+func patchUserObject(u *scimstate.User, o operation, i int) *Error {
 	var attrs map[string]json.RawMessage
 	if err := json.Unmarshal(o.value, &attrs); err != nil {
 		return badRequest(typeInvalidValue, "Operations[%d]: without a path, value must be an object of attributes", i)
@@ -326,7 +327,7 @@ func patchUserObject(u *User, o operation, i int) *Error {
 // applyUserPath applies one operation to one attribute path. strict refuses paths naming
 // nothing of the User schema (an operation's path names them on purpose); inside a value object
 // they are skipped. Attributes of the schema not kept here, and extensions', are ignored.
-func applyUserPath(u *User, op string, p attrPath, name string, raw json.RawMessage, i int, strict bool) *Error {
+func applyUserPath(u *scimstate.User, op string, p attrPath, name string, raw json.RawMessage, i int, strict bool) *Error {
 	simple := p.sub == "" && p.elems == nil
 	refuse := func() *Error {
 		if !strict {
@@ -388,21 +389,21 @@ func applyUserPath(u *User, op string, p attrPath, name string, raw json.RawMess
 
 // patchName changes the name or one of its parts; the parts the receiver does not keep
 // (middleName, honorifics) are ignored.
-func patchName(u *User, op, sub string, raw json.RawMessage, i int, strict bool, path string) *Error {
+func patchName(u *scimstate.User, op, sub string, raw json.RawMessage, i int, strict bool, path string) *Error {
 	var target *string
 	switch sub {
 	case "":
 		if op == opRemove {
-			u.Name = Name{}
+			u.Name = scimstate.Name{}
 			return nil
 		}
-		var n Name
+		var n scimstate.Name
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return badRequest(typeInvalidValue, "Operations[%d]: name must be an object", i)
 		}
 		if op == opAdd {
 			// add merges into a complex attribute (RFC 7644 §3.5.2.1)
-			n = Name{Formatted: cmpOr(n.Formatted, u.Name.Formatted), GivenName: cmpOr(n.GivenName, u.Name.GivenName),
+			n = scimstate.Name{Formatted: cmpOr(n.Formatted, u.Name.Formatted), GivenName: cmpOr(n.GivenName, u.Name.GivenName),
 				FamilyName: cmpOr(n.FamilyName, u.Name.FamilyName)}
 		}
 		u.Name = n
@@ -440,7 +441,7 @@ func cmpOr(a, b string) string {
 // sub-attribute after it). An add or replace whose filter selects nothing adds an address made
 // from the filter's equality comparisons (type eq "work" gives one of type work), as Entra ID
 // expects of its first write of a work address.
-func patchEmails(u *User, op string, p attrPath, raw json.RawMessage, i int) *Error {
+func patchEmails(u *scimstate.User, op string, p attrPath, raw json.RawMessage, i int) *Error {
 	if p.elems == nil && p.sub == "" {
 		switch {
 		case op == opRemove && raw == nil:
@@ -450,8 +451,8 @@ func patchEmails(u *User, op string, p attrPath, raw json.RawMessage, i int) *Er
 			if e != nil {
 				return e
 			}
-			u.Emails = slices.DeleteFunc(u.Emails, func(e Email) bool {
-				return slices.ContainsFunc(list, func(x Email) bool { return strings.EqualFold(x.Value, e.Value) })
+			u.Emails = slices.DeleteFunc(u.Emails, func(e scimstate.Email) bool {
+				return slices.ContainsFunc(list, func(x scimstate.Email) bool { return strings.EqualFold(x.Value, e.Value) })
 			})
 		default:
 			list, e := decodeEmails(raw, i)
@@ -474,7 +475,7 @@ func patchEmails(u *User, op string, p attrPath, raw json.RawMessage, i int) *Er
 	}
 	if op == opRemove {
 		if p.sub == "" || p.sub == "value" {
-			u.Emails = slices.DeleteFunc(u.Emails, func(e Email) bool { return p.elems == nil || p.elems.match(emailRecord(e)) })
+			u.Emails = slices.DeleteFunc(u.Emails, func(e scimstate.Email) bool { return p.elems == nil || p.elems.match(emailRecord(e)) })
 			return nil
 		}
 		for _, k := range selected {
@@ -513,7 +514,7 @@ func patchEmails(u *User, op string, p attrPath, raw json.RawMessage, i int) *Er
 }
 
 // setEmailPart sets (raw nil: clears) one sub-attribute of an address.
-func setEmailPart(e *Email, sub string, raw json.RawMessage, i int) *Error {
+func setEmailPart(e *scimstate.Email, sub string, raw json.RawMessage, i int) *Error {
 	switch sub {
 	case "value":
 		if raw == nil {
@@ -546,8 +547,8 @@ func setEmailPart(e *Email, sub string, raw json.RawMessage, i int) *Error {
 
 // emailFromFilter makes the address a filter describes by its eq comparisons joined with and;
 // ok is false when it has none.
-func emailFromFilter(f filter) (Email, bool) {
-	var e Email
+func emailFromFilter(f filter) (scimstate.Email, bool) {
+	var e scimstate.Email
 	ok := false
 	var walk func(f filter) bool
 	walk = func(f filter) bool {
@@ -581,20 +582,20 @@ func emailFromFilter(f filter) (Email, bool) {
 		return false
 	}
 	if f == nil || !walk(f) {
-		return Email{}, false
+		return scimstate.Email{}, false
 	}
 	return e, ok
 }
 
 // decodeEmails reads a list of addresses, or one.
-func decodeEmails(raw json.RawMessage, i int) ([]Email, *Error) {
-	var list []Email
+func decodeEmails(raw json.RawMessage, i int) ([]scimstate.Email, *Error) {
+	var list []scimstate.Email
 	if err := json.Unmarshal(raw, &list); err != nil {
-		var one Email
+		var one scimstate.Email
 		if err := json.Unmarshal(raw, &one); err != nil {
 			return nil, badRequest(typeInvalidValue, "Operations[%d]: emails must be a list of {\"value\": \"…\"}", i)
 		}
-		list = []Email{one}
+		list = []scimstate.Email{one}
 	}
 	return list, nil
 }

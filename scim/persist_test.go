@@ -11,7 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/scim"
 	"authentik-matrix-sync/store"
 	syncer "authentik-matrix-sync/sync"
@@ -66,9 +66,9 @@ func (r *receiver) call(t *testing.T, method, path, body string, want int) map[s
 
 // groupTree is an Authentik group tree without the groups pushed here: they count with their
 // pushed nesting alone.
-type groupTree []authentik.Group
+type groupTree []directory.Group
 
-func (g groupTree) ListGroups(context.Context) ([]authentik.Group, error) { return g, nil }
+func (g groupTree) ListGroups(context.Context) ([]directory.Group, error) { return g, nil }
 
 // TestStateSurvivesReopening writes through the handler into SQLite, closes the store, opens it
 // again as a restarted bot would, and finds the same users, groups and effective members.

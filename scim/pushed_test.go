@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"authentik-matrix-sync/scim"
+	"authentik-matrix-sync/scimstate"
 	"authentik-matrix-sync/store"
 )
 
@@ -198,7 +199,7 @@ func (c *contract) givenGroup(recID, displayName, externalID string, members []s
 }
 
 // state reads what the store holds now.
-func (c *contract) state() scim.Snapshot {
+func (c *contract) state() scimstate.Snapshot {
 	c.t.Helper()
 	s, err := c.st.SCIMState(c.t.Context())
 	if err != nil {
@@ -219,13 +220,13 @@ type recordedGroup struct {
 }
 
 // userOf finds the stored user the recording calls recID.
-func (c *contract) userOf(s scim.Snapshot, recID string) (scim.User, bool) {
+func (c *contract) userOf(s scimstate.Snapshot, recID string) (scimstate.User, bool) {
 	u, ok := s.Users[c.ids[recID]]
 	return u, ok && c.ids[recID] != ""
 }
 
 // memberNames lists the userNames of a stored group's members.
-func memberNames(s scim.Snapshot, g scim.Group) []string {
+func memberNames(s scimstate.Snapshot, g scimstate.Group) []string {
 	var out []string
 	for _, v := range g.Members {
 		out = append(out, s.Users[v].UserName)
@@ -264,16 +265,16 @@ func TestAuthentikPushedRequests(t *testing.T) {
 	steps := map[string]struct {
 		// given creates what the request presupposes, from the recording itself.
 		given func(p pushedRequest)
-		check func(t *testing.T, p pushedRequest, s scim.Snapshot)
+		check func(t *testing.T, p pushedRequest, s scimstate.Snapshot)
 		// changed is what the write must report to the trigger; nil for nothing.
 		changed [][]string
 	}{
-		"01_GET_ServiceProviderConfig_200.json": {check: func(t *testing.T, p pushedRequest, s scim.Snapshot) {
+		"01_GET_ServiceProviderConfig_200.json": {check: func(t *testing.T, p pushedRequest, s scimstate.Snapshot) {
 			if s.Version != 0 {
 				t.Errorf("a read wrote the state (version %d)", s.Version)
 			}
 		}},
-		"02_POST_Users_201.json": {check: func(t *testing.T, p pushedRequest, s scim.Snapshot) {
+		"02_POST_Users_201.json": {check: func(t *testing.T, p pushedRequest, s scimstate.Snapshot) {
 			u, ok := c.userOf(s, "9fecfaaa-4649-4010-ade5-f8b58a13b24d")
 			if !ok || u.UserName != "akadmin" || !u.Active || u.DisplayName != "authentik Default Admin" || u.PrimaryEmail() != "root@example.com" ||
 				u.ExternalID != "64173e826d01f96ff216270ec2338d41bfe25f0a0c24bfd61bed61d3baaa8596" || u.Name.GivenName != "authentik" {
@@ -281,7 +282,7 @@ func TestAuthentikPushedRequests(t *testing.T) {
 			}
 		}},
 		"03_POST_Groups_201.json": {
-			check: func(t *testing.T, p pushedRequest, s scim.Snapshot) {
+			check: func(t *testing.T, p pushedRequest, s scimstate.Snapshot) {
 				g := s.Groups[c.ids["8495d8d9-4dad-47e3-965d-e64cfc567921"]]
 				if g.DisplayName != "authentik Read-only" || g.ExternalID != "0244413b-7a8a-4586-bf40-7f38f8613ab4" || len(g.Members) != 0 {
 					t.Errorf("stored group %+v", g)
@@ -296,7 +297,7 @@ func TestAuthentikPushedRequests(t *testing.T) {
 				mustJSON(t, p.Response.Body, &g)
 				c.givenGroup(g.ID, g.DisplayName, g.ExternalID, nil)
 			},
-			check: func(t *testing.T, p pushedRequest, s scim.Snapshot) {
+			check: func(t *testing.T, p pushedRequest, s scimstate.Snapshot) {
 				g := s.Groups[c.ids["48dc6c9f-f873-4bfb-b7e9-33816f9409ed"]]
 				if got := memberNames(s, g); !slices.Equal(got, []string{"akadmin"}) {
 					t.Errorf("authentik Admins has %v, want akadmin", got)
@@ -317,7 +318,7 @@ func TestAuthentikPushedRequests(t *testing.T) {
 				c.givenUser("169041ad-a8d3-4966-ae27-4b3ff5615ba0", "removed-member")
 				c.givenGroup(g.ID, g.DisplayName, g.ExternalID, append(members, "169041ad-a8d3-4966-ae27-4b3ff5615ba0"))
 			},
-			check: func(t *testing.T, p pushedRequest, s scim.Snapshot) {
+			check: func(t *testing.T, p pushedRequest, s scimstate.Snapshot) {
 				g := s.Groups[c.ids["8991f4a7-5ea7-4d6a-8d8c-011c8136562a"]]
 				want := []string{"alice", "carol", "dave", "erin", "judy", "peggy", "quinn", "rupert", "sybil", "trent", "victor"}
 				if got := memberNames(s, g); !slices.Equal(got, want) {
@@ -335,7 +336,7 @@ func TestAuthentikPushedRequests(t *testing.T) {
 				// A member of a group, so that the delete shows it leaves it.
 				c.givenGroup("6e0a1c57-0000-4000-8000-00000000d31e", "mallory-team", "pk-mallory-team", []string{"49e13f55-5385-47b1-bda7-1795abc4b2a4"})
 			},
-			check: func(t *testing.T, p pushedRequest, s scim.Snapshot) {
+			check: func(t *testing.T, p pushedRequest, s scimstate.Snapshot) {
 				if u, ok := s.Users[c.ids["49e13f55-5385-47b1-bda7-1795abc4b2a4"]]; ok {
 					t.Errorf("the deleted user is still stored: %+v", u)
 				}
@@ -351,7 +352,7 @@ func TestAuthentikPushedRequests(t *testing.T) {
 				c.givenGroup("66b18459-36aa-464e-85bd-5d2b6c2138e8", "notify", "780a8c3c-b96b-49c7-8920-595db4f43ddf",
 					[]string{"2fd180c0-af8c-454d-ad43-0f11894d63f6"})
 			},
-			check: func(t *testing.T, p pushedRequest, s scim.Snapshot) {
+			check: func(t *testing.T, p pushedRequest, s scimstate.Snapshot) {
 				g := s.Groups[c.ids["66b18459-36aa-464e-85bd-5d2b6c2138e8"]]
 				if g.DisplayName != "notify-renamed" || g.ExternalID != "780a8c3c-b96b-49c7-8920-595db4f43ddf" || !slices.Equal(memberNames(s, g), []string{"peggy"}) {
 					t.Errorf("renamed group %+v, want notify-renamed keeping its externalId and peggy", g)
@@ -360,7 +361,7 @@ func TestAuthentikPushedRequests(t *testing.T) {
 			changed: [][]string{{"notify", "notify-renamed"}},
 		},
 		"08_PUT_Users_id_200.json": {
-			check: func(t *testing.T, p pushedRequest, s scim.Snapshot) {
+			check: func(t *testing.T, p pushedRequest, s scimstate.Snapshot) {
 				u, ok := c.userOf(s, "2fd180c0-af8c-454d-ad43-0f11894d63f6")
 				if !ok || u.UserName != "peggy" || u.Active || u.DisplayName != "Peggy" || u.PrimaryEmail() != "peggy@example.org" {
 					t.Errorf("stored user %+v (found %v), want peggy inactive", u, ok)

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -78,7 +79,7 @@ func metaRecord(kind, id string, created, modified time.Time) record {
 }
 
 // userRecord is a user as filters see it.
-func userRecord(u User) record {
+func userRecord(u scimstate.User) record {
 	return func(name string) any {
 		switch name {
 		case "id":
@@ -92,7 +93,7 @@ func userRecord(u User) record {
 		case "active":
 			return u.Active
 		case "name":
-			if u.Name == (Name{}) {
+			if u.Name == (scimstate.Name{}) {
 				return nil
 			}
 			return record(func(sub string) any {
@@ -121,7 +122,7 @@ func userRecord(u User) record {
 	}
 }
 
-func emailRecord(e Email) record {
+func emailRecord(e scimstate.Email) record {
 	return func(sub string) any {
 		switch sub {
 		case "value":
@@ -136,7 +137,7 @@ func emailRecord(e Email) record {
 }
 
 // groupRecord is a group as filters see it; its members' types and names come from s.
-func groupRecord(g Group, s *Snapshot) record {
+func groupRecord(g scimstate.Group, s *scimstate.Snapshot) record {
 	return func(name string) any {
 		switch name {
 		case "id":
@@ -178,7 +179,7 @@ func memberRecord(m memberOut) record {
 
 // describeMember is a member as the receiver answers it: its type, name and reference, when it
 // is a user or group the client pushed.
-func describeMember(v string, s *Snapshot) memberOut {
+func describeMember(v string, s *scimstate.Snapshot) memberOut {
 	m := memberOut{Value: v}
 	if s == nil {
 		return m

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"context"
 	"errors"
 	"fmt"
@@ -15,13 +16,13 @@ import (
 // another replica made to a shared Postgres store is seen, and a write computed from an older
 // version is refused by the store and computed again.
 type Resources struct {
-	store  Store
+	store  scimstate.Store
 	settle time.Duration
 	now    func() time.Time
 	log    zerolog.Logger
 
 	mu   gosync.RWMutex
-	snap Snapshot
+	snap scimstate.Snapshot
 }
 
 // Settings configure Resources.
@@ -36,7 +37,7 @@ type Settings struct {
 }
 
 // Open loads the state from store.
-func Open(ctx context.Context, store Store, s Settings) (*Resources, error) {
+func Open(ctx context.Context, store scimstate.Store, s Settings) (*Resources, error) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -52,12 +53,12 @@ func Open(ctx context.Context, store Store, s Settings) (*Resources, error) {
 	return r, nil
 }
 
-func normalise(s Snapshot) Snapshot {
+func normalise(s scimstate.Snapshot) scimstate.Snapshot {
 	if s.Users == nil {
-		s.Users = map[string]User{}
+		s.Users = map[string]scimstate.User{}
 	}
 	if s.Groups == nil {
-		s.Groups = map[string]Group{}
+		s.Groups = map[string]scimstate.Group{}
 	}
 	return s
 }
@@ -94,7 +95,7 @@ func (r *Resources) reloadLocked(ctx context.Context, v int64) error {
 }
 
 // view calls fn with the current state, which fn must not change or keep.
-func (r *Resources) view(ctx context.Context, fn func(s *Snapshot)) error {
+func (r *Resources) view(ctx context.Context, fn func(s *scimstate.Snapshot)) error {
 	if err := r.refresh(ctx); err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ const staleRetries = 5
 // catches other replicas' writes (ErrStale), and then update reloads and computes again. An answer
 // that writes nothing (an error or no change) is checked against the store's version before it is
 // given, so that it is never one computed from a state other replicas have moved past.
-func (r *Resources) update(ctx context.Context, fn func(s *Snapshot) (*Change, *Error)) *Error {
+func (r *Resources) update(ctx context.Context, fn func(s *scimstate.Snapshot) (*scimstate.Change, *Error)) *Error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	checked := false
@@ -144,9 +145,9 @@ func (r *Resources) update(ctx context.Context, fn func(s *Snapshot) (*Change, *
 		err := r.store.ApplySCIM(ctx, *c)
 		switch {
 		case err == nil:
-			r.snap.apply(*c)
+			r.snap.Apply(*c)
 			return nil
-		case errors.Is(err, ErrStale) && attempt < staleRetries:
+		case errors.Is(err, scimstate.ErrStale) && attempt < staleRetries:
 			v, err := r.store.SCIMVersion(ctx)
 			if err != nil {
 				return unavailable(fmt.Errorf("read the SCIM state's version: %w", err))

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"net/http"
 	"slices"
 	"strings"
@@ -45,8 +46,8 @@ func (h *Handler) search(q *request, users, groups bool) {
 func (h *Handler) query(q *request, page listPage, users, groups bool) {
 	var resources []any
 	var total int
-	err := h.opts.Resources.view(q.r.Context(), func(s *Snapshot) {
-		var us []User
+	err := h.opts.Resources.view(q.r.Context(), func(s *scimstate.Snapshot) {
+		var us []scimstate.User
 		if users {
 			for _, u := range s.Users {
 				if page.matches(userRecord(u)) {
@@ -54,7 +55,7 @@ func (h *Handler) query(q *request, page listPage, users, groups bool) {
 				}
 			}
 			exact, byName := page.exactUserName()
-			slices.SortFunc(us, func(a, b User) int {
+			slices.SortFunc(us, func(a, b scimstate.User) int {
 				// An exact userName match first: after a 409 Authentik adopts the first result.
 				if byName && (a.UserName == exact) != (b.UserName == exact) {
 					if a.UserName == exact {
@@ -65,14 +66,14 @@ func (h *Handler) query(q *request, page listPage, users, groups bool) {
 				return strings.Compare(a.UserName+"\x00"+a.ID, b.UserName+"\x00"+b.ID)
 			})
 		}
-		var gs []Group
+		var gs []scimstate.Group
 		if groups {
 			for _, g := range s.Groups {
 				if page.matches(groupRecord(g, s)) {
 					gs = append(gs, g)
 				}
 			}
-			slices.SortFunc(gs, func(a, b Group) int {
+			slices.SortFunc(gs, func(a, b scimstate.Group) int {
 				return strings.Compare(a.DisplayName+"\x00"+a.ID, b.DisplayName+"\x00"+b.ID)
 			})
 		}

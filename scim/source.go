@@ -7,7 +7,8 @@ import (
 	"maps"
 	"slices"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
+	"authentik-matrix-sync/scimstate"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -15,7 +16,7 @@ import (
 // without members (authentik.Client.ListGroups: core/groups/?include_users=false, which still
 // lists each group's children).
 type GroupTree interface {
-	ListGroups(ctx context.Context) ([]authentik.Group, error)
+	ListGroups(ctx context.Context) ([]directory.Group, error)
 }
 
 // Source is the directory of directory.source scim: the pushed state as group memberships,
@@ -51,15 +52,15 @@ func NewSource(res *Resources, tree GroupTree) (*Source, error) {
 // cannot be read, every group is incomplete (nobody is removed), with its pushed members still
 // known. PK is a number for this listing only: SCIM carries no Authentik pk. A group that is
 // incomplete by the rule has Err set along with the members that are known.
-func (src *Source) EffectiveMembers(ctx context.Context, names []string) map[string]authentik.Membership {
+func (src *Source) EffectiveMembers(ctx context.Context, names []string) map[string]directory.Membership {
 	tree, treeErr := src.tree.ListGroups(ctx)
-	out := make(map[string]authentik.Membership, len(names))
+	out := make(map[string]directory.Membership, len(names))
 	r := src.Resources
-	err := r.view(ctx, func(s *Snapshot) {
+	err := r.view(ctx, func(s *scimstate.Snapshot) {
 		now := r.now()
 		_, settled := r.settledAtLocked(now)
 		for name, e := range effective(s, tree, treeErr, names, now, r.settle, settled) {
-			m := authentik.Membership{Users: e.users, Via: e.via, Err: e.missing}
+			m := directory.Membership{Users: e.users, Via: e.via, Err: e.missing}
 			if m.Err == nil {
 				m.Err = e.incomplete
 			}
@@ -68,7 +69,7 @@ func (src *Source) EffectiveMembers(ctx context.Context, names []string) map[str
 	})
 	if err != nil {
 		for _, name := range names {
-			out[name] = authentik.Membership{Err: fmt.Errorf("members of SCIM group %q are unknown: %w", name, err)}
+			out[name] = directory.Membership{Err: fmt.Errorf("members of SCIM group %q are unknown: %w", name, err)}
 		}
 	}
 	return out
@@ -77,24 +78,24 @@ func (src *Source) EffectiveMembers(ctx context.Context, names []string) map[str
 // ListGroups returns Authentik's group tree with the pushed groups' own nesting added (a group
 // only pushed gets the pk "scim:<id>"), so that a trigger reaches the rooms of every group above
 // a changed one.
-func (src *Source) ListGroups(ctx context.Context) ([]authentik.Group, error) {
+func (src *Source) ListGroups(ctx context.Context) ([]directory.Group, error) {
 	tree, err := src.tree.ListGroups(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]authentik.Group, len(tree))
+	out := make([]directory.Group, len(tree))
 	index := make(map[string]int, len(tree))
 	for i, g := range tree {
 		g.Children = slices.Clone(g.Children)
 		out[i] = g
 		index[g.Name] = i
 	}
-	err = src.view(ctx, func(s *Snapshot) {
-		nodeOf := func(g Group) int {
+	err = src.view(ctx, func(s *scimstate.Snapshot) {
+		nodeOf := func(g scimstate.Group) int {
 			if i, ok := index[g.DisplayName]; ok {
 				return i
 			}
-			out = append(out, authentik.Group{PK: "scim:" + g.ID, Name: g.DisplayName})
+			out = append(out, directory.Group{PK: "scim:" + g.ID, Name: g.DisplayName})
 			index[g.DisplayName] = len(out) - 1
 			return len(out) - 1
 		}

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"net/http"
 	"slices"
 )
@@ -20,9 +21,9 @@ func (h *Handler) getUser(q *request, id string) {
 		q.fail(e)
 		return
 	}
-	var u User
+	var u scimstate.User
 	var found bool
-	if err := h.opts.Resources.view(q.r.Context(), func(s *Snapshot) { u, found = s.Users[id] }); err != nil {
+	if err := h.opts.Resources.view(q.r.Context(), func(s *scimstate.Snapshot) { u, found = s.Users[id] }); err != nil {
 		q.fail(unavailable(err))
 		return
 	}
@@ -36,7 +37,7 @@ func (h *Handler) getUser(q *request, id string) {
 // userNameTaken reports whether a user other than id has userName. SCIM says userName is
 // unique; exact comparison, because Authentik's usernames are case-sensitive and two users that
 // differ only in case must not adopt each other's SCIM id after a 409.
-func userNameTaken(s *Snapshot, userName, id string) bool {
+func userNameTaken(s *scimstate.Snapshot, userName, id string) bool {
 	for _, u := range s.Users {
 		if u.UserName == userName && u.ID != id {
 			return true
@@ -55,14 +56,14 @@ func (h *Handler) createUser(q *request) {
 		q.fail(e)
 		return
 	}
-	e = h.opts.Resources.update(q.r.Context(), func(s *Snapshot) (*Change, *Error) {
+	e = h.opts.Resources.update(q.r.Context(), func(s *scimstate.Snapshot) (*scimstate.Change, *Error) {
 		if userNameTaken(s, u.UserName, "") {
 			return nil, conflict("a user with userName %q exists already", u.UserName)
 		}
 		u.ID = h.opts.NewID()
 		u.Created = h.opts.Resources.clock()
 		u.Modified = u.Created
-		return &Change{PutUser: &u}, nil
+		return &scimstate.Change{PutUser: &u}, nil
 	})
 	if e != nil {
 		q.fail(e)
@@ -79,7 +80,7 @@ func (h *Handler) writeUser(q *request, id string) {
 	if !ok {
 		return
 	}
-	var replacement User
+	var replacement scimstate.User
 	var ops []operation
 	var e *Error
 	if q.r.Method == http.MethodPut {
@@ -93,9 +94,9 @@ func (h *Handler) writeUser(q *request, id string) {
 		q.fail(e)
 		return
 	}
-	var result User
+	var result scimstate.User
 	var affected []string
-	e = h.opts.Resources.update(q.r.Context(), func(s *Snapshot) (*Change, *Error) {
+	e = h.opts.Resources.update(q.r.Context(), func(s *scimstate.Snapshot) (*scimstate.Change, *Error) {
 		old, found := s.Users[id]
 		if !found {
 			return nil, notFound("no user with id %q", id)
@@ -118,7 +119,7 @@ func (h *Handler) writeUser(q *request, id string) {
 		result = next
 		// An unchanged write still counts as a write: Authentik's full sync writes every user
 		// again, and the initial sync is not over while it does.
-		return &Change{PutUser: &next}, nil
+		return &scimstate.Change{PutUser: &next}, nil
 	})
 	if e != nil {
 		q.fail(e)
@@ -134,13 +135,13 @@ func (h *Handler) writeUser(q *request, id string) {
 func (h *Handler) deleteUser(q *request, id string) {
 	var affected []string
 	var name string
-	e := h.opts.Resources.update(q.r.Context(), func(s *Snapshot) (*Change, *Error) {
+	e := h.opts.Resources.update(q.r.Context(), func(s *scimstate.Snapshot) (*scimstate.Change, *Error) {
 		u, found := s.Users[id]
 		if !found {
 			return nil, notFound("no user with id %q", id)
 		}
 		name, affected = u.UserName, groupsListing(s, id)
-		return &Change{DeleteUser: id}, nil
+		return &scimstate.Change{DeleteUser: id}, nil
 	})
 	if e != nil {
 		q.fail(e)
@@ -152,13 +153,13 @@ func (h *Handler) deleteUser(q *request, id string) {
 }
 
 // sameUser compares what a user is, leaving out the times.
-func sameUser(a, b User) bool {
+func sameUser(a, b scimstate.User) bool {
 	return a.UserName == b.UserName && a.ExternalID == b.ExternalID && a.Active == b.Active &&
 		a.DisplayName == b.DisplayName && a.Name == b.Name && slices.Equal(a.Emails, b.Emails)
 }
 
 // groupsListing returns the displayNames of the groups that list value as a direct member.
-func groupsListing(s *Snapshot, value string) []string {
+func groupsListing(s *scimstate.Snapshot, value string) []string {
 	out := []string{}
 	for _, g := range s.Groups {
 		if _, found := slices.BinarySearch(g.Members, value); found {

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -29,14 +30,14 @@ import (
 
 // wireUser is a user as a client writes it.
 type wireUser struct {
-	Schemas     []string  `json:"schemas"`
-	ID          *string   `json:"id"`
-	ExternalID  *string   `json:"externalId"`
-	UserName    *string   `json:"userName"`
-	DisplayName *string   `json:"displayName"`
-	Name        *Name     `json:"name"`
-	Emails      []Email   `json:"emails"`
-	Active      *flexBool `json:"active"`
+	Schemas     []string          `json:"schemas"`
+	ID          *string           `json:"id"`
+	ExternalID  *string           `json:"externalId"`
+	UserName    *string           `json:"userName"`
+	DisplayName *string           `json:"displayName"`
+	Name        *scimstate.Name   `json:"name"`
+	Emails      []scimstate.Email `json:"emails"`
+	Active      *flexBool         `json:"active"`
 }
 
 // wireGroup is a group as a client writes it.
@@ -118,18 +119,18 @@ func hasKey(body []byte, key string) bool {
 }
 
 // parseUser reads a POST or PUT /Users body into a user without id or times.
-func parseUser(body []byte) (User, *Error) {
+func parseUser(body []byte) (scimstate.User, *Error) {
 	var w wireUser
 	if e := decodeStrict(body, &w); e != nil {
-		return User{}, e
+		return scimstate.User{}, e
 	}
 	if w.Schemas == nil && hasKey(body, "schemas") {
-		return User{}, badRequest(typeInvalidSyntax, "schemas is empty; send [%q]", SchemaUser)
+		return scimstate.User{}, badRequest(typeInvalidSyntax, "schemas is empty; send [%q]", SchemaUser)
 	}
 	if e := checkSchemas(w.Schemas, w.Schemas != nil, SchemaUser); e != nil {
-		return User{}, e
+		return scimstate.User{}, e
 	}
-	u := User{Active: true}
+	u := scimstate.User{Active: true}
 	if w.UserName != nil {
 		u.UserName = strings.TrimSpace(*w.UserName)
 	}
@@ -147,12 +148,12 @@ func parseUser(body []byte) (User, *Error) {
 	}
 	u.Emails = w.Emails
 	if e := validUser(u); e != nil {
-		return User{}, e
+		return scimstate.User{}, e
 	}
 	return u, nil
 }
 
-func validUser(u User) *Error {
+func validUser(u scimstate.User) *Error {
 	if u.UserName == "" {
 		return badRequest(typeInvalidValue, "userName is required")
 	}
@@ -182,7 +183,7 @@ func validUser(u User) *Error {
 
 // validGroup checks what a group write leaves: the lengths of its strings and its number of
 // members (413 past maxGroupMembers, so that the client sends fewer, not the same again).
-func validGroup(g Group) *Error {
+func validGroup(g scimstate.Group) *Error {
 	if e := checkLength("displayName", g.DisplayName); e != nil {
 		return e
 	}
@@ -205,18 +206,18 @@ func checkLength(name, value string) *Error {
 }
 
 // parseGroup reads a POST or PUT /Groups body; members is nil when the body has none.
-func parseGroup(body []byte) (Group, []string, *Error) {
+func parseGroup(body []byte) (scimstate.Group, []string, *Error) {
 	var w wireGroup
 	if e := decodeStrict(body, &w); e != nil {
-		return Group{}, nil, e
+		return scimstate.Group{}, nil, e
 	}
 	if w.Schemas == nil && hasKey(body, "schemas") {
-		return Group{}, nil, badRequest(typeInvalidSyntax, "schemas is empty; send [%q]", SchemaGroup)
+		return scimstate.Group{}, nil, badRequest(typeInvalidSyntax, "schemas is empty; send [%q]", SchemaGroup)
 	}
 	if e := checkSchemas(w.Schemas, w.Schemas != nil, SchemaGroup); e != nil {
-		return Group{}, nil, e
+		return scimstate.Group{}, nil, e
 	}
-	var g Group
+	var g scimstate.Group
 	if w.DisplayName != nil {
 		g.DisplayName = strings.TrimSpace(*w.DisplayName)
 	}
@@ -224,11 +225,11 @@ func parseGroup(body []byte) (Group, []string, *Error) {
 		g.ExternalID = *w.ExternalID
 	}
 	if g.DisplayName == "" {
-		return Group{}, nil, badRequest(typeInvalidValue, "displayName is required")
+		return scimstate.Group{}, nil, badRequest(typeInvalidValue, "displayName is required")
 	}
 	members, e := memberValues(w.Members)
 	if e != nil {
-		return Group{}, nil, e
+		return scimstate.Group{}, nil, e
 	}
 	return g, members, nil
 }
@@ -277,21 +278,21 @@ func metaOf(kind, id string, created, modified time.Time) meta {
 
 // userResource is a user as the receiver answers it.
 type userResource struct {
-	Schemas     []string `json:"schemas"`
-	ID          string   `json:"id"`
-	ExternalID  string   `json:"externalId,omitempty"`
-	UserName    string   `json:"userName"`
-	DisplayName string   `json:"displayName,omitempty"`
-	Name        *Name    `json:"name,omitempty"`
-	Emails      []Email  `json:"emails,omitempty"`
-	Active      bool     `json:"active"`
-	Meta        meta     `json:"meta"`
+	Schemas     []string          `json:"schemas"`
+	ID          string            `json:"id"`
+	ExternalID  string            `json:"externalId,omitempty"`
+	UserName    string            `json:"userName"`
+	DisplayName string            `json:"displayName,omitempty"`
+	Name        *scimstate.Name   `json:"name,omitempty"`
+	Emails      []scimstate.Email `json:"emails,omitempty"`
+	Active      bool              `json:"active"`
+	Meta        meta              `json:"meta"`
 }
 
-func toUserResource(u User) userResource {
+func toUserResource(u scimstate.User) userResource {
 	r := userResource{Schemas: []string{SchemaUser}, ID: u.ID, ExternalID: u.ExternalID, UserName: u.UserName,
 		DisplayName: u.DisplayName, Emails: u.Emails, Active: u.Active, Meta: metaOf(resourceTypeUser, u.ID, u.Created, u.Modified)}
-	if u.Name != (Name{}) {
+	if u.Name != (scimstate.Name{}) {
 		n := u.Name
 		r.Name = &n
 	}
@@ -317,7 +318,7 @@ type memberOut struct {
 	Ref     string `json:"$ref,omitempty"`
 }
 
-func toGroupResource(g Group, s *Snapshot, withMembers bool) groupResource {
+func toGroupResource(g scimstate.Group, s *scimstate.Snapshot, withMembers bool) groupResource {
 	r := groupResource{Schemas: []string{SchemaGroup}, ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName,
 		Meta: metaOf(resourceTypeGroup, g.ID, g.Created, g.Modified)}
 	if withMembers {

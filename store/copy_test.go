@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"maunium.net/go/mautrix/id"
 
-	"authentik-matrix-sync/scim"
+	"authentik-matrix-sync/scimstate"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -91,16 +91,16 @@ var fillers = map[string]func(ctx context.Context, s *SQLite, at time.Time) erro
 	},
 	"held_removals": func(context.Context, *SQLite, time.Time) error { return nil }, // filled with held_batches
 	"scim_users": func(ctx context.Context, s *SQLite, at time.Time) error {
-		for i, u := range []scim.User{
+		for i, u := range []scimstate.User{
 			{ID: "u-1", UserName: "alice", ExternalID: "uid-1", Active: true, DisplayName: "Alice", Created: at, Modified: at},
-			{ID: "u-2", UserName: "bob", Active: false, Emails: []scim.Email{{Value: "bob@example.org", Primary: true}}, Created: at, Modified: at},
+			{ID: "u-2", UserName: "bob", Active: false, Emails: []scimstate.Email{{Value: "bob@example.org", Primary: true}}, Created: at, Modified: at},
 		} {
-			if err := s.ApplySCIM(ctx, scim.Change{Base: int64(i), At: at, PutUser: &u}); err != nil {
+			if err := s.ApplySCIM(ctx, scimstate.Change{Base: int64(i), At: at, PutUser: &u}); err != nil {
 				return err
 			}
 		}
-		g := scim.Group{ID: "g-1", DisplayName: "staff", ExternalID: "pk-1", Created: at, Modified: at}
-		return s.ApplySCIM(ctx, scim.Change{Base: 2, At: at, Settled: at, PutGroup: &g, MembersOf: g.ID, AddMembers: []string{"u-1", "u-2"}})
+		g := scimstate.Group{ID: "g-1", DisplayName: "staff", ExternalID: "pk-1", Created: at, Modified: at}
+		return s.ApplySCIM(ctx, scimstate.Change{Base: 2, At: at, Settled: at, PutGroup: &g, MembersOf: g.ID, AddMembers: []string{"u-1", "u-2"}})
 	},
 	"scim_groups":  func(context.Context, *SQLite, time.Time) error { return nil }, // filled with scim_users
 	"scim_members": func(context.Context, *SQLite, time.Time) error { return nil }, // filled with scim_users

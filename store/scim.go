@@ -1,17 +1,16 @@
 package store
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-
-	"authentik-matrix-sync/scim"
 )
 
-var _ scim.Store = (*sqlState)(nil)
+var _ scimstate.Store = (*sqlState)(nil)
 
 const (
 	selectSCIMMeta = `SELECT version, last_write_at_ms, settled_at_ms FROM scim_meta WHERE id = 1`
@@ -57,20 +56,20 @@ func (s *sqlState) SCIMVersion(ctx context.Context) (int64, error) {
 }
 
 // SCIMState reads every SCIM user, group and membership in one snapshot.
-func (s *sqlState) SCIMState(ctx context.Context) (scim.Snapshot, error) {
-	snap := scim.Snapshot{Users: map[string]scim.User{}, Groups: map[string]scim.Group{}}
+func (s *sqlState) SCIMState(ctx context.Context) (scimstate.Snapshot, error) {
+	snap := scimstate.Snapshot{Users: map[string]scimstate.User{}, Groups: map[string]scimstate.Group{}}
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return snap, fmt.Errorf("load the SCIM state from %s: start transaction: %w", s.where, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
 	if err := loadSCIM(ctx, tx, &snap); err != nil {
-		return scim.Snapshot{}, fmt.Errorf("load the SCIM state from %s: %w", s.where, err)
+		return scimstate.Snapshot{}, fmt.Errorf("load the SCIM state from %s: %w", s.where, err)
 	}
 	return snap, nil
 }
 
-func loadSCIM(ctx context.Context, tx *sql.Tx, snap *scim.Snapshot) error {
+func loadSCIM(ctx context.Context, tx *sql.Tx, snap *scimstate.Snapshot) error {
 	var last int64
 	var settled sql.NullInt64
 	switch err := tx.QueryRowContext(ctx, selectSCIMMeta).Scan(&snap.Version, &last, &settled); {
@@ -86,7 +85,7 @@ func loadSCIM(ctx context.Context, tx *sql.Tx, snap *scim.Snapshot) error {
 		return fmt.Errorf("users: %w", err)
 	}
 	for rows.Next() {
-		var u scim.User
+		var u scimstate.User
 		var active int64
 		var resource string
 		var created, updated int64
@@ -111,7 +110,7 @@ func loadSCIM(ctx context.Context, tx *sql.Tx, snap *scim.Snapshot) error {
 		return fmt.Errorf("groups: %w", err)
 	}
 	for rows.Next() {
-		var g scim.Group
+		var g scimstate.Group
 		var created, updated int64
 		if err := rows.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &created, &updated); err != nil {
 			rows.Close()
@@ -162,7 +161,7 @@ func closeRows(rows *sql.Rows, what string) error {
 }
 
 // ApplySCIM writes one change in one transaction, if the state is still at c.Base.
-func (s *sqlState) ApplySCIM(ctx context.Context, c scim.Change) error {
+func (s *sqlState) ApplySCIM(ctx context.Context, c scimstate.Change) error {
 	return s.inTx(ctx, "write the SCIM state", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, bumpSCIMVersion, c.Base+1, c.At.UnixMilli(), millis(c.Settled), c.Base)
 		if err != nil {
@@ -171,7 +170,7 @@ func (s *sqlState) ApplySCIM(ctx context.Context, c scim.Change) error {
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("version: %w", err)
 		} else if n == 0 {
-			return fmt.Errorf("at version %d: %w", c.Base, scim.ErrStale)
+			return fmt.Errorf("at version %d: %w", c.Base, scimstate.ErrStale)
 		}
 		if u := c.PutUser; u != nil {
 			resource, err := json.Marshal(u)
@@ -215,7 +214,7 @@ func (s *sqlState) ApplySCIM(ctx context.Context, c scim.Change) error {
 
 // changeMembers adds and removes the members of one group, with one prepared statement each, as
 // a PATCH may carry a thousand of them.
-func changeMembers(ctx context.Context, tx *sql.Tx, c scim.Change) error {
+func changeMembers(ctx context.Context, tx *sql.Tx, c scimstate.Change) error {
 	for _, step := range []struct {
 		query  string
 		values []string

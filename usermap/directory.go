@@ -10,13 +10,14 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
 	syncer "authentik-matrix-sync/sync"
 )
 
-// Source lists the effective members of Authentik groups.
+// Source lists the effective members of directory groups: Authentik's API (authentik.Client)
+// or the state its SCIM provider pushed (scim.Source).
 type Source interface {
-	EffectiveMembers(ctx context.Context, names []string) map[string]authentik.Membership
+	EffectiveMembers(ctx context.Context, names []string) map[string]directory.Membership
 }
 
 // Directory is the reconciler's view of Authentik: group members as Matrix IDs.
@@ -38,7 +39,7 @@ func (d *Directory) Members(ctx context.Context, groups []string) map[string]syn
 	out := make(map[string]syncer.GroupMembers, len(groups))
 	if each, ok := d.Source.(eachSource); ok && d.External == nil {
 		// Group by group: only the Matrix IDs stay, not every user's Authentik record.
-		each.EachEffective(ctx, groups, func(name string, m authentik.Membership) {
+		each.EachEffective(ctx, groups, func(name string, m directory.Membership) {
 			out[name] = d.mapGroup(name, m, d.templateMapping)
 		})
 	} else {
@@ -62,13 +63,13 @@ func (d *Directory) Members(ctx context.Context, groups []string) map[string]syn
 
 // eachSource is a Source that can hand the groups over one at a time (authentik.Client).
 type eachSource interface {
-	EachEffective(ctx context.Context, names []string, fn func(name string, m authentik.Membership))
+	EachEffective(ctx context.Context, names []string, fn func(name string, m directory.Membership))
 }
 
 // mapGroup maps one group's users to Matrix IDs with resolve. The users of a membership with Err
 // set are mapped too (a source may know some members of a group it cannot vouch for, as SCIM
 // does); Err stays on the group, so that they are added but nobody is removed.
-func (d *Directory) mapGroup(name string, m authentik.Membership, resolve func(authentik.User) (id.UserID, error)) syncer.GroupMembers {
+func (d *Directory) mapGroup(name string, m directory.Membership, resolve func(directory.User) (id.UserID, error)) syncer.GroupMembers {
 	g := syncer.GroupMembers{Group: name, Err: m.Err}
 	if len(m.Users) > 0 {
 		g.Members = make([]syncer.Member, 0, len(m.Users))
@@ -101,18 +102,18 @@ func (d *Directory) mapGroup(name string, m authentik.Membership, resolve func(a
 	return g
 }
 
-func identityOf(u authentik.User) Identity {
+func identityOf(u directory.User) Identity {
 	return Identity{PK: u.PK, Username: u.Username, Email: u.Email, UID: u.UID, Attributes: u.Attributes}
 }
 
-func (d *Directory) templateMapping(u authentik.User) (id.UserID, error) {
+func (d *Directory) templateMapping(u directory.User) (id.UserID, error) {
 	return d.Mapper.Map(identityOf(u))
 }
 
 // externalMapping looks every listed user up once (most answers come from the cache) and returns
 // the mapping of one user. A user Synapse knows nobody for is left out without an error: they
 // have no Matrix account yet, which is not a gap in the data.
-func (d *Directory) externalMapping(ctx context.Context, src map[string]authentik.Membership) func(authentik.User) (id.UserID, error) {
+func (d *Directory) externalMapping(ctx context.Context, src map[string]directory.Membership) func(directory.User) (id.UserID, error) {
 	var users []Identity
 	for _, m := range src {
 		for _, u := range m.Users {
@@ -123,7 +124,7 @@ func (d *Directory) externalMapping(ctx context.Context, src map[string]authenti
 	if err != nil {
 		d.Log.Warn().Err(err).Msg("External ID cache unavailable; looking users up without it")
 	}
-	return func(u authentik.User) (id.UserID, error) {
+	return func(u directory.User) (id.UserID, error) {
 		r, ok := res[u.PK]
 		if !ok {
 			return "", fmt.Errorf("user %q from Authentik was not looked up", u.Username)

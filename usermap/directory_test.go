@@ -8,7 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -18,7 +18,7 @@ type eachSource struct {
 	calls []string
 }
 
-func (s *eachSource) EachEffective(_ context.Context, names []string, fn func(string, authentik.Membership)) {
+func (s *eachSource) EachEffective(_ context.Context, names []string, fn func(string, directory.Membership)) {
 	for _, n := range names {
 		if m, ok := s.source[n]; ok {
 			s.calls = append(s.calls, n)
@@ -32,8 +32,8 @@ func (s *eachSource) EachEffective(_ context.Context, names []string, fn func(st
 // incomplete, errors kept, a group the source left out reported as not returned.
 func TestDirectoryGroupByGroup(t *testing.T) {
 	src := source{
-		"staff": {Users: []authentik.User{{PK: 1, Username: "alice", Email: "alice@example.com"}, {PK: 2, Username: "bob", Email: "bob@example.com"}}},
-		"ops":   {Users: []authentik.User{{PK: 2, Username: "bob", Email: "bob@example.com"}, {PK: 3, Username: "noemail"}}},
+		"staff": {Users: []directory.User{{PK: 1, Username: "alice", Email: "alice@example.com"}, {PK: 2, Username: "bob", Email: "bob@example.com"}}},
+		"ops":   {Users: []directory.User{{PK: 2, Username: "bob", Email: "bob@example.com"}, {PK: 3, Username: "noemail"}}},
 		"gone":  {Err: errors.New("HTTP 500")},
 	}
 	names := []string{"staff", "ops", "gone", "missing"}

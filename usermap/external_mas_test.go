@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/mas"
 	"authentik-matrix-sync/mas/mastest"
 	"authentik-matrix-sync/usermap"
@@ -22,13 +22,13 @@ const masProvider = "01H8PKNWKKRPCBW4YGH1RWV279"
 // masGroup is an Authentik stand-in holding one group.
 type masGroup struct {
 	mu    gosync.Mutex
-	users []authentik.User
+	users []directory.User
 }
 
-func (g *masGroup) EffectiveMembers(_ context.Context, names []string) map[string]authentik.Membership {
+func (g *masGroup) EffectiveMembers(_ context.Context, names []string) map[string]directory.Membership {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return map[string]authentik.Membership{names[0]: {Users: slices.Clone(g.users)}}
+	return map[string]directory.Membership{names[0]: {Users: slices.Clone(g.users)}}
 }
 
 // masCache is an in-memory ExternalCache.
@@ -73,7 +73,7 @@ func TestMASOutageRemovesNobody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	group := &masGroup{users: []authentik.User{
+	group := &masGroup{users: []directory.User{
 		{PK: 1, Username: "alice", UID: "uid-alice"},
 		{PK: 2, Username: "bob", UID: "uid-bob"}, // renamed in Authentik; MAS keeps bob.old
 	}}
@@ -100,7 +100,7 @@ func TestMASOutageRemovesNobody(t *testing.T) {
 	advance(61 * time.Minute)
 	f.SetDown(true)
 	group.mu.Lock()
-	group.users = append(group.users, authentik.User{PK: 3, Username: "carol", UID: "uid-carol"})
+	group.users = append(group.users, directory.User{PK: 3, Username: "carol", UID: "uid-carol"})
 	group.mu.Unlock()
 	members("MAS down: incomplete, last known IDs kept, the new user waits", both, false)
 

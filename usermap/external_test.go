@@ -14,7 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/appservice"
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -100,10 +100,10 @@ func (c *memCache) PutExternalID(_ context.Context, provider, subject string, v 
 }
 
 // source is a fixed Authentik stand-in.
-type source map[string]authentik.Membership
+type source map[string]directory.Membership
 
-func (s source) EffectiveMembers(_ context.Context, names []string) map[string]authentik.Membership {
-	out := map[string]authentik.Membership{}
+func (s source) EffectiveMembers(_ context.Context, names []string) map[string]directory.Membership {
+	out := map[string]directory.Membership{}
 	for _, n := range names {
 		if m, ok := s[n]; ok {
 			out[n] = m
@@ -116,7 +116,7 @@ func TestExternalIDDirectory(t *testing.T) {
 	api, m := newAdminAPI(t, map[string]id.UserID{"uid-alice": "@alice:example.org", "uid-bob": "@bob:example.org"})
 	cache := &memCache{m: map[string]usermap.CachedID{}}
 	clock := time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)
-	src := source{"staff": {Users: []authentik.User{
+	src := source{"staff": {Users: []directory.User{
 		{PK: 1, Username: "alice", UID: "uid-alice"},
 		{PK: 2, Username: "bob", UID: "uid-bob"},
 		{PK: 3, Username: "carol", UID: "uid-carol"}, // never signed in: no Matrix account yet
@@ -165,20 +165,20 @@ func TestExternalIDDirectory(t *testing.T) {
 func TestExternalIDSubjects(t *testing.T) {
 	for _, tc := range []struct {
 		subject string
-		user    authentik.User
+		user    directory.User
 		asked   string
 		errPart string
 	}{
-		{usermap.SubjectUID, authentik.User{PK: 7, Username: "a", UID: "h7"}, "h7", ""},
-		{usermap.SubjectPK, authentik.User{PK: 7, Username: "a"}, "7", ""},
-		{usermap.SubjectUsername, authentik.User{PK: 7, Username: "a"}, "a", ""},
-		{"attribute:sub", authentik.User{PK: 7, Username: "a", Attributes: map[string]any{"sub": "s-7"}}, "s-7", ""},
-		{"attribute:sub", authentik.User{PK: 7, Username: "a"}, "", "has no attribute:sub"},
-		{usermap.SubjectUID, authentik.User{PK: 7, Username: "a"}, "", "has no uid"},
+		{usermap.SubjectUID, directory.User{PK: 7, Username: "a", UID: "h7"}, "h7", ""},
+		{usermap.SubjectPK, directory.User{PK: 7, Username: "a"}, "7", ""},
+		{usermap.SubjectUsername, directory.User{PK: 7, Username: "a"}, "a", ""},
+		{"attribute:sub", directory.User{PK: 7, Username: "a", Attributes: map[string]any{"sub": "s-7"}}, "s-7", ""},
+		{"attribute:sub", directory.User{PK: 7, Username: "a"}, "", "has no attribute:sub"},
+		{usermap.SubjectUID, directory.User{PK: 7, Username: "a"}, "", "has no uid"},
 	} {
 		t.Run(tc.subject+"/"+tc.asked, func(t *testing.T) {
 			api, m := newAdminAPI(t, map[string]id.UserID{tc.asked: "@x:example.org"})
-			d := &usermap.Directory{Source: source{"g": {Users: []authentik.User{tc.user}}}, Log: zerolog.Nop(),
+			d := &usermap.Directory{Source: source{"g": {Users: []directory.User{tc.user}}}, Log: zerolog.Nop(),
 				External: &usermap.ExternalResolver{Provider: "oidc-authentik", Subject: tc.subject, Lookup: m}}
 			g := d.Members(t.Context(), []string{"g"})["g"]
 			if tc.errPart != "" {

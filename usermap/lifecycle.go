@@ -10,21 +10,21 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
 	syncer "authentik-matrix-sync/sync"
 )
 
 // UserSource lists the Authentik users Authentik holds as inactive, every cycle the lifecycle
 // acts: a hint of whom to look up. authentik.Client implements it.
 type UserSource interface {
-	ListInactiveUsers(ctx context.Context) ([]authentik.User, error)
+	ListInactiveUsers(ctx context.Context) ([]directory.User, error)
 }
 
 // UserLookup reads one user by pk, the evidence the account lifecycle acts on: an error for
-// which authentik.IsNotFound holds means the directory answered that no such user exists.
+// which directory.IsNotFound holds means the directory answered that no such user exists.
 // authentik.Client implements it.
 type UserLookup interface {
-	LookupUser(ctx context.Context, pk int) (authentik.User, error)
+	LookupUser(ctx context.Context, pk int) (directory.User, error)
 }
 
 var _ syncer.AccountDirectory = (*Directory)(nil)
@@ -79,7 +79,7 @@ func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]sync
 		}
 		u, err := src.LookupUser(ctx, pk)
 		switch {
-		case authentik.IsNotFound(err):
+		case directory.IsNotFound(err):
 			out[uid] = syncer.AccountGone
 			continue
 		case err != nil:
@@ -89,7 +89,7 @@ func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]sync
 			}
 			continue
 		}
-		mapped, err := d.mappingFor(ctx, []authentik.User{u})(u)
+		mapped, err := d.mappingFor(ctx, []directory.User{u})(u)
 		if err != nil || mapped != uid {
 			d.Log.Info().Err(err).Str("user", string(uid)).Str("username", u.Username).Str("maps_to", string(mapped)).
 				Msg("Authentik account found, but it maps to another Matrix ID now (renamed?); its status stays unknown")
@@ -107,7 +107,7 @@ func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]sync
 // UsersByName finds the users with one username (core/users/?username=). authentik.Client
 // implements it.
 type UsersByName interface {
-	FindUsers(ctx context.Context, username string) ([]authentik.User, error)
+	FindUsers(ctx context.Context, username string) ([]directory.User, error)
 }
 
 // checkSuccessors makes sure that no new account took over the Matrix ID of one whose pk is
@@ -149,15 +149,15 @@ func (d *Directory) checkSuccessors(ctx context.Context, users map[id.UserID]syn
 }
 
 // mappingFor is the mapping of group members, for a listing of users outside any group.
-func (d *Directory) mappingFor(ctx context.Context, users []authentik.User) func(authentik.User) (id.UserID, error) {
+func (d *Directory) mappingFor(ctx context.Context, users []directory.User) func(directory.User) (id.UserID, error) {
 	if d.External == nil {
 		return d.templateMapping
 	}
-	return d.externalMapping(ctx, map[string]authentik.Membership{"": {Users: users}})
+	return d.externalMapping(ctx, map[string]directory.Membership{"": {Users: users}})
 }
 
 // statusOf is the status a found account gives: active or deactivated.
-func statusOf(u authentik.User) syncer.AccountStatus {
+func statusOf(u directory.User) syncer.AccountStatus {
 	if u.IsActive {
 		return syncer.AccountActive
 	}

@@ -13,6 +13,7 @@ import (
 
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/authentik/authentiktest"
+	"authentik-matrix-sync/directory"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -20,11 +21,11 @@ import (
 // userSource is a source that also lists the inactive users.
 type userSource struct {
 	source
-	inactive []authentik.User
+	inactive []directory.User
 	err      error
 }
 
-func (s userSource) ListInactiveUsers(context.Context) ([]authentik.User, error) {
+func (s userSource) ListInactiveUsers(context.Context) ([]directory.User, error) {
 	return s.inactive, s.err
 }
 
@@ -38,7 +39,7 @@ func newMapper(t *testing.T) *usermap.Mapper {
 }
 
 func TestInactiveUsersAreMappedLikeGroupMembers(t *testing.T) {
-	src := userSource{inactive: []authentik.User{
+	src := userSource{inactive: []directory.User{
 		{PK: 1, Username: "Alice"},
 		{PK: 2, Username: "bob", Attributes: map[string]any{"matrix_id": "@robert:example.org"}},
 		{PK: 3, Username: "broken", Attributes: map[string]any{"matrix_id": "not an id"}},
@@ -131,7 +132,7 @@ func TestADeletedAccountMadeAgainUnderItsUsernameIsNotGone(t *testing.T) {
 }
 
 func TestProfilesAreReadFromGroupListingsOnlyWhenSynced(t *testing.T) {
-	src := source{"staff": {Users: []authentik.User{
+	src := source{"staff": {Users: []directory.User{
 		{PK: 1, Username: "alice", Name: "Alice A", Attributes: map[string]any{"avatar": "mxc://example.org/a"}},
 		{PK: 2, Username: "bob", Name: "Bob B", Attributes: map[string]any{"avatar": 7}},
 	}}}

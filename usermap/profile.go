@@ -3,7 +3,7 @@ package usermap
 import (
 	"maunium.net/go/mautrix/id"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -20,7 +20,7 @@ type ProfileSource struct {
 func (p ProfileSource) on() bool { return p.DisplayName || p.AvatarAttribute != "" }
 
 // note records in g what Authentik says member uid's profile should be.
-func (p ProfileSource) note(g *syncer.GroupMembers, uid id.UserID, u authentik.User) {
+func (p ProfileSource) note(g *syncer.GroupMembers, uid id.UserID, u directory.User) {
 	if !p.on() {
 		return
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
-	"authentik-matrix-sync/authentik"
+	"authentik-matrix-sync/directory"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -19,9 +19,9 @@ import (
 // are all direct has no map at all.
 func TestDirectoryKeepsTheSubgroup(t *testing.T) {
 	src := source{
-		"engineering": {Users: []authentik.User{{PK: 1, Username: "alice"}, {PK: 2, Username: "bob"}, {PK: 3, Username: "carol"}},
+		"engineering": {Users: []directory.User{{PK: 1, Username: "alice"}, {PK: 2, Username: "bob"}, {PK: 3, Username: "carol"}},
 			Via: map[int]string{2: "backend", 3: "frontend"}},
-		"ops": {Users: []authentik.User{{PK: 1, Username: "alice"}}},
+		"ops": {Users: []directory.User{{PK: 1, Username: "alice"}}},
 	}
 	m, err := usermap.New("@{username}:{server}", "", "example.org")
 	if err != nil {
@@ -54,9 +54,9 @@ func TestDirectoryKeepsTheSubgroup(t *testing.T) {
 func BenchmarkDirectoryMembersVia(b *testing.B) {
 	const users, groups = 50_000, 200
 	per, stride := 2*users/groups, users/groups
-	all := make([]authentik.User, users)
+	all := make([]directory.User, users)
 	for i := range all {
-		all[i] = authentik.User{PK: i + 1, Username: fmt.Sprintf("user%06d", i), IsActive: true}
+		all[i] = directory.User{PK: i + 1, Username: fmt.Sprintf("user%06d", i), IsActive: true}
 	}
 	m, err := usermap.New("@{username}:{server}", "", "example.org")
 	if err != nil {
@@ -71,7 +71,7 @@ func BenchmarkDirectoryMembersVia(b *testing.B) {
 			src := source{}
 			var names []string
 			for g := range groups {
-				gm := authentik.Membership{Users: make([]authentik.User, 0, per)}
+				gm := directory.Membership{Users: make([]directory.User, 0, per)}
 				if inherited {
 					gm.Via = make(map[int]string, per)
 				}

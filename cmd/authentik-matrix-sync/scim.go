@@ -9,6 +9,7 @@ import (
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/metrics"
 	"authentik-matrix-sync/scim"
+	"authentik-matrix-sync/scimstate"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/webhook"
 )
@@ -21,7 +22,7 @@ func (w *world) useSCIM(ctx context.Context, st stateStore) (*scim.Resources, er
 	if !cfg.SCIMEnabled() && cfg.Directory.Source != config.DirectorySourceSCIM {
 		return nil, nil
 	}
-	ss, ok := st.(scim.Store)
+	ss, ok := st.(scimstate.Store)
 	if !ok {
 		return nil, errors.New("the state store cannot keep the SCIM state")
 	}

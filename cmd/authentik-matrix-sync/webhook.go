@@ -11,8 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/httpserver"
 	"authentik-matrix-sync/metrics"
 	syncer "authentik-matrix-sync/sync"
@@ -21,7 +21,7 @@ import (
 
 // groupLister reads Authentik's group tree, to find the groups above a changed one.
 type groupLister interface {
-	ListGroups(ctx context.Context) ([]authentik.Group, error)
+	ListGroups(ctx context.Context) ([]directory.Group, error)
 }
 
 // groupTreeTimeout bounds the one group listing a webhook trigger makes.
@@ -149,7 +149,7 @@ func (t *webhookTrigger) fire(groups []string) {
 
 // withAncestors returns names with the names of every group above them, sorted; ok is false when
 // a name is not in tree.
-func withAncestors(tree []authentik.Group, names []string) (scope []string, ok bool) {
+func withAncestors(tree []directory.Group, names []string) (scope []string, ok bool) {
 	byName := make(map[string]string, len(tree))
 	nameOf := make(map[string]string, len(tree))
 	parents := map[string][]string{}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"authentik-matrix-sync/directory"
 	"context"
 	"errors"
 	"net/http"
@@ -9,14 +10,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"authentik-matrix-sync/authentik"
 )
 
 func TestWithAncestors(t *testing.T) {
 	// all ⊃ eng ⊃ {backend, frontend}; backend also sits under oncall (two parents); a loop
 	// x ⊃ y ⊃ x must not hang.
-	tree := []authentik.Group{
+	tree := []directory.Group{
 		{PK: "p-all", Name: "all", Children: []string{"p-eng"}},
 		{PK: "p-eng", Name: "eng", Children: []string{"p-backend", "p-frontend"}},
 		{PK: "p-backend", Name: "backend"},
@@ -48,18 +47,18 @@ func TestWithAncestors(t *testing.T) {
 }
 
 type fakeGroupTree struct {
-	groups []authentik.Group
+	groups []directory.Group
 	err    error
 }
 
-func (f fakeGroupTree) ListGroups(context.Context) ([]authentik.Group, error) { return f.groups, f.err }
+func (f fakeGroupTree) ListGroups(context.Context) ([]directory.Group, error) { return f.groups, f.err }
 
 type recordedTriggers [][]string
 
 func (r *recordedTriggers) TriggerGroups(groups []string) { *r = append(*r, groups) }
 
 func TestWebhookTriggerWidensOrFallsBack(t *testing.T) {
-	tree := []authentik.Group{
+	tree := []directory.Group{
 		{PK: "p-eng", Name: "eng", Children: []string{"p-backend"}},
 		{PK: "p-backend", Name: "backend"},
 	}

@@ -1,13 +1,12 @@
 package storetest
 
 import (
+	"authentik-matrix-sync/scimstate"
 	"errors"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
-
-	"authentik-matrix-sync/scim"
 )
 
 // scimTests are the cases of the state the SCIM receiver keeps.
@@ -33,16 +32,16 @@ func runSCIM(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func scimOf(t *testing.T, s Store) scim.Store {
+func scimOf(t *testing.T, s Store) scimstate.Store {
 	t.Helper()
-	ss, ok := s.(scim.Store)
+	ss, ok := s.(scimstate.Store)
 	if !ok {
 		t.Fatal("the store lacks the SCIM methods")
 	}
 	return ss
 }
 
-func scimState(t *testing.T, s scim.Store) scim.Snapshot {
+func scimState(t *testing.T, s scimstate.Store) scimstate.Snapshot {
 	t.Helper()
 	snap, err := s.SCIMState(t.Context())
 	must(t, "SCIMState", err)
@@ -55,22 +54,22 @@ func scimState(t *testing.T, s scim.Store) scim.Snapshot {
 }
 
 var (
-	scimAlice = scim.User{ID: "u-alice", UserName: "alice", ExternalID: "uid-alice", Active: true, DisplayName: "Alice A",
-		Name:    scim.Name{Formatted: "Alice A", GivenName: "Alice", FamilyName: "A"},
-		Emails:  []scim.Email{{Value: "alice@example.org", Type: "other", Primary: true}},
+	scimAlice = scimstate.User{ID: "u-alice", UserName: "alice", ExternalID: "uid-alice", Active: true, DisplayName: "Alice A",
+		Name:    scimstate.Name{Formatted: "Alice A", GivenName: "Alice", FamilyName: "A"},
+		Emails:  []scimstate.Email{{Value: "alice@example.org", Type: "other", Primary: true}},
 		Created: base(), Modified: base().Add(time.Minute)}
-	scimBob   = scim.User{ID: "u-bob", UserName: "bob", ExternalID: "uid-bob", Active: false, Created: base(), Modified: base()}
-	scimStaff = scim.Group{ID: "g-staff", DisplayName: "staff", ExternalID: "pk-staff", Created: base(), Modified: base()}
-	scimSub   = scim.Group{ID: "g-sub", DisplayName: "sub", ExternalID: "pk-sub", Created: base(), Modified: base()}
+	scimBob   = scimstate.User{ID: "u-bob", UserName: "bob", ExternalID: "uid-bob", Active: false, Created: base(), Modified: base()}
+	scimStaff = scimstate.Group{ID: "g-staff", DisplayName: "staff", ExternalID: "pk-staff", Created: base(), Modified: base()}
+	scimSub   = scimstate.Group{ID: "g-sub", DisplayName: "sub", ExternalID: "pk-sub", Created: base(), Modified: base()}
 )
 
 // fillSCIM writes alice, bob, staff (alice, bob, sub, and a dangling id) and sub (alice), one
 // change each, and returns the state it should have made.
-func fillSCIM(t *testing.T, s scim.Store) scim.Snapshot {
+func fillSCIM(t *testing.T, s scimstate.Store) scimstate.Snapshot {
 	t.Helper()
 	ctx := t.Context()
 	at := base().Add(time.Hour)
-	changes := []scim.Change{
+	changes := []scimstate.Change{
 		{PutUser: &scimAlice},
 		{PutUser: &scimBob},
 		{PutGroup: &scimSub, MembersOf: scimSub.ID, AddMembers: []string{scimAlice.ID}},
@@ -83,18 +82,18 @@ func fillSCIM(t *testing.T, s scim.Store) scim.Snapshot {
 	staff, sub := scimStaff, scimSub
 	staff.Members = []string{scimSub.ID, scimAlice.ID, scimBob.ID, "u-never-pushed"}
 	sub.Members = []string{scimAlice.ID}
-	return scim.Snapshot{Version: 4, LastWrite: at.Add(3 * time.Second),
-		Users:  map[string]scim.User{scimAlice.ID: scimAlice, scimBob.ID: scimBob},
-		Groups: map[string]scim.Group{staff.ID: sortedMembers(staff), sub.ID: sub}}
+	return scimstate.Snapshot{Version: 4, LastWrite: at.Add(3 * time.Second),
+		Users:  map[string]scimstate.User{scimAlice.ID: scimAlice, scimBob.ID: scimBob},
+		Groups: map[string]scimstate.Group{staff.ID: sortedMembers(staff), sub.ID: sub}}
 }
 
-func sortedMembers(g scim.Group) scim.Group {
+func sortedMembers(g scimstate.Group) scimstate.Group {
 	g.Members = slices.Clone(g.Members)
 	slices.Sort(g.Members)
 	return g
 }
 
-func checkSCIM(t *testing.T, got, want scim.Snapshot) {
+func checkSCIM(t *testing.T, got, want scimstate.Snapshot) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("SCIM state:\n got  %+v\n want %+v", got, want)
@@ -103,7 +102,7 @@ func checkSCIM(t *testing.T, got, want scim.Snapshot) {
 
 func testSCIMEmpty(t *testing.T, open func(*testing.T) Store) {
 	s := scimOf(t, open(t))
-	checkSCIM(t, scimState(t, s), scim.Snapshot{Users: map[string]scim.User{}, Groups: map[string]scim.Group{}})
+	checkSCIM(t, scimState(t, s), scimstate.Snapshot{Users: map[string]scimstate.User{}, Groups: map[string]scimstate.Group{}})
 }
 
 func testSCIMRoundTrip(t *testing.T, open func(*testing.T) Store) {
@@ -117,8 +116,8 @@ func testSCIMRoundTrip(t *testing.T, open func(*testing.T) Store) {
 	staff := scimStaff
 	staff.DisplayName = "staff-renamed"
 	ctx := t.Context()
-	must(t, "ApplySCIM", s.ApplySCIM(ctx, scim.Change{Base: 4, At: base().Add(2 * time.Hour), PutUser: &alice}))
-	must(t, "ApplySCIM", s.ApplySCIM(ctx, scim.Change{Base: 5, At: base().Add(3 * time.Hour), PutGroup: &staff,
+	must(t, "ApplySCIM", s.ApplySCIM(ctx, scimstate.Change{Base: 4, At: base().Add(2 * time.Hour), PutUser: &alice}))
+	must(t, "ApplySCIM", s.ApplySCIM(ctx, scimstate.Change{Base: 5, At: base().Add(3 * time.Hour), PutGroup: &staff,
 		MembersOf: staff.ID, AddMembers: []string{"u-carol"}, RemoveMembers: []string{scimBob.ID, "u-never-pushed"}}))
 	want.Version, want.LastWrite = 6, base().Add(3*time.Hour)
 	want.Users[alice.ID] = alice
@@ -130,10 +129,10 @@ func testSCIMRoundTrip(t *testing.T, open func(*testing.T) Store) {
 func testSCIMStale(t *testing.T, open func(*testing.T) Store) {
 	s := scimOf(t, open(t))
 	want := fillSCIM(t, s)
-	carol := scim.User{ID: "u-carol", UserName: "carol", Active: true, Created: base(), Modified: base()}
-	err := s.ApplySCIM(t.Context(), scim.Change{Base: 3, At: base().Add(5 * time.Hour), PutUser: &carol,
+	carol := scimstate.User{ID: "u-carol", UserName: "carol", Active: true, Created: base(), Modified: base()}
+	err := s.ApplySCIM(t.Context(), scimstate.Change{Base: 3, At: base().Add(5 * time.Hour), PutUser: &carol,
 		MembersOf: scimStaff.ID, AddMembers: []string{carol.ID}})
-	if !errors.Is(err, scim.ErrStale) {
+	if !errors.Is(err, scimstate.ErrStale) {
 		t.Fatalf("ApplySCIM from version 3 at version 4 = %v, want ErrStale", err)
 	}
 	checkSCIM(t, scimState(t, s), want)
@@ -144,8 +143,8 @@ func testSCIMDeletes(t *testing.T, open func(*testing.T) Store) {
 	want := fillSCIM(t, s)
 	ctx := t.Context()
 	at := base().Add(6 * time.Hour)
-	must(t, "ApplySCIM", s.ApplySCIM(ctx, scim.Change{Base: 4, At: at, DeleteUser: scimAlice.ID}))
-	must(t, "ApplySCIM", s.ApplySCIM(ctx, scim.Change{Base: 5, At: at, DeleteGroup: scimSub.ID}))
+	must(t, "ApplySCIM", s.ApplySCIM(ctx, scimstate.Change{Base: 4, At: at, DeleteUser: scimAlice.ID}))
+	must(t, "ApplySCIM", s.ApplySCIM(ctx, scimstate.Change{Base: 5, At: at, DeleteGroup: scimSub.ID}))
 	delete(want.Users, scimAlice.ID)
 	delete(want.Groups, scimSub.ID)
 	staff := want.Groups[scimStaff.ID]
@@ -159,12 +158,12 @@ func testSCIMSettled(t *testing.T, open func(*testing.T) Store) {
 	s := scimOf(t, open(t))
 	ctx := t.Context()
 	first, later := base().Add(time.Minute), base().Add(time.Hour)
-	must(t, "ApplySCIM", s.ApplySCIM(ctx, scim.Change{Base: 0, At: base(), PutUser: &scimBob}))
+	must(t, "ApplySCIM", s.ApplySCIM(ctx, scimstate.Change{Base: 0, At: base(), PutUser: &scimBob}))
 	if got := scimState(t, s).SettledAt; !got.IsZero() {
 		t.Errorf("SettledAt = %v before any was recorded", got)
 	}
-	must(t, "ApplySCIM", s.ApplySCIM(ctx, scim.Change{Base: 1, At: base().Add(2 * time.Minute), Settled: first, PutUser: &scimBob}))
-	must(t, "ApplySCIM", s.ApplySCIM(ctx, scim.Change{Base: 2, At: base().Add(2 * time.Hour), Settled: later, PutUser: &scimBob}))
+	must(t, "ApplySCIM", s.ApplySCIM(ctx, scimstate.Change{Base: 1, At: base().Add(2 * time.Minute), Settled: first, PutUser: &scimBob}))
+	must(t, "ApplySCIM", s.ApplySCIM(ctx, scimstate.Change{Base: 2, At: base().Add(2 * time.Hour), Settled: later, PutUser: &scimBob}))
 	if got := scimState(t, s).SettledAt; !sameTime(got, first) {
 		t.Errorf("SettledAt = %v, want the first recorded %v", got, first)
 	}
@@ -173,8 +172,8 @@ func testSCIMSettled(t *testing.T, open func(*testing.T) Store) {
 func testSCIMUniqueUserName(t *testing.T, open func(*testing.T) Store) {
 	s := scimOf(t, open(t))
 	want := fillSCIM(t, s)
-	twin := scim.User{ID: "u-twin", UserName: scimAlice.UserName, Active: true, Created: base(), Modified: base()}
-	if err := s.ApplySCIM(t.Context(), scim.Change{Base: 4, At: base().Add(9 * time.Hour), PutUser: &twin}); err == nil {
+	twin := scimstate.User{ID: "u-twin", UserName: scimAlice.UserName, Active: true, Created: base(), Modified: base()}
+	if err := s.ApplySCIM(t.Context(), scimstate.Change{Base: 4, At: base().Add(9 * time.Hour), PutUser: &twin}); err == nil {
 		t.Fatal("a second user named alice was stored")
 	}
 	checkSCIM(t, scimState(t, s), want)
