@@ -188,3 +188,25 @@ func Describe(a Action) string {
 		return fmt.Sprintf("%s %s in %s: %s", a.Kind(), t.User, t.Room, a.Why())
 	}
 }
+
+// ReasonNoAccount is why an addition is skipped for a user without a Matrix account: every cycle
+// checks the account before it invites or joins anyone, and skips those who have none.
+const ReasonNoAccount = "no Matrix account yet: skipped until they sign in once (checked every cycle)"
+
+// SkippedAction is an action the planner chose that the next cycle will not carry out, and why.
+type SkippedAction struct {
+	Action Action
+	Reason string
+}
+
+// addTargets returns the users the actions invite or join, by room.
+func addTargets(actions []Action) map[RoomUser]bool {
+	out := map[RoomUser]bool{}
+	for _, act := range actions {
+		switch act.(type) {
+		case Invite, ForceJoin:
+			out[act.Target()] = true
+		}
+	}
+	return out
+}

@@ -75,18 +75,6 @@ func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, s
 	}
 }
 
-// addTargets returns the users the actions invite or join, by room.
-func addTargets(actions []Action) map[RoomUser]bool {
-	out := map[RoomUser]bool{}
-	for _, act := range actions {
-		switch act.(type) {
-		case Invite, ForceJoin:
-			out[act.Target()] = true
-		}
-	}
-	return out
-}
-
 func (r *Reconciler) maxConcurrentWrites() int {
 	if r.opts.MaxConcurrentWrites > 0 {
 		return r.opts.MaxConcurrentWrites

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -69,21 +68,6 @@ type DirectoryAccount struct {
 	Username string
 }
 
-// AccountDirectory tells which Authentik accounts are deactivated or gone. usermap.Directory
-// implements it with the same Matrix ID mapping as group members.
-type AccountDirectory interface {
-	// InactiveUsers lists the users Authentik holds as inactive, by Matrix ID. The listing only
-	// says whom to look up: nobody is treated as deactivated on its word.
-	InactiveUsers(ctx context.Context) (map[id.UserID]DirectoryAccount, error)
-	// LookupAccounts looks each user up directly, by the source ID given for them, and says
-	// whether the account is active, inactive or gone. A failed lookup, or an account that now
-	// maps to another Matrix ID, is AccountUnknown; err sums up the lookups that failed (the
-	// others stand).
-	// The username given is the one the account had when the bot last saw it (empty if never
-	// seen): an account deleted and made again under it is a new account behind the same ID.
-	LookupAccounts(ctx context.Context, users map[id.UserID]DirectoryAccount) (map[id.UserID]AccountStatus, error)
-}
-
 // AccountsObserved is what a cycle learned of Authentik accounts besides group membership.
 type AccountsObserved struct {
 	// Listed are the users the listing of inactive users named: a hint of whom to look up, never
@@ -119,12 +103,6 @@ type AccountRecord struct {
 	LockedAt    time.Time
 	// LoggedOutAt is when the bot ended the user's sessions; zero if it has not.
 	LoggedOutAt time.Time
-}
-
-// LockReader is an Accounts that can tell whether an account is locked, so that the bot never
-// takes for its own a lock someone else set, and unlocks only what it locked.
-type LockReader interface {
-	Locked(ctx context.Context, user id.UserID) (bool, error)
 }
 
 // TrackDeactivation records (or updates) that a managed user's account is deactivated or gone

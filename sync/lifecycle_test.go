@@ -12,22 +12,6 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// inactive is an observation in which the direct lookups of users found them inactive.
-func inactive(users ...id.UserID) AccountsObserved {
-	return confirmed(AccountInactive, users...)
-}
-
-// confirmed is an observation in which the direct lookups of users said s of each.
-func confirmed(s AccountStatus, users ...id.UserID) AccountsObserved {
-	a := AccountsObserved{Confirmed: map[id.UserID]AccountStatus{}}
-	for _, u := range users {
-		a.Confirmed[u] = s
-	}
-	return a
-}
-
-func lockAfter(d time.Duration) *time.Duration { return &d }
-
 func withAccounts(s State, recs ...AccountRecord) State {
 	s.Accounts = map[id.UserID]AccountRecord{}
 	for _, r := range recs {

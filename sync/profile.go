@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -44,12 +43,6 @@ type Profile struct {
 type ProfileKey struct {
 	User  id.UserID
 	Field ProfileField
-}
-
-// Avatars reads and sets avatars; the Profiles implementation has it when it can.
-type Avatars interface {
-	AvatarURL(ctx context.Context, user id.UserID) (string, error)
-	SetAvatarURL(ctx context.Context, user id.UserID, url string) error
 }
 
 // SetProfile writes one profile field of a managed user. CheckFirst is set when the bot never

@@ -2,25 +2,12 @@ package sync
 
 import (
 	"reflect"
-	"regexp"
 	"slices"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix/id"
 )
-
-// protecting builds the Protection config would build from ids and patterns (anchored).
-func protecting(ids []id.UserID, patterns ...string) *Protection {
-	p := &Protection{IDs: map[id.UserID]bool{}}
-	for _, u := range ids {
-		p.IDs[u] = true
-	}
-	for _, expr := range patterns {
-		p.Patterns = append(p.Patterns, regexp.MustCompile("^(?:"+expr+")$"))
-	}
-	return p
-}
 
 func TestProtects(t *testing.T) {
 	p := protecting([]id.UserID{"@root:hs"}, `@ops-.*:hs`)

@@ -9,16 +9,6 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// ReasonNoAccount is why an addition is skipped for a user without a Matrix account: every cycle
-// checks the account before it invites or joins anyone, and skips those who have none.
-const ReasonNoAccount = "no Matrix account yet: skipped until they sign in once (checked every cycle)"
-
-// SkippedAction is an action the planner chose that the next cycle will not carry out, and why.
-type SkippedAction struct {
-	Action Action
-	Reason string
-}
-
 // skipWithoutAccount moves out of plan.Actions what a cycle would skip for want of a Matrix
 // account: the invites and joins of those users, and their entries in power level changes. It
 // asks the homeserver as a cycle does, once per user, several at a time; a user whose account

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rs/zerolog"
@@ -114,3 +115,20 @@ func (r *Reconciler) finishHeld(ctx context.Context, log zerolog.Logger, res *Cy
 		log.Warn().Err(err).Str("batch", res.Held.ID).Msg("Could not mark the confirmed batch as done")
 	}
 }
+
+// Steering is how operators steer the reconciler from outside: pausing it, exempting users and
+// deciding on held removals. A reconciler without one is never paused and holds no removals.
+type Steering interface {
+	Paused(ctx context.Context) (bool, error)
+	Exemptions(ctx context.Context) ([]Exemption, error)
+	// EndExemption lifts an UntilBack exemption once the user is back in a group.
+	EndExemption(ctx context.Context, room id.RoomID, user id.UserID) error
+	// HoldRemovals records a batch (idempotent by ID) and reports whether an admin has
+	// confirmed it, in which case the removals may run.
+	HoldRemovals(ctx context.Context, b HeldBatch) (confirmed bool, err error)
+	// FinishBatch marks a confirmed batch as carried out.
+	FinishBatch(ctx context.Context, id string) error
+}
+
+// ErrNoBatch is returned when no held batch has the given ID (and status).
+var ErrNoBatch = errors.New("no such held batch")

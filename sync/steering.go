@@ -1,8 +1,6 @@
 package sync
 
 import (
-	"context"
-	"errors"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -60,20 +58,6 @@ type HeldBatch struct {
 	DecidedAt time.Time
 }
 
-// Steering is how operators steer the reconciler from outside: pausing it, exempting users and
-// deciding on held removals. A reconciler without one is never paused and holds no removals.
-type Steering interface {
-	Paused(ctx context.Context) (bool, error)
-	Exemptions(ctx context.Context) ([]Exemption, error)
-	// EndExemption lifts an UntilBack exemption once the user is back in a group.
-	EndExemption(ctx context.Context, room id.RoomID, user id.UserID) error
-	// HoldRemovals records a batch (idempotent by ID) and reports whether an admin has
-	// confirmed it, in which case the removals may run.
-	HoldRemovals(ctx context.Context, b HeldBatch) (confirmed bool, err error)
-	// FinishBatch marks a confirmed batch as carried out.
-	FinishBatch(ctx context.Context, id string) error
-}
-
 // EndExemption lifts an exemption that lasted until the user came back into a group.
 type EndExemption struct {
 	Room   id.RoomID
@@ -97,6 +81,3 @@ type AuditEntry struct {
 	Room   id.RoomID
 	Result string
 }
-
-// ErrNoBatch is returned when no held batch has the given ID (and status).
-var ErrNoBatch = errors.New("no such held batch")

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -452,33 +451,6 @@ func powerReasons(in WhyInput, room id.RoomID, groups []GroupWhy, ro RoomObserva
 		out = append(out, s)
 	}
 	return out
-}
-
-// Snapshot is what one preview saw and planned: enough for Explain to answer about any user.
-type Snapshot struct {
-	Observed Observed
-	State    State
-	Plan     Plan
-	At       time.Time
-}
-
-// Snapshot observes and plans like Preview, keeping what the plan was made from.
-func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
-	obs, state, err := r.Observe(withoutRecords(ctx))
-	if err != nil {
-		return Snapshot{}, err
-	}
-	at := r.opts.Now()
-	plan := MakePlan(obs.Policy, obs, state, at)
-	r.skipWithoutAccount(ctx, &plan)
-	return Snapshot{Observed: obs, State: state, Plan: plan, At: at}, nil
-}
-
-// Explain explains user's place (in room, or every mapped room) from the snapshot; audit holds
-// the user's audit log entries, newest first.
-func (s Snapshot) Explain(user id.UserID, room id.RoomID, audit []AuditEntry) Why {
-	return Explain(WhyInput{Policy: s.Observed.Policy, Observed: s.Observed, State: s.State, Plan: s.Plan,
-		User: user, Room: room, Now: s.At, Audit: audit})
 }
 
 // WhySummary is an explanation laid out for reading, the form both `!sync why` and
