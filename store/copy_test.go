@@ -305,13 +305,13 @@ func TestCopyPlanRefusesSchemasThatDiffer(t *testing.T) {
 			}
 		})
 	}
-	plan, err := copyPlan(src, map[string]tableShape{
+	planned, err := copyPlan(src, map[string]tableShape{
 		"a": {columns: []string{"y", "x"}, identity: []string{"x"}, types: map[string]string{"y": "boolean", "x": "bigint"}},
 		"b": {columns: []string{"z"}, parents: []string{"a"}},
 	})
 	want := []copiedTable{{name: "a", columns: []string{"y", "x"}, identity: []string{"x"}, boolean: []bool{true, false}},
 		{name: "b", columns: []string{"z"}, boolean: []bool{false}}}
-	if err != nil || !reflect.DeepEqual(plan, want) {
-		t.Errorf("copyPlan = %+v, %v; want %+v", plan, err, want)
+	if err != nil || !reflect.DeepEqual(planned, want) {
+		t.Errorf("copyPlan = %+v, %v; want %+v", planned, err, want)
 	}
 }

@@ -49,11 +49,11 @@ type accountCheck struct {
 
 // apply runs the plan phase by phase: store bookkeeping, then unbans, then additions, then
 // removals. Within a phase, rooms are worked on concurrently, one write per room at a time.
-func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, plan Plan, state State, obs Observed, res *CycleResult) {
+func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, planned Plan, state State, obs Observed, res *CycleResult) {
 	a := &applier{r: r, log: log, state: state, res: res, obs: obs, exists: map[id.UserID]*accountCheck{}, failed: map[RoomUser]bool{},
-		adds: addTargets(plan.Actions), replaced: plan.replaced}
+		adds: addTargets(planned.Actions), replaced: planned.replaced}
 	defer func() { res.MissingAccounts = a.missingAccounts() }()
-	for _, phase := range applyPhases(plan.Actions) {
+	for _, phase := range applyPhases(planned.Actions) {
 		if ctx.Err() != nil {
 			break
 		}

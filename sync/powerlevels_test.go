@@ -241,17 +241,17 @@ func TestPlanPower(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			plan := MakePlan(tc.policy, tc.obs, tc.state, now)
-			if got := powerOnly(plan.Actions); !reflect.DeepEqual(got, tc.want) {
+			planned := MakePlan(tc.policy, tc.obs, tc.state, now)
+			if got := powerOnly(planned.Actions); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("power actions:\n got %#v\nwant %#v", got, tc.want)
 			}
-			for _, a := range plan.Actions {
+			for _, a := range planned.Actions {
 				if IsRemoval(a) {
 					t.Errorf("unexpected removal %s", Describe(a))
 				}
 			}
 			var ws []string
-			for _, w := range plan.Warnings {
+			for _, w := range planned.Warnings {
 				ws = append(ws, w.String())
 			}
 			if len(ws) != len(tc.warnings) {
@@ -313,7 +313,7 @@ func TestApplyPowerRecordsGrants(t *testing.T) {
 	res := &CycleResult{Done: map[string]int{}, Failed: map[string]int{}, Skipped: map[string]int{}}
 	st := NewState()
 	st.Grants = maps.Clone(ps.grants)
-	plan := Plan{Actions: []Action{
+	planned := Plan{Actions: []Action{
 		ScheduleDemotion{Room: roomA, User: carol, DueAt: later},
 		SetPowerLevels{Room: roomA, Changes: []LevelChange{
 			{User: alice, From: 0, To: 50, Promote: true},
@@ -321,7 +321,7 @@ func TestApplyPowerRecordsGrants(t *testing.T) {
 			{User: carol, From: 50, To: 0},
 		}},
 	}}
-	r.apply(t.Context(), r.opts.Log, plan, st, Observed{}, res)
+	r.apply(t.Context(), r.opts.Log, planned, st, Observed{}, res)
 	if w.writes != 1 {
 		t.Errorf("writes = %d, want 1", w.writes)
 	}
@@ -361,11 +361,11 @@ func TestApplyPowerFailedWriteLeavesRecordsAsTheyWere(t *testing.T) {
 	res := &CycleResult{Done: map[string]int{}, Failed: map[string]int{}, Skipped: map[string]int{}}
 	st := NewState()
 	st.Grants = maps.Clone(ps.grants)
-	plan := Plan{Actions: []Action{SetPowerLevels{Room: roomA, Changes: []LevelChange{
+	planned := Plan{Actions: []Action{SetPowerLevels{Room: roomA, Changes: []LevelChange{
 		{User: alice, From: 0, To: 50, Promote: true},
 		{User: bob, From: 50, To: 75, Promote: true},
 	}}}}
-	r.apply(t.Context(), r.opts.Log, plan, st, Observed{}, res)
+	r.apply(t.Context(), r.opts.Log, planned, st, Observed{}, res)
 	if want := map[RoomUser]PowerGrant{{roomA, bob}: old}; !reflect.DeepEqual(ps.grants, want) {
 		t.Errorf("grants = %+v, want %+v", ps.grants, want)
 	}
@@ -401,7 +401,7 @@ func TestApplyPowerSkipsUsersWithoutAccount(t *testing.T) {
 	w := &levelWriter{Rooms: fw, users: map[id.UserID]int{alice: 0, bob: 0, dave: 0}}
 	r := New(Options{Store: ps, Rooms: w, Now: func() time.Time { return now }})
 	res := &CycleResult{Done: map[string]int{}, Failed: map[string]int{}, Skipped: map[string]int{}}
-	plan := Plan{Actions: []Action{
+	planned := Plan{Actions: []Action{
 		SetPowerLevels{Room: roomA, Changes: []LevelChange{
 			{User: alice, From: 0, To: 50, Promote: true},
 			{User: bob, From: 0, To: 50, Promote: true}, // already in the room: not an addition
@@ -410,7 +410,7 @@ func TestApplyPowerSkipsUsersWithoutAccount(t *testing.T) {
 		Invite{Room: roomA, User: alice},
 		Invite{Room: roomA, User: dave},
 	}}
-	r.apply(t.Context(), r.opts.Log, plan, NewState(), Observed{}, res)
+	r.apply(t.Context(), r.opts.Log, planned, NewState(), Observed{}, res)
 	if w.users[alice] != 50 || w.users[bob] != 50 || w.users[dave] != 0 {
 		t.Errorf("levels = %v, want alice and bob raised, dave (no account) not", w.users)
 	}

@@ -186,8 +186,8 @@ func TestProtectedUserStaysOverManyCycles(t *testing.T) {
 	state := stateWith([]ManagedMember{tracked(roomA, root, earlier)}, nil)
 	at := now
 	for cycle := range 5 {
-		plan := MakePlan(p, obs, state, at)
-		for _, a := range plan.Actions {
+		planned := MakePlan(p, obs, state, at)
+		for _, a := range planned.Actions {
 			switch a := a.(type) {
 			case TrackMember:
 				state.Members.Set(a.Member())
@@ -199,8 +199,8 @@ func TestProtectedUserStaysOverManyCycles(t *testing.T) {
 				t.Fatalf("cycle %d: unexpected action %s", cycle, Describe(a))
 			}
 		}
-		if len(plan.Warnings) != 1 || plan.Warnings[0].User != root {
-			t.Errorf("cycle %d: warnings %v, want the protected line", cycle, plan.Warnings)
+		if len(planned.Warnings) != 1 || planned.Warnings[0].User != root {
+			t.Errorf("cycle %d: warnings %v, want the protected line", cycle, planned.Warnings)
 		}
 		at = at.Add(time.Minute)
 	}

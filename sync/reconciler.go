@@ -254,12 +254,12 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 		if groups == nil {
 			res.Children = expandedChildren(obs.Policy)
 		}
-		plan := r.guard(ctx, log, MakePlan(obs.Policy, obs, state, res.Started), state, &res)
+		planned := r.guard(ctx, log, MakePlan(obs.Policy, obs, state, res.Started), state, &res)
 		// The plan holds what it needs of the rooms; their members (hundreds of thousands in a large
 		// installation) need not stay in memory while the writes run.
 		obs.Rooms = nil
-		res.Warnings = plan.Warnings
-		for _, w := range plan.Warnings {
+		res.Warnings = planned.Warnings
+		for _, w := range planned.Warnings {
 			ev := log.Warn()
 			if w.Room != "" {
 				ev = ev.Str("room", string(w.Room))
@@ -269,7 +269,7 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 			}
 			ev.Msg(w.Message)
 		}
-		r.apply(ctx, log, plan, state, obs, &res)
+		r.apply(ctx, log, planned, state, obs, &res)
 		r.finishHeld(ctx, log, &res)
 	}
 	res.Duration = r.opts.Now().Sub(res.Started)

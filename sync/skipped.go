@@ -14,9 +14,9 @@ import (
 // asks the homeserver as a cycle does, once per user, several at a time; a user whose account
 // cannot be checked keeps their actions, as a cycle retries them. Preview calls it, so that
 // `plan`, `!sync plan` and `why` promise nothing a cycle skips.
-func (r *Reconciler) skipWithoutAccount(ctx context.Context, plan *Plan) {
+func (r *Reconciler) skipWithoutAccount(ctx context.Context, planned *Plan) {
 	var users []id.UserID
-	for _, a := range plan.Actions {
+	for _, a := range planned.Actions {
 		switch a.(type) {
 		case Invite, ForceJoin:
 			if u := a.Target().User; !slices.Contains(users, u) {
@@ -28,12 +28,12 @@ func (r *Reconciler) skipWithoutAccount(ctx context.Context, plan *Plan) {
 	if len(missing) == 0 {
 		return
 	}
-	kept := plan.Actions[:0]
-	for _, a := range plan.Actions {
+	kept := planned.Actions[:0]
+	for _, a := range planned.Actions {
 		switch act := a.(type) {
 		case Invite, ForceJoin:
 			if missing[a.Target().User] {
-				plan.Skipped = append(plan.Skipped, SkippedAction{Action: a, Reason: ReasonNoAccount})
+				planned.Skipped = append(planned.Skipped, SkippedAction{Action: a, Reason: ReasonNoAccount})
 				continue
 			}
 		case SetPowerLevels:
@@ -44,7 +44,7 @@ func (r *Reconciler) skipWithoutAccount(ctx context.Context, plan *Plan) {
 			for _, c := range act.Changes {
 				part := partAbout(parts, c.User)
 				if c.Promote && missing[c.User] {
-					plan.Skipped = append(plan.Skipped, SkippedAction{
+					planned.Skipped = append(planned.Skipped, SkippedAction{
 						Action: SetPowerLevels{Room: act.Room, Changes: []LevelChange{c}, Reason: part}, Reason: ReasonNoAccount})
 					continue
 				}
@@ -59,7 +59,7 @@ func (r *Reconciler) skipWithoutAccount(ctx context.Context, plan *Plan) {
 		}
 		kept = append(kept, a)
 	}
-	plan.Actions = kept
+	planned.Actions = kept
 }
 
 // partAbout returns the part of a power level change's reason about user.

@@ -17,12 +17,12 @@ func TestPreviewShowsWhatACycleSkips(t *testing.T) {
 	w.groups["staff"] = []id.UserID{alice, dave} // dave has no account
 	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite, PowerLevel: 50}))
 
-	plan, err := r.Preview(context.Background())
+	planned, err := r.Preview(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var promised []string
-	for _, a := range plan.Actions {
+	for _, a := range planned.Actions {
 		if IsMatrixWrite(a) && strings.Contains(Describe(a), string(dave)) {
 			promised = append(promised, Describe(a))
 		}
@@ -38,7 +38,7 @@ func TestPreviewShowsWhatACycleSkips(t *testing.T) {
 		t.Errorf("the preview promises for dave, who has no account: %v", promised)
 	}
 	var skipped []string
-	for _, s := range plan.Skipped {
+	for _, s := range planned.Skipped {
 		if s.Reason != ReasonNoAccount {
 			t.Errorf("skipped %s with reason %q", Describe(s.Action), s.Reason)
 		}

@@ -22,9 +22,9 @@ func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	at := r.opts.Now()
-	plan := MakePlan(obs.Policy, obs, state, at)
-	r.skipWithoutAccount(ctx, &plan)
-	return Snapshot{Observed: obs, State: state, Plan: plan, At: at}, nil
+	planned := MakePlan(obs.Policy, obs, state, at)
+	r.skipWithoutAccount(ctx, &planned)
+	return Snapshot{Observed: obs, State: state, Plan: planned, At: at}, nil
 }
 
 // Explain explains user's place (in room, or every mapped room) from the snapshot; audit holds

@@ -77,10 +77,10 @@ func (r *Reconciler) endExemption(ctx context.Context, room id.RoomID, user id.U
 
 // guard holds back the plan's removals when they trip the mass-removal thresholds and no admin
 // has confirmed exactly this batch. Additions go on either way.
-func (r *Reconciler) guard(ctx context.Context, log zerolog.Logger, plan Plan, state State, res *CycleResult) Plan {
-	v := CheckRemovals(r.opts.Guard, plan, state)
+func (r *Reconciler) guard(ctx context.Context, log zerolog.Logger, planned Plan, state State, res *CycleResult) Plan {
+	v := CheckRemovals(r.opts.Guard, planned, state)
 	if !v.Tripped() {
-		return plan
+		return planned
 	}
 	b := v.Batch()
 	b.Created = res.Started
@@ -88,7 +88,7 @@ func (r *Reconciler) guard(ctx context.Context, log zerolog.Logger, plan Plan, s
 		log.Warn().Str("why", b.Why).Int("removals", len(b.Removals)).
 			Msg("Mass removal held: no admin room to confirm it; raise the limits to let it through")
 		res.Held = &b
-		return plan.WithoutRemovals()
+		return planned.WithoutRemovals()
 	}
 	confirmed, err := r.opts.Steering.HoldRemovals(ctx, b)
 	if err != nil {
@@ -98,12 +98,12 @@ func (r *Reconciler) guard(ctx context.Context, log zerolog.Logger, plan Plan, s
 		log.Info().Str("batch", b.ID).Int("removals", len(b.Removals)).Msg("Mass removal confirmed by an admin; carrying it out")
 		b.Status = BatchConfirmed
 		res.Held = &b
-		return plan
+		return planned
 	}
 	log.Warn().Str("batch", b.ID).Str("why", b.Why).Int("removals", len(b.Removals)).
 		Msg("Mass removal held until an admin confirms it; invites and joins go on")
 	res.Held = &b
-	return plan.WithoutRemovals()
+	return planned.WithoutRemovals()
 }
 
 // finishHeld marks a confirmed batch as carried out once its cycle applied it.

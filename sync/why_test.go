@@ -190,8 +190,8 @@ func TestExplain(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			plan := MakePlan(tc.policy, tc.obs, tc.state, now)
-			why := Explain(WhyInput{Policy: tc.policy, Observed: tc.obs, State: tc.state, Plan: plan, User: tc.user, Room: tc.room, Now: now})
+			planned := MakePlan(tc.policy, tc.obs, tc.state, now)
+			why := Explain(WhyInput{Policy: tc.policy, Observed: tc.obs, State: tc.state, Plan: planned, User: tc.user, Room: tc.room, Now: now})
 			if len(why.Rooms) != 1 {
 				t.Fatalf("%d rooms explained, want 1: %+v", len(why.Rooms), why.Rooms)
 			}
@@ -271,9 +271,9 @@ func TestExplainAccount(t *testing.T) {
 		bob:   {User: bob, DeactivatedAt: earlier},
 		carol: {User: carol, DeactivatedAt: earlier, LoggedOutAt: earlier},
 	}
-	plan := MakePlan(p, obs, state, now)
+	planned := MakePlan(p, obs, state, now)
 	explain := func(u id.UserID) Why {
-		return Explain(WhyInput{Policy: p, Observed: obs, State: state, Plan: plan, User: u, Now: now})
+		return Explain(WhyInput{Policy: p, Observed: obs, State: state, Plan: planned, User: u, Now: now})
 	}
 	bobWhy := explain(bob)
 	want := []string{

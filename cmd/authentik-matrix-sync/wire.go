@@ -396,38 +396,38 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 		}
 		return printWhy(ctx, rec, st, why, namer, out)
 	}
-	plan, err := rec.Preview(ctx)
+	planned, err := rec.Preview(ctx)
 	if err != nil {
 		return err
 	}
 	var rooms []id.RoomID
-	for _, a := range plan.Actions {
+	for _, a := range planned.Actions {
 		rooms = append(rooms, a.Target().Room)
 	}
-	for _, sk := range plan.Skipped {
+	for _, sk := range planned.Skipped {
 		rooms = append(rooms, sk.Action.Target().Room)
 	}
-	for _, wn := range plan.Warnings {
+	for _, wn := range planned.Warnings {
 		rooms = append(rooms, wn.Room)
 	}
 	out = labelWriter{w: out, r: namer.replacer(ctx, rooms)}
-	for _, a := range plan.Actions {
+	for _, a := range planned.Actions {
 		fmt.Fprintln(out, syncer.Describe(a))
 	}
-	for _, s := range plan.Skipped {
+	for _, s := range planned.Skipped {
 		fmt.Fprintf(out, "skipped: %s (%s)\n", syncer.Describe(s.Action), s.Reason)
 	}
-	for _, warning := range plan.Warnings {
+	for _, warning := range planned.Warnings {
 		fmt.Fprintln(out, "warning:", warning.String())
 	}
 	writes := 0
-	for _, a := range plan.Actions {
+	for _, a := range planned.Actions {
 		if syncer.IsMatrixWrite(a) {
 			writes++
 		}
 	}
 	fmt.Fprintf(out, "%d action(s), %d of them in Matrix rooms, %d skipped, %d warning(s); nothing was changed\n",
-		len(plan.Actions), writes, len(plan.Skipped), len(plan.Warnings))
+		len(planned.Actions), writes, len(planned.Skipped), len(planned.Warnings))
 	return nil
 }
 
