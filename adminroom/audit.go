@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -14,7 +15,7 @@ import (
 type AuditStore interface {
 	// AppendAudit writes entries in one go; a skip repeating the newest entry about its room and
 	// user is left out.
-	AppendAudit(ctx context.Context, entries ...syncer.AuditEntry) error
+	AppendAudit(ctx context.Context, entries ...plan.AuditEntry) error
 	// PruneAudit deletes the entries older than before (none when zero) and all but the newest
 	// keep (none when 0).
 	PruneAudit(ctx context.Context, before time.Time, keep int) (int, error)
@@ -102,9 +103,9 @@ func (a *CycleAudit) Run(ctx context.Context) error {
 
 // record writes a cycle's room changes, one entry each, stamped with the cycle's start.
 func (a *CycleAudit) record(ctx context.Context, res syncer.CycleResult) {
-	entries := make([]syncer.AuditEntry, 0, len(res.Writes))
+	entries := make([]plan.AuditEntry, 0, len(res.Writes))
 	for _, w := range res.Writes {
-		entries = append(entries, syncer.AuditEntry{At: res.Started, Actor: "cycle " + res.ID,
+		entries = append(entries, plan.AuditEntry{At: res.Started, Actor: "cycle " + res.ID,
 			Command: w.Kind + ": " + w.Reason, Target: w.Target.User, Room: w.Target.Room, Result: w.Result})
 	}
 	if err := a.opts.Store.AppendAudit(ctx, entries...); err != nil {

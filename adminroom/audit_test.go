@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
 	syncer "authentik-matrix-sync/sync"
 )
@@ -35,9 +36,9 @@ func TestCycleAuditWritesEachSkipOnce(t *testing.T) {
 	st := openAuditStore(t)
 	a := NewCycleAudit(AuditOptions{Store: st, Log: zerolog.Nop()})
 	ctx := context.Background()
-	skipGhost := syncer.AppliedWrite{Kind: "force_join", Target: syncer.RoomUser{Room: roomA, User: ghost},
+	skipGhost := syncer.AppliedWrite{Kind: "force_join", Target: plan.RoomUser{Room: roomA, User: ghost},
 		Reason: "member of Authentik group staff", Result: syncer.ResultSkipped}
-	kick := syncer.AppliedWrite{Kind: "kick", Target: syncer.RoomUser{Room: roomA, User: alice}, Reason: "left staff", Result: syncer.ResultOK}
+	kick := syncer.AppliedWrite{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: alice}, Reason: "left staff", Result: syncer.ResultOK}
 	a.record(ctx, cycleAt(1, skipGhost, kick))
 	for n := 2; n <= 60; n++ {
 		a.record(ctx, cycleAt(n, skipGhost))
@@ -59,9 +60,9 @@ func TestCycleAuditPrunesByAgeAndSize(t *testing.T) {
 	st := openAuditStore(t)
 	ctx := context.Background()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	var entries []syncer.AuditEntry
+	var entries []plan.AuditEntry
 	for day := 10; day >= 0; day-- {
-		entries = append(entries, syncer.AuditEntry{At: now.AddDate(0, 0, -day), Actor: "@op:hs", Command: fmt.Sprintf("day -%d", day), Result: "ok"})
+		entries = append(entries, plan.AuditEntry{At: now.AddDate(0, 0, -day), Actor: "@op:hs", Command: fmt.Sprintf("day -%d", day), Result: "ok"})
 	}
 	if err := st.AppendAudit(ctx, entries...); err != nil {
 		t.Fatal(err)
@@ -94,13 +95,13 @@ func TestCycleAuditRunWritesAndPrunes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	if err := st.AppendAudit(ctx, syncer.AuditEntry{At: now.AddDate(-1, 0, 0), Actor: "@op:hs", Command: "pause", Result: "ok"}); err != nil {
+	if err := st.AppendAudit(ctx, plan.AuditEntry{At: now.AddDate(-1, 0, 0), Actor: "@op:hs", Command: "pause", Result: "ok"}); err != nil {
 		t.Fatal(err)
 	}
 	a := NewCycleAudit(AuditOptions{Store: st, MaxAge: 90 * 24 * time.Hour, Now: func() time.Time { return now }, Log: zerolog.Nop()})
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	a.CycleFinished(cycleAt(1, syncer.AppliedWrite{Kind: "invite", Target: syncer.RoomUser{Room: roomA, User: alice},
+	a.CycleFinished(cycleAt(1, syncer.AppliedWrite{Kind: "invite", Target: plan.RoomUser{Room: roomA, User: alice},
 		Reason: "member of Authentik group staff", Result: syncer.ResultOK}), syncer.CycleStats{})
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/doctor"
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -34,32 +35,32 @@ const (
 // Matrix is what the admin room needs of the homeserver.
 type Matrix interface {
 	SendNotice(ctx context.Context, room id.RoomID, plain, html string) error
-	RoomState(ctx context.Context, room id.RoomID) (syncer.RoomState, error)
+	RoomState(ctx context.Context, room id.RoomID) (plan.RoomState, error)
 	JoinRoom(ctx context.Context, room id.RoomID) error
 }
 
 // Store is the state the admin room reads and changes.
 type Store interface {
-	LoadState(ctx context.Context) (syncer.State, error)
+	LoadState(ctx context.Context) (plan.State, error)
 	DeletePending(ctx context.Context, room id.RoomID, user id.UserID) error
-	AppendAudit(ctx context.Context, entries ...syncer.AuditEntry) error
-	Audit(ctx context.Context, target id.UserID, limit int) ([]syncer.AuditEntry, error)
-	PutExemption(ctx context.Context, e syncer.Exemption) error
+	AppendAudit(ctx context.Context, entries ...plan.AuditEntry) error
+	Audit(ctx context.Context, target id.UserID, limit int) ([]plan.AuditEntry, error)
+	PutExemption(ctx context.Context, e plan.Exemption) error
 	DeleteExemption(ctx context.Context, room id.RoomID, user id.UserID) (bool, error)
 	DeleteExemptions(ctx context.Context, user id.UserID) (int, error)
-	Exemptions(ctx context.Context) ([]syncer.Exemption, error)
+	Exemptions(ctx context.Context) ([]plan.Exemption, error)
 	SetPaused(ctx context.Context, paused bool) error
 	Paused(ctx context.Context) (bool, error)
-	HoldBatch(ctx context.Context, b syncer.HeldBatch) (created bool, status string, err error)
-	Batch(ctx context.Context, id string) (syncer.HeldBatch, error)
-	OpenBatches(ctx context.Context) ([]syncer.HeldBatch, error)
+	HoldBatch(ctx context.Context, b plan.HeldBatch) (created bool, status string, err error)
+	Batch(ctx context.Context, id string) (plan.HeldBatch, error)
+	OpenBatches(ctx context.Context) ([]plan.HeldBatch, error)
 	DecideBatch(ctx context.Context, id, from, to string, by id.UserID) error
 }
 
 // Cycles is the reconciler as the commands use it.
 type Cycles interface {
 	LastCycle() *syncer.CycleResult
-	Preview(ctx context.Context) (syncer.Plan, error)
+	Preview(ctx context.Context) (plan.Plan, error)
 	// Snapshot is Preview with what the plan was made from, for !sync why.
 	Snapshot(ctx context.Context) (syncer.Snapshot, error)
 	RunCycle(ctx context.Context) syncer.CycleResult
@@ -85,7 +86,7 @@ type Options struct {
 	ResolveRoom func(ctx context.Context, alias string) (id.RoomID, error)
 	// RoomName names a room for replies (its alias); "" or nil leaves the ID alone.
 	RoomName func(ctx context.Context, room id.RoomID) string
-	Policy   syncer.Policy
+	Policy   plan.Policy
 	Interval time.Duration
 	// Started is when the process started: older commands are never answered.
 	Started time.Time
@@ -291,7 +292,7 @@ func (b *Bot) roomLabel(ctx context.Context, room id.RoomID) string {
 
 // Authorise decides whether sender may command the bot: a listed admin, or a power level of at
 // least minLevel (when minLevel > 0) in the admin room as the homeserver reports it.
-func Authorise(sender id.UserID, admins []id.UserID, minLevel int, levels *syncer.PowerLevels) bool {
+func Authorise(sender id.UserID, admins []id.UserID, minLevel int, levels *plan.PowerLevels) bool {
 	if slices.Contains(admins, sender) {
 		return true
 	}
@@ -331,7 +332,7 @@ func (b *Bot) refuse(ctx context.Context, sender id.UserID) {
 }
 
 // audit records an admin's command; a failure to record is logged, not fatal to the command.
-func (b *Bot) audit(ctx context.Context, e syncer.AuditEntry) {
+func (b *Bot) audit(ctx context.Context, e plan.AuditEntry) {
 	if err := b.opts.Store.AppendAudit(ctx, e); err != nil {
 		b.opts.Log.Warn().Err(err).Msg("Could not write the audit log")
 	}

@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/doctor"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
 	syncer "authentik-matrix-sync/sync"
 )
@@ -31,12 +32,12 @@ const (
 )
 
 func TestAuthorise(t *testing.T) {
-	levels := &syncer.PowerLevels{Users: map[id.UserID]int{modUser: 50, guest: 10}, UsersDefault: 0}
+	levels := &plan.PowerLevels{Users: map[id.UserID]int{modUser: 50, guest: 10}, UsersDefault: 0}
 	tests := []struct {
 		name     string
 		sender   id.UserID
 		minLevel int
-		levels   *syncer.PowerLevels
+		levels   *plan.PowerLevels
 		want     bool
 	}{
 		{"listed admin", opUser, 0, nil, true},
@@ -62,7 +63,7 @@ const maxEventBytes = 65536
 type fakeMatrix struct {
 	mu      gosync.Mutex
 	notices []Reply
-	levels  syncer.PowerLevels
+	levels  plan.PowerLevels
 	joined  int
 }
 
@@ -79,8 +80,8 @@ func (m *fakeMatrix) SendNotice(_ context.Context, room id.RoomID, plain, html s
 	return nil
 }
 
-func (m *fakeMatrix) RoomState(context.Context, id.RoomID) (syncer.RoomState, error) {
-	return syncer.RoomState{PowerLevels: m.levels}, nil
+func (m *fakeMatrix) RoomState(context.Context, id.RoomID) (plan.RoomState, error) {
+	return plan.RoomState{PowerLevels: m.levels}, nil
 }
 
 func (m *fakeMatrix) JoinRoom(context.Context, id.RoomID) error {
@@ -102,11 +103,11 @@ func (m *fakeMatrix) take() []Reply {
 type fakeCycles struct {
 	triggered int
 	last      *syncer.CycleResult
-	plan      syncer.Plan // what Preview returns
+	plan      plan.Plan // what Preview returns
 }
 
-func (c *fakeCycles) LastCycle() *syncer.CycleResult               { return c.last }
-func (c *fakeCycles) Preview(context.Context) (syncer.Plan, error) { return c.plan, nil }
+func (c *fakeCycles) LastCycle() *syncer.CycleResult             { return c.last }
+func (c *fakeCycles) Preview(context.Context) (plan.Plan, error) { return c.plan, nil }
 func (c *fakeCycles) RunCycle(context.Context) syncer.CycleResult {
 	return syncer.CycleResult{ID: "c1"}
 }
@@ -127,11 +128,11 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f := &fixture{mx: &fakeMatrix{levels: syncer.PowerLevels{Users: map[id.UserID]int{modUser: 50}}}, st: st,
+	f := &fixture{mx: &fakeMatrix{levels: plan.PowerLevels{Users: map[id.UserID]int{modUser: 50}}}, st: st,
 		cycles: &fakeCycles{}, clock: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	f.bot = New(Options{Room: adminRoom, Bot: botID, Admins: []id.UserID{opUser}, MinPowerLevel: 50,
 		Matrix: f.mx, Store: st, Backup: st, Started: f.clock.Add(-time.Minute),
-		Policy: syncer.Policy{Mappings: []syncer.Mapping{{Group: "staff", Room: roomA, Method: syncer.MethodInvite}}},
+		Policy: plan.Policy{Mappings: []plan.Mapping{{Group: "staff", Room: roomA, Method: plan.MethodInvite}}},
 		Now:    func() time.Time { return f.clock }, Log: zerolog.Nop()})
 	f.bot.SetCycles(f.cycles)
 	return f
@@ -241,10 +242,10 @@ func TestSteeringCommands(t *testing.T) {
 	onlyReply(t, f.say(opUser, "!sync unexempt @alice:hs"), "no longer exempt")
 	onlyReply(t, f.say(opUser, "!sync cancel @alice:hs"), "no pending removal")
 
-	must(f.st.PutMember(ctx, syncer.ManagedMember{Room: roomA, User: alice}))
-	must(f.st.PutPending(ctx, syncer.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff"}))
+	must(f.st.PutMember(ctx, plan.ManagedMember{Room: roomA, User: alice}))
+	must(f.st.PutPending(ctx, plan.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff"}))
 	onlyReply(t, f.say(opUser, "!sync pending"), "1 pending removal", "@alice:hs in !a:hs, due in 1h0m0s")
-	must(f.st.PutPending(ctx, syncer.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff", AwaitingRead: true}))
+	must(f.st.PutPending(ctx, plan.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff", AwaitingRead: true}))
 	onlyReply(t, f.say(opUser, "!sync pending"), "1 pending removal", "@alice:hs in !a:hs, waiting for a complete read of the room's groups, then a full grace period: left staff")
 	onlyReply(t, f.say(opUser, "!sync cancel @alice:hs"), "Cancelled 1 pending removal")
 	st, _ := f.st.LoadState(ctx)
@@ -258,12 +259,12 @@ func TestSteeringCommands(t *testing.T) {
 func TestHeldBatchConfirmAndReject(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	batch := func(users ...id.UserID) syncer.HeldBatch {
-		var rs []syncer.HeldRemoval
+	batch := func(users ...id.UserID) plan.HeldBatch {
+		var rs []plan.HeldRemoval
 		for _, u := range users {
-			rs = append(rs, syncer.HeldRemoval{Room: roomA, User: u, Action: syncer.RemoveKick, Reason: "left staff"})
+			rs = append(rs, plan.HeldRemoval{Room: roomA, User: u, Action: plan.RemoveKick, Reason: "left staff"})
 		}
-		return syncer.HeldBatch{ID: syncer.BatchID(rs), Why: "too many", Removals: rs}
+		return plan.HeldBatch{ID: plan.BatchID(rs), Why: "too many", Removals: rs}
 	}
 	b1 := batch(alice, "@bob:hs")
 	for range 2 {
@@ -299,11 +300,11 @@ func TestMappingsShowOptionsAndSpaceChildren(t *testing.T) {
 	f := newFixture(t)
 	week := 7 * 24 * time.Hour
 	space := id.RoomID("!space:hs")
-	f.bot.opts.Policy.Mappings = []syncer.Mapping{
-		{Group: "staff", Room: space, Method: syncer.MethodForce, PowerLevel: 50,
-			SpaceOptions: syncer.SpaceOptions{IncludeChildren: true, Recursive: true, Exclude: []id.RoomID{"!x:hs"}}},
-		{Group: "guests", Room: roomA, Method: syncer.MethodInvite, MappingOverrides: syncer.MappingOverrides{NoRemove: true}},
-		{Group: "alumni", Room: otherRoom, Method: syncer.MethodInvite, MappingOverrides: syncer.MappingOverrides{RemoveAction: syncer.RemoveBan, GracePeriod: &week}},
+	f.bot.opts.Policy.Mappings = []plan.Mapping{
+		{Group: "staff", Room: space, Method: plan.MethodForce, PowerLevel: 50,
+			SpaceOptions: plan.SpaceOptions{IncludeChildren: true, Recursive: true, Exclude: []id.RoomID{"!x:hs"}}},
+		{Group: "guests", Room: roomA, Method: plan.MethodInvite, MappingOverrides: plan.MappingOverrides{NoRemove: true}},
+		{Group: "alumni", Room: otherRoom, Method: plan.MethodInvite, MappingOverrides: plan.MappingOverrides{RemoveAction: plan.RemoveBan, GracePeriod: &week}},
 	}
 	r := onlyReply(t, f.say(opUser, "!sync mappings"), "3 mappings",
 		"staff → !space:hs (force, power level 50, with its child rooms, recursively, excluding 1 room)",
@@ -367,7 +368,7 @@ func TestDoctorCommand(t *testing.T) {
 func TestPlanAndStatusShowSkipped(t *testing.T) {
 	f := newFixture(t)
 	ghost := id.UserID("@ghost:hs")
-	f.cycles.plan = syncer.Plan{Skipped: []syncer.SkippedAction{{Action: syncer.Invite{Room: roomA, User: ghost, Reason: "member of Authentik group staff"}, Reason: syncer.ReasonNoAccount}}}
+	f.cycles.plan = plan.Plan{Skipped: []plan.SkippedAction{{Action: plan.Invite{Room: roomA, User: ghost, Reason: "member of Authentik group staff"}, Reason: plan.ReasonNoAccount}}}
 	r := onlyReply(t, f.say(opUser, "!sync plan"), "Plan: 0 actions, 1 skipped, 0 warnings", "skipped invite @ghost:hs: no Matrix account yet")
 	if strings.Contains(r.Plain, "• invite") {
 		t.Errorf("the plan promises the skipped invite: %s", r.Plain)
@@ -399,8 +400,8 @@ func TestRoomAliasesAndLabels(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(f.st.PutMember(ctx, syncer.ManagedMember{Room: roomA, User: alice}))
-	must(f.st.PutPending(ctx, syncer.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff"}))
+	must(f.st.PutMember(ctx, plan.ManagedMember{Room: roomA, User: alice}))
+	must(f.st.PutPending(ctx, plan.PendingRemoval{Room: roomA, User: alice, DueAt: f.clock.Add(time.Hour), CreatedAt: f.clock, Reason: "left staff"}))
 	onlyReply(t, f.say(opUser, "!sync pending"), "@alice:hs in #staff:hs (!a:hs), due in 1h0m0s")
 	onlyReply(t, f.say(opUser, "!sync cancel @alice:hs #nope:hs"), "could not look up #nope:hs")
 	onlyReply(t, f.say(opUser, "!sync cancel @alice:hs #staff:hs"), "Cancelled 1 pending removal")

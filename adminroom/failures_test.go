@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -12,7 +13,7 @@ func TestFailedWritesAreToldOnceAndRecoveryOnce(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	known := syncer.CycleStats{GroupMembers: map[string]int{"staff": 3}}
-	failedKick := syncer.AppliedWrite{Kind: "kick", Target: syncer.RoomUser{Room: roomA, User: alice}, Reason: "left staff", Result: syncer.ResultFailed}
+	failedKick := syncer.AppliedWrite{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: alice}, Reason: "left staff", Result: syncer.ResultFailed}
 	okKick := failedKick
 	okKick.Result = syncer.ResultOK
 	steps := []struct {

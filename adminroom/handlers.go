@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/doctor"
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -139,7 +140,7 @@ func (b *Bot) mappings(_ context.Context, _ Request) Reply {
 }
 
 // mappingOptions says how one mapping differs from plain membership sync, for !sync mappings.
-func mappingOptions(m syncer.Mapping) []string {
+func mappingOptions(m plan.Mapping) []string {
 	opts := []string{string(m.Method)}
 	if m.Rejoin {
 		opts = append(opts, "rejoin")
@@ -186,7 +187,7 @@ func (b *Bot) plan(ctx context.Context, _ Request) Reply {
 	byRoom := map[id.RoomID][]string{}
 	var rooms []id.RoomID
 	for _, a := range p.Actions {
-		if !syncer.IsMatrixWrite(a) && a.Kind() != (syncer.ScheduleRemoval{}).Kind() {
+		if !plan.IsMatrixWrite(a) && a.Kind() != (plan.ScheduleRemoval{}).Kind() {
 			continue
 		}
 		r := a.Target().Room
@@ -205,7 +206,7 @@ func (b *Bot) plan(ctx context.Context, _ Request) Reply {
 			rooms = append(rooms, r)
 		}
 		who := string(s.Action.Target().User)
-		if sp, ok := s.Action.(syncer.SetPowerLevels); ok && len(sp.Changes) == 1 {
+		if sp, ok := s.Action.(plan.SetPowerLevels); ok && len(sp.Changes) == 1 {
 			who = string(sp.Changes[0].User)
 		}
 		byRoom[r] = append(byRoom[r], "skipped "+s.Action.Kind()+" "+who+": "+s.Reason)
@@ -241,11 +242,11 @@ func (b *Bot) now(ctx context.Context, req Request) Reply {
 		return plainReply("This instance is not the leader; the leader runs the cycles.")
 	}
 	res := rec.RunCycle(ctx)
-	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "now", Result: "cycle " + res.ID})
+	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "now", Result: "cycle " + res.ID})
 	var t text
 	t.head("Cycle %s: %s", res.ID, cycleLine(&res))
 	t.line("Took %s", res.Duration.Round(time.Millisecond))
-	if res.Held != nil && res.Held.Status == syncer.BatchHeld {
+	if res.Held != nil && res.Held.Status == plan.BatchHeld {
 		t.line("%s held: say %s confirm %s", fmtCount(len(res.Held.Removals), "removal", "removals"), b.opts.Prefix, res.Held.ID)
 	}
 	for _, w := range res.Warnings {
@@ -259,11 +260,11 @@ func (b *Bot) pending(ctx context.Context, _ Request) Reply {
 	if err != nil {
 		return describeErr("pending", err)
 	}
-	list := make([]syncer.PendingRemoval, 0, len(st.Pending))
+	list := make([]plan.PendingRemoval, 0, len(st.Pending))
 	for _, p := range st.Pending {
 		list = append(list, p)
 	}
-	slices.SortFunc(list, func(a, c syncer.PendingRemoval) int { return a.DueAt.Compare(c.DueAt) })
+	slices.SortFunc(list, func(a, c plan.PendingRemoval) int { return a.DueAt.Compare(c.DueAt) })
 	var t text
 	t.head("%s", fmtCount(len(list), "pending removal", "pending removals"))
 	now := b.opts.Now()
@@ -306,7 +307,7 @@ func (b *Bot) cancelFor(ctx context.Context, by id.UserID, user id.UserID, room 
 		return nil, nil
 	}
 	// The exemption comes first: a cycle between the two writes must not schedule the removal again.
-	if err := b.opts.Store.PutExemption(ctx, syncer.Exemption{User: user, Room: room, UntilBack: true, By: by, Reason: why}); err != nil {
+	if err := b.opts.Store.PutExemption(ctx, plan.Exemption{User: user, Room: room, UntilBack: true, By: by, Reason: why}); err != nil {
 		return nil, err
 	}
 	for _, r := range rooms {
@@ -324,7 +325,7 @@ func (b *Bot) cancel(ctx context.Context, req Request) Reply {
 	if err != nil {
 		result = errText(err)
 	}
-	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "cancel", Target: user, Room: room, Result: result})
+	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "cancel", Target: user, Room: room, Result: result})
 	if err != nil {
 		return describeErr("cancel", err)
 	}
@@ -342,8 +343,8 @@ func (b *Bot) cancel(ctx context.Context, req Request) Reply {
 
 func (b *Bot) exempt(ctx context.Context, req Request) Reply {
 	user, room := id.UserID(req.arg(0)), id.RoomID(req.arg(1))
-	err := b.opts.Store.PutExemption(ctx, syncer.Exemption{User: user, Room: room, By: req.Sender, Reason: "exempt"})
-	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "exempt", Target: user, Room: room, Result: resultOf(err)})
+	err := b.opts.Store.PutExemption(ctx, plan.Exemption{User: user, Room: room, By: req.Sender, Reason: "exempt"})
+	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "exempt", Target: user, Room: room, Result: resultOf(err)})
 	if err != nil {
 		return describeErr("exempt", err)
 	}
@@ -357,7 +358,7 @@ func (b *Bot) exempt(ctx context.Context, req Request) Reply {
 func (b *Bot) unexempt(ctx context.Context, req Request) Reply {
 	user := id.UserID(req.arg(0))
 	n, err := b.opts.Store.DeleteExemptions(ctx, user)
-	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "unexempt", Target: user, Result: resultOf(err)})
+	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "unexempt", Target: user, Result: resultOf(err)})
 	if err != nil {
 		return describeErr("unexempt", err)
 	}
@@ -369,8 +370,8 @@ func (b *Bot) unexempt(ctx context.Context, req Request) Reply {
 
 func (b *Bot) confirm(ctx context.Context, req Request) Reply {
 	batchID := strings.ToLower(req.arg(0))
-	err := b.opts.Store.DecideBatch(ctx, batchID, syncer.BatchHeld, syncer.BatchConfirmed, req.Sender)
-	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "confirm " + batchID, Result: resultOf(err)})
+	err := b.opts.Store.DecideBatch(ctx, batchID, plan.BatchHeld, plan.BatchConfirmed, req.Sender)
+	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "confirm " + batchID, Result: resultOf(err)})
 	if errors.Is(err, syncer.ErrNoBatch) {
 		return plainReply("No held batch %q. Say %s pending to see them.", batchID, b.opts.Prefix)
 	}
@@ -387,9 +388,9 @@ func (b *Bot) reject(ctx context.Context, req Request) Reply {
 	batchID := strings.ToLower(req.arg(0))
 	hb, err := b.opts.Store.Batch(ctx, batchID)
 	if err == nil {
-		err = b.opts.Store.DecideBatch(ctx, batchID, syncer.BatchHeld, syncer.BatchRejected, req.Sender)
+		err = b.opts.Store.DecideBatch(ctx, batchID, plan.BatchHeld, plan.BatchRejected, req.Sender)
 	}
-	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "reject " + batchID, Result: resultOf(err)})
+	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "reject " + batchID, Result: resultOf(err)})
 	if errors.Is(err, syncer.ErrNoBatch) {
 		return plainReply("No held batch %q. Say %s pending to see them.", batchID, b.opts.Prefix)
 	}
@@ -413,7 +414,7 @@ func (b *Bot) backup(ctx context.Context, req Request) Reply {
 		return plainReply("No backup is configured.")
 	}
 	path, err := b.opts.Backup.Backup(ctx)
-	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "backup", Result: resultOf(err)})
+	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "backup", Result: resultOf(err)})
 	if err != nil {
 		return describeErr("backup", err)
 	}
@@ -426,7 +427,7 @@ func (b *Bot) doctor(ctx context.Context, req Request) Reply {
 	}
 	report := b.opts.Doctor(ctx)
 	ok := report.OK()
-	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: "doctor", Result: doctorResult(ok)})
+	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "doctor", Result: doctorResult(ok)})
 	return renderDoctor(report)
 }
 
@@ -477,7 +478,7 @@ func doctorResult(ok bool) string {
 
 func (b *Bot) setPaused(ctx context.Context, req Request, paused bool) Reply {
 	err := b.opts.Store.SetPaused(ctx, paused)
-	b.audit(ctx, syncer.AuditEntry{Actor: string(req.Sender), Command: req.Name, Result: resultOf(err)})
+	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: req.Name, Result: resultOf(err)})
 	if err != nil {
 		return describeErr(req.Name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -26,7 +27,7 @@ func (b *Bot) afterCycle(ctx context.Context, rep cycleReport) {
 			failed = append(failed, w)
 			continue
 		}
-		if w.Kind == (syncer.Kick{}).Kind() || w.Kind == (syncer.Ban{}).Kind() {
+		if w.Kind == (plan.Kick{}).Kind() || w.Kind == (plan.Ban{}).Kind() {
 			if w.Result == syncer.ResultSkipped {
 				held = append(held, w)
 			} else {

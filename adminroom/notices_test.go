@@ -7,6 +7,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -28,7 +29,7 @@ func TestNoticesAreGroupedAndSentOnChange(t *testing.T) {
 	var writes []syncer.AppliedWrite
 	for i := range 40 {
 		u := id.UserID("@u" + itoa(i) + ":hs")
-		writes = append(writes, syncer.AppliedWrite{Kind: "kick", Target: syncer.RoomUser{Room: roomA, User: u}, Reason: "left staff", Result: syncer.ResultOK})
+		writes = append(writes, syncer.AppliedWrite{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: u}, Reason: "left staff", Result: syncer.ResultOK})
 	}
 	known := syncer.CycleStats{GroupMembers: map[string]int{"staff": 3}}
 	unknown := syncer.CycleStats{GroupMembers: map[string]int{}}
@@ -43,7 +44,7 @@ func TestNoticesAreGroupedAndSentOnChange(t *testing.T) {
 		{"recovered", cycleReport{syncer.CycleResult{ID: "c4"}, known}, []string{"every mapped group reads again"}},
 		{"missing account", cycleReport{syncer.CycleResult{ID: "c5", NoAccount: []id.UserID{alice}}, known}, []string{"1 user without a Matrix account yet"}},
 		{"missing account again: once per user", cycleReport{syncer.CycleResult{ID: "c6", NoAccount: []id.UserID{alice}}, known}, nil},
-		{"backup failed, removals held", cycleReport{syncer.CycleResult{ID: "c7", Writes: []syncer.AppliedWrite{{Kind: "kick", Target: syncer.RoomUser{Room: roomA, User: alice}, Result: syncer.ResultSkipped}}}, known}, []string{"State backup failed: 1 removal held"}},
+		{"backup failed, removals held", cycleReport{syncer.CycleResult{ID: "c7", Writes: []syncer.AppliedWrite{{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: alice}, Result: syncer.ResultSkipped}}}, known}, []string{"State backup failed: 1 removal held"}},
 	}
 	for _, s := range steps {
 		f.bot.afterCycle(ctx, s.rep)

@@ -1,6 +1,7 @@
 package adminroom
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"encoding/json"
 	"strings"
@@ -9,8 +10,6 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // rawEvent builds an event of type typ whose content is exactly content, as a client could send.
@@ -77,7 +76,7 @@ func TestPowerLevelFromHomeserverOnly(t *testing.T) {
 	f := newFixture(t)
 	onlyReply(t, f.say(modUser, "!sync help"), "help")
 	f.mx.mu.Lock()
-	f.mx.levels = syncer.PowerLevels{Users: map[id.UserID]int{modUser: 49}}
+	f.mx.levels = plan.PowerLevels{Users: map[id.UserID]int{modUser: 49}}
 	f.mx.mu.Unlock()
 	f.clock = f.clock.Add(2 * refusalEvery)
 	onlyReply(t, f.say(modUser, `!sync help "power level 100"`), "only the bot's admins")
@@ -91,12 +90,12 @@ func TestRepliesEscapeOutsideText(t *testing.T) {
 	ctx := context.Background()
 	evilRoom := id.RoomID("!" + script + ":hs")
 	evilUser := id.UserID("@" + script + ":hs")
-	f.bot.opts.Policy = syncer.Policy{Mappings: []syncer.Mapping{{Group: script, Room: evilRoom, Method: syncer.MethodInvite}},
-		RemoveAction: syncer.RemoveKick}
-	if err := f.st.PutMember(ctx, syncer.ManagedMember{Room: evilRoom, User: evilUser}); err != nil {
+	f.bot.opts.Policy = plan.Policy{Mappings: []plan.Mapping{{Group: script, Room: evilRoom, Method: plan.MethodInvite}},
+		RemoveAction: plan.RemoveKick}
+	if err := f.st.PutMember(ctx, plan.ManagedMember{Room: evilRoom, User: evilUser}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.st.PutPending(ctx, syncer.PendingRemoval{Room: evilRoom, User: evilUser, DueAt: f.clock.Add(time.Hour),
+	if err := f.st.PutPending(ctx, plan.PendingRemoval{Room: evilRoom, User: evilUser, DueAt: f.clock.Add(time.Hour),
 		CreatedAt: f.clock, Reason: "no longer in Authentik group " + script}); err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +125,8 @@ func TestRepliesEscapeOutsideText(t *testing.T) {
 		})
 	}
 	// Notices posted on the bot's own initiative: a held batch names users, rooms and reasons.
-	batch := syncer.HeldBatch{Why: script, Removals: []syncer.HeldRemoval{{Room: evilRoom, User: evilUser, Action: syncer.RemoveKick, Reason: script}}}
-	batch.ID = syncer.BatchID(batch.Removals)
+	batch := plan.HeldBatch{Why: script, Removals: []plan.HeldRemoval{{Room: evilRoom, User: evilUser, Action: plan.RemoveKick, Reason: script}}}
+	batch.ID = plan.BatchID(batch.Removals)
 	if _, err := f.bot.HoldRemovals(ctx, batch); err != nil {
 		t.Fatal(err)
 	}

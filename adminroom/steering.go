@@ -8,6 +8,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -15,7 +16,7 @@ import (
 func (b *Bot) Paused(ctx context.Context) (bool, error) { return b.opts.Store.Paused(ctx) }
 
 // Exemptions implements sync.Steering.
-func (b *Bot) Exemptions(ctx context.Context) ([]syncer.Exemption, error) {
+func (b *Bot) Exemptions(ctx context.Context) ([]plan.Exemption, error) {
 	return b.opts.Store.Exemptions(ctx)
 }
 
@@ -26,7 +27,7 @@ func (b *Bot) EndExemption(ctx context.Context, room id.RoomID, user id.UserID) 
 }
 
 // HoldRemovals implements sync.Steering: the batch is stored, and posted the first time.
-func (b *Bot) HoldRemovals(ctx context.Context, hb syncer.HeldBatch) (bool, error) {
+func (b *Bot) HoldRemovals(ctx context.Context, hb plan.HeldBatch) (bool, error) {
 	created, status, err := b.opts.Store.HoldBatch(ctx, hb)
 	if err != nil {
 		return false, err
@@ -34,10 +35,10 @@ func (b *Bot) HoldRemovals(ctx context.Context, hb syncer.HeldBatch) (bool, erro
 	if created {
 		b.notify(b.heldNotice(hb))
 	}
-	return status == syncer.BatchConfirmed, nil
+	return status == plan.BatchConfirmed, nil
 }
 
-func (b *Bot) heldNotice(hb syncer.HeldBatch) Reply {
+func (b *Bot) heldNotice(hb plan.HeldBatch) Reply {
 	var t text
 	t.head("Mass removal held: %s (batch %s)", fmtCount(len(hb.Removals), "user", "users"), hb.ID)
 	t.line("Why: %s", hb.Why)
@@ -61,7 +62,7 @@ func (b *Bot) heldNotice(hb syncer.HeldBatch) Reply {
 
 // FinishBatch implements sync.Steering.
 func (b *Bot) FinishBatch(ctx context.Context, batchID string) error {
-	return b.opts.Store.DecideBatch(ctx, batchID, syncer.BatchConfirmed, syncer.BatchDone, "")
+	return b.opts.Store.DecideBatch(ctx, batchID, plan.BatchConfirmed, plan.BatchDone, "")
 }
 
 // ActionFinished implements sync.Observer; the admin room reads whole cycles only.

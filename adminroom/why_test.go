@@ -10,6 +10,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -29,28 +30,28 @@ func TestWhyCommand(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	space, child := id.RoomID("!space:hs"), id.RoomID("!child:hs")
-	policy := syncer.Policy{Bot: botID, GracePeriod: time.Hour, RemoveAction: syncer.RemoveKick, Mappings: syncer.ExpandSpaces([]syncer.Mapping{
-		{Group: "staff", Room: roomA, Method: syncer.MethodInvite},
-		{Group: "engineering", Room: space, Method: syncer.MethodInvite, SpaceOptions: syncer.SpaceOptions{IncludeChildren: true}},
+	policy := plan.Policy{Bot: botID, GracePeriod: time.Hour, RemoveAction: plan.RemoveKick, Mappings: plan.ExpandSpaces([]plan.Mapping{
+		{Group: "staff", Room: roomA, Method: plan.MethodInvite},
+		{Group: "engineering", Room: space, Method: plan.MethodInvite, SpaceOptions: plan.SpaceOptions{IncludeChildren: true}},
 	}, map[id.RoomID][]id.RoomID{space: {child}})}
-	room := func(members map[id.UserID]syncer.RoomMember) syncer.RoomObservation {
-		members[botID] = syncer.RoomMember{Membership: syncer.MembershipJoin}
-		return syncer.RoomObservation{State: syncer.RoomState{Members: syncer.NewRoomMembers(members),
-			PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{botID: 100}, Kick: 50, Ban: 50}}}
+	room := func(members map[id.UserID]plan.RoomMember) plan.RoomObservation {
+		members[botID] = plan.RoomMember{Membership: plan.MembershipJoin}
+		return plan.RoomObservation{State: plan.RoomState{Members: plan.NewRoomMembers(members),
+			PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{botID: 100}, Kick: 50, Ban: 50}}}
 	}
-	joined := syncer.RoomMember{Membership: syncer.MembershipJoin, Sender: alice}
-	eng := syncer.GroupMembers{Group: "engineering", Members: []syncer.Member{{UserID: alice, Username: "alice"}}}
+	joined := plan.RoomMember{Membership: plan.MembershipJoin, Sender: alice}
+	eng := plan.GroupMembers{Group: "engineering", Members: []plan.Member{{UserID: alice, Username: "alice"}}}
 	eng.Via.Set(0, "backend")
-	obs := syncer.Observed{Policy: policy,
-		Groups: map[string]syncer.GroupMembers{"staff": {Group: "staff"}, "engineering": eng},
-		Rooms: map[id.RoomID]syncer.RoomObservation{
-			roomA: room(map[id.UserID]syncer.RoomMember{}), space: room(map[id.UserID]syncer.RoomMember{alice: joined}),
-			child: room(map[id.UserID]syncer.RoomMember{alice: joined}),
+	obs := plan.Observed{Policy: policy,
+		Groups: map[string]plan.GroupMembers{"staff": {Group: "staff"}, "engineering": eng},
+		Rooms: map[id.RoomID]plan.RoomObservation{
+			roomA: room(map[id.UserID]plan.RoomMember{}), space: room(map[id.UserID]plan.RoomMember{alice: joined}),
+			child: room(map[id.UserID]plan.RoomMember{alice: joined}),
 		}}
-	state := syncer.NewState()
-	snap := syncer.Snapshot{Observed: obs, State: state, Plan: syncer.MakePlan(policy, obs, state, f.clock), At: f.clock}
+	state := plan.NewState()
+	snap := syncer.Snapshot{Observed: obs, State: state, Plan: plan.MakePlan(policy, obs, state, f.clock), At: f.clock}
 	f.bot.SetCycles(snapshotCycles{fakeCycles: f.cycles, snap: snap})
-	if err := f.st.AppendAudit(ctx, syncer.AuditEntry{At: f.clock.Add(-time.Hour), Actor: "cycle 4f2a9c1e", Command: "invite", Target: alice, Room: child, Result: "ok"}); err != nil {
+	if err := f.st.AppendAudit(ctx, plan.AuditEntry{At: f.clock.Add(-time.Hour), Actor: "cycle 4f2a9c1e", Command: "invite", Target: alice, Room: child, Result: "ok"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -76,27 +77,27 @@ func TestStatusListsProtectedUsers(t *testing.T) {
 	if strings.Contains(r.Plain, "Protected") {
 		t.Errorf("status names protected users while none are configured: %q", r.Plain)
 	}
-	f.bot.opts.Policy.Protected = &syncer.Protection{IDs: map[id.UserID]bool{"@root:hs": true},
+	f.bot.opts.Policy.Protected = &plan.Protection{IDs: map[id.UserID]bool{"@root:hs": true},
 		Patterns: []*regexp.Regexp{regexp.MustCompile(`^(?:@ops-.*:hs)$`)}}
 	onlyReply(t, f.say(opUser, "!sync status"), "Protected (protected_users, never removed, banned, demoted or locked): @root:hs, /@ops-.*:hs/")
 }
 
 func TestWhyReplyStaysSmall(t *testing.T) {
 	f := newFixture(t)
-	var mappings []syncer.Mapping
-	rooms := map[id.RoomID]syncer.RoomObservation{}
+	var mappings []plan.Mapping
+	rooms := map[id.RoomID]plan.RoomObservation{}
 	for i := range 3 * whyRoomsShown {
 		room := id.RoomID(fmt.Sprintf("!r%03d:hs", i))
-		mappings = append(mappings, syncer.Mapping{Group: "staff", Room: room, Method: syncer.MethodInvite})
-		rooms[room] = syncer.RoomObservation{State: syncer.RoomState{Members: syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{
-			botID: {Membership: syncer.MembershipJoin}, alice: {Membership: syncer.MembershipJoin}}),
-			PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{botID: 100}}}}
+		mappings = append(mappings, plan.Mapping{Group: "staff", Room: room, Method: plan.MethodInvite})
+		rooms[room] = plan.RoomObservation{State: plan.RoomState{Members: plan.NewRoomMembers(map[id.UserID]plan.RoomMember{
+			botID: {Membership: plan.MembershipJoin}, alice: {Membership: plan.MembershipJoin}}),
+			PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{botID: 100}}}}
 	}
-	policy := syncer.Policy{Bot: botID, Mappings: mappings}
-	obs := syncer.Observed{Policy: policy, Groups: map[string]syncer.GroupMembers{"staff": {Group: "staff", Members: []syncer.Member{{UserID: alice}}}}, Rooms: rooms}
-	state := syncer.NewState()
+	policy := plan.Policy{Bot: botID, Mappings: mappings}
+	obs := plan.Observed{Policy: policy, Groups: map[string]plan.GroupMembers{"staff": {Group: "staff", Members: []plan.Member{{UserID: alice}}}}, Rooms: rooms}
+	state := plan.NewState()
 	f.bot.SetCycles(snapshotCycles{fakeCycles: f.cycles, snap: syncer.Snapshot{Observed: obs, State: state,
-		Plan: syncer.MakePlan(policy, obs, state, f.clock), At: f.clock}})
+		Plan: plan.MakePlan(policy, obs, state, f.clock), At: f.clock}})
 	r := onlyReply(t, f.say(opUser, "!sync why @alice:hs"), "!r024:hs: member", "… and 50 more rooms; ask about one with !sync why @alice:hs !room:server")
 	if strings.Contains(r.Plain, "!r025:hs") {
 		t.Errorf("more than %d rooms shown", whyRoomsShown)

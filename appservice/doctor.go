@@ -1,13 +1,12 @@
 package appservice
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"fmt"
 	"net/http"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // The calls below are the doctor's. Unlike Check, none of them writes: the bot account is not
@@ -56,14 +55,14 @@ func (m *Matrix) CheckForceJoin(ctx context.Context) (string, error) {
 
 // RoomPower resolves a room ID or alias and reads the room's power levels. A room the bot is
 // not joined to is an error wrapping ErrBotNotInRoom.
-func (m *Matrix) RoomPower(ctx context.Context, roomOrAlias string) (id.RoomID, syncer.PowerLevels, error) {
+func (m *Matrix) RoomPower(ctx context.Context, roomOrAlias string) (id.RoomID, plan.PowerLevels, error) {
 	room, err := m.ResolveRoom(ctx, roomOrAlias)
 	if err != nil {
-		return "", syncer.PowerLevels{}, err
+		return "", plan.PowerLevels{}, err
 	}
 	state, err := m.RoomState(ctx, room)
 	if err != nil {
-		return room, syncer.PowerLevels{}, err
+		return room, plan.PowerLevels{}, err
 	}
 	return room, state.PowerLevels, nil
 }

@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -56,7 +57,7 @@ type hierarchyResponse struct {
 
 // SpaceChildren lists the rooms the space names in m.space.child events with a non-empty via. A
 // room that is not a space (no m.space room type) has no children.
-func (s *SpaceReader) SpaceChildren(ctx context.Context, space id.RoomID) ([]syncer.SpaceChild, error) {
+func (s *SpaceReader) SpaceChildren(ctx context.Context, space id.RoomID) ([]plan.SpaceChild, error) {
 	query := map[string]string{"max_depth": "1"}
 	if !s.noAdmin.Load() {
 		var resp hierarchyResponse
@@ -84,7 +85,7 @@ func (s *SpaceReader) SpaceChildren(ctx context.Context, space id.RoomID) ([]syn
 	return children, err
 }
 
-func (s *SpaceReader) read(ctx context.Context, space id.RoomID, url string) ([]syncer.SpaceChild, error) {
+func (s *SpaceReader) read(ctx context.Context, space id.RoomID, url string) ([]plan.SpaceChild, error) {
 	var resp hierarchyResponse
 	err := s.m.withRateLimit(ctx, "space hierarchy", func(ctx context.Context) error {
 		resp = hierarchyResponse{}
@@ -98,7 +99,7 @@ func (s *SpaceReader) read(ctx context.Context, space id.RoomID, url string) ([]
 }
 
 // children picks the space's children out of a /hierarchy answer, or passes err on.
-func (s *SpaceReader) children(space id.RoomID, resp hierarchyResponse, err error) ([]syncer.SpaceChild, error) {
+func (s *SpaceReader) children(space id.RoomID, resp hierarchyResponse, err error) ([]plan.SpaceChild, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func (s *SpaceReader) children(space id.RoomID, resp hierarchyResponse, err erro
 		if r.RoomType != string(event.RoomTypeSpace) {
 			return nil, nil
 		}
-		var out []syncer.SpaceChild
+		var out []plan.SpaceChild
 		for _, c := range r.ChildrenState {
 			if c.Type != event.StateSpaceChild.Type || c.StateKey == "" || len(c.Content.Via) == 0 {
 				continue
@@ -121,7 +122,7 @@ func (s *SpaceReader) children(space id.RoomID, resp hierarchyResponse, err erro
 			child := id.RoomID(c.StateKey)
 			// A child without an entry (not visible, or on a later page) may be a space.
 			roomType, listed := types[child]
-			out = append(out, syncer.SpaceChild{Room: child, NotSpace: listed && roomType != string(event.RoomTypeSpace)})
+			out = append(out, plan.SpaceChild{Room: child, NotSpace: listed && roomType != string(event.RoomTypeSpace)})
 		}
 		return out, nil
 	}

@@ -1,14 +1,13 @@
 package appservice
 
 import (
+	"authentik-matrix-sync/plan"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 const testSpace = id.RoomID("!space:example.org")
@@ -34,11 +33,11 @@ func TestSpaceChildren(t *testing.T) {
 	full := spaceEntry("m.space", child("!a:example.org", "example.org"), child("!gone:example.org"),
 		map[string]any{"type": "m.space.parent", "state_key": "!up:example.org", "content": map[string]any{"via": []string{"example.org"}}},
 		child("!b:example.org", "example.org", "other.org"), child("!c:example.org", "example.org"))
-	wantFull := []syncer.SpaceChild{{Room: "!a:example.org", NotSpace: true}, {Room: "!b:example.org"}, {Room: "!c:example.org"}}
+	wantFull := []plan.SpaceChild{{Room: "!a:example.org", NotSpace: true}, {Room: "!b:example.org"}, {Room: "!c:example.org"}}
 	tests := []struct {
 		name    string
 		setup   func(f *fakeHS)
-		want    []syncer.SpaceChild
+		want    []plan.SpaceChild
 		wantErr string
 		routes  []string
 	}{

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -20,7 +21,7 @@ var _ syncer.PowerLevelWriter = (*Matrix)(nil)
 // users entries whose level is still the one the plan saw, and sends the event once. Every other
 // key, and every other user, is written back byte for byte as read. A user set to the room's
 // users_default loses their entry rather than getting an explicit one.
-func (m *Matrix) SetUserPowerLevels(ctx context.Context, room id.RoomID, changes []syncer.LevelChange) ([]syncer.LevelChange, error) {
+func (m *Matrix) SetUserPowerLevels(ctx context.Context, room id.RoomID, changes []plan.LevelChange) ([]plan.LevelChange, error) {
 	var content map[string]json.RawMessage
 	err := m.withRateLimit(ctx, "read power levels", func(ctx context.Context) error {
 		content = nil
@@ -51,7 +52,7 @@ func (m *Matrix) SetUserPowerLevels(ctx context.Context, room id.RoomID, changes
 
 // applyLevelChanges edits content's users map in place and returns the changes it made. A change
 // whose user no longer has its From level is left out: someone else changed it meanwhile.
-func applyLevelChanges(content map[string]json.RawMessage, changes []syncer.LevelChange) ([]syncer.LevelChange, error) {
+func applyLevelChanges(content map[string]json.RawMessage, changes []plan.LevelChange) ([]plan.LevelChange, error) {
 	users := map[string]json.RawMessage{}
 	if raw, ok := content["users"]; ok && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &users); err != nil {
@@ -63,7 +64,7 @@ func applyLevelChanges(content map[string]json.RawMessage, changes []syncer.Leve
 		_ = json.Unmarshal(raw, &def)
 	}
 	usersDefault := def.or(0)
-	var done []syncer.LevelChange
+	var done []plan.LevelChange
 	for _, c := range changes {
 		cur := usersDefault
 		if raw, ok := users[string(c.User)]; ok {
@@ -138,7 +139,7 @@ func (m *Matrix) CheckExternalIDAccess(ctx context.Context, provider string) err
 
 // SetUserPowerLevels writes through to the homeserver and marks the room changed, whatever the
 // outcome, as the cache's other writes do.
-func (c *RoomCache) SetUserPowerLevels(ctx context.Context, room id.RoomID, changes []syncer.LevelChange) ([]syncer.LevelChange, error) {
+func (c *RoomCache) SetUserPowerLevels(ctx context.Context, room id.RoomID, changes []plan.LevelChange) ([]plan.LevelChange, error) {
 	defer c.Invalidate(room)
 	return c.Matrix.SetUserPowerLevels(ctx, room, changes)
 }

@@ -1,6 +1,7 @@
 package appservice
 
 import (
+	"authentik-matrix-sync/plan"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,8 +10,6 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 const plRoute = "/_matrix/client/v3/rooms/!r:example.org/state/m.room.power_levels/"
@@ -23,7 +22,7 @@ func TestSetUserPowerLevelsKeepsEverythingElse(t *testing.T) {
 	f.on("GET "+plRoute, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(current)) })
 	f.reply("PUT "+plRoute, http.StatusOK, map[string]any{"event_id": "$e"})
 	m := newTestMatrix(t, f, false, "")
-	changes := []syncer.LevelChange{
+	changes := []plan.LevelChange{
 		{User: "@a:example.org", From: 0, To: 50, Promote: true},
 		{User: "@b:example.org", From: 50, To: 0},
 		{User: "@c:example.org", From: 50, To: 0}, // raised by someone else meanwhile
@@ -33,7 +32,7 @@ func TestSetUserPowerLevelsKeepsEverythingElse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []syncer.LevelChange{changes[0], changes[1], changes[3]}; !reflect.DeepEqual(done, want) {
+	if want := []plan.LevelChange{changes[0], changes[1], changes[3]}; !reflect.DeepEqual(done, want) {
 		t.Errorf("done = %+v, want %+v", done, want)
 	}
 	if got := f.routesCalled(); len(got) != 2 || !strings.HasPrefix(got[1], "PUT ") {
@@ -52,7 +51,7 @@ func TestSetUserPowerLevelsWritesNothingWithoutChanges(t *testing.T) {
 	f := newFakeHS(t)
 	f.reply("GET "+plRoute, http.StatusOK, map[string]any{"users": map[string]any{"@a:example.org": 100}})
 	m := newTestMatrix(t, f, true, "")
-	done, err := m.SetUserPowerLevels(t.Context(), "!r:example.org", []syncer.LevelChange{{User: "@a:example.org", From: 50, To: 0}})
+	done, err := m.SetUserPowerLevels(t.Context(), "!r:example.org", []plan.LevelChange{{User: "@a:example.org", From: 50, To: 0}})
 	if err != nil || done != nil {
 		t.Fatalf("done %v, err %v; want nothing", done, err)
 	}
@@ -66,7 +65,7 @@ func TestSetUserPowerLevelsRefused(t *testing.T) {
 	f.reply("GET "+plRoute, http.StatusOK, map[string]any{"users": map[string]any{}})
 	f.reply("PUT "+plRoute, http.StatusForbidden, matrixError("M_FORBIDDEN", "You don't have permission to add ops level greater than your own"))
 	m := newTestMatrix(t, f, false, "")
-	_, err := m.SetUserPowerLevels(t.Context(), "!r:example.org", []syncer.LevelChange{{User: "@a:example.org", From: 0, To: 50, Promote: true}})
+	_, err := m.SetUserPowerLevels(t.Context(), "!r:example.org", []plan.LevelChange{{User: "@a:example.org", From: 0, To: 50, Promote: true}})
 	if err == nil || !strings.Contains(err.Error(), "the bot needs the level of m.room.power_levels") {
 		t.Errorf("err = %v", err)
 	}

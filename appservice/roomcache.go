@@ -8,6 +8,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -35,7 +36,7 @@ type RoomCache struct {
 // came after the read began, so an event that arrives during a read makes it stale again.
 type cachedRoom struct {
 	gen     uint64
-	state   syncer.RoomState
+	state   plan.RoomState
 	readGen uint64
 	readAt  time.Time
 	has     bool
@@ -86,7 +87,7 @@ func (c *RoomCache) entry(room id.RoomID) *cachedRoom {
 
 // RoomState returns the cached state while it is current, else reads it. The returned state is
 // shared with later cycles: callers must not modify it.
-func (c *RoomCache) RoomState(ctx context.Context, room id.RoomID) (syncer.RoomState, error) {
+func (c *RoomCache) RoomState(ctx context.Context, room id.RoomID) (plan.RoomState, error) {
 	c.mu.Lock()
 	r := c.entry(room)
 	if r.has && r.readGen == r.gen && c.now().Sub(r.readAt) < c.maxAge {

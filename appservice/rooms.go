@@ -1,6 +1,7 @@
 package appservice
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,8 +14,6 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // ErrBotNotInRoom means the bot cannot see a room's current state because it is not joined. It
@@ -55,7 +54,7 @@ func (m *Matrix) ResolveRoom(ctx context.Context, roomOrAlias string) (id.RoomID
 }
 
 // RoomState reads the room's members, power levels and creators in one request.
-func (m *Matrix) RoomState(ctx context.Context, room id.RoomID) (syncer.RoomState, error) {
+func (m *Matrix) RoomState(ctx context.Context, room id.RoomID) (plan.RoomState, error) {
 	var events []stateEvent
 	err := m.withRateLimit(ctx, "room state", func(ctx context.Context) error {
 		events = nil
@@ -64,15 +63,15 @@ func (m *Matrix) RoomState(ctx context.Context, room id.RoomID) (syncer.RoomStat
 	})
 	if err != nil {
 		if httpStatus(err) == http.StatusForbidden {
-			return syncer.RoomState{}, fmt.Errorf("read state of %s: %w: invite %s and give it a power level of at least the room's kick level: %w", room, ErrBotNotInRoom, m.bot, err)
+			return plan.RoomState{}, fmt.Errorf("read state of %s: %w: invite %s and give it a power level of at least the room's kick level: %w", room, ErrBotNotInRoom, m.bot, err)
 		}
-		return syncer.RoomState{}, fmt.Errorf("read state of %s: %w", room, err)
+		return plan.RoomState{}, fmt.Errorf("read state of %s: %w", room, err)
 	}
 	state := parseRoomState(events)
 	// Synapse answers a departed user with the state as it was when they left, and anyone with
 	// the current state of a world-readable room: only a joined bot sees the truth.
-	if bot := state.Members.Get(m.bot).Membership; bot != syncer.MembershipJoin {
-		return syncer.RoomState{}, fmt.Errorf("read state of %s: %w (its membership is %q): invite %s and give it a power level of at least the room's kick level",
+	if bot := state.Members.Get(m.bot).Membership; bot != plan.MembershipJoin {
+		return plan.RoomState{}, fmt.Errorf("read state of %s: %w (its membership is %q): invite %s and give it a power level of at least the room's kick level",
 			room, ErrBotNotInRoom, bot, m.bot)
 	}
 	return state, nil
@@ -149,9 +148,9 @@ const (
 
 // parseRoomState builds the sync's view of a room from its full state. Events it cannot read are
 // skipped, so one odd event does not hide the whole room.
-func parseRoomState(events []stateEvent) syncer.RoomState {
-	st := syncer.RoomState{
-		PowerLevels: syncer.PowerLevels{
+func parseRoomState(events []stateEvent) plan.RoomState {
+	st := plan.RoomState{
+		PowerLevels: plan.PowerLevels{
 			Users:  map[id.UserID]int{},
 			Invite: defaultInviteLevel,
 			Kick:   defaultKickLevel,
@@ -160,7 +159,7 @@ func parseRoomState(events []stateEvent) syncer.RoomState {
 	}
 	// The builder, not a map: a room of many thousand members would otherwise hold a map and
 	// then its compact copy at once.
-	var members syncer.RoomMembersBuilder
+	var members plan.RoomMembersBuilder
 	var create *stateEvent
 	var createC createContent
 	havePL := false
@@ -185,7 +184,7 @@ func parseRoomState(events []stateEvent) syncer.RoomState {
 				sender = id.UserID(unique.Make(string(sender)).Value())
 			}
 			// RoomMembers keeps a known membership as a code, so c.Membership is not retained.
-			members.Add(user, syncer.RoomMember{
+			members.Add(user, plan.RoomMember{
 				Membership: c.Membership,
 				Sender:     sender,
 				Since:      time.UnixMilli(ev.TS),

@@ -11,6 +11,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -43,7 +44,7 @@ func TestParseRoomState(t *testing.T) {
 	tests := []struct {
 		name   string
 		events []map[string]any
-		want   syncer.RoomState
+		want   plan.RoomState
 	}{
 		{
 			name: "room v10 with every power level set",
@@ -59,14 +60,14 @@ func TestParseRoomState(t *testing.T) {
 				member(carol, "ban", testBot, 6),
 				ev("m.room.name", "", alice, 7, map[string]any{"name": "Staff"}),
 			},
-			want: syncer.RoomState{
-				Members: syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{
+			want: plan.RoomState{
+				Members: plan.NewRoomMembers(map[id.UserID]plan.RoomMember{
 					alice:   {Membership: "join", Sender: alice, Since: time.UnixMilli(3)},
 					testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)},
 					bob:     {Membership: "invite", Sender: testBot, Since: time.UnixMilli(5)},
 					carol:   {Membership: "ban", Sender: testBot, Since: time.UnixMilli(6)},
 				}),
-				PowerLevels: syncer.PowerLevels{
+				PowerLevels: plan.PowerLevels{
 					Users:        map[id.UserID]int{alice: 100, testBot: 90},
 					UsersDefault: 10, Invite: 50, Kick: 75, Ban: 80, ChangePowerLevels: 95,
 				},
@@ -79,9 +80,9 @@ func TestParseRoomState(t *testing.T) {
 				ev("m.room.power_levels", "", alice, 2, map[string]any{"users": map[string]any{string(testBot): 50}}),
 				member(testBot, "join", testBot, 4),
 			},
-			want: syncer.RoomState{
-				Members:     syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
-				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{testBot: 50}, Invite: 0, Kick: 50, Ban: 50, ChangePowerLevels: 50},
+			want: plan.RoomState{
+				Members:     plan.NewRoomMembers(map[id.UserID]plan.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
+				PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{testBot: 50}, Invite: 0, Kick: 50, Ban: 50, ChangePowerLevels: 50},
 			},
 		},
 		{
@@ -91,9 +92,9 @@ func TestParseRoomState(t *testing.T) {
 				ev("m.room.power_levels", "", alice, 2, map[string]any{"users": map[string]any{string(testBot): 100}}),
 				member(testBot, "join", testBot, 4),
 			},
-			want: syncer.RoomState{
-				Members: syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
-				PowerLevels: syncer.PowerLevels{
+			want: plan.RoomState{
+				Members: plan.NewRoomMembers(map[id.UserID]plan.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
+				PowerLevels: plan.PowerLevels{
 					Users: map[id.UserID]int{testBot: 100}, Kick: 50, Ban: 50, ChangePowerLevels: 50,
 					Creators: map[id.UserID]bool{alice: true, bob: true},
 				},
@@ -105,9 +106,9 @@ func TestParseRoomState(t *testing.T) {
 				ev("m.room.create", "", alice, 1, map[string]any{"room_version": "org.matrix.hydra.11"}),
 				member(testBot, "join", testBot, 4),
 			},
-			want: syncer.RoomState{
-				Members: syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
-				PowerLevels: syncer.PowerLevels{
+			want: plan.RoomState{
+				Members: plan.NewRoomMembers(map[id.UserID]plan.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
+				PowerLevels: plan.PowerLevels{
 					Users: map[id.UserID]int{}, Kick: 50, Ban: 50,
 					Creators: map[id.UserID]bool{alice: true},
 				},
@@ -119,9 +120,9 @@ func TestParseRoomState(t *testing.T) {
 				ev("m.room.create", "", alice, 1, map[string]any{"room_version": "10", "creator": alice}),
 				member(testBot, "join", testBot, 4),
 			},
-			want: syncer.RoomState{
-				Members:     syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
-				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{alice: 100}, Kick: 50, Ban: 50},
+			want: plan.RoomState{
+				Members:     plan.NewRoomMembers(map[id.UserID]plan.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
+				PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{alice: 100}, Kick: 50, Ban: 50},
 			},
 		},
 		{
@@ -133,9 +134,9 @@ func TestParseRoomState(t *testing.T) {
 				}),
 				member(testBot, "join", testBot, 4),
 			},
-			want: syncer.RoomState{
-				Members:     syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
-				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{testBot: 100}, Kick: 60, Ban: 50, ChangePowerLevels: 70},
+			want: plan.RoomState{
+				Members:     plan.NewRoomMembers(map[id.UserID]plan.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
+				PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{testBot: 100}, Kick: 60, Ban: 50, ChangePowerLevels: 70},
 			},
 		},
 		{
@@ -150,14 +151,14 @@ func TestParseRoomState(t *testing.T) {
 				member(alice, "org.example.custom", alice, 7),
 				member(alice, "join", alice, 8),
 			},
-			want: syncer.RoomState{
-				Members: syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{
+			want: plan.RoomState{
+				Members: plan.NewRoomMembers(map[id.UserID]plan.RoomMember{
 					alice:   {Membership: "join", Sender: alice, Since: time.UnixMilli(8)},
 					bob:     {Membership: "org.example.custom", Sender: bob, Since: time.UnixMilli(3)},
 					carol:   {Membership: "org.example.custom", Sender: carol, Since: time.UnixMilli(6)},
 					testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)},
 				}),
-				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{}, Kick: 50, Ban: 50, ChangePowerLevels: 50},
+				PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{}, Kick: 50, Ban: 50, ChangePowerLevels: 50},
 			},
 		},
 		{
@@ -168,9 +169,9 @@ func TestParseRoomState(t *testing.T) {
 				ev("m.room.member", string(bob), bob, 3, "not an object"),
 				member(testBot, "join", testBot, 4),
 			},
-			want: syncer.RoomState{
-				Members:     syncer.NewRoomMembers(map[id.UserID]syncer.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
-				PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{}, Kick: 50, Ban: 50, ChangePowerLevels: 50},
+			want: plan.RoomState{
+				Members:     plan.NewRoomMembers(map[id.UserID]plan.RoomMember{testBot: {Membership: "join", Sender: testBot, Since: time.UnixMilli(4)}}),
+				PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{}, Kick: 50, Ban: 50, ChangePowerLevels: 50},
 			},
 		},
 	}

@@ -18,7 +18,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/e2e/harness"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/plan"
 )
 
 // synapseEnv is one real homeserver shared by the subtests, with an appservice registration
@@ -255,11 +255,11 @@ func (env *synapseEnv) exercise(t *testing.T, ctx context.Context, m *Matrix, bo
 	}
 
 	st := roomState(t, ctx, m, room)
-	if st.Members.Get(bot.ID).Membership != syncer.MembershipJoin || st.PowerLevels.Level(bot.ID) != 90 {
+	if st.Members.Get(bot.ID).Membership != plan.MembershipJoin || st.PowerLevels.Level(bot.ID) != 90 {
 		t.Errorf("bot in RoomState: %+v at level %d; want joined at 90", st.Members.Get(bot.ID), st.PowerLevels.Level(bot.ID))
 	}
 	// Current Synapse creates room version 12 rooms, whose creator has unlimited power.
-	if !st.PowerLevels.Creators[admin.ID] || st.PowerLevels.Level(admin.ID) != syncer.Unlimited {
+	if !st.PowerLevels.Creators[admin.ID] || st.PowerLevels.Level(admin.ID) != plan.Unlimited {
 		t.Errorf("creators = %v; want the room's creator %s with unlimited power", st.PowerLevels.Creators, admin.ID)
 	}
 	if st.PowerLevels.Kick != 50 || st.PowerLevels.Ban != 50 || st.PowerLevels.Invite != 0 {
@@ -287,18 +287,18 @@ func (env *synapseEnv) exercise(t *testing.T, ctx context.Context, m *Matrix, bo
 	}
 
 	must(t, "invite alice", m.Invite(ctx, room, alice, "member of staff"))
-	expect("invite", alice, syncer.MembershipInvite)
+	expect("invite", alice, plan.MembershipInvite)
 	if ms, _ := syn.Memberships(ctx, room); ms[alice].Sender != bot.ID || ms[alice].Reason != "member of staff" {
 		t.Errorf("invite event: %+v; want sent by the bot with the reason", ms[alice])
 	}
 
 	must(t, "force-join invited alice", m.ForceJoin(ctx, room, alice, true))
-	expect("force-join after invite", alice, syncer.MembershipJoin)
+	expect("force-join after invite", alice, plan.MembershipJoin)
 
 	must(t, "force-join bob", m.ForceJoin(ctx, room, bob, false))
-	expect("force-join", bob, syncer.MembershipJoin)
+	expect("force-join", bob, plan.MembershipJoin)
 	must(t, "force-join bob again", m.ForceJoin(ctx, room, bob, false))
-	expect("force-join repeated", bob, syncer.MembershipJoin)
+	expect("force-join repeated", bob, plan.MembershipJoin)
 
 	err = m.ForceJoin(ctx, room, ghost, false)
 	if !IsNoAccount(err) {
@@ -309,20 +309,20 @@ func (env *synapseEnv) exercise(t *testing.T, ctx context.Context, m *Matrix, bo
 	}
 
 	must(t, "kick alice", m.Kick(ctx, room, alice, "left staff"))
-	expect("kick", alice, syncer.MembershipLeave)
+	expect("kick", alice, plan.MembershipLeave)
 	if st := roomState(t, ctx, m, room); st.Members.Get(alice).Sender != bot.ID {
 		t.Errorf("kick: RoomState sender %s, want the bot (so the sync knows it removed alice)", st.Members.Get(alice).Sender)
 	}
 
 	must(t, "ban bob", m.Ban(ctx, room, bob, "left staff"))
-	expect("ban", bob, syncer.MembershipBan)
+	expect("ban", bob, plan.MembershipBan)
 	if err := m.Invite(ctx, room, bob, ""); err == nil {
 		t.Error("inviting a banned user succeeded; the homeserver should refuse until unbanned")
 	}
 	must(t, "unban bob", m.Unban(ctx, room, bob, "back in staff"))
-	expect("unban", bob, syncer.MembershipLeave)
+	expect("unban", bob, plan.MembershipLeave)
 	must(t, "invite bob after unban", m.Invite(ctx, room, bob, ""))
-	expect("invite after unban", bob, syncer.MembershipInvite)
+	expect("invite after unban", bob, plan.MembershipInvite)
 
 	if err := m.Kick(ctx, room, admin.ID, ""); !IsForbidden(err) {
 		t.Errorf("kicking the room creator = %v; want a forbidden error", err)
@@ -352,7 +352,7 @@ func (env *synapseEnv) exercise(t *testing.T, ctx context.Context, m *Matrix, bo
 	}
 }
 
-func roomState(t *testing.T, ctx context.Context, m *Matrix, room id.RoomID) syncer.RoomState {
+func roomState(t *testing.T, ctx context.Context, m *Matrix, room id.RoomID) plan.RoomState {
 	t.Helper()
 	st, err := m.RoomState(ctx, room)
 	if err != nil {

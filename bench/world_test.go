@@ -14,6 +14,7 @@ import (
 	"authentik-matrix-sync/appservice"
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/authentik/authentiktest"
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -79,7 +80,7 @@ type world struct {
 
 // newFakes starts a fake Authentik holding s's directory and a fake homeserver whose rooms
 // already hold their groups' members, and returns the policy that maps them.
-func newFakes(tb testing.TB, s shape) (*authentiktest.Server, *fakeHomeserver, syncer.Policy) {
+func newFakes(tb testing.TB, s shape) (*authentiktest.Server, *fakeHomeserver, plan.Policy) {
 	tb.Helper()
 	ak := authentiktest.New(akToken)
 	tb.Cleanup(ak.Close)
@@ -88,7 +89,7 @@ func newFakes(tb testing.TB, s shape) (*authentiktest.Server, *fakeHomeserver, s
 		tb.Fatal(err)
 	}
 	hs := newFakeHomeserver(tb, botID)
-	policy := syncer.Policy{GracePeriod: 24 * time.Hour, RemoveAction: syncer.RemoveKick, Bot: botID}
+	policy := plan.Policy{GracePeriod: 24 * time.Hour, RemoveAction: plan.RemoveKick, Bot: botID}
 	for r := range s.rooms {
 		g := r % s.groups
 		var members []id.UserID
@@ -96,7 +97,7 @@ func newFakes(tb testing.TB, s shape) (*authentiktest.Server, *fakeHomeserver, s
 			members = append(members, userID(i))
 		}
 		hs.addRoom(roomID(r), members)
-		policy.Mappings = append(policy.Mappings, syncer.Mapping{Group: authentiktest.SyntheticGroup(g), Room: roomID(r), Method: syncer.MethodInvite})
+		policy.Mappings = append(policy.Mappings, plan.Mapping{Group: authentiktest.SyntheticGroup(g), Room: roomID(r), Method: plan.MethodInvite})
 	}
 	return ak, hs, policy
 }
@@ -165,15 +166,15 @@ func (w *world) cycle(tb testing.TB) cycleCounts {
 // exemptions, account records or profiles: the benchmarks' worlds have none.
 type memStore struct {
 	mu    gosync.Mutex
-	state syncer.State
+	state plan.State
 }
 
-func newMemStore() *memStore { return &memStore{state: syncer.NewState()} }
+func newMemStore() *memStore { return &memStore{state: plan.NewState()} }
 
-func (s *memStore) LoadState(context.Context) (syncer.State, error) {
+func (s *memStore) LoadState(context.Context) (plan.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := syncer.NewState()
+	out := plan.NewState()
 	out.Members = s.state.Members.Clone()
 	for k, v := range s.state.Pending {
 		out.Pending[k] = v
@@ -181,7 +182,7 @@ func (s *memStore) LoadState(context.Context) (syncer.State, error) {
 	return out, nil
 }
 
-func (s *memStore) PutMember(_ context.Context, m syncer.ManagedMember) error {
+func (s *memStore) PutMember(_ context.Context, m plan.ManagedMember) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.state.Members.Set(m)
@@ -191,30 +192,30 @@ func (s *memStore) PutMember(_ context.Context, m syncer.ManagedMember) error {
 func (s *memStore) ForgetMember(_ context.Context, room id.RoomID, user id.UserID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.Members.Delete(syncer.RoomUser{Room: room, User: user})
-	delete(s.state.Pending, syncer.RoomUser{Room: room, User: user})
+	s.state.Members.Delete(plan.RoomUser{Room: room, User: user})
+	delete(s.state.Pending, plan.RoomUser{Room: room, User: user})
 	return nil
 }
 
-func (s *memStore) PutPending(_ context.Context, p syncer.PendingRemoval) error {
+func (s *memStore) PutPending(_ context.Context, p plan.PendingRemoval) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.Pending[syncer.RoomUser{Room: p.Room, User: p.User}] = p
+	s.state.Pending[plan.RoomUser{Room: p.Room, User: p.User}] = p
 	return nil
 }
 
 func (s *memStore) DeletePending(_ context.Context, room id.RoomID, user id.UserID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.state.Pending, syncer.RoomUser{Room: room, User: user})
+	delete(s.state.Pending, plan.RoomUser{Room: room, User: user})
 	return nil
 }
 
-func (s *memStore) RecordRemoval(ctx context.Context, r syncer.Removal) error {
+func (s *memStore) RecordRemoval(ctx context.Context, r plan.Removal) error {
 	return s.ForgetMember(ctx, r.Room, r.User)
 }
 
-func (s *memStore) PutMembers(ctx context.Context, ms []syncer.ManagedMember) error {
+func (s *memStore) PutMembers(ctx context.Context, ms []plan.ManagedMember) error {
 	for _, m := range ms {
 		if err := s.PutMember(ctx, m); err != nil {
 			return err
@@ -239,24 +240,24 @@ func (s *memStore) CountState(context.Context) (members, pending map[id.RoomID]i
 // errNotKept answers a write to a part of the state memStore does not keep.
 var errNotKept = errors.New("the benchmark store keeps no such records")
 
-func (s *memStore) PowerGrants(context.Context) (map[syncer.RoomUser]syncer.PowerGrant, error) {
+func (s *memStore) PowerGrants(context.Context) (map[plan.RoomUser]plan.PowerGrant, error) {
 	return nil, nil
 }
-func (s *memStore) PutPowerGrant(context.Context, syncer.PowerGrant) error       { return errNotKept }
+func (s *memStore) PutPowerGrant(context.Context, plan.PowerGrant) error         { return errNotKept }
 func (s *memStore) DeletePowerGrant(context.Context, id.RoomID, id.UserID) error { return errNotKept }
-func (s *memStore) Exemptions(context.Context) ([]syncer.Exemption, error)       { return nil, nil }
+func (s *memStore) Exemptions(context.Context) ([]plan.Exemption, error)         { return nil, nil }
 func (s *memStore) DeleteExemption(context.Context, id.RoomID, id.UserID) (bool, error) {
 	return false, errNotKept
 }
-func (s *memStore) AccountRecords(context.Context) (map[id.UserID]syncer.AccountRecord, error) {
+func (s *memStore) AccountRecords(context.Context) (map[id.UserID]plan.AccountRecord, error) {
 	return nil, nil
 }
-func (s *memStore) PutAccountRecord(context.Context, syncer.AccountRecord) error { return errNotKept }
-func (s *memStore) DeleteAccountRecord(context.Context, id.UserID) error         { return errNotKept }
-func (s *memStore) SyncedProfiles(context.Context) (map[syncer.ProfileKey]string, error) {
+func (s *memStore) PutAccountRecord(context.Context, plan.AccountRecord) error { return errNotKept }
+func (s *memStore) DeleteAccountRecord(context.Context, id.UserID) error       { return errNotKept }
+func (s *memStore) SyncedProfiles(context.Context) (map[plan.ProfileKey]string, error) {
 	return nil, nil
 }
-func (s *memStore) PutSyncedProfile(context.Context, id.UserID, syncer.ProfileField, string) error {
+func (s *memStore) PutSyncedProfile(context.Context, id.UserID, plan.ProfileField, string) error {
 	return errNotKept
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -66,7 +67,7 @@ type Homeserver struct {
 	bot      id.UserID
 	rng      *rand.Rand
 	faults   HomeserverFaults
-	rooms    map[id.RoomID]map[id.UserID]syncer.RoomMember
+	rooms    map[id.RoomID]map[id.UserID]plan.RoomMember
 	accounts map[id.UserID]*matrixAccount
 	// judge is told of every Call before it is answered.
 	judge func(Call)
@@ -81,9 +82,9 @@ type matrixAccount struct {
 // NewHomeserver makes a homeserver whose rooms each hold the bot, joined with power 100.
 func NewHomeserver(clock *Clock, bot id.UserID, rooms []id.RoomID, rng *rand.Rand, judge func(Call), note func(string)) *Homeserver {
 	h := &Homeserver{clock: clock, bot: bot, rng: rng, judge: judge, note: note,
-		rooms: map[id.RoomID]map[id.UserID]syncer.RoomMember{}, accounts: map[id.UserID]*matrixAccount{bot: {}}}
+		rooms: map[id.RoomID]map[id.UserID]plan.RoomMember{}, accounts: map[id.UserID]*matrixAccount{bot: {}}}
 	for _, r := range rooms {
-		h.rooms[r] = map[id.UserID]syncer.RoomMember{bot: {Membership: syncer.MembershipJoin, Sender: bot, Since: clock.Now()}}
+		h.rooms[r] = map[id.UserID]plan.RoomMember{bot: {Membership: plan.MembershipJoin, Sender: bot, Since: clock.Now()}}
 	}
 	return h
 }
@@ -126,7 +127,7 @@ func (h *Homeserver) Locked() []id.UserID {
 }
 
 // Member is one room's membership of one user.
-func (h *Homeserver) Member(room id.RoomID, user id.UserID) syncer.RoomMember {
+func (h *Homeserver) Member(room id.RoomID, user id.UserID) plan.RoomMember {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.rooms[room][user]
@@ -143,7 +144,7 @@ func (h *Homeserver) Members(room id.RoomID) []id.UserID {
 func (h *Homeserver) UserSets(room id.RoomID, user id.UserID, membership string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.rooms[room][user] = syncer.RoomMember{Membership: membership, Sender: user, Since: h.clock.Now()}
+	h.rooms[room][user] = plan.RoomMember{Membership: membership, Sender: user, Since: h.clock.Now()}
 	h.note(fmt.Sprintf("matrix: %s sets their own membership in %s to %s", user, room, membership))
 }
 
@@ -189,10 +190,10 @@ func (h *Homeserver) write(what string, apply func() error) error {
 }
 
 func (h *Homeserver) setMember(room id.RoomID, user id.UserID, membership string, sender id.UserID) {
-	h.rooms[room][user] = syncer.RoomMember{Membership: membership, Sender: sender, Since: h.clock.Now()}
+	h.rooms[room][user] = plan.RoomMember{Membership: membership, Sender: sender, Since: h.clock.Now()}
 }
 
-func (h *Homeserver) room(room id.RoomID) (map[id.UserID]syncer.RoomMember, error) {
+func (h *Homeserver) room(room id.RoomID) (map[id.UserID]plan.RoomMember, error) {
 	r, ok := h.rooms[room]
 	if !ok {
 		return nil, &MatrixError{Status: http.StatusForbidden, Code: "M_FORBIDDEN", Message: "unknown room " + string(room)}
@@ -204,20 +205,20 @@ func forbidden(format string, args ...any) error {
 	return &MatrixError{Status: http.StatusForbidden, Code: "M_FORBIDDEN", Message: fmt.Sprintf(format, args...)}
 }
 
-func (h *Homeserver) roomState(room id.RoomID) (syncer.RoomState, error) {
+func (h *Homeserver) roomState(room id.RoomID) (plan.RoomState, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err, _ := h.fault(false); err != nil {
 		h.note(fmt.Sprintf("matrix: read %s -> %v", room, err))
-		return syncer.RoomState{}, err
+		return plan.RoomState{}, err
 	}
 	r, err := h.room(room)
 	if err != nil {
-		return syncer.RoomState{}, err
+		return plan.RoomState{}, err
 	}
-	return syncer.RoomState{
-		Members: syncer.NewRoomMembers(maps.Clone(r)),
-		PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{h.bot: 100}, Invite: 0, Kick: 50, Ban: 50,
+	return plan.RoomState{
+		Members: plan.NewRoomMembers(maps.Clone(r)),
+		PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{h.bot: 100}, Invite: 0, Kick: 50, Ban: 50,
 			ChangePowerLevels: 100},
 	}, nil
 }
@@ -238,12 +239,12 @@ func (h *Homeserver) invite(room id.RoomID, user id.UserID) error {
 			return err
 		}
 		switch r[user].Membership {
-		case syncer.MembershipJoin:
+		case plan.MembershipJoin:
 			return forbidden("%s is already in the room", user)
-		case syncer.MembershipBan:
+		case plan.MembershipBan:
 			return forbidden("%s is banned from the room", user)
 		}
-		h.setMember(room, user, syncer.MembershipInvite, h.bot)
+		h.setMember(room, user, plan.MembershipInvite, h.bot)
 		return nil
 	})
 }
@@ -257,10 +258,10 @@ func (h *Homeserver) forceJoin(room id.RoomID, user id.UserID) error {
 		switch {
 		case h.accounts[user] == nil:
 			return &MatrixError{Status: http.StatusNotFound, Code: "M_NOT_FOUND", Message: "no such user " + string(user)}
-		case r[user].Membership == syncer.MembershipBan:
+		case r[user].Membership == plan.MembershipBan:
 			return forbidden("%s is banned from the room", user)
 		}
-		h.setMember(room, user, syncer.MembershipJoin, user)
+		h.setMember(room, user, plan.MembershipJoin, user)
 		return nil
 	})
 }
@@ -271,8 +272,8 @@ func (h *Homeserver) unban(room id.RoomID, user id.UserID) error {
 		if err != nil {
 			return err
 		}
-		if r[user].Membership == syncer.MembershipBan {
-			h.setMember(room, user, syncer.MembershipLeave, h.bot)
+		if r[user].Membership == plan.MembershipBan {
+			h.setMember(room, user, plan.MembershipLeave, h.bot)
 		}
 		return nil
 	})
@@ -286,8 +287,8 @@ func (h *Homeserver) kick(room id.RoomID, user id.UserID, reason string) error {
 			return err
 		}
 		switch r[user].Membership {
-		case syncer.MembershipJoin, syncer.MembershipInvite, syncer.MembershipKnock:
-			h.setMember(room, user, syncer.MembershipLeave, h.bot)
+		case plan.MembershipJoin, plan.MembershipInvite, plan.MembershipKnock:
+			h.setMember(room, user, plan.MembershipLeave, h.bot)
 			return nil
 		}
 		return forbidden("the target user %s is not in the room", user)
@@ -300,7 +301,7 @@ func (h *Homeserver) ban(room id.RoomID, user id.UserID, reason string) error {
 		if _, err := h.room(room); err != nil {
 			return err
 		}
-		h.setMember(room, user, syncer.MembershipBan, h.bot)
+		h.setMember(room, user, plan.MembershipBan, h.bot)
 		return nil
 	})
 }
@@ -355,9 +356,9 @@ var (
 	_ syncer.LockReader = (*Port)(nil)
 )
 
-func (p *Port) RoomState(_ context.Context, room id.RoomID) (syncer.RoomState, error) {
+func (p *Port) RoomState(_ context.Context, room id.RoomID) (plan.RoomState, error) {
 	if p.dead.Load() {
-		return syncer.RoomState{}, errKilled
+		return plan.RoomState{}, errKilled
 	}
 	return p.hs.roomState(room)
 }

@@ -1,14 +1,13 @@
 package chaos
 
 import (
+	"authentik-matrix-sync/plan"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // The run's fixed cast: the bot, the rooms and the groups mapped to them. oncall is a subgroup
@@ -38,11 +37,11 @@ type Params struct {
 	Steps int
 	// Grace is the grace period; Remove and Deactivated the removal policy.
 	Grace       time.Duration
-	Remove      syncer.RemoveAction
-	Deactivated syncer.DeactivationPolicy
+	Remove      plan.RemoveAction
+	Deactivated plan.DeactivationPolicy
 	// PageSize is the client's page size: small, so that every listing has several pages.
 	PageSize int
-	Mappings []syncer.Mapping
+	Mappings []plan.Mapping
 	// AuthentikKinds are the faults Authentik may show; Homeserver which the homeserver may.
 	AuthentikKinds []AuthentikFault
 	Homeserver     HomeserverFaults
@@ -54,9 +53,9 @@ type Params struct {
 func NewParams(seed uint64, rng *rand.Rand) Params {
 	p := Params{Seed: seed, Steps: 20 + rng.IntN(11), PageSize: 2 + rng.IntN(2)}
 	p.Grace = []time.Duration{0, interval, 3 * interval}[rng.IntN(3)]
-	p.Remove = syncer.RemoveKick
+	p.Remove = plan.RemoveKick
 	if rng.IntN(10) < 3 {
-		p.Remove = syncer.RemoveBan
+		p.Remove = plan.RemoveBan
 	}
 	p.Deactivated.AfterGrace = rng.IntN(4) == 0
 	p.Deactivated.Logout = rng.IntN(2) == 0
@@ -64,19 +63,19 @@ func NewParams(seed uint64, rng *rand.Rand) Params {
 		d := []time.Duration{0, interval, 2 * interval}[rng.IntN(3)]
 		p.Deactivated.LockAfter = &d
 	}
-	method := func() syncer.JoinMethod {
+	method := func() plan.JoinMethod {
 		if rng.IntN(10) < 3 {
-			return syncer.MethodForce
+			return plan.MethodForce
 		}
-		return syncer.MethodInvite
+		return plan.MethodInvite
 	}
-	p.Mappings = []syncer.Mapping{
+	p.Mappings = []plan.Mapping{
 		{Group: "staff", Room: lobby, Method: method()},
 		{Group: "eng", Room: dev, Method: method()},
 		{Group: "oncall", Room: dev, Method: method()},
 	}
 	if rng.IntN(2) == 0 {
-		p.Mappings = append(p.Mappings, syncer.Mapping{Group: "oncall", Room: pager, Method: method()})
+		p.Mappings = append(p.Mappings, plan.Mapping{Group: "oncall", Room: pager, Method: method()})
 	}
 	for _, k := range allAuthFault {
 		if rng.IntN(10) < 6 {
@@ -115,8 +114,8 @@ func (p Params) GroupsOf(room id.RoomID) []string {
 }
 
 // Policy is the reconciler's policy for the parameters.
-func (p Params) Policy() syncer.Policy {
-	return syncer.Policy{Mappings: p.Mappings, GracePeriod: p.Grace, RemoveAction: p.Remove, Bot: bot, Deactivated: p.Deactivated}
+func (p Params) Policy() plan.Policy {
+	return plan.Policy{Mappings: p.Mappings, GracePeriod: p.Grace, RemoveAction: p.Remove, Bot: bot, Deactivated: p.Deactivated}
 }
 
 func (p Params) String() string {

@@ -19,6 +19,7 @@ import (
 
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/authentik/authentiktest"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
@@ -140,7 +141,7 @@ func (r *run) judge(c Call) {
 // leaving the groups that came before its grace period ended.
 func (r *run) kindOf(c Call) string {
 	acc := r.truth.Now().Accounts[usernameOf(c.User)]
-	lifecycle := c.Room == "" || c.Reason == syncer.ReasonDeleted || c.Reason == syncer.ReasonDeactivated
+	lifecycle := c.Room == "" || c.Reason == plan.ReasonDeleted || c.Reason == plan.ReasonDeactivated
 	switch {
 	case lifecycle && acc.Exists && acc.Active:
 		return "an active account taken for deleted or deactivated"

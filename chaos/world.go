@@ -1,13 +1,12 @@
 package chaos
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // change is one kind of change a step may make to the world, with its weight.
@@ -224,12 +223,12 @@ func (r *run) emptyGroup() bool {
 }
 
 // withMembership lists the room and user pairs whose membership is one of memberships.
-func (r *run) withMembership(memberships ...string) []syncer.RoomUser {
-	var out []syncer.RoomUser
+func (r *run) withMembership(memberships ...string) []plan.RoomUser {
+	var out []plan.RoomUser
 	for _, room := range r.p.Rooms() {
 		for _, u := range r.hs.Members(room) {
 			if u != bot && slices.Contains(memberships, r.hs.Member(room, u).Membership) {
-				out = append(out, syncer.RoomUser{Room: room, User: u})
+				out = append(out, plan.RoomUser{Room: room, User: u})
 			}
 		}
 	}
@@ -237,17 +236,17 @@ func (r *run) withMembership(memberships ...string) []syncer.RoomUser {
 }
 
 func (r *run) acceptInvite() bool {
-	ru, ok := pick(r, r.withMembership(syncer.MembershipInvite))
+	ru, ok := pick(r, r.withMembership(plan.MembershipInvite))
 	if ok {
-		r.hs.UserSets(ru.Room, ru.User, syncer.MembershipJoin)
+		r.hs.UserSets(ru.Room, ru.User, plan.MembershipJoin)
 	}
 	return ok
 }
 
 func (r *run) leaveRoom() bool {
-	ru, ok := pick(r, r.withMembership(syncer.MembershipJoin, syncer.MembershipInvite))
+	ru, ok := pick(r, r.withMembership(plan.MembershipJoin, plan.MembershipInvite))
 	if ok {
-		r.hs.UserSets(ru.Room, ru.User, syncer.MembershipLeave)
+		r.hs.UserSets(ru.Room, ru.User, plan.MembershipLeave)
 	}
 	return ok
 }
@@ -298,14 +297,14 @@ func (r *run) checkLiveness() {
 			_, in := truth.InAny(groups, name)
 			switch {
 			case in && acc.Active && r.hs.HasAccount(u):
-				if mem.Membership == syncer.MembershipJoin || mem.Membership == syncer.MembershipInvite ||
-					(mem.Membership == syncer.MembershipLeave && mem.Sender == u) {
+				if mem.Membership == plan.MembershipJoin || mem.Membership == plan.MembershipInvite ||
+					(mem.Membership == plan.MembershipLeave && mem.Sender == u) {
 					continue
 				}
 				r.fail(fmt.Sprintf("LIVENESS: %s is in %s in truth but its membership in %s is %q (set by %s)",
 					u, strings.Join(groups, "/"), room, mem.Membership, mem.Sender))
-			case !in && allExist && (mem.Membership == syncer.MembershipJoin || mem.Membership == syncer.MembershipInvite):
-				if _, tracked := state.Members.Lookup(syncer.RoomUser{Room: room, User: u}); tracked {
+			case !in && allExist && (mem.Membership == plan.MembershipJoin || mem.Membership == plan.MembershipInvite):
+				if _, tracked := state.Members.Lookup(plan.RoomUser{Room: room, User: u}); tracked {
 					r.fail(fmt.Sprintf("LIVENESS: %s is out of %s in truth but still %s in %s", u, strings.Join(groups, ", "), mem.Membership, room))
 				}
 			}

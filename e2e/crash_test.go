@@ -18,9 +18,9 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/authentik/authentiktest"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
 	"authentik-matrix-sync/store/pgtest"
-	syncer "authentik-matrix-sync/sync"
 )
 
 // crashBinary is the bot built with -tags crashpoints, built once for all crash tests.
@@ -262,12 +262,12 @@ func launchBinary(t *testing.T, bin string, ak *authentiktest.Server, cfg botCon
 }
 
 // readStore reads the bot's state and removal history without disturbing it.
-func readStore(t *testing.T, dataDir, dbURL string) (syncer.State, []syncer.Removal) {
+func readStore(t *testing.T, dataDir, dbURL string) (plan.State, []plan.Removal) {
 	t.Helper()
 	ctx := context.Background()
 	var st interface {
-		LoadState(context.Context) (syncer.State, error)
-		Removals(context.Context, int) ([]syncer.Removal, error)
+		LoadState(context.Context) (plan.State, error)
+		Removals(context.Context, int) ([]plan.Removal, error)
 		Close() error
 	}
 	var err error
@@ -321,7 +321,7 @@ func noPendingLost(t *testing.T, room id.RoomID, dataDir, dbURL string, sc crash
 		if contains(sc.preRemoved, u) {
 			continue
 		}
-		key := syncer.RoomUser{Room: room, User: uid(u)}
+		key := plan.RoomUser{Room: room, User: uid(u)}
 		_, tracked := state.Members.Lookup(key)
 		_, pending := state.Pending[key]
 		recorded := false

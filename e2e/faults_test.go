@@ -12,7 +12,7 @@ import (
 	"authentik-matrix-sync/authentik/authentiktest"
 	"authentik-matrix-sync/e2e/faultproxy"
 	"authentik-matrix-sync/e2e/harness"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/plan"
 )
 
 // The fault suite: each scenario breaks Authentik (through the fake's faults) or the
@@ -209,7 +209,7 @@ func TestKickFailingOnTheHomeserverKeepsTheRemovalPending(t *testing.T) {
 	waitFor(t, "three failed kicks", func() bool { return p.Hits(rule) >= 3 })
 	stillJoined(t, room, "alice", "bob")
 	pending, removals := pendingRemovals(t, b.dataDir)
-	if _, ok := pending[syncer.RoomUser{Room: room, User: uid("bob")}]; !ok || len(removals) != 0 {
+	if _, ok := pending[plan.RoomUser{Room: room, User: uid("bob")}]; !ok || len(removals) != 0 {
 		t.Fatalf("after failed kicks: pending %v removals %v, want bob pending and nothing recorded", pending, removals)
 	}
 	if len(b.logLines("Action failed")) < 3 {
@@ -356,7 +356,7 @@ func TestBotKickedFromOneRoomSkipsOnlyThatRoom(t *testing.T) {
 		t.Errorf("dave is %q in the room the bot was kicked from", m.Membership)
 	}
 	pending, removals := pendingRemovals(t, b.dataDir)
-	if _, ok := pending[syncer.RoomUser{Room: lost, User: uid("bob")}]; ok {
+	if _, ok := pending[plan.RoomUser{Room: lost, User: uid("bob")}]; ok {
 		t.Errorf("a removal was scheduled in the room the bot cannot see: %v", pending)
 	}
 	if len(removals) != 1 || removals[0].Room != kept {
@@ -403,7 +403,7 @@ func TestBotBelowKickLevelKeepsRemovalPending(t *testing.T) {
 	b.waitCycles(3)
 	stillJoined(t, room, "alice", "bob")
 	pending, removals := pendingRemovals(t, b.dataDir)
-	if _, ok := pending[syncer.RoomUser{Room: room, User: uid("bob")}]; !ok || len(removals) != 0 {
+	if _, ok := pending[plan.RoomUser{Room: room, User: uid("bob")}]; !ok || len(removals) != 0 {
 		t.Fatalf("bot below the kick level: pending %v removals %v, want bob still pending", pending, removals)
 	}
 	if len(b.logLines("below the kick level")) == 0 {

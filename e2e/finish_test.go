@@ -9,8 +9,8 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 // TestPlanHonoursStoredExemptions checks that the plan subcommand reads the exemptions an admin
@@ -35,14 +35,14 @@ func TestPlanHonoursStoredExemptions(t *testing.T) {
 	}
 	long := time.Now().Add(-48 * time.Hour)
 	for _, u := range []id.UserID{uid("alice"), uid("bob")} {
-		if err := st.PutMember(ctx, syncer.ManagedMember{Room: room, User: u, DesiredSince: long, AddedAt: long}); err != nil {
+		if err := st.PutMember(ctx, plan.ManagedMember{Room: room, User: u, DesiredSince: long, AddedAt: long}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.PutPending(ctx, syncer.PendingRemoval{Room: room, User: u, DueAt: long.Add(time.Hour), CreatedAt: long, Reason: "no longer in Authentik group plan-staff"}); err != nil {
+		if err := st.PutPending(ctx, plan.PendingRemoval{Room: room, User: u, DueAt: long.Add(time.Hour), CreatedAt: long, Reason: "no longer in Authentik group plan-staff"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.PutExemption(ctx, syncer.Exemption{User: uid("bob"), By: uid("owner"), Reason: "exempt"}); err != nil {
+	if err := st.PutExemption(ctx, plan.Exemption{User: uid("bob"), By: uid("owner"), Reason: "exempt"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {

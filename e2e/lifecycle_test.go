@@ -11,7 +11,7 @@ import (
 
 	"authentik-matrix-sync/authentik/authentiktest"
 	"authentik-matrix-sync/e2e/harness"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/plan"
 )
 
 // The account lifecycle of users deactivated in Authentik, and profile sync, against the real
@@ -95,12 +95,12 @@ func TestLifecycleDeactivatedUserLeavesEveryRoomInOneCycle(t *testing.T) {
 	ak.DeleteUser("lc-hank")
 	for _, room := range []id.RoomID{roomA, roomB} {
 		m := waitMembership(t, room, dora.ID, "leave")
-		if m.Sender != env.asBot.ID || m.Reason != syncer.ReasonDeactivated {
-			t.Errorf("dora left %s by %s with reason %q, want the bot with %q", room, m.Sender, m.Reason, syncer.ReasonDeactivated)
+		if m.Sender != env.asBot.ID || m.Reason != plan.ReasonDeactivated {
+			t.Errorf("dora left %s by %s with reason %q, want the bot with %q", room, m.Sender, m.Reason, plan.ReasonDeactivated)
 		}
 		m = waitMembership(t, room, hank.ID, "leave")
-		if m.Sender != env.asBot.ID || m.Reason != syncer.ReasonDeleted {
-			t.Errorf("hank left %s by %s with reason %q, want the bot with %q", room, m.Sender, m.Reason, syncer.ReasonDeleted)
+		if m.Sender != env.asBot.ID || m.Reason != plan.ReasonDeleted {
+			t.Errorf("hank left %s by %s with reason %q, want the bot with %q", room, m.Sender, m.Reason, plan.ReasonDeleted)
 		}
 	}
 	took := time.Since(start)

@@ -14,8 +14,8 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/e2e/harness"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 // levelOf reads user's power level in room as Synapse holds it; ok is false when the users map
@@ -43,7 +43,7 @@ func waitLevel(t *testing.T, room id.RoomID, user id.UserID, want int) {
 }
 
 // powerGrants reads the bot's stored grants without disturbing it.
-func powerGrants(t *testing.T, dataDir string) map[syncer.RoomUser]syncer.PowerGrant {
+func powerGrants(t *testing.T, dataDir string) map[plan.RoomUser]plan.PowerGrant {
 	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), store.Options{DataDir: dataDir, BackupRetention: 3, ReadOnly: true})
 	mustOK(t, err)
@@ -100,11 +100,11 @@ func TestPowerLevelsFromGroups(t *testing.T) {
 	}
 	grants := powerGrants(t, b.dataDir)
 	for _, u := range []string{"alice", "bob"} {
-		if g := grants[syncer.RoomUser{Room: room, User: uid(u)}]; g.Level != 50 || !g.DemoteAt.IsZero() {
+		if g := grants[plan.RoomUser{Room: room, User: uid(u)}]; g.Level != 50 || !g.DemoteAt.IsZero() {
 			t.Errorf("grant of %s = %+v, want level 50 and no demotion", u, g)
 		}
 	}
-	if _, ok := grants[syncer.RoomUser{Room: room, User: uid("frank")}]; ok {
+	if _, ok := grants[plan.RoomUser{Room: room, User: uid("frank")}]; ok {
 		t.Error("the bot recorded a grant for frank, whom it never promoted")
 	}
 
@@ -113,7 +113,7 @@ func TestPowerLevelsFromGroups(t *testing.T) {
 	left := time.Now()
 	err := harness.WaitFor(ctx, 20*time.Second, func() (bool, error) {
 		g := powerGrants(t, b.dataDir)
-		a, bb := g[syncer.RoomUser{Room: room, User: uid("alice")}], g[syncer.RoomUser{Room: room, User: uid("bob")}]
+		a, bb := g[plan.RoomUser{Room: room, User: uid("alice")}], g[plan.RoomUser{Room: room, User: uid("bob")}]
 		return !a.DemoteAt.IsZero() && !bb.DemoteAt.IsZero(), fmt.Errorf("demotions pending: alice %v, bob %v", a.DemoteAt, bb.DemoteAt)
 	})
 	mustOK(t, err)
@@ -136,10 +136,10 @@ func TestPowerLevelsFromGroups(t *testing.T) {
 		t.Errorf("alice is %q; a demotion is not a removal", m.Membership)
 	}
 	grants = powerGrants(t, b.dataDir)
-	if _, ok := grants[syncer.RoomUser{Room: room, User: uid("alice")}]; ok {
+	if _, ok := grants[plan.RoomUser{Room: room, User: uid("alice")}]; ok {
 		t.Error("alice's grant is still stored after her demotion")
 	}
-	if g := grants[syncer.RoomUser{Room: room, User: uid("bob")}]; g.Level != 50 || !g.DemoteAt.IsZero() {
+	if g := grants[plan.RoomUser{Room: room, User: uid("bob")}]; g.Level != 50 || !g.DemoteAt.IsZero() {
 		t.Errorf("bob's grant = %+v, want level 50 with the demotion cancelled", g)
 	}
 	if n := len(powerEventsBy(t, room, env.client.ID)); n != 2 {
@@ -214,7 +214,7 @@ func TestExternalIDMapping(t *testing.T) {
 	ak.RemoveMembers("ext-staff", "alice")
 	err := harness.WaitFor(context.Background(), 20*time.Second, func() (bool, error) {
 		pending, _ := pendingRemovals(t, b.dataDir)
-		_, ok := pending[syncer.RoomUser{Room: room, User: uid("alice")}]
+		_, ok := pending[plan.RoomUser{Room: room, User: uid("alice")}]
 		return ok, fmt.Errorf("alice's removal not pending yet: %v", pending)
 	})
 	mustOK(t, err)

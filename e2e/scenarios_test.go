@@ -11,8 +11,8 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/authentik/authentiktest"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 func uid(name string) id.UserID { return id.UserID("@" + name + ":" + serverName) }
@@ -32,7 +32,7 @@ func directory(t *testing.T, group string, members ...string) *authentiktest.Ser
 }
 
 // pendingRemovals reads the bot's store without disturbing it.
-func pendingRemovals(t *testing.T, dataDir string) (map[syncer.RoomUser]syncer.PendingRemoval, []syncer.Removal) {
+func pendingRemovals(t *testing.T, dataDir string) (map[plan.RoomUser]plan.PendingRemoval, []plan.Removal) {
 	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), store.Options{DataDir: dataDir, BackupRetention: 3, ReadOnly: true})
 	if err != nil {
@@ -104,7 +104,7 @@ func TestLeaveGroupThenKickAfterGrace(t *testing.T) {
 	ak.RemoveMembers("staff", "bob")
 	b.waitCycles(2)
 	pending, _ := pendingRemovals(t, b.dataDir)
-	if _, ok := pending[syncer.RoomUser{Room: room, User: uid("bob")}]; !ok {
+	if _, ok := pending[plan.RoomUser{Room: room, User: uid("bob")}]; !ok {
 		t.Fatalf("no pending removal for bob: %v", pending)
 	}
 	if got := membership(t, room, uid("bob")).Membership; got != "join" {
@@ -203,7 +203,7 @@ func TestRestartDuringGracePeriodRemovesOnceOnTime(t *testing.T) {
 	ak.RemoveMembers("staff", "dave")
 	b.waitCycles(2)
 	pending, _ := pendingRemovals(t, b.dataDir)
-	p, ok := pending[syncer.RoomUser{Room: room, User: uid("dave")}]
+	p, ok := pending[plan.RoomUser{Room: room, User: uid("dave")}]
 	if !ok {
 		t.Fatalf("no pending removal before the restart: %v", pending)
 	}

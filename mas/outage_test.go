@@ -14,6 +14,7 @@ import (
 	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/mas"
 	"authentik-matrix-sync/mas/mastest"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
@@ -28,20 +29,20 @@ const (
 // rooms is one room in memory; invited users join at once.
 type rooms struct {
 	mu      gosync.Mutex
-	members map[id.UserID]syncer.RoomMember
+	members map[id.UserID]plan.RoomMember
 	writes  []string
 }
 
 var _ syncer.Rooms = (*rooms)(nil)
 
-func (r *rooms) RoomState(_ context.Context, rm id.RoomID) (syncer.RoomState, error) {
+func (r *rooms) RoomState(_ context.Context, rm id.RoomID) (plan.RoomState, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rm != room {
-		return syncer.RoomState{}, fmt.Errorf("no room %s", rm)
+		return plan.RoomState{}, fmt.Errorf("no room %s", rm)
 	}
-	return syncer.RoomState{Members: syncer.NewRoomMembers(r.members),
-		PowerLevels: syncer.PowerLevels{Users: map[id.UserID]int{bot: 100}, Kick: 50, Ban: 50}}, nil
+	return plan.RoomState{Members: plan.NewRoomMembers(r.members),
+		PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{bot: 100}, Kick: 50, Ban: 50}}, nil
 }
 
 func (r *rooms) UserExists(context.Context, id.UserID) (bool, error) { return true, nil }
@@ -50,28 +51,28 @@ func (r *rooms) write(kind string, u id.UserID, membership string, sender id.Use
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.writes = append(r.writes, kind+" "+string(u))
-	r.members[u] = syncer.RoomMember{Membership: membership, Sender: sender, Since: time.Now()}
+	r.members[u] = plan.RoomMember{Membership: membership, Sender: sender, Since: time.Now()}
 	return nil
 }
 
 func (r *rooms) Invite(_ context.Context, _ id.RoomID, u id.UserID, _ string) error {
-	return r.write("invite", u, syncer.MembershipJoin, u)
+	return r.write("invite", u, plan.MembershipJoin, u)
 }
 
 func (r *rooms) ForceJoin(_ context.Context, _ id.RoomID, u id.UserID, _ bool) error {
-	return r.write("join", u, syncer.MembershipJoin, u)
+	return r.write("join", u, plan.MembershipJoin, u)
 }
 
 func (r *rooms) Unban(_ context.Context, _ id.RoomID, u id.UserID, _ string) error {
-	return r.write("unban", u, syncer.MembershipLeave, bot)
+	return r.write("unban", u, plan.MembershipLeave, bot)
 }
 
 func (r *rooms) Kick(_ context.Context, _ id.RoomID, u id.UserID, _ string) error {
-	return r.write("kick", u, syncer.MembershipLeave, bot)
+	return r.write("kick", u, plan.MembershipLeave, bot)
 }
 
 func (r *rooms) Ban(_ context.Context, _ id.RoomID, u id.UserID, _ string) error {
-	return r.write("ban", u, syncer.MembershipBan, bot)
+	return r.write("ban", u, plan.MembershipBan, bot)
 }
 
 func (r *rooms) kicks() []string {
@@ -128,11 +129,11 @@ func TestReconcilerRemovesNobodyWhileMASIsDown(t *testing.T) {
 	dir := &usermap.Directory{Source: g, Log: zerolog.Nop(), External: &usermap.ExternalResolver{
 		Provider: provider, Subject: usermap.SubjectUID, Refresh: time.Hour,
 		Lookup: &mas.Lookup{Client: client, Server: "example.org"}, Cache: st, Now: now}}
-	rs := &rooms{members: map[id.UserID]syncer.RoomMember{bot: {Membership: syncer.MembershipJoin, Sender: bot}}}
+	rs := &rooms{members: map[id.UserID]plan.RoomMember{bot: {Membership: plan.MembershipJoin, Sender: bot}}}
 	rec := syncer.New(syncer.Options{
 		Directory: dir, Rooms: rs, Store: st, Backup: st, Now: now, Log: zerolog.Nop(), Interval: time.Minute,
-		Policy: syncer.Policy{Bot: bot, GracePeriod: 0, RemoveAction: syncer.RemoveKick,
-			Mappings: []syncer.Mapping{{Group: "staff", Room: room, Method: syncer.MethodInvite}}},
+		Policy: plan.Policy{Bot: bot, GracePeriod: 0, RemoveAction: plan.RemoveKick,
+			Mappings: []plan.Mapping{{Group: "staff", Room: room, Method: plan.MethodInvite}}},
 	})
 	cycles := func(n int) {
 		for range n {
@@ -142,8 +143,8 @@ func TestReconcilerRemovesNobodyWhileMASIsDown(t *testing.T) {
 	}
 
 	cycles(2)
-	if m := syncer.NewRoomMembers(rs.members); m.Get("@alice:example.org").Membership != syncer.MembershipJoin ||
-		m.Get("@bob:example.org").Membership != syncer.MembershipJoin {
+	if m := plan.NewRoomMembers(rs.members); m.Get("@alice:example.org").Membership != plan.MembershipJoin ||
+		m.Get("@bob:example.org").Membership != plan.MembershipJoin {
 		t.Fatalf("MAS up: alice and bob were not added; writes %v", rs.writes)
 	}
 

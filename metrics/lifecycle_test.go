@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -13,12 +14,12 @@ import (
 // actions_total like room writes, with an empty room, and that their bookkeeping does not.
 func TestAccountWritesAreCounted(t *testing.T) {
 	m := New(BuildInfo{Version: "v1", Revision: "abc", GoVersion: "go1"})
-	for _, a := range []syncer.Action{syncer.LockAccount{}, syncer.UnlockAccount{}, syncer.EndSessions{},
-		syncer.SetProfile{Field: syncer.FieldDisplayName}, syncer.SetProfile{Field: syncer.FieldAvatar},
-		syncer.TrackDeactivation{}, syncer.ForgetDeactivation{}} {
+	for _, a := range []plan.Action{plan.LockAccount{}, plan.UnlockAccount{}, plan.EndSessions{},
+		plan.SetProfile{Field: plan.FieldDisplayName}, plan.SetProfile{Field: plan.FieldAvatar},
+		plan.TrackDeactivation{}, plan.ForgetDeactivation{}} {
 		m.ActionFinished(a.Kind(), "", syncer.ResultOK)
 	}
-	m.ActionFinished(syncer.SetProfile{}.Kind(), "", syncer.ResultSkipped)
+	m.ActionFinished(plan.SetProfile{}.Kind(), "", syncer.ResultSkipped)
 	want := `
 # HELP authentik_matrix_sync_actions_total Actions applied to rooms, by action, result (ok, failed, skipped) and room.
 # TYPE authentik_matrix_sync_actions_total counter

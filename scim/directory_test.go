@@ -15,8 +15,8 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/directory"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/scimstate"
-	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -238,7 +238,7 @@ func newDirectory(t *testing.T, res *Resources, tree GroupTree) *usermap.Directo
 	return &usermap.Directory{Source: src, Mapper: mapper, Log: zerolog.Nop()}
 }
 
-func memberIDs(g syncer.GroupMembers) []id.UserID {
+func memberIDs(g plan.GroupMembers) []id.UserID {
 	var out []id.UserID
 	for _, m := range g.Members {
 		out = append(out, m.UserID)

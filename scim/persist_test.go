@@ -12,9 +12,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"authentik-matrix-sync/directory"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/scim"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -94,7 +94,7 @@ func TestStateSurvivesReopening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	members := func(r *receiver) []syncer.Member {
+	members := func(r *receiver) []plan.Member {
 		src, err := scim.NewSource(r.res, groupTree{})
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -54,7 +55,7 @@ WHERE held_batches.status IN ('rejected', 'done')`
 // command, result skipped): a cycle that skips a user for want of a Matrix account would otherwise
 // add the same line every cycle. Once something else happened to that room and user, the skip is
 // written again.
-func (s *sqlState) AppendAudit(ctx context.Context, entries ...syncer.AuditEntry) error {
+func (s *sqlState) AppendAudit(ctx context.Context, entries ...plan.AuditEntry) error {
 	what := "append to the audit log"
 	if len(entries) == 1 {
 		what = fmt.Sprintf("append %q by %s to the audit log", entries[0].Command, entries[0].Actor)
@@ -125,7 +126,7 @@ func (s *sqlState) PruneAudit(ctx context.Context, before time.Time, keep int) (
 }
 
 // Audit returns up to limit entries, newest first; a non-empty target keeps only that user's.
-func (s *sqlState) Audit(ctx context.Context, target id.UserID, limit int) ([]syncer.AuditEntry, error) {
+func (s *sqlState) Audit(ctx context.Context, target id.UserID, limit int) ([]plan.AuditEntry, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("read the audit log: limit must be at least 1, got %d", limit)
 	}
@@ -140,9 +141,9 @@ func (s *sqlState) Audit(ctx context.Context, target id.UserID, limit int) ([]sy
 		return nil, fmt.Errorf("read the audit log in %s: %w", s.where, err)
 	}
 	defer rows.Close()
-	var out []syncer.AuditEntry
+	var out []plan.AuditEntry
 	for rows.Next() {
-		var e syncer.AuditEntry
+		var e plan.AuditEntry
 		var at sql.NullInt64
 		if err := rows.Scan(&at, &e.Actor, &e.Command, &e.Target, &e.Room, &e.Result); err != nil {
 			return nil, fmt.Errorf("read the audit log in %s: %w", s.where, err)
@@ -157,7 +158,7 @@ func (s *sqlState) Audit(ctx context.Context, target id.UserID, limit int) ([]sy
 }
 
 // PutExemption stores (or replaces) an exemption.
-func (s *sqlState) PutExemption(ctx context.Context, e syncer.Exemption) error {
+func (s *sqlState) PutExemption(ctx context.Context, e plan.Exemption) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
@@ -202,15 +203,15 @@ func (s *sqlState) DeleteExemptions(ctx context.Context, user id.UserID) (int, e
 }
 
 // Exemptions lists every exemption.
-func (s *sqlState) Exemptions(ctx context.Context) ([]syncer.Exemption, error) {
+func (s *sqlState) Exemptions(ctx context.Context) ([]plan.Exemption, error) {
 	rows, err := s.db.QueryContext(ctx, selectExemptions)
 	if err != nil {
 		return nil, fmt.Errorf("read exemptions from %s: %w", s.where, err)
 	}
 	defer rows.Close()
-	var out []syncer.Exemption
+	var out []plan.Exemption
 	for rows.Next() {
-		var e syncer.Exemption
+		var e plan.Exemption
 		var untilBack int
 		var at sql.NullInt64
 		if err := rows.Scan(&e.User, &e.Room, &untilBack, &e.By, &e.Reason, &at); err != nil {
@@ -252,7 +253,7 @@ func (s *sqlState) Paused(ctx context.Context) (bool, error) {
 
 // HoldBatch records a held batch. created is true when it is new (or held anew after it was
 // rejected or carried out); status is the batch's status afterwards.
-func (s *sqlState) HoldBatch(ctx context.Context, b syncer.HeldBatch) (created bool, status string, err error) {
+func (s *sqlState) HoldBatch(ctx context.Context, b plan.HeldBatch) (created bool, status string, err error) {
 	if b.Created.IsZero() {
 		b.Created = s.now()
 	}
@@ -282,8 +283,8 @@ func (s *sqlState) HoldBatch(ctx context.Context, b syncer.HeldBatch) (created b
 }
 
 // Batch returns a held batch with its removals, or syncer.ErrNoBatch.
-func (s *sqlState) Batch(ctx context.Context, batchID string) (syncer.HeldBatch, error) {
-	var b syncer.HeldBatch
+func (s *sqlState) Batch(ctx context.Context, batchID string) (plan.HeldBatch, error) {
+	var b plan.HeldBatch
 	var created, decided sql.NullInt64
 	var by string
 	err := s.db.QueryRowContext(ctx, selectBatch, batchID).Scan(&b.ID, &b.Status, &b.Why, &created, &by, &decided)
@@ -300,7 +301,7 @@ func (s *sqlState) Batch(ctx context.Context, batchID string) (syncer.HeldBatch,
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r syncer.HeldRemoval
+		var r plan.HeldRemoval
 		if err := rows.Scan(&r.Room, &r.User, &r.Action, &r.Reason); err != nil {
 			return b, fmt.Errorf("read held batch %s from %s: %w", batchID, s.where, err)
 		}
@@ -310,7 +311,7 @@ func (s *sqlState) Batch(ctx context.Context, batchID string) (syncer.HeldBatch,
 }
 
 // OpenBatches returns the batches still held or confirmed but not yet carried out, newest first.
-func (s *sqlState) OpenBatches(ctx context.Context) ([]syncer.HeldBatch, error) {
+func (s *sqlState) OpenBatches(ctx context.Context) ([]plan.HeldBatch, error) {
 	rows, err := s.db.QueryContext(ctx, selectBatchIDs)
 	if err != nil {
 		return nil, fmt.Errorf("list held batches in %s: %w", s.where, err)
@@ -328,7 +329,7 @@ func (s *sqlState) OpenBatches(ctx context.Context) ([]syncer.HeldBatch, error) 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list held batches in %s: %w", s.where, err)
 	}
-	var out []syncer.HeldBatch
+	var out []plan.HeldBatch
 	for _, batchID := range ids {
 		b, err := s.Batch(ctx, batchID)
 		if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -15,8 +16,6 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // stepClock starts at start and moves step forward on every reading.
@@ -210,7 +209,7 @@ func TestBackupWhileWritingIsConsistent(t *testing.T) {
 				return
 			default:
 			}
-			m := syncer.ManagedMember{Room: "!r:hs", User: user(i), DesiredSince: time.UnixMilli(int64(i + 1))}
+			m := plan.ManagedMember{Room: "!r:hs", User: user(i), DesiredSince: time.UnixMilli(int64(i + 1))}
 			if err := s.PutMember(ctx, m); err != nil {
 				writerErr <- err
 				return
@@ -249,7 +248,7 @@ func TestBackupWhileWritingIsConsistent(t *testing.T) {
 	}
 	// A consistent snapshot holds exactly the first n writes, with nothing torn.
 	for i := range n {
-		k := syncer.RoomUser{Room: "!r:hs", User: user(i)}
+		k := plan.RoomUser{Room: "!r:hs", User: user(i)}
 		if m, ok := st.Members.Lookup(k); !ok || m.DesiredSince.UnixMilli() != int64(i+1) {
 			t.Fatalf("backup lacks write %d of its first %d (got %+v, %v)", i, n, m, ok)
 		}
@@ -306,7 +305,7 @@ func TestRestoreSQLite(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
 	s := openTest(t, Options{DataDir: dir, BackupRetention: 5})
-	keep := syncer.ManagedMember{Room: "!r:hs", User: "@kept:hs"}
+	keep := plan.ManagedMember{Room: "!r:hs", User: "@kept:hs"}
 	if err := s.PutMember(ctx, keep); err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +313,7 @@ func TestRestoreSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: "@later:hs"}); err != nil {
+	if err := s.PutMember(ctx, plan.ManagedMember{Room: "!r:hs", User: "@later:hs"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := RestoreSQLite(ctx, Options{DataDir: dir, BackupRetention: 5}, backup); err == nil || !strings.Contains(err.Error(), "another authentik-matrix-sync") {
@@ -339,7 +338,7 @@ func TestRestoreSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Members.Len() != 1 || st.Members.Get(syncer.RoomUser{Room: keep.Room, User: keep.User}) != keep {
+	if st.Members.Len() != 1 || st.Members.Get(plan.RoomUser{Room: keep.Room, User: keep.User}) != keep {
 		t.Errorf("after restore members = %v, want only %v", st.Members, keep)
 	}
 	// The state replaced by the restore was kept aside.
@@ -424,7 +423,7 @@ func TestRestoreKeepsTheFileItRestoredFrom(t *testing.T) {
 	s := openTest(t, opts)
 	var automatic []string
 	for i := range 2 {
-		if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: id.UserID(fmt.Sprintf("@u%d:hs", i))}); err != nil {
+		if err := s.PutMember(ctx, plan.ManagedMember{Room: "!r:hs", User: id.UserID(fmt.Sprintf("@u%d:hs", i))}); err != nil {
 			t.Fatal(err)
 		}
 		p, err := s.Backup(ctx)
@@ -484,7 +483,7 @@ func TestBackupSQLiteWhileTheBotRuns(t *testing.T) {
 				return
 			default:
 			}
-			if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: id.UserID(fmt.Sprintf("@u%04d:hs", i))}); err != nil {
+			if err := s.PutMember(ctx, plan.ManagedMember{Room: "!r:hs", User: id.UserID(fmt.Sprintf("@u%04d:hs", i))}); err != nil {
 				done <- err
 				return
 			}
@@ -517,7 +516,7 @@ func TestBackupSQLiteWhileTheBotRuns(t *testing.T) {
 		t.Errorf("the online backup holds %d members, want between %d and %d", n, before, written.Load())
 	}
 	// The bot goes on as before: it writes, and its automatic backup was not rotated away.
-	if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: "@after:hs"}); err != nil {
+	if err := s.PutMember(ctx, plan.ManagedMember{Room: "!r:hs", User: "@after:hs"}); err != nil {
 		t.Errorf("the bot's write after the backup: %v", err)
 	}
 	if got := backupNames(t, s.Backups); !slices.Contains(got, filepath.Base(auto)) || !slices.Contains(got, filepath.Base(path)) {
@@ -530,7 +529,7 @@ func TestBackupSQLiteWithTheBotStopped(t *testing.T) {
 	ctx := t.Context()
 	opts := Options{DataDir: dir, BackupRetention: 1}
 	s := openTest(t, opts)
-	if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: "@kept:hs"}); err != nil {
+	if err := s.PutMember(ctx, plan.ManagedMember{Room: "!r:hs", User: "@kept:hs"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

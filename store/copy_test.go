@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/scimstate"
-	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -24,7 +24,7 @@ import (
 // copy picks new tables up by itself, and this makes sure it is seen doing so.
 var fillers = map[string]func(ctx context.Context, s *SQLite, at time.Time) error{
 	"power_grants": func(ctx context.Context, s *SQLite, at time.Time) error {
-		return s.PutPowerGrant(ctx, syncer.PowerGrant{Room: "!r:hs", User: "@a:hs", Level: 50, GrantedAt: at, DemoteAt: at.Add(time.Hour)})
+		return s.PutPowerGrant(ctx, plan.PowerGrant{Room: "!r:hs", User: "@a:hs", Level: 50, GrantedAt: at, DemoteAt: at.Add(time.Hour)})
 	},
 	"external_ids": func(ctx context.Context, s *SQLite, at time.Time) error {
 		return s.PutExternalID(ctx, "oidc-authentik", "hash", usermap.CachedID{User: "@a:hs", CheckedAt: at})
@@ -33,25 +33,25 @@ var fillers = map[string]func(ctx context.Context, s *SQLite, at time.Time) erro
 		return s.PutSpaceChildren(ctx, "!space:hs", []id.RoomID{"!r:hs", "!r2:hs"})
 	},
 	"room_records": func(ctx context.Context, s *SQLite, _ time.Time) error {
-		return s.PutRoomRecord(ctx, "!r:hs", syncer.RoomRecord{Groups: []string{"staff"}, RemoveAction: syncer.RemoveKick})
+		return s.PutRoomRecord(ctx, "!r:hs", plan.RoomRecord{Groups: []string{"staff"}, RemoveAction: plan.RemoveKick})
 	},
 	"created_rooms": func(ctx context.Context, s *SQLite, at time.Time) error {
 		return s.RecordCreatedRoom(ctx, CreatedRoom{Alias: "#new:hs", Room: "!new:hs", ParentSpace: "!space:hs", At: at})
 	},
 	"managed_members": func(ctx context.Context, s *SQLite, at time.Time) error {
 		for _, u := range []id.UserID{"@a:hs", "@b:hs", "@c:hs"} {
-			if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: u, DesiredSince: at}); err != nil {
+			if err := s.PutMember(ctx, plan.ManagedMember{Room: "!r:hs", User: u, DesiredSince: at}); err != nil {
 				return err
 			}
 		}
 		return nil
 	},
 	"pending_removals": func(ctx context.Context, s *SQLite, at time.Time) error {
-		return s.PutPending(ctx, syncer.PendingRemoval{Room: "!r:hs", User: "@a:hs", DueAt: at.Add(time.Hour), CreatedAt: at, Reason: "left"})
+		return s.PutPending(ctx, plan.PendingRemoval{Room: "!r:hs", User: "@a:hs", DueAt: at.Add(time.Hour), CreatedAt: at, Reason: "left"})
 	},
 	"removals": func(ctx context.Context, s *SQLite, at time.Time) error {
 		for i := range 3 {
-			if err := s.RecordRemoval(ctx, syncer.Removal{Room: "!old:hs", User: "@gone:hs", Action: syncer.RemoveKick, Reason: "x", At: at.Add(time.Duration(i) * time.Second)}); err != nil {
+			if err := s.RecordRemoval(ctx, plan.Removal{Room: "!old:hs", User: "@gone:hs", Action: plan.RemoveKick, Reason: "x", At: at.Add(time.Duration(i) * time.Second)}); err != nil {
 				return err
 			}
 		}
@@ -63,31 +63,31 @@ var fillers = map[string]func(ctx context.Context, s *SQLite, at time.Time) erro
 	},
 	"audit_log": func(ctx context.Context, s *SQLite, at time.Time) error {
 		for i, cmd := range []string{"pause", "exempt"} {
-			if err := s.AppendAudit(ctx, syncer.AuditEntry{At: at.Add(time.Duration(i) * time.Second), Actor: "@ops:hs", Command: cmd, Target: "@b:hs", Room: "!r:hs", Result: "ok"}); err != nil {
+			if err := s.AppendAudit(ctx, plan.AuditEntry{At: at.Add(time.Duration(i) * time.Second), Actor: "@ops:hs", Command: cmd, Target: "@b:hs", Room: "!r:hs", Result: "ok"}); err != nil {
 				return err
 			}
 		}
 		return nil
 	},
 	"exemptions": func(ctx context.Context, s *SQLite, at time.Time) error {
-		if err := s.PutExemption(ctx, syncer.Exemption{User: "@b:hs", By: "@ops:hs", Reason: "exempt", At: at}); err != nil {
+		if err := s.PutExemption(ctx, plan.Exemption{User: "@b:hs", By: "@ops:hs", Reason: "exempt", At: at}); err != nil {
 			return err
 		}
-		return s.PutExemption(ctx, syncer.Exemption{User: "@c:hs", Room: "!r:hs", UntilBack: true, By: "@ops:hs", Reason: "cancel", At: at})
+		return s.PutExemption(ctx, plan.Exemption{User: "@c:hs", Room: "!r:hs", UntilBack: true, By: "@ops:hs", Reason: "cancel", At: at})
 	},
 	"admin_flags": func(ctx context.Context, s *SQLite, _ time.Time) error {
 		return s.SetPaused(ctx, true)
 	},
 	"held_batches": func(ctx context.Context, s *SQLite, at time.Time) error {
-		for _, b := range []syncer.HeldBatch{
-			{ID: "aaaaaa", Created: at, Why: "too many", Removals: []syncer.HeldRemoval{{Room: "!r:hs", User: "@a:hs", Action: syncer.RemoveKick, Reason: "left"}}},
-			{ID: "bbbbbb", Created: at, Why: "too many", Removals: []syncer.HeldRemoval{{Room: "!r:hs", User: "@b:hs", Action: syncer.RemoveBan, Reason: "left"}}},
+		for _, b := range []plan.HeldBatch{
+			{ID: "aaaaaa", Created: at, Why: "too many", Removals: []plan.HeldRemoval{{Room: "!r:hs", User: "@a:hs", Action: plan.RemoveKick, Reason: "left"}}},
+			{ID: "bbbbbb", Created: at, Why: "too many", Removals: []plan.HeldRemoval{{Room: "!r:hs", User: "@b:hs", Action: plan.RemoveBan, Reason: "left"}}},
 		} {
 			if _, _, err := s.HoldBatch(ctx, b); err != nil {
 				return err
 			}
 		}
-		return s.DecideBatch(ctx, "bbbbbb", syncer.BatchHeld, syncer.BatchRejected, "@ops:hs")
+		return s.DecideBatch(ctx, "bbbbbb", plan.BatchHeld, plan.BatchRejected, "@ops:hs")
 	},
 	"held_removals": func(context.Context, *SQLite, time.Time) error { return nil }, // filled with held_batches
 	"scim_users": func(ctx context.Context, s *SQLite, at time.Time) error {
@@ -106,10 +106,10 @@ var fillers = map[string]func(ctx context.Context, s *SQLite, at time.Time) erro
 	"scim_members": func(context.Context, *SQLite, time.Time) error { return nil }, // filled with scim_users
 	"scim_meta":    func(context.Context, *SQLite, time.Time) error { return nil }, // filled with scim_users
 	"account_lifecycle": func(ctx context.Context, s *SQLite, at time.Time) error {
-		return s.PutAccountRecord(ctx, syncer.AccountRecord{User: "@gone:hs", DeactivatedAt: at, Deleted: true, LockedByBot: true, LockedAt: at.Add(time.Hour)})
+		return s.PutAccountRecord(ctx, plan.AccountRecord{User: "@gone:hs", DeactivatedAt: at, Deleted: true, LockedByBot: true, LockedAt: at.Add(time.Hour)})
 	},
 	"synced_profiles": func(ctx context.Context, s *SQLite, _ time.Time) error {
-		return s.PutSyncedProfile(ctx, "@a:hs", syncer.FieldDisplayName, "Alice A")
+		return s.PutSyncedProfile(ctx, "@a:hs", plan.FieldDisplayName, "Alice A")
 	},
 }
 
@@ -183,10 +183,10 @@ WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND table_name <> 'schema_
 
 	// The identities continue after the copied ids: inserts after the copy neither collide nor
 	// reuse an id.
-	if err := dst.RecordRemoval(ctx, syncer.Removal{Room: "!r:hs", User: "@b:hs", Action: syncer.RemoveBan, At: at.Add(time.Minute)}); err != nil {
+	if err := dst.RecordRemoval(ctx, plan.Removal{Room: "!r:hs", User: "@b:hs", Action: plan.RemoveBan, At: at.Add(time.Minute)}); err != nil {
 		t.Errorf("a removal after the copy: %v", err)
 	}
-	if err := dst.AppendAudit(ctx, syncer.AuditEntry{Actor: "@ops:hs", Command: "resume", Result: "ok"}); err != nil {
+	if err := dst.AppendAudit(ctx, plan.AuditEntry{Actor: "@ops:hs", Command: "resume", Result: "ok"}); err != nil {
 		t.Errorf("an audit entry after the copy: %v", err)
 	}
 	for table, want := range map[string]int{"removals": 4, "audit_log": 3} {

@@ -7,6 +7,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -37,11 +38,11 @@ func TestCountState(t *testing.T) {
 				user id.UserID
 				due  bool
 			}{{"!a:x", "@1:x", true}, {"!a:x", "@2:x", false}, {"!a:x", "@3:x", true}, {"!b:x", "@1:x", false}} {
-				if err := s.PutMember(ctx, syncer.ManagedMember{Room: m.room, User: m.user, DesiredSince: now}); err != nil {
+				if err := s.PutMember(ctx, plan.ManagedMember{Room: m.room, User: m.user, DesiredSince: now}); err != nil {
 					t.Fatal(err)
 				}
 				if m.due {
-					if err := s.PutPending(ctx, syncer.PendingRemoval{Room: m.room, User: m.user, DueAt: now, CreatedAt: now, Reason: "r"}); err != nil {
+					if err := s.PutPending(ctx, plan.PendingRemoval{Room: m.room, User: m.user, DueAt: now, CreatedAt: now, Reason: "r"}); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"authentik-matrix-sync/plan"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -8,8 +9,6 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // TestDatabaseFilesArePrivate: the live database and its -wal and -shm are 0600, like the
@@ -46,7 +45,7 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 			s := openTest(t, Options{DataDir: dir, BackupRetention: 2})
 			// A write makes SQLite open its -wal and -shm.
 			now := time.Now()
-			if err := s.PutMember(t.Context(), syncer.ManagedMember{Room: id.RoomID("!r:example.org"),
+			if err := s.PutMember(t.Context(), plan.ManagedMember{Room: id.RoomID("!r:example.org"),
 				User: id.UserID("@u:example.org"), DesiredSince: now, AddedAt: now}); err != nil {
 				t.Fatal(err)
 			}

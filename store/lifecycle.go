@@ -7,6 +7,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -29,13 +30,13 @@ ON CONFLICT (user_id, field) DO UPDATE SET value = excluded.value, synced_at_ms 
 )
 
 // AccountRecords returns the record of every user the bot saw deactivated.
-func (s *sqlState) AccountRecords(ctx context.Context) (map[id.UserID]syncer.AccountRecord, error) {
+func (s *sqlState) AccountRecords(ctx context.Context) (map[id.UserID]plan.AccountRecord, error) {
 	rows, err := s.db.QueryContext(ctx, selectAccountRecords)
 	if err != nil {
 		return nil, fmt.Errorf("read account lifecycle records from %s: %w", s.where, err)
 	}
 	defer rows.Close()
-	out := map[id.UserID]syncer.AccountRecord{}
+	out := map[id.UserID]plan.AccountRecord{}
 	for rows.Next() {
 		var user, sourceID, username string
 		var deactivated, deleted, byBot int64
@@ -43,7 +44,7 @@ func (s *sqlState) AccountRecords(ctx context.Context) (map[id.UserID]syncer.Acc
 		if err := rows.Scan(&user, &sourceID, &username, &deactivated, &deleted, &byBot, &locked, &loggedOut); err != nil {
 			return nil, fmt.Errorf("read account lifecycle records from %s: %w", s.where, err)
 		}
-		r := syncer.AccountRecord{User: id.UserID(user), SourceID: sourceID, Username: username, DeactivatedAt: fromMillis(sql.NullInt64{Int64: deactivated, Valid: true}),
+		r := plan.AccountRecord{User: id.UserID(user), SourceID: sourceID, Username: username, DeactivatedAt: fromMillis(sql.NullInt64{Int64: deactivated, Valid: true}),
 			Deleted: deleted != 0, LockedByBot: byBot != 0, LockedAt: fromMillis(locked), LoggedOutAt: fromMillis(loggedOut)}
 		out[r.User] = r
 	}
@@ -54,7 +55,7 @@ func (s *sqlState) AccountRecords(ctx context.Context) (map[id.UserID]syncer.Acc
 }
 
 // PutAccountRecord creates or replaces the record of one user.
-func (s *sqlState) PutAccountRecord(ctx context.Context, r syncer.AccountRecord) error {
+func (s *sqlState) PutAccountRecord(ctx context.Context, r plan.AccountRecord) error {
 	deactivated := millis(r.DeactivatedAt)
 	if !deactivated.Valid {
 		deactivated = sql.NullInt64{Valid: true}
@@ -75,19 +76,19 @@ func (s *sqlState) DeleteAccountRecord(ctx context.Context, user id.UserID) erro
 }
 
 // SyncedProfiles returns the value last synced to each profile field.
-func (s *sqlState) SyncedProfiles(ctx context.Context) (map[syncer.ProfileKey]string, error) {
+func (s *sqlState) SyncedProfiles(ctx context.Context) (map[plan.ProfileKey]string, error) {
 	rows, err := s.db.QueryContext(ctx, selectSyncedProfiles)
 	if err != nil {
 		return nil, fmt.Errorf("read synced profiles from %s: %w", s.where, err)
 	}
 	defer rows.Close()
-	out := map[syncer.ProfileKey]string{}
+	out := map[plan.ProfileKey]string{}
 	for rows.Next() {
 		var user, field, value string
 		if err := rows.Scan(&user, &field, &value); err != nil {
 			return nil, fmt.Errorf("read synced profiles from %s: %w", s.where, err)
 		}
-		out[syncer.ProfileKey{User: id.UserID(user), Field: syncer.ProfileField(field)}] = value
+		out[plan.ProfileKey{User: id.UserID(user), Field: plan.ProfileField(field)}] = value
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read synced profiles from %s: %w", s.where, err)
@@ -96,7 +97,7 @@ func (s *sqlState) SyncedProfiles(ctx context.Context) (map[syncer.ProfileKey]st
 }
 
 // PutSyncedProfile records the value synced to one profile field.
-func (s *sqlState) PutSyncedProfile(ctx context.Context, user id.UserID, field syncer.ProfileField, value string) error {
+func (s *sqlState) PutSyncedProfile(ctx context.Context, user id.UserID, field plan.ProfileField, value string) error {
 	return s.inTx(ctx, fmt.Sprintf("store the synced %s of %s", field, user), func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, upsertSyncedProfile, string(user), string(field), value, s.now().UnixMilli())
 		return err

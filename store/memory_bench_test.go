@@ -1,6 +1,7 @@
 package store
 
 import (
+	"authentik-matrix-sync/plan"
 	"bufio"
 	"context"
 	"fmt"
@@ -14,8 +15,6 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // BenchmarkSQLiteMemoryUnderChurn runs cycles of a busy installation against the SQLite store
@@ -59,7 +58,7 @@ func churn(b *testing.B, cacheKiB int, unbound bool, cycles int) (growth, end fl
 	user := func(i int) id.UserID { return id.UserID(fmt.Sprintf("@u%04d:example.org", i%1000)) }
 	room := func(i int) id.RoomID { return id.RoomID(fmt.Sprintf("!room%02d:example.org", i%20)) }
 	for i := range 1200 {
-		if err := s.PutMember(ctx, syncer.ManagedMember{Room: room(i), User: user(i), DesiredSince: now, AddedAt: now}); err != nil {
+		if err := s.PutMember(ctx, plan.ManagedMember{Room: room(i), User: user(i), DesiredSince: now, AddedAt: now}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -80,13 +79,13 @@ func churn(b *testing.B, cacheKiB int, unbound bool, cycles int) (growth, end fl
 					var err error
 					switch j {
 					case 0:
-						err = s.PutMember(ctx, syncer.ManagedMember{Room: r, User: u, DesiredSince: now, AddedAt: now})
+						err = s.PutMember(ctx, plan.ManagedMember{Room: r, User: u, DesiredSince: now, AddedAt: now})
 					case 1:
-						err = s.PutPending(ctx, syncer.PendingRemoval{Room: r, User: u, DueAt: now, Reason: "no longer in Authentik group staff", CreatedAt: now})
+						err = s.PutPending(ctx, plan.PendingRemoval{Room: r, User: u, DueAt: now, Reason: "no longer in Authentik group staff", CreatedAt: now})
 					case 2:
 						err = s.DeletePending(ctx, r, u)
 					case 3:
-						err = s.RecordRemoval(ctx, syncer.Removal{Room: r, User: u, Action: syncer.RemoveKick, Reason: "no longer in Authentik group staff", At: now})
+						err = s.RecordRemoval(ctx, plan.Removal{Room: r, User: u, Action: plan.RemoveKick, Reason: "no longer in Authentik group staff", At: now})
 					}
 					if err != nil {
 						errs <- err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"os"
 	"os/exec"
@@ -11,8 +12,6 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // fill writes one row of every kind and returns the state and history that were written.
@@ -22,13 +21,13 @@ func fill(t *testing.T, s *Postgres, n int) {
 	at := time.UnixMilli(1_700_000_000_000).UTC()
 	for i := range n {
 		u := id.UserID("@u" + string(rune('a'+i)) + ":hs")
-		if err := s.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: u, DesiredSince: at}); err != nil {
+		if err := s.PutMember(ctx, plan.ManagedMember{Room: "!r:hs", User: u, DesiredSince: at}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.PutPending(ctx, syncer.PendingRemoval{Room: "!r:hs", User: u, DueAt: at.Add(time.Hour), CreatedAt: at, Reason: "left"}); err != nil {
+		if err := s.PutPending(ctx, plan.PendingRemoval{Room: "!r:hs", User: u, DueAt: at.Add(time.Hour), CreatedAt: at, Reason: "left"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RecordRemoval(ctx, syncer.Removal{Room: "!old:hs", User: u, Action: syncer.RemoveKick, Reason: "gone", At: at.Add(time.Duration(i) * time.Second)}); err != nil {
+		if err := s.RecordRemoval(ctx, plan.Removal{Room: "!old:hs", User: u, Action: plan.RemoveKick, Reason: "gone", At: at.Add(time.Duration(i) * time.Second)}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.MarkMissingAccount(ctx, u); err != nil {
@@ -38,7 +37,7 @@ func fill(t *testing.T, s *Postgres, n int) {
 }
 
 // everything is the store's whole content as the reconciler and the operator see it.
-func everything(t *testing.T, s *Postgres) (syncer.State, []syncer.Removal, int) {
+func everything(t *testing.T, s *Postgres) (plan.State, []plan.Removal, int) {
 	t.Helper()
 	st, err := s.LoadState(t.Context())
 	if err != nil {
@@ -272,7 +271,7 @@ func TestPostgresRestore(t *testing.T) {
 		t.Errorf("after restore:\n got  %+v %+v %d\n want %+v %+v %d", gotState, gotRemovals, gotMissing, wantState, wantRemovals, wantMissing)
 	}
 	// New removals get fresh ids after a restore: the identity sequence came back with the data.
-	if err := r.RecordRemoval(t.Context(), syncer.Removal{Room: "!r:hs", User: "@new:hs", Action: syncer.RemoveBan, At: time.Now()}); err != nil {
+	if err := r.RecordRemoval(t.Context(), plan.Removal{Room: "!r:hs", User: "@new:hs", Action: plan.RemoveBan, At: time.Now()}); err != nil {
 		t.Errorf("RecordRemoval after restore: %v", err)
 	}
 }

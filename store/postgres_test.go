@@ -13,9 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store/pgtest"
 	"authentik-matrix-sync/store/storetest"
-	syncer "authentik-matrix-sync/sync"
 )
 
 // pg is the PostgreSQL server of this test binary, started by the first test that needs it.
@@ -90,7 +90,7 @@ func TestPostgresKeepsToItsSchema(t *testing.T) {
 	}
 	for _, tc := range tests {
 		s := openPostgresTest(t, PostgresOptions{URL: url, Schema: tc.schema})
-		if err := s.PutMember(t.Context(), syncer.ManagedMember{Room: "!r:hs", User: "@u:hs"}); err != nil {
+		if err := s.PutMember(t.Context(), plan.ManagedMember{Room: "!r:hs", User: "@u:hs"}); err != nil {
 			t.Fatal(err)
 		}
 		if n := queryInt(t, raw, "SELECT COUNT(*) FROM "+tc.want+".managed_members"); n != 1 {
@@ -231,7 +231,7 @@ func TestPostgresReadOnly(t *testing.T) {
 		t.Fatalf("read-only open of an empty database = %v, want advice to start the bot once", err)
 	}
 	w := openPostgresTest(t, PostgresOptions{URL: url})
-	m := syncer.ManagedMember{Room: "!r:hs", User: "@u:hs", DesiredSince: time.UnixMilli(1_700_000_000_000).UTC()}
+	m := plan.ManagedMember{Room: "!r:hs", User: "@u:hs", DesiredSince: time.UnixMilli(1_700_000_000_000).UTC()}
 	if err := w.PutMember(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestPostgresReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.Members.Get(syncer.RoomUser{Room: m.Room, User: m.User}); got != m {
+	if got := st.Members.Get(plan.RoomUser{Room: m.Room, User: m.User}); got != m {
 		t.Errorf("read-only LoadState: %+v, want %+v", got, m)
 	}
 	if err := r.PutMember(t.Context(), m); !errors.Is(err, ErrReadOnly) {

@@ -8,6 +8,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -29,13 +30,13 @@ ON CONFLICT (auth_provider, external_id) DO UPDATE SET user_id = excluded.user_i
 )
 
 // PowerGrants returns every power level the bot gave.
-func (s *sqlState) PowerGrants(ctx context.Context) (map[syncer.RoomUser]syncer.PowerGrant, error) {
+func (s *sqlState) PowerGrants(ctx context.Context) (map[plan.RoomUser]plan.PowerGrant, error) {
 	rows, err := s.db.QueryContext(ctx, selectPowerGrants)
 	if err != nil {
 		return nil, fmt.Errorf("read power level grants from %s: %w", s.where, err)
 	}
 	defer rows.Close()
-	out := map[syncer.RoomUser]syncer.PowerGrant{}
+	out := map[plan.RoomUser]plan.PowerGrant{}
 	for rows.Next() {
 		var room, user string
 		var level int64
@@ -43,8 +44,8 @@ func (s *sqlState) PowerGrants(ctx context.Context) (map[syncer.RoomUser]syncer.
 		if err := rows.Scan(&room, &user, &level, &granted, &demote); err != nil {
 			return nil, fmt.Errorf("read power level grants from %s: %w", s.where, err)
 		}
-		g := syncer.PowerGrant{Room: id.RoomID(room), User: id.UserID(user), Level: int(level), GrantedAt: fromMillis(granted), DemoteAt: fromMillis(demote)}
-		out[syncer.RoomUser{Room: g.Room, User: g.User}] = g
+		g := plan.PowerGrant{Room: id.RoomID(room), User: id.UserID(user), Level: int(level), GrantedAt: fromMillis(granted), DemoteAt: fromMillis(demote)}
+		out[plan.RoomUser{Room: g.Room, User: g.User}] = g
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read power level grants from %s: %w", s.where, err)
@@ -53,7 +54,7 @@ func (s *sqlState) PowerGrants(ctx context.Context) (map[syncer.RoomUser]syncer.
 }
 
 // PutPowerGrant creates or replaces the grant of one user in one room.
-func (s *sqlState) PutPowerGrant(ctx context.Context, g syncer.PowerGrant) error {
+func (s *sqlState) PutPowerGrant(ctx context.Context, g plan.PowerGrant) error {
 	granted := millis(g.GrantedAt)
 	if !granted.Valid {
 		granted = sql.NullInt64{Valid: true}

@@ -9,6 +9,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -65,23 +66,23 @@ func (s *sqlState) PutSpaceChildren(ctx context.Context, space id.RoomID, childr
 }
 
 // RoomRecords returns what is stored of every mapped room.
-func (s *sqlState) RoomRecords(ctx context.Context) (map[id.RoomID]syncer.RoomRecord, error) {
+func (s *sqlState) RoomRecords(ctx context.Context) (map[id.RoomID]plan.RoomRecord, error) {
 	rows, err := s.db.QueryContext(ctx, selectRoomRecords)
 	if err != nil {
 		return nil, fmt.Errorf("read room records from %s: %w", s.where, err)
 	}
 	defer rows.Close()
-	out := map[id.RoomID]syncer.RoomRecord{}
+	out := map[id.RoomID]plan.RoomRecord{}
 	for rows.Next() {
 		var room, groups, action string
 		if err := rows.Scan(&room, &groups, &action); err != nil {
 			return nil, fmt.Errorf("read room records from %s: %w", s.where, err)
 		}
-		var rec syncer.RoomRecord
+		var rec plan.RoomRecord
 		if err := json.Unmarshal([]byte(groups), &rec.Groups); err != nil {
 			return nil, fmt.Errorf("read room records from %s: groups of %s are not a JSON list (%q): %w", s.where, room, groups, err)
 		}
-		rec.RemoveAction = syncer.RemoveAction(action)
+		rec.RemoveAction = plan.RemoveAction(action)
 		out[id.RoomID(room)] = rec
 	}
 	if err := rows.Err(); err != nil {
@@ -91,7 +92,7 @@ func (s *sqlState) RoomRecords(ctx context.Context) (map[id.RoomID]syncer.RoomRe
 }
 
 // PutRoomRecord stores (creates or replaces) the record of one mapped room.
-func (s *sqlState) PutRoomRecord(ctx context.Context, room id.RoomID, rec syncer.RoomRecord) error {
+func (s *sqlState) PutRoomRecord(ctx context.Context, room id.RoomID, rec plan.RoomRecord) error {
 	groups := rec.Groups
 	if groups == nil {
 		groups = []string{}

@@ -17,8 +17,8 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store/storetest"
-	syncer "authentik-matrix-sync/sync"
 )
 
 func TestSQLiteSuite(t *testing.T) {
@@ -130,7 +130,7 @@ func TestOpenCreatesDirsAndSchema(t *testing.T) {
 func TestReopenKeepsSchemaAndData(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, Options{DataDir: dir, BackupRetention: 1})
-	if err := s.PutMember(t.Context(), syncer.ManagedMember{Room: "!r:hs", User: "@u:hs"}); err != nil {
+	if err := s.PutMember(t.Context(), plan.ManagedMember{Room: "!r:hs", User: "@u:hs"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -151,12 +151,12 @@ func TestZeroTimesAreStoredAsNull(t *testing.T) {
 	s := openTest(t, Options{DataDir: t.TempDir(), BackupRetention: 1})
 	ms := time.UnixMilli(1_700_000_000_123)
 	tests := []struct {
-		m         syncer.ManagedMember
+		m         plan.ManagedMember
 		wantNulls int
 	}{
-		{syncer.ManagedMember{Room: "!r:hs", User: "@none:hs"}, 2},
-		{syncer.ManagedMember{Room: "!r:hs", User: "@desired:hs", DesiredSince: ms}, 1},
-		{syncer.ManagedMember{Room: "!r:hs", User: "@both:hs", DesiredSince: ms, AddedAt: ms}, 0},
+		{plan.ManagedMember{Room: "!r:hs", User: "@none:hs"}, 2},
+		{plan.ManagedMember{Room: "!r:hs", User: "@desired:hs", DesiredSince: ms}, 1},
+		{plan.ManagedMember{Room: "!r:hs", User: "@both:hs", DesiredSince: ms, AddedAt: ms}, 0},
 	}
 	for _, tc := range tests {
 		if err := s.PutMember(t.Context(), tc.m); err != nil {
@@ -308,17 +308,17 @@ func writes(s *SQLite) map[string]func(context.Context) error {
 	room, user := id.RoomID("!r:hs"), id.UserID("@u:hs")
 	now := time.Now()
 	return map[string]func(context.Context) error{
-		"PutMember": func(ctx context.Context) error { return s.PutMember(ctx, syncer.ManagedMember{Room: room, User: user}) },
+		"PutMember": func(ctx context.Context) error { return s.PutMember(ctx, plan.ManagedMember{Room: room, User: user}) },
 		"PutMembers": func(ctx context.Context) error {
-			return s.PutMembers(ctx, []syncer.ManagedMember{{Room: room, User: user}})
+			return s.PutMembers(ctx, []plan.ManagedMember{{Room: room, User: user}})
 		},
 		"ForgetMember": func(ctx context.Context) error { return s.ForgetMember(ctx, room, user) },
 		"PutPending": func(ctx context.Context) error {
-			return s.PutPending(ctx, syncer.PendingRemoval{Room: room, User: user, DueAt: now, CreatedAt: now})
+			return s.PutPending(ctx, plan.PendingRemoval{Room: room, User: user, DueAt: now, CreatedAt: now})
 		},
 		"DeletePending": func(ctx context.Context) error { return s.DeletePending(ctx, room, user) },
 		"RecordRemoval": func(ctx context.Context) error {
-			return s.RecordRemoval(ctx, syncer.Removal{Room: room, User: user, Action: syncer.RemoveKick, At: now})
+			return s.RecordRemoval(ctx, plan.Removal{Room: room, User: user, Action: plan.RemoveKick, At: now})
 		},
 		"MarkMissingAccount":  func(ctx context.Context) error { _, err := s.MarkMissingAccount(ctx, user); return err },
 		"ClearMissingAccount": func(ctx context.Context) error { return s.ClearMissingAccount(ctx, user) },
@@ -368,11 +368,11 @@ func TestReadOnlyNeverWrites(t *testing.T) {
 	dir := t.TempDir()
 	w := openTest(t, Options{DataDir: dir, BackupRetention: 2})
 	ctx := t.Context()
-	m := syncer.ManagedMember{Room: "!r:hs", User: "@u:hs", DesiredSince: time.UnixMilli(1_700_000_000_000).UTC()}
+	m := plan.ManagedMember{Room: "!r:hs", User: "@u:hs", DesiredSince: time.UnixMilli(1_700_000_000_000).UTC()}
 	if err := w.PutMember(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.RecordRemoval(ctx, syncer.Removal{Room: "!r:hs", User: "@gone:hs", Action: syncer.RemoveKick, Reason: "left", At: time.UnixMilli(1)}); err != nil {
+	if err := w.RecordRemoval(ctx, plan.Removal{Room: "!r:hs", User: "@gone:hs", Action: plan.RemoveKick, Reason: "left", At: time.UnixMilli(1)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Backup(ctx); err != nil {
@@ -388,7 +388,7 @@ func TestReadOnlyNeverWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.Members.Get(syncer.RoomUser{Room: m.Room, User: m.User}); got != m {
+	if got := st.Members.Get(plan.RoomUser{Room: m.Room, User: m.User}); got != m {
 		t.Errorf("read-only LoadState: member %+v, want %+v", got, m)
 	}
 	if rs, err := r.Removals(ctx, 5); err != nil || len(rs) != 1 {
@@ -414,7 +414,7 @@ func TestReadOnlySeesARunningWriter(t *testing.T) {
 	w := openTest(t, Options{DataDir: dir, BackupRetention: 1})
 	ctx := t.Context()
 	put := func(u id.UserID) {
-		if err := w.PutMember(ctx, syncer.ManagedMember{Room: "!r:hs", User: u}); err != nil {
+		if err := w.PutMember(ctx, plan.ManagedMember{Room: "!r:hs", User: u}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -457,7 +457,7 @@ func failOn(t *testing.T, s *SQLite, table, op string) {
 
 func TestMultiRowWritesAreAtomic(t *testing.T) {
 	room, user := id.RoomID("!r:hs"), id.UserID("@u:hs")
-	removal := syncer.Removal{Room: room, User: user, Action: syncer.RemoveBan, Reason: "left", At: time.UnixMilli(5)}
+	removal := plan.Removal{Room: room, User: user, Action: plan.RemoveBan, Reason: "left", At: time.UnixMilli(5)}
 	tests := []struct {
 		name      string
 		table, op string
@@ -473,10 +473,10 @@ func TestMultiRowWritesAreAtomic(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openTest(t, Options{DataDir: t.TempDir(), BackupRetention: 1})
 			ctx := t.Context()
-			if err := s.PutMember(ctx, syncer.ManagedMember{Room: room, User: user}); err != nil {
+			if err := s.PutMember(ctx, plan.ManagedMember{Room: room, User: user}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.PutPending(ctx, syncer.PendingRemoval{Room: room, User: user, DueAt: time.UnixMilli(9), CreatedAt: time.UnixMilli(1)}); err != nil {
+			if err := s.PutPending(ctx, plan.PendingRemoval{Room: room, User: user, DueAt: time.UnixMilli(9), CreatedAt: time.UnixMilli(1)}); err != nil {
 				t.Fatal(err)
 			}
 			failOn(t, s, tc.table, tc.op)
@@ -487,7 +487,7 @@ func TestMultiRowWritesAreAtomic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			k := syncer.RoomUser{Room: room, User: user}
+			k := plan.RoomUser{Room: room, User: user}
 			if _, ok := st.Members.Lookup(k); !ok {
 				t.Error("member gone after a failed write")
 			}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,8 +10,6 @@ import (
 	"unique"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // ErrReadOnly is returned by every write of a store opened read-only.
@@ -96,8 +95,8 @@ func (s *sqlState) inTx(ctx context.Context, what string, fn func(*sql.Tx) error
 }
 
 // LoadState reads all managed members and pending removals in one consistent snapshot.
-func (s *sqlState) LoadState(ctx context.Context) (syncer.State, error) {
-	st := syncer.NewState()
+func (s *sqlState) LoadState(ctx context.Context) (plan.State, error) {
+	st := plan.NewState()
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return st, fmt.Errorf("load state from %s: start transaction: %w", s.where, err)
@@ -105,38 +104,38 @@ func (s *sqlState) LoadState(ctx context.Context) (syncer.State, error) {
 	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
 	members, err := loadMembers(ctx, tx)
 	if err != nil {
-		return syncer.NewState(), fmt.Errorf("load managed members from %s: %w", s.where, err)
+		return plan.NewState(), fmt.Errorf("load managed members from %s: %w", s.where, err)
 	}
 	st.Members = members
 	if err := loadPending(ctx, tx, st.Pending); err != nil {
-		return syncer.NewState(), fmt.Errorf("load pending removals from %s: %w", s.where, err)
+		return plan.NewState(), fmt.Errorf("load pending removals from %s: %w", s.where, err)
 	}
-	if st.Removals, err = loadRecentRemovals(ctx, tx, s.now().Add(-syncer.RecentRemovals)); err != nil {
-		return syncer.NewState(), fmt.Errorf("load recent removals from %s: %w", s.where, err)
+	if st.Removals, err = loadRecentRemovals(ctx, tx, s.now().Add(-plan.RecentRemovals)); err != nil {
+		return plan.NewState(), fmt.Errorf("load recent removals from %s: %w", s.where, err)
 	}
 	return st, nil
 }
 
 // loadRecentRemovals reads the removals since since whose replaced membership is known, the
 // newest per room and user (see syncer.State.Removals).
-func loadRecentRemovals(ctx context.Context, tx *sql.Tx, since time.Time) (map[syncer.RoomUser]syncer.Removal, error) {
+func loadRecentRemovals(ctx context.Context, tx *sql.Tx, since time.Time) (map[plan.RoomUser]plan.Removal, error) {
 	rows, err := tx.QueryContext(ctx, selectRecentRemovals, since.UnixMilli())
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[syncer.RoomUser]syncer.Removal{}
+	out := map[plan.RoomUser]plan.Removal{}
 	for rows.Next() {
-		var r syncer.Removal
+		var r plan.Removal
 		var action string
 		var at, replacedSince sql.NullInt64
 		var membership, sender sql.NullString
 		if err := rows.Scan(&r.Room, &r.User, &action, &r.Reason, &at, &membership, &sender, &replacedSince); err != nil {
 			return nil, err
 		}
-		r.Action, r.At = syncer.RemoveAction(action), fromMillis(at)
-		r.Replaced = syncer.RoomMember{Membership: membership.String, Sender: id.UserID(sender.String), Since: fromMillis(replacedSince)}
-		out[syncer.RoomUser{Room: r.Room, User: r.User}] = r
+		r.Action, r.At = plan.RemoveAction(action), fromMillis(at)
+		r.Replaced = plan.RoomMember{Membership: membership.String, Sender: id.UserID(sender.String), Since: fromMillis(replacedSince)}
+		out[plan.RoomUser{Room: r.Room, User: r.User}] = r
 	}
 	return out, rows.Err()
 }
@@ -146,15 +145,15 @@ func nullString(s string) sql.NullString {
 	return sql.NullString{String: s, Valid: s != ""}
 }
 
-func loadMembers(ctx context.Context, tx *sql.Tx) (*syncer.MemberRecords, error) {
+func loadMembers(ctx context.Context, tx *sql.Tx) (*plan.MemberRecords, error) {
 	rows, err := tx.QueryContext(ctx, selectMembers)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var into syncer.MemberRecordsBuilder
+	var into plan.MemberRecordsBuilder
 	for rows.Next() {
-		var m syncer.ManagedMember
+		var m plan.ManagedMember
 		var desired, added sql.NullInt64
 		if err := rows.Scan(&m.Room, &m.User, &desired, &added); err != nil {
 			return nil, err
@@ -170,27 +169,27 @@ func loadMembers(ctx context.Context, tx *sql.Tx) (*syncer.MemberRecords, error)
 	return into.Build(), nil
 }
 
-func loadPending(ctx context.Context, tx *sql.Tx, into map[syncer.RoomUser]syncer.PendingRemoval) error {
+func loadPending(ctx context.Context, tx *sql.Tx, into map[plan.RoomUser]plan.PendingRemoval) error {
 	rows, err := tx.QueryContext(ctx, selectPending)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var p syncer.PendingRemoval
+		var p plan.PendingRemoval
 		var due, created sql.NullInt64
 		var awaiting int64
 		if err := rows.Scan(&p.Room, &p.User, &due, &p.Reason, &created, &awaiting); err != nil {
 			return err
 		}
 		p.DueAt, p.CreatedAt, p.AwaitingRead = fromMillis(due), fromMillis(created), awaiting != 0
-		into[syncer.RoomUser{Room: p.Room, User: p.User}] = p
+		into[plan.RoomUser{Room: p.Room, User: p.User}] = p
 	}
 	return rows.Err()
 }
 
 // PutMember inserts or replaces a managed member.
-func (s *sqlState) PutMember(ctx context.Context, m syncer.ManagedMember) error {
+func (s *sqlState) PutMember(ctx context.Context, m plan.ManagedMember) error {
 	return s.inTx(ctx, fmt.Sprintf("store managed member %s of %s", m.User, m.Room), func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, upsertMember, m.Room, m.User, millis(m.DesiredSince), millis(m.AddedAt))
 		return err
@@ -199,7 +198,7 @@ func (s *sqlState) PutMember(ctx context.Context, m syncer.ManagedMember) error 
 
 // PutMembers inserts or replaces managed members in one transaction. A first cycle records every
 // member of every room: one transaction each took over a minute at 250,000 in Postgres.
-func (s *sqlState) PutMembers(ctx context.Context, ms []syncer.ManagedMember) error {
+func (s *sqlState) PutMembers(ctx context.Context, ms []plan.ManagedMember) error {
 	if len(ms) == 0 {
 		return nil
 	}
@@ -237,7 +236,7 @@ func deleteMemberAndPending(ctx context.Context, tx *sql.Tx, room id.RoomID, use
 
 // PutPending inserts or replaces a pending removal. The user must be a managed member of the
 // room: only managed members are ever removed.
-func (s *sqlState) PutPending(ctx context.Context, p syncer.PendingRemoval) error {
+func (s *sqlState) PutPending(ctx context.Context, p plan.PendingRemoval) error {
 	what := fmt.Sprintf("schedule removal of %s from %s", p.User, p.Room)
 	if p.DueAt.IsZero() || p.CreatedAt.IsZero() {
 		return fmt.Errorf("%s: due time (%v) and creation time (%v) must both be set", what, p.DueAt, p.CreatedAt)
@@ -258,7 +257,7 @@ func (s *sqlState) DeletePending(ctx context.Context, room id.RoomID, user id.Us
 
 // RecordRemoval appends r to the history and forgets the member, in one transaction, so a
 // restart can neither repeat the removal nor lose its record.
-func (s *sqlState) RecordRemoval(ctx context.Context, r syncer.Removal) error {
+func (s *sqlState) RecordRemoval(ctx context.Context, r plan.Removal) error {
 	what := fmt.Sprintf("record %s of %s from %s", r.Action, r.User, r.Room)
 	if r.At.IsZero() {
 		return fmt.Errorf("%s: the removal time must be set", what)
@@ -298,7 +297,7 @@ func (s *sqlState) ClearMissingAccount(ctx context.Context, user id.UserID) erro
 }
 
 // Removals returns up to limit removals from the history, newest first.
-func (s *sqlState) Removals(ctx context.Context, limit int) ([]syncer.Removal, error) {
+func (s *sqlState) Removals(ctx context.Context, limit int) ([]plan.Removal, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("list removals: limit must be at least 1, got %d", limit)
 	}
@@ -307,9 +306,9 @@ func (s *sqlState) Removals(ctx context.Context, limit int) ([]syncer.Removal, e
 		return nil, fmt.Errorf("list removals in %s: %w", s.where, err)
 	}
 	defer rows.Close()
-	var out []syncer.Removal
+	var out []plan.Removal
 	for rows.Next() {
-		var r syncer.Removal
+		var r plan.Removal
 		var at sql.NullInt64
 		if err := rows.Scan(&r.Room, &r.User, &r.Action, &r.Reason, &at); err != nil {
 			return nil, fmt.Errorf("list removals in %s: %w", s.where, err)

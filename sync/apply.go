@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -21,21 +22,21 @@ const DefaultMaxConcurrentWrites = 8
 type applier struct {
 	r   *Reconciler
 	log zerolog.Logger
-	obs Observed
+	obs plan.Observed
 	// replaced is Plan.replaced: the membership each removal replaces.
-	replaced map[RoomUser]RoomMember
+	replaced map[plan.RoomUser]plan.RoomMember
 	// adds are the targets of the plan's invites and joins: only their new records need to be
 	// kept in state, where the addition finds them (a first cycle tracks every member, and
 	// keeping all of them made it the memory peak).
-	adds map[RoomUser]bool
+	adds map[plan.RoomUser]bool
 	// backup serialises the backup itself, which must not hold mu while it runs.
 	backup gosync.Mutex
 
 	mu       gosync.Mutex
-	state    State
+	state    plan.State
 	res      *CycleResult
 	exists   map[id.UserID]*accountCheck
-	failed   map[RoomUser]bool // an unban failed: do not try to add the user after it
+	failed   map[plan.RoomUser]bool // an unban failed: do not try to add the user after it
 	backedUp bool
 	noRemove error // set when the backup failed: no removal runs this cycle
 }
@@ -49,9 +50,9 @@ type accountCheck struct {
 
 // apply runs the plan phase by phase: store bookkeeping, then unbans, then additions, then
 // removals. Within a phase, rooms are worked on concurrently, one write per room at a time.
-func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, planned Plan, state State, obs Observed, res *CycleResult) {
-	a := &applier{r: r, log: log, state: state, res: res, obs: obs, exists: map[id.UserID]*accountCheck{}, failed: map[RoomUser]bool{},
-		adds: addTargets(planned.Actions), replaced: planned.replaced}
+func (r *Reconciler) apply(ctx context.Context, log zerolog.Logger, planned plan.Plan, state plan.State, obs plan.Observed, res *CycleResult) {
+	a := &applier{r: r, log: log, state: state, res: res, obs: obs, exists: map[id.UserID]*accountCheck{}, failed: map[plan.RoomUser]bool{},
+		adds: plan.AddTargets(planned.Actions), replaced: planned.Replaced}
 	defer func() { res.MissingAccounts = a.missingAccounts() }()
 	for _, phase := range applyPhases(planned.Actions) {
 		if ctx.Err() != nil {
@@ -84,7 +85,7 @@ func (r *Reconciler) maxConcurrentWrites() int {
 
 // applyPhase is a run of actions that may start once the previous phase has ended.
 type applyPhase struct {
-	actions    []Action
+	actions    []plan.Action
 	concurrent bool
 }
 
@@ -92,19 +93,19 @@ type applyPhase struct {
 // their own just before the additions, so that every unban has finished, and its failure is
 // known, before the addition behind it starts. Bookkeeping (phaseState) touches the store only
 // and runs in plan order on the cycle's goroutine.
-func applyPhases(actions []Action) []applyPhase {
-	byKey := map[int][]Action{}
+func applyPhases(actions []plan.Action) []applyPhase {
+	byKey := map[int][]plan.Action{}
 	for _, act := range actions {
-		key := 2 * act.phase()
-		if _, isUnban := act.(Unban); isUnban {
-			key = 2*phaseAdd - 1
+		key := 2 * act.Phase()
+		if _, isUnban := act.(plan.Unban); isUnban {
+			key = 2*plan.PhaseAdd - 1
 		}
 		byKey[key] = append(byKey[key], act)
 	}
 	keys := slices.Sorted(maps.Keys(byKey))
 	out := make([]applyPhase, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, applyPhase{actions: byKey[k], concurrent: k != 2*phaseState})
+		out = append(out, applyPhase{actions: byKey[k], concurrent: k != 2*plan.PhaseState})
 	}
 	return out
 }
@@ -112,7 +113,7 @@ func applyPhases(actions []Action) []applyPhase {
 // runConcurrently runs one phase's actions on up to limit goroutines. Writes to one room run one
 // after another in plan order (the homeserver serialises them anyway); rooms take turns, so a
 // room with thousands of changes does not hold up the others.
-func (a *applier) runConcurrently(ctx context.Context, actions []Action, limit int) {
+func (a *applier) runConcurrently(ctx context.Context, actions []plan.Action, limit int) {
 	q := newRoomQueue(actions)
 	clear(actions) // the lanes hold them now, and let each go once it ran
 	workers := min(limit, q.rooms())
@@ -145,16 +146,16 @@ type roomQueue struct {
 
 // roomLane is one room's share of a phase, in plan order.
 type roomLane struct {
-	actions []Action
+	actions []plan.Action
 	busy    bool
 }
 
-func newRoomQueue(actions []Action) *roomQueue {
+func newRoomQueue(actions []plan.Action) *roomQueue {
 	q := &roomQueue{left: len(actions)}
 	q.ready = gosync.NewCond(&q.mu)
 	byRoom := map[id.RoomID]*roomLane{}
 	for _, act := range actions {
-		room := laneOf(act)
+		room := plan.LaneOf(act)
 		lane := byRoom[room]
 		if lane == nil {
 			lane = &roomLane{}
@@ -171,7 +172,7 @@ func (q *roomQueue) rooms() int { return len(q.lanes) }
 // take returns the next action of the next room whose turn it is and that has no write in
 // flight, waiting while every room with work left is busy. ok is false once all actions were
 // handed out or ctx ended.
-func (q *roomQueue) take(ctx context.Context) (lane *roomLane, act Action, ok bool) {
+func (q *roomQueue) take(ctx context.Context) (lane *roomLane, act plan.Action, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for {
@@ -205,7 +206,7 @@ func (q *roomQueue) release(l *roomLane) {
 	q.ready.Broadcast()
 }
 
-func (a *applier) logFor(act Action) *zerolog.Logger {
+func (a *applier) logFor(act plan.Action) *zerolog.Logger {
 	t := act.Target()
 	c := a.log.With().Str("action", act.Kind())
 	// An account action has no room, a room-wide one no user: a field is there only when set.
@@ -224,7 +225,7 @@ func (a *applier) logFor(act Action) *zerolog.Logger {
 
 // count records an action's outcome. Observer calls are made under the lock too, so that an
 // observer never sees two calls at once.
-func (a *applier) count(m map[string]int, act Action) {
+func (a *applier) count(m map[string]int, act plan.Action) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	m[act.Kind()]++
@@ -232,7 +233,7 @@ func (a *applier) count(m map[string]int, act Action) {
 	a.r.opts.Observer.ActionFinished(act.Kind(), act.Target().Room, a.res.resultOf(m))
 }
 
-func (a *applier) one(ctx context.Context, act Action) {
+func (a *applier) one(ctx context.Context, act plan.Action) {
 	st := a.r.opts.Store
 	rooms := a.r.opts.Rooms
 	log := a.logFor(act)
@@ -240,39 +241,39 @@ func (a *applier) one(ctx context.Context, act Action) {
 	a.r.hook(HookBefore + act.Kind())
 	var err error
 	switch act := act.(type) {
-	case TrackMember:
+	case plan.TrackMember:
 		if err = st.PutMember(ctx, act.Member()); err == nil {
 			if a.adds[t] {
 				a.setMember(t, act.Member())
 			}
 			log.Debug().Msg("Tracking member")
 		}
-	case ForgetMember:
+	case plan.ForgetMember:
 		if err = st.ForgetMember(ctx, act.Room, act.User); err == nil {
 			a.mu.Lock()
 			a.state.Members.Delete(t)
 			a.mu.Unlock()
 			log.Debug().Msg("Forgot member")
 		}
-	case ScheduleRemoval:
-		p := PendingRemoval{Room: act.Room, User: act.User, DueAt: act.DueAt, Reason: act.Reason, CreatedAt: a.r.opts.Now()}
+	case plan.ScheduleRemoval:
+		p := plan.PendingRemoval{Room: act.Room, User: act.User, DueAt: act.DueAt, Reason: act.Reason, CreatedAt: a.r.opts.Now()}
 		if err = st.PutPending(ctx, p); err == nil {
 			log.Info().Time("due_at", act.DueAt).Msg("Removal scheduled after the grace period")
 		}
-	case RecordDoneRemoval:
+	case plan.RecordDoneRemoval:
 		if err = st.RecordRemoval(ctx, act.Removal); err == nil {
 			log.Warn().Msg("Removal found done in the room but not recorded (the process stopped in between); recorded now")
 		}
-	case RestartGrace:
-		p := PendingRemoval{Room: act.Room, User: act.User, DueAt: act.DueAt, Reason: act.Reason, CreatedAt: a.r.opts.Now(), AwaitingRead: true}
+	case plan.RestartGrace:
+		p := plan.PendingRemoval{Room: act.Room, User: act.User, DueAt: act.DueAt, Reason: act.Reason, CreatedAt: a.r.opts.Now(), AwaitingRead: true}
 		if err = st.PutPending(ctx, p); err == nil {
 			log.Info().Msg("Grace period restarted: a group of the room is unknown this cycle, so the absence counts again from the next complete read")
 		}
-	case CancelRemoval:
+	case plan.CancelRemoval:
 		if err = st.DeletePending(ctx, act.Room, act.User); err == nil {
 			log.Info().Msg("Pending removal cancelled")
 		}
-	case Unban:
+	case plan.Unban:
 		if err = rooms.Unban(ctx, act.Room, act.User, act.Reason); err != nil {
 			a.mu.Lock()
 			a.failed[t] = true
@@ -280,7 +281,7 @@ func (a *applier) one(ctx context.Context, act Action) {
 		} else {
 			log.Info().Msg("Unbanned user")
 		}
-	case Invite, ForceJoin:
+	case plan.Invite, plan.ForceJoin:
 		a.mu.Lock()
 		unbanFailed := a.failed[t]
 		a.mu.Unlock()
@@ -293,10 +294,10 @@ func (a *applier) one(ctx context.Context, act Action) {
 			a.count(skip, act)
 			return
 		}
-		if inv, isInvite := act.(Invite); isInvite {
+		if inv, isInvite := act.(plan.Invite); isInvite {
 			err = rooms.Invite(ctx, inv.Room, inv.User, inv.Reason)
 		} else {
-			fj := act.(ForceJoin)
+			fj := act.(plan.ForceJoin)
 			err = rooms.ForceJoin(ctx, fj.Room, fj.User, fj.AlreadyInvited)
 		}
 		if err == nil {
@@ -312,7 +313,7 @@ func (a *applier) one(ctx context.Context, act Action) {
 				a.setMember(t, rec)
 			}
 		}
-	case Kick, Ban:
+	case plan.Kick, plan.Ban:
 		if berr := a.ensureBackup(ctx); berr != nil {
 			a.count(a.res.Skipped, act)
 			log.Warn().Err(berr).Msg("Removal held: the state backup failed, so no removal runs this cycle")
@@ -325,32 +326,32 @@ func (a *applier) one(ctx context.Context, act Action) {
 		// Once sent, the removal and its record finish together even if shutdown begins.
 		wctx, done := outlive(ctx, removalGrace)
 		defer done()
-		action := RemoveKick
-		if _, isBan := act.(Ban); isBan {
-			action = RemoveBan
+		action := plan.RemoveKick
+		if _, isBan := act.(plan.Ban); isBan {
+			action = plan.RemoveBan
 			err = rooms.Ban(wctx, t.Room, t.User, act.Why())
 		} else {
 			err = rooms.Kick(wctx, t.Room, t.User, act.Why())
 		}
 		if err == nil {
 			a.r.hook(HookAfter + act.Kind())
-			log.Info().Msg(map[RemoveAction]string{RemoveKick: "Kicked user", RemoveBan: "Banned user"}[action])
+			log.Info().Msg(map[plan.RemoveAction]string{plan.RemoveKick: "Kicked user", plan.RemoveBan: "Banned user"}[action])
 			// The membership the removal replaced: if the room still shows it at a later read,
 			// the homeserver undid the removal (see planUndone).
-			rem := Removal{Room: t.Room, User: t.User, Action: action, Reason: act.Why(), At: a.r.opts.Now(), Replaced: a.replaced[t]}
+			rem := plan.Removal{Room: t.Room, User: t.User, Action: action, Reason: act.Why(), At: a.r.opts.Now(), Replaced: a.replaced[t]}
 			if rerr := st.RecordRemoval(wctx, rem); rerr != nil {
 				// The room shows the user gone, by the bot: the next cycle records it without repeating it.
 				log.Error().Err(rerr).Msg("User removed, but the store did not record it")
 			}
 		}
-	case powerAction:
+	case plan.PowerAction:
 		err = a.applyPower(ctx, *log, act)
-	case lifecycleAction:
+	case plan.LifecycleAction:
 		if err = a.applyLifecycle(ctx, *log, act); errors.Is(err, errSkipped) {
 			a.count(a.res.Skipped, act)
 			return
 		}
-	case EndExemption:
+	case plan.EndExemption:
 		if err = a.r.endExemption(ctx, act.Room, act.User); err == nil {
 			log.Info().Msg("Exemption ended: the user is back in a group")
 		}
@@ -360,7 +361,7 @@ func (a *applier) one(ctx context.Context, act Action) {
 	if err != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		// Cut off by shutdown: not a failure of the homeserver or the store.
 		a.count(a.res.Skipped, act)
-		if IsRemoval(act) {
+		if plan.IsRemoval(act) {
 			// Sent, perhaps carried out: the next cycle finds it done in the room or sends it again.
 			log.Warn().Err(err).Msg("Removal unanswered when shutdown cut it off; the next cycle checks the room")
 		} else {
@@ -457,7 +458,7 @@ func (a *applier) missingAccounts() int {
 	return n
 }
 
-func (a *applier) setMember(t RoomUser, m ManagedMember) {
+func (a *applier) setMember(t plan.RoomUser, m plan.ManagedMember) {
 	a.mu.Lock()
 	m.Room, m.User = t.Room, t.User
 	a.state.Members.Set(m)
@@ -505,10 +506,10 @@ func (a *applier) ensureBackup(ctx context.Context) error {
 const maxTrackBatch = 1000
 
 // trackRun returns how many TrackMember actions start actions, up to maxTrackBatch.
-func (a *applier) trackRun(actions []Action) int {
+func (a *applier) trackRun(actions []plan.Action) int {
 	n := 0
 	for n < len(actions) && n < maxTrackBatch {
-		if _, ok := actions[n].(TrackMember); !ok {
+		if _, ok := actions[n].(plan.TrackMember); !ok {
 			break
 		}
 		n++
@@ -519,10 +520,10 @@ func (a *applier) trackRun(actions []Action) int {
 // trackBatch records a run of TrackMember actions in one transaction. Each action still counts,
 // logs and passes its hooks as one applied alone would: the "before" hooks all before the write,
 // the "after" hooks once it committed.
-func (a *applier) trackBatch(ctx context.Context, actions []Action) {
-	ms := make([]ManagedMember, len(actions))
+func (a *applier) trackBatch(ctx context.Context, actions []plan.Action) {
+	ms := make([]plan.ManagedMember, len(actions))
 	for i, act := range actions {
-		ms[i] = act.(TrackMember).Member()
+		ms[i] = act.(plan.TrackMember).Member()
 		a.r.hook(HookBefore + act.Kind())
 	}
 	err := a.r.opts.Store.PutMembers(ctx, ms)

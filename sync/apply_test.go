@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ type concWorld struct {
 func newConcWorld(rooms []id.RoomID, gateAt int) *concWorld {
 	w := &concWorld{fakeWorld: newFakeWorld(), gate: make(chan struct{}), gateAt: gateAt, roomIn: map[id.RoomID]int{}}
 	for _, r := range rooms {
-		w.rooms[r] = map[id.UserID]RoomMember{bot: joined(earlier)}
+		w.rooms[r] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 	}
 	if gateAt <= 1 {
 		close(w.gate)
@@ -75,24 +76,24 @@ func (w *concWorld) writeAs(kind string, room id.RoomID, user id.UserID, members
 }
 
 func (w *concWorld) Invite(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
-	return w.writeAs("invite", r, u, MembershipInvite)
+	return w.writeAs("invite", r, u, plan.MembershipInvite)
 }
 func (w *concWorld) ForceJoin(_ context.Context, r id.RoomID, u id.UserID, _ bool) error {
-	return w.writeAs("force_join", r, u, MembershipJoin)
+	return w.writeAs("force_join", r, u, plan.MembershipJoin)
 }
 func (w *concWorld) Unban(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
-	return w.writeAs("unban", r, u, MembershipLeave)
+	return w.writeAs("unban", r, u, plan.MembershipLeave)
 }
 func (w *concWorld) Kick(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
-	return w.writeAs("kick", r, u, MembershipLeave)
+	return w.writeAs("kick", r, u, plan.MembershipLeave)
 }
 func (w *concWorld) Ban(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
-	return w.writeAs("ban", r, u, MembershipBan)
+	return w.writeAs("ban", r, u, plan.MembershipBan)
 }
 
 // The remaining ports only take the lock around the plain fake.
 
-func (w *concWorld) RoomState(ctx context.Context, r id.RoomID) (RoomState, error) {
+func (w *concWorld) RoomState(ctx context.Context, r id.RoomID) (plan.RoomState, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.fakeWorld.RoomState(ctx, r)
@@ -102,17 +103,17 @@ func (w *concWorld) UserExists(ctx context.Context, u id.UserID) (bool, error) {
 	defer w.mu.Unlock()
 	return w.fakeWorld.UserExists(ctx, u)
 }
-func (w *concWorld) LoadState(ctx context.Context) (State, error) {
+func (w *concWorld) LoadState(ctx context.Context) (plan.State, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.fakeWorld.LoadState(ctx)
 }
-func (w *concWorld) PutMember(ctx context.Context, m ManagedMember) error {
+func (w *concWorld) PutMember(ctx context.Context, m plan.ManagedMember) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.fakeWorld.PutMember(ctx, m)
 }
-func (w *concWorld) PutMembers(ctx context.Context, ms []ManagedMember) error {
+func (w *concWorld) PutMembers(ctx context.Context, ms []plan.ManagedMember) error {
 	for _, m := range ms {
 		if err := w.PutMember(ctx, m); err != nil {
 			return err
@@ -125,7 +126,7 @@ func (w *concWorld) ForgetMember(ctx context.Context, r id.RoomID, u id.UserID) 
 	defer w.mu.Unlock()
 	return w.fakeWorld.ForgetMember(ctx, r, u)
 }
-func (w *concWorld) PutPending(ctx context.Context, p PendingRemoval) error {
+func (w *concWorld) PutPending(ctx context.Context, p plan.PendingRemoval) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.fakeWorld.PutPending(ctx, p)
@@ -135,7 +136,7 @@ func (w *concWorld) DeletePending(ctx context.Context, r id.RoomID, u id.UserID)
 	defer w.mu.Unlock()
 	return w.fakeWorld.DeletePending(ctx, r, u)
 }
-func (w *concWorld) RecordRemoval(ctx context.Context, r Removal) error {
+func (w *concWorld) RecordRemoval(ctx context.Context, r plan.Removal) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.fakeWorld.RecordRemoval(ctx, r)
@@ -176,23 +177,23 @@ func (o *overlapObserver) ActionFinished(kind string, _ id.RoomID, result string
 }
 func (o *overlapObserver) CycleFinished(CycleResult, CycleStats) {}
 
-func (w *concWorld) reconcilerWith(p Policy, limit int, obs Observer) *Reconciler {
+func (w *concWorld) reconcilerWith(p plan.Policy, limit int, obs Observer) *Reconciler {
 	return New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute,
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop(), MaxConcurrentWrites: limit, Observer: obs})
 }
 
 // bigWorld has one room per entry of sizes, each with that many group members to invite.
-func bigWorld(sizes []int, gateAt int) (*concWorld, Policy, int) {
+func bigWorld(sizes []int, gateAt int) (*concWorld, plan.Policy, int) {
 	var rooms []id.RoomID
 	for i := range sizes {
 		rooms = append(rooms, id.RoomID(fmt.Sprintf("!r%02d:hs", i)))
 	}
 	w := newConcWorld(rooms, gateAt)
-	var p Policy
+	var p plan.Policy
 	total := 0
 	for i, n := range sizes {
 		g := fmt.Sprintf("g%02d", i)
-		p.Mappings = append(p.Mappings, Mapping{Group: g, Room: rooms[i], Method: MethodInvite})
+		p.Mappings = append(p.Mappings, plan.Mapping{Group: g, Room: rooms[i], Method: plan.MethodInvite})
 		for j := range n {
 			u := id.UserID(fmt.Sprintf("@u%03d:hs", j))
 			w.groups[g] = append(w.groups[g], u)
@@ -200,7 +201,7 @@ func bigWorld(sizes []int, gateAt int) (*concWorld, Policy, int) {
 			total++
 		}
 	}
-	p.GracePeriod, p.RemoveAction, p.Bot = grace, RemoveKick, bot
+	p.GracePeriod, p.RemoveAction, p.Bot = grace, plan.RemoveKick, bot
 	return w, p, total
 }
 
@@ -267,17 +268,17 @@ func TestApplyKeepsPhasesInOrder(t *testing.T) {
 	for i := range rooms {
 		r := p.Mappings[i].Room
 		// @u000 was banned by the bot and is back in the group: unban, then invite.
-		w.rooms[r]["@u000:hs"] = RoomMember{Membership: MembershipBan, Sender: bot, Since: earlier}
+		w.rooms[r]["@u000:hs"] = plan.RoomMember{Membership: plan.MembershipBan, Sender: bot, Since: earlier}
 		// dave's grace period is over: kicked after every addition.
 		w.rooms[r][dave] = joined(earlier)
-		w.state.Members.Set(ManagedMember{Room: r, User: dave})
-		w.state.Pending[RoomUser{r, dave}] = PendingRemoval{Room: r, User: dave, DueAt: earlier, Reason: "gone"}
+		w.state.Members.Set(plan.ManagedMember{Room: r, User: dave})
+		w.state.Pending[plan.RoomUser{Room: r, User: dave}] = plan.PendingRemoval{Room: r, User: dave, DueAt: earlier, Reason: "gone"}
 	}
 	// A second banned user in the first room: their unban must wait for no one's invite.
-	w.rooms[p.Mappings[0].Room]["@u001:hs"] = RoomMember{Membership: MembershipBan, Sender: bot, Since: earlier}
-	banned := []RoomUser{{p.Mappings[0].Room, "@u001:hs"}}
+	w.rooms[p.Mappings[0].Room]["@u001:hs"] = plan.RoomMember{Membership: plan.MembershipBan, Sender: bot, Since: earlier}
+	banned := []plan.RoomUser{{Room: p.Mappings[0].Room, User: "@u001:hs"}}
 	for i := range rooms {
-		banned = append(banned, RoomUser{p.Mappings[i].Room, "@u000:hs"})
+		banned = append(banned, plan.RoomUser{Room: p.Mappings[i].Room, User: "@u000:hs"})
 	}
 	w.failNext["unban"] = errors.New("M_FORBIDDEN")
 	res := w.reconcilerWith(p, 3, nil).RunCycle(context.Background())
@@ -361,7 +362,7 @@ type batchWorld struct {
 	err     error
 }
 
-func (b *batchWorld) PutMembers(ctx context.Context, ms []ManagedMember) error {
+func (b *batchWorld) PutMembers(ctx context.Context, ms []plan.ManagedMember) error {
 	b.batches = append(b.batches, len(ms))
 	if b.err != nil {
 		return b.err
@@ -398,7 +399,7 @@ func TestApplyRecordsMembersInBatches(t *testing.T) {
 			}
 			b := &batchWorld{fakeWorld: w, err: tc.err}
 			var before, after int
-			r := New(Options{Directory: w, Rooms: w, Store: b, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+			r := New(Options{Directory: w, Rooms: w, Store: b, Backup: w, Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}),
 				Interval: time.Minute, Now: func() time.Time { return w.now }, Log: zerolog.Nop(),
 				Hook: func(point string) {
 					switch point {

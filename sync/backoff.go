@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"errors"
 	"slices"
 	"time"
@@ -35,7 +36,7 @@ func IsSetupProblem(err error) bool {
 
 // noteUnread records which mapped groups and rooms the cycle could not read, and how many of
 // them for a setup problem.
-func (c *CycleResult) noteUnread(obs Observed) {
+func (c *CycleResult) noteUnread(obs plan.Observed) {
 	for name, g := range obs.Groups {
 		if !g.Known() {
 			c.UnknownGroups = append(c.UnknownGroups, name)
@@ -62,7 +63,7 @@ func (c *CycleResult) noteUnread(obs Observed) {
 // read; or every room change the cycle tried failed. Groups and rooms unread for a setup problem
 // (IsSetupProblem) count neither way: one mistyped group is no Authentik outage, and it does
 // not hide one either.
-func (c *CycleResult) outage(policy Policy) string {
+func (c *CycleResult) outage(policy plan.Policy) string {
 	if c.Paused {
 		return ""
 	}

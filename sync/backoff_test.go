@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"errors"
 	"fmt"
 	"testing"
@@ -34,11 +35,11 @@ func TestBackoffDelay(t *testing.T) {
 // twoRoomWorld maps staff (alice) to room A and ops (bob) to room B, with a 5 min back-off cap.
 func twoRoomWorld() (*fakeWorld, *Reconciler) {
 	w := newFakeWorld()
-	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	w.rooms[roomB] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 	w.groups["staff"] = []id.UserID{alice}
 	w.groups["ops"] = []id.UserID{bob}
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite},
-		Mapping{Group: "ops", Room: roomB, Method: MethodInvite}))
+	r := w.reconciler(policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite},
+		plan.Mapping{Group: "ops", Room: roomB, Method: plan.MethodInvite}))
 	r.opts.MaxBackoff = 5 * time.Minute
 	return w, r
 }
@@ -80,8 +81,8 @@ func TestBackoffFollowsOutages(t *testing.T) {
 		{"one room unreadable", func() { delete(w.rooms, roomB) }, "", time.Minute},
 		{"every room unreadable", func() { delete(w.rooms, roomA) }, OutageHomeserver, 2 * time.Minute},
 		{"rooms back, every write fails", func() {
-			w.rooms[roomA] = map[id.UserID]RoomMember{bot: joined(earlier)}
-			w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+			w.rooms[roomA] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
+			w.rooms[roomB] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 			w.groups["staff"] = []id.UserID{alice, carol}
 			w.failNext["invite"] = errors.New("HTTP 502")
 		}, "", time.Minute}, // carol's invite fails, but one of the two succeeds: progress
@@ -91,7 +92,7 @@ func TestBackoffFollowsOutages(t *testing.T) {
 func TestEveryWriteFailingIsAnOutage(t *testing.T) {
 	w := newFakeWorld()
 	w.groups["staff"] = []id.UserID{alice}
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	r := w.reconciler(policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}))
 	r.opts.MaxBackoff = time.Hour
 	w.failNext["invite"] = errors.New("HTTP 503")
 	if res := w.cycle(t, r); res.Outage != OutageHomeserver || res.NextIn != 2*time.Minute {
@@ -103,9 +104,9 @@ func TestEveryWriteFailingIsAnOutage(t *testing.T) {
 }
 
 func TestFailedAccountWritesAreNoOutage(t *testing.T) {
-	lock := AppliedWrite{Kind: LockAccount{}.Kind(), Target: RoomUser{User: bob}, Result: ResultFailed, Account: true}
-	kick := AppliedWrite{Kind: Kick{}.Kind(), Target: RoomUser{Room: roomA, User: bob}, Result: ResultFailed}
-	p := policy(Mapping{Group: "staff", Room: roomA})
+	lock := AppliedWrite{Kind: plan.LockAccount{}.Kind(), Target: plan.RoomUser{User: bob}, Result: ResultFailed, Account: true}
+	kick := AppliedWrite{Kind: plan.Kick{}.Kind(), Target: plan.RoomUser{Room: roomA, User: bob}, Result: ResultFailed}
+	p := policy(plan.Mapping{Group: "staff", Room: roomA})
 	if got := (&CycleResult{Writes: []AppliedWrite{lock}}).outage(p); got != "" {
 		t.Errorf("only a failed lock: outage %q, want none", got)
 	}
@@ -113,8 +114,8 @@ func TestFailedAccountWritesAreNoOutage(t *testing.T) {
 		t.Errorf("a failed lock and a failed kick: outage %q, want the homeserver", got)
 	}
 	var c CycleResult
-	c.noteWrite(EndSessions{User: bob}, map[string]int{})
-	c.noteWrite(Invite{Room: roomA, User: bob}, map[string]int{})
+	c.noteWrite(plan.EndSessions{User: bob}, map[string]int{})
+	c.noteWrite(plan.Invite{Room: roomA, User: bob}, map[string]int{})
 	if len(c.Writes) != 2 || !c.Writes[0].Account || c.Writes[1].Account {
 		t.Errorf("noted writes %+v: want the logout marked an account write, the invite not", c.Writes)
 	}

@@ -1,5 +1,6 @@
-// Package sync holds the reconciler: it observes the desired membership (Authentik groups) and the
-// actual membership (Matrix rooms), plans the actions that bring the rooms in step with the groups
-// (Plan is pure: values in, values out), and applies them through small interfaces that main fills
-// with the real Authentik client, Matrix client and store.
+// Package sync is the reconciler's runtime: it observes the desired membership (the directory's
+// groups) and the actual one (Matrix rooms) through small interfaces that main fills with the
+// real clients and store, plans with package plan (pure: values in, values out), and applies the
+// plan: store bookkeeping, then unbans, additions, removals and account actions, with backups,
+// back-off, scoped triggers and shutdown handling.
 package sync

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"fmt"
 	"maps"
@@ -13,7 +14,7 @@ import (
 type Hierarchy interface {
 	// SpaceChildren lists the rooms the space names in m.space.child events that have a non-empty
 	// via; a room that is not a space has none.
-	SpaceChildren(ctx context.Context, space id.RoomID) ([]SpaceChild, error)
+	SpaceChildren(ctx context.Context, space id.RoomID) ([]plan.SpaceChild, error)
 }
 
 // SpaceStore remembers the children of spaces (so a failed hierarchy read changes nothing) and
@@ -22,13 +23,13 @@ type SpaceStore interface {
 	SpaceChildren(ctx context.Context) (map[id.RoomID][]id.RoomID, error)
 	// PutSpaceChildren replaces the stored children of one space.
 	PutSpaceChildren(ctx context.Context, space id.RoomID, children []id.RoomID) error
-	RoomRecords(ctx context.Context) (map[id.RoomID]RoomRecord, error)
-	PutRoomRecord(ctx context.Context, room id.RoomID, rec RoomRecord) error
+	RoomRecords(ctx context.Context) (map[id.RoomID]plan.RoomRecord, error)
+	PutRoomRecord(ctx context.Context, room id.RoomID, rec plan.RoomRecord) error
 	DeleteRoomRecord(ctx context.Context, room id.RoomID) error
 }
 
 // spacesToRead lists the spaces whose children a cycle must read, in the order found.
-func spacesToRead(mappings []Mapping, children map[id.RoomID][]id.RoomID) (roots []id.RoomID, recursive map[id.RoomID]bool) {
+func spacesToRead(mappings []plan.Mapping, children map[id.RoomID][]id.RoomID) (roots []id.RoomID, recursive map[id.RoomID]bool) {
 	recursive = map[id.RoomID]bool{}
 	for _, m := range mappings {
 		if !m.IncludeChildren {
@@ -45,9 +46,9 @@ func spacesToRead(mappings []Mapping, children map[id.RoomID][]id.RoomID) (roots
 // readSpaces reads the children of every space the policy expands, falling back to the stored
 // list of a space whose read fails, and stores the lists that changed. It returns the children
 // to expand with and a warning per failed read.
-func (r *Reconciler) readSpaces(ctx context.Context, mappings []Mapping, stored map[id.RoomID][]id.RoomID) (map[id.RoomID][]id.RoomID, []Warning) {
+func (r *Reconciler) readSpaces(ctx context.Context, mappings []plan.Mapping, stored map[id.RoomID][]id.RoomID) (map[id.RoomID][]id.RoomID, []plan.Warning) {
 	children := map[id.RoomID][]id.RoomID{}
-	var warnings []Warning
+	var warnings []plan.Warning
 	roots, recursive := spacesToRead(mappings, stored)
 	type item struct {
 		room      id.RoomID
@@ -77,20 +78,20 @@ func (r *Reconciler) readSpaces(ctx context.Context, mappings []Mapping, stored 
 		}
 		if err != nil {
 			got = stored[it.room]
-			warnings = append(warnings, Warning{Room: it.room, Message: fmt.Sprintf("space children unreadable, using the %d known from the last good read: %v", len(got), err)})
+			warnings = append(warnings, plan.Warning{Room: it.room, Message: fmt.Sprintf("space children unreadable, using the %d known from the last good read: %v", len(got), err)})
 		} else {
 			slices.Sort(got)
 			got = slices.Compact(got)
 			if !slices.Equal(got, stored[it.room]) && r.opts.Spaces != nil && !previewing(ctx) {
 				if perr := r.opts.Spaces.PutSpaceChildren(ctx, it.room, got); perr != nil {
-					warnings = append(warnings, Warning{Room: it.room, Message: fmt.Sprintf("space children read but not stored: %v", perr)})
+					warnings = append(warnings, plan.Warning{Room: it.room, Message: fmt.Sprintf("space children read but not stored: %v", perr)})
 				}
 			}
 		}
 		if len(got) > 0 {
 			children[it.room] = got
 		}
-		if it.recursive && it.depth < MaxSpaceDepth {
+		if it.recursive && it.depth < plan.MaxSpaceDepth {
 			for _, c := range got {
 				queue = append(queue, item{c, it.depth + 1, true})
 			}
@@ -101,17 +102,17 @@ func (r *Reconciler) readSpaces(ctx context.Context, mappings []Mapping, stored 
 
 // effectivePolicy expands the spaces of the configured policy, works out the released rooms and
 // records the groups of every mapped room. Without a Hierarchy the policy is used as it is.
-func (r *Reconciler) effectivePolicy(ctx context.Context, state State) (Policy, []Warning) {
+func (r *Reconciler) effectivePolicy(ctx context.Context, state plan.State) (plan.Policy, []plan.Warning) {
 	policy := r.opts.Policy
 	if r.opts.Hierarchy == nil && r.opts.Spaces == nil {
 		return policy, nil
 	}
-	var warnings []Warning
+	var warnings []plan.Warning
 	warn := func(format string, args ...any) {
-		warnings = append(warnings, Warning{Message: fmt.Sprintf(format, args...)})
+		warnings = append(warnings, plan.Warning{Message: fmt.Sprintf(format, args...)})
 	}
 	stored := map[id.RoomID][]id.RoomID{}
-	records := map[id.RoomID]RoomRecord{}
+	records := map[id.RoomID]plan.RoomRecord{}
 	if r.opts.Spaces != nil {
 		var err error
 		storedErr := error(nil)
@@ -133,9 +134,9 @@ func (r *Reconciler) effectivePolicy(ctx context.Context, state State) (Policy, 
 	if r.opts.Hierarchy != nil {
 		children, ws := r.readSpaces(ctx, policy.Mappings, stored)
 		warnings = append(warnings, ws...)
-		policy.Mappings = ExpandSpaces(policy.Mappings, children)
+		policy.Mappings = plan.ExpandSpaces(policy.Mappings, children)
 	} else {
-		policy.Mappings = ExpandSpaces(policy.Mappings, stored)
+		policy.Mappings = plan.ExpandSpaces(policy.Mappings, stored)
 	}
 	policy.Mappings = slices.Clip(policy.Mappings)
 	if j, ok := r.opts.Hierarchy.(RoomJoiner); ok && !previewing(ctx) {
@@ -146,7 +147,7 @@ func (r *Reconciler) effectivePolicy(ctx context.Context, state State) (Policy, 
 	}
 	current := recordsOf(policy)
 	if previewing(ctx) {
-		policy.Released = releasedRooms(policy, state, records)
+		policy.Released = plan.ReleasedRooms(policy, state, records)
 		return policy, warnings
 	}
 	for room, rec := range current {
@@ -157,7 +158,7 @@ func (r *Reconciler) effectivePolicy(ctx context.Context, state State) (Policy, 
 			warn("record of %s not stored: %v", room, err)
 		}
 	}
-	policy.Released = releasedRooms(policy, state, records)
+	policy.Released = plan.ReleasedRooms(policy, state, records)
 	stillHeld := map[id.RoomID]bool{}
 	for _, rel := range policy.Released {
 		stillHeld[rel.Room] = true
@@ -174,17 +175,17 @@ func (r *Reconciler) effectivePolicy(ctx context.Context, state State) (Policy, 
 }
 
 // recordsOf sums up the mappings of each room as the store keeps them.
-func recordsOf(policy Policy) map[id.RoomID]RoomRecord {
-	out := map[id.RoomID]RoomRecord{}
-	for _, rp := range roomsOf(policy) {
-		out[rp.room] = RoomRecord{Groups: rp.groups, RemoveAction: ruleFor(policy, rp.room).action}
+func recordsOf(policy plan.Policy) map[id.RoomID]plan.RoomRecord {
+	out := map[id.RoomID]plan.RoomRecord{}
+	for _, rp := range plan.RoomsOf(policy) {
+		out[rp.Room] = plan.RoomRecord{Groups: rp.Groups, RemoveAction: plan.RuleFor(policy, rp.Room).Action}
 	}
 	return out
 }
 
 // observeTargets lists the groups and rooms a cycle reads: those of the mappings, plus the groups
 // of released rooms and the released rooms that still have removals pending.
-func observeTargets(policy Policy, state State) (groups []string, rooms []id.RoomID) {
+func observeTargets(policy plan.Policy, state plan.State) (groups []string, rooms []id.RoomID) {
 	addGroup := func(g string) {
 		if !slices.Contains(groups, g) {
 			groups = append(groups, g)
@@ -232,7 +233,7 @@ type RoomJoiner interface {
 // joinUnreadRooms tries to join the mapped rooms (space children included) the last cycle could
 // not read because the bot is not in them: an invite may have come since. A failure (no invite
 // yet) changes nothing: the room stays unreadable and is reported as such.
-func (r *Reconciler) joinUnreadRooms(ctx context.Context, j RoomJoiner, mappings []Mapping) {
+func (r *Reconciler) joinUnreadRooms(ctx context.Context, j RoomJoiner, mappings []plan.Mapping) {
 	r.mu.Lock()
 	var unread []id.RoomID
 	if r.last != nil {
@@ -259,7 +260,7 @@ func (r *Reconciler) joinUnreadRooms(ctx context.Context, j RoomJoiner, mappings
 
 // expandedChildren lists the child rooms policy's space mappings were expanded into, by space,
 // each room once, in the order of the mappings; nil when no space was expanded.
-func expandedChildren(policy Policy) map[id.RoomID][]id.RoomID {
+func expandedChildren(policy plan.Policy) map[id.RoomID][]id.RoomID {
 	var out map[id.RoomID][]id.RoomID
 	for _, m := range policy.Mappings {
 		if m.Space == "" || slices.Contains(out[m.Space], m.Room) {

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"maps"
@@ -21,14 +22,14 @@ func TestExpandSpaces(t *testing.T) {
 		deep  = id.RoomID("!deep:hs")
 	)
 	hours := time.Hour
-	base := Mapping{Group: "staff", Room: space, Method: MethodForce, Rejoin: true,
-		MappingOverrides: MappingOverrides{RemoveAction: RemoveBan, GracePeriod: &hours, NoRemove: true},
-		SpaceOptions:     SpaceOptions{IncludeChildren: true}}
+	base := plan.Mapping{Group: "staff", Room: space, Method: plan.MethodForce, Rejoin: true,
+		MappingOverrides: plan.MappingOverrides{RemoveAction: plan.RemoveBan, GracePeriod: &hours, NoRemove: true},
+		SpaceOptions:     plan.SpaceOptions{IncludeChildren: true}}
 	recursive := base
 	recursive.Recursive = true
-	child := func(room id.RoomID) Mapping {
+	child := func(room id.RoomID) plan.Mapping {
 		c := base
-		c.Room, c.SpaceOptions = room, SpaceOptions{Space: space}
+		c.Room, c.SpaceOptions = room, plan.SpaceOptions{Space: space}
 		return c
 	}
 	// chain builds space → r1 → r2 → … with n links.
@@ -44,33 +45,33 @@ func TestExpandSpaces(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		mappings []Mapping
+		mappings []plan.Mapping
 		children map[id.RoomID][]id.RoomID
 		want     []id.RoomID
 	}{
-		{"a plain mapping stays as it is", []Mapping{{Group: "g", Room: roomA}}, map[id.RoomID][]id.RoomID{roomA: {roomB}}, []id.RoomID{roomA}},
+		{"a plain mapping stays as it is", []plan.Mapping{{Group: "g", Room: roomA}}, map[id.RoomID][]id.RoomID{roomA: {roomB}}, []id.RoomID{roomA}},
 		{"a space without include_children is not expanded",
-			[]Mapping{{Group: "g", Room: space}}, map[id.RoomID][]id.RoomID{space: {roomA}}, []id.RoomID{space}},
-		{"the space and its direct children", []Mapping{base}, map[id.RoomID][]id.RoomID{space: {roomA, sub}, sub: {deep}}, []id.RoomID{space, roomA, sub}},
-		{"recursive follows child spaces", []Mapping{recursive}, map[id.RoomID][]id.RoomID{space: {roomA, sub}, sub: {deep}}, []id.RoomID{space, roomA, sub, deep}},
+			[]plan.Mapping{{Group: "g", Room: space}}, map[id.RoomID][]id.RoomID{space: {roomA}}, []id.RoomID{space}},
+		{"the space and its direct children", []plan.Mapping{base}, map[id.RoomID][]id.RoomID{space: {roomA, sub}, sub: {deep}}, []id.RoomID{space, roomA, sub}},
+		{"recursive follows child spaces", []plan.Mapping{recursive}, map[id.RoomID][]id.RoomID{space: {roomA, sub}, sub: {deep}}, []id.RoomID{space, roomA, sub, deep}},
 		{"excluded children and their subtrees are skipped",
-			[]Mapping{func() Mapping { m := recursive; m.Exclude = []id.RoomID{sub}; return m }()},
+			[]plan.Mapping{func() plan.Mapping { m := recursive; m.Exclude = []id.RoomID{sub}; return m }()},
 			map[id.RoomID][]id.RoomID{space: {roomA, sub}, sub: {deep}}, []id.RoomID{space, roomA}},
-		{"a loop through the space itself ends", []Mapping{recursive}, map[id.RoomID][]id.RoomID{space: {sub}, sub: {space, deep}, deep: {sub}}, []id.RoomID{space, sub, deep}},
-		{"a child listed twice appears once", []Mapping{recursive}, map[id.RoomID][]id.RoomID{space: {roomA, sub}, sub: {roomA}}, []id.RoomID{space, roomA, sub}},
-		{"depth is bounded", []Mapping{recursive}, chain(MaxSpaceDepth + 3),
+		{"a loop through the space itself ends", []plan.Mapping{recursive}, map[id.RoomID][]id.RoomID{space: {sub}, sub: {space, deep}, deep: {sub}}, []id.RoomID{space, sub, deep}},
+		{"a child listed twice appears once", []plan.Mapping{recursive}, map[id.RoomID][]id.RoomID{space: {roomA, sub}, sub: {roomA}}, []id.RoomID{space, roomA, sub}},
+		{"depth is bounded", []plan.Mapping{recursive}, chain(plan.MaxSpaceDepth + 3),
 			append([]id.RoomID{space}, slices.Collect(func(yield func(id.RoomID) bool) {
-				for i := range MaxSpaceDepth {
+				for i := range plan.MaxSpaceDepth {
 					if !yield(id.RoomID("!c" + string(rune('a'+i)) + ":hs")) {
 						return
 					}
 				}
 			})...)},
-		{"no known children: just the space", []Mapping{base}, nil, []id.RoomID{space}},
+		{"no known children: just the space", []plan.Mapping{base}, nil, []id.RoomID{space}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ExpandSpaces(tt.mappings, tt.children)
+			got := plan.ExpandSpaces(tt.mappings, tt.children)
 			var rooms []id.RoomID
 			for _, m := range got {
 				rooms = append(rooms, m.Room)
@@ -81,7 +82,7 @@ func TestExpandSpaces(t *testing.T) {
 		})
 	}
 	t.Run("children carry the mapping's settings", func(t *testing.T) {
-		got := ExpandSpaces([]Mapping{base}, map[id.RoomID][]id.RoomID{space: {roomA}})
+		got := plan.ExpandSpaces([]plan.Mapping{base}, map[id.RoomID][]id.RoomID{space: {roomA}})
 		if len(got) != 2 || !reflect.DeepEqual(got[1], child(roomA)) {
 			t.Errorf("got %+v, want %+v", got, child(roomA))
 		}
@@ -97,18 +98,18 @@ type fakeSpaces struct {
 	typesUnknown bool
 	storeErr     error
 	stored       map[id.RoomID][]id.RoomID
-	records      map[id.RoomID]RoomRecord
+	records      map[id.RoomID]plan.RoomRecord
 }
 
-func (f *fakeSpaces) SpaceChildren(_ context.Context, space id.RoomID) ([]SpaceChild, error) {
+func (f *fakeSpaces) SpaceChildren(_ context.Context, space id.RoomID) ([]plan.SpaceChild, error) {
 	f.reads = append(f.reads, space)
 	if f.readErr != nil {
 		return nil, f.readErr
 	}
-	var out []SpaceChild
+	var out []plan.SpaceChild
 	for _, c := range f.live[space] {
 		_, isSpace := f.live[c]
-		out = append(out, SpaceChild{Room: c, NotSpace: !isSpace && !f.typesUnknown})
+		out = append(out, plan.SpaceChild{Room: c, NotSpace: !isSpace && !f.typesUnknown})
 	}
 	return out, nil
 }
@@ -125,10 +126,10 @@ func (s fakeSpaceStore) PutSpaceChildren(_ context.Context, space id.RoomID, chi
 	s.f.stored[space] = slices.Clone(children)
 	return nil
 }
-func (s fakeSpaceStore) RoomRecords(context.Context) (map[id.RoomID]RoomRecord, error) {
+func (s fakeSpaceStore) RoomRecords(context.Context) (map[id.RoomID]plan.RoomRecord, error) {
 	return maps.Clone(s.f.records), nil
 }
-func (s fakeSpaceStore) PutRoomRecord(_ context.Context, room id.RoomID, rec RoomRecord) error {
+func (s fakeSpaceStore) PutRoomRecord(_ context.Context, room id.RoomID, rec plan.RoomRecord) error {
 	s.f.records[room] = rec
 	return nil
 }
@@ -143,11 +144,11 @@ func (s fakeSpaceStore) DeleteRoomRecord(_ context.Context, room id.RoomID) erro
 func TestSpaceLifecycle(t *testing.T) {
 	const space = id.RoomID("!space:hs")
 	w := newFakeWorld()
-	w.rooms[space] = map[id.UserID]RoomMember{bot: joined(earlier)}
-	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	w.rooms[space] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
+	w.rooms[roomB] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 	w.groups["staff"] = []id.UserID{alice, bob}
-	f := &fakeSpaces{live: map[id.RoomID][]id.RoomID{space: {roomA, roomB}}, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]RoomRecord{}}
-	p := policy(Mapping{Group: "staff", Room: space, Method: MethodForce, SpaceOptions: SpaceOptions{IncludeChildren: true}})
+	f := &fakeSpaces{live: map[id.RoomID][]id.RoomID{space: {roomA, roomB}}, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]plan.RoomRecord{}}
+	p := policy(plan.Mapping{Group: "staff", Room: space, Method: plan.MethodForce, SpaceOptions: plan.SpaceOptions{IncludeChildren: true}})
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute, Hierarchy: f, Spaces: fakeSpaceStore{f},
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 
@@ -157,7 +158,7 @@ func TestSpaceLifecycle(t *testing.T) {
 	}
 	for _, room := range []id.RoomID{space, roomA, roomB} {
 		for _, u := range []id.UserID{alice, bob} {
-			if w.rooms[room][u].Membership != MembershipJoin {
+			if w.rooms[room][u].Membership != plan.MembershipJoin {
 				t.Fatalf("%s not joined to %s after the first cycle: %v", u, room, w.writes)
 			}
 		}
@@ -179,7 +180,7 @@ func TestSpaceLifecycle(t *testing.T) {
 	if len(w.state.Pending) != 3 || len(w.writes) != 0 {
 		t.Fatalf("a failed hierarchy read changed something: pending %v, writes %v", w.state.Pending, w.writes)
 	}
-	if !slices.ContainsFunc(res.Warnings, func(w Warning) bool { return strings.Contains(w.Message, "space children unreadable") }) {
+	if !slices.ContainsFunc(res.Warnings, func(w plan.Warning) bool { return strings.Contains(w.Message, "space children unreadable") }) {
 		t.Errorf("no warning about the unreadable space: %v", res.Warnings)
 	}
 
@@ -189,20 +190,20 @@ func TestSpaceLifecycle(t *testing.T) {
 	f.live[space] = []id.RoomID{roomA}
 	w.groups["staff"] = []id.UserID{alice, carol}
 	w.cycle(t, r)
-	if w.rooms[roomB][carol].Membership != "" || w.rooms[roomA][carol].Membership != MembershipJoin {
+	if w.rooms[roomB][carol].Membership != "" || w.rooms[roomA][carol].Membership != plan.MembershipJoin {
 		t.Fatalf("carol: B %q, A %q; writes %v", w.rooms[roomB][carol].Membership, w.rooms[roomA][carol].Membership, w.writes)
 	}
-	if _, ok := w.state.Members.Lookup(RoomUser{roomB, alice}); ok {
+	if _, ok := w.state.Members.Lookup(plan.RoomUser{Room: roomB, User: alice}); ok {
 		t.Errorf("alice's record in the released room B is kept")
 	}
 	w.now = w.now.Add(grace + time.Minute)
 	w.cycle(t, r)
 	for _, room := range []id.RoomID{space, roomA, roomB} {
-		if w.rooms[room][bob].Membership != MembershipLeave {
+		if w.rooms[room][bob].Membership != plan.MembershipLeave {
 			t.Errorf("bob in %s: %q after the deadline; writes %v", room, w.rooms[room][bob].Membership, w.writes)
 		}
 	}
-	if w.rooms[roomB][alice].Membership != MembershipJoin {
+	if w.rooms[roomB][alice].Membership != plan.MembershipJoin {
 		t.Errorf("alice was removed from the released room B")
 	}
 	// Nothing of B is left: its record goes at the next cycle.
@@ -232,17 +233,17 @@ func TestReadSpacesRecursion(t *testing.T) {
 		{"not recursive: the space only", true, false, []id.RoomID{space}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeSpaces{live: live, typesUnknown: tc.typesUnknown, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]RoomRecord{}}
+			f := &fakeSpaces{live: live, typesUnknown: tc.typesUnknown, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]plan.RoomRecord{}}
 			r := New(Options{Hierarchy: f, Spaces: fakeSpaceStore{f}, Log: zerolog.Nop()})
-			m := Mapping{Group: "g", Room: space, SpaceOptions: SpaceOptions{IncludeChildren: true, Recursive: tc.recursive}}
-			children, warnings := r.readSpaces(context.Background(), []Mapping{m}, nil)
+			m := plan.Mapping{Group: "g", Room: space, SpaceOptions: plan.SpaceOptions{IncludeChildren: true, Recursive: tc.recursive}}
+			children, warnings := r.readSpaces(context.Background(), []plan.Mapping{m}, nil)
 			if len(warnings) != 0 {
 				t.Errorf("warnings: %v", warnings)
 			}
 			if !slices.Equal(f.reads, tc.wantReads) {
 				t.Errorf("reads = %v, want %v", f.reads, tc.wantReads)
 			}
-			if got := ExpandSpaces([]Mapping{m}, children); tc.recursive && len(got) != 4 {
+			if got := plan.ExpandSpaces([]plan.Mapping{m}, children); tc.recursive && len(got) != 4 {
 				t.Errorf("expanded to %d mappings, want the space, A, sub and B", len(got))
 			}
 		})
@@ -262,7 +263,7 @@ func (j *joiningSpaces) JoinRoom(_ context.Context, room id.RoomID) error {
 	if !j.invited[room] {
 		return errors.New("not invited")
 	}
-	j.w.rooms[room] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	j.w.rooms[room] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 	delete(j.w.roomErr, room)
 	return nil
 }
@@ -272,11 +273,11 @@ func (j *joiningSpaces) JoinRoom(_ context.Context, room id.RoomID) error {
 func TestUnreadableChildIsJoined(t *testing.T) {
 	const space = id.RoomID("!space:hs")
 	w := newFakeWorld()
-	w.rooms[space] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	w.rooms[space] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 	w.groups["staff"] = []id.UserID{alice}
-	f := &fakeSpaces{live: map[id.RoomID][]id.RoomID{space: {roomA, roomB}}, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]RoomRecord{}}
+	f := &fakeSpaces{live: map[id.RoomID][]id.RoomID{space: {roomA, roomB}}, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]plan.RoomRecord{}}
 	j := &joiningSpaces{fakeSpaces: f, w: w, invited: map[id.RoomID]bool{}}
-	p := policy(Mapping{Group: "staff", Room: space, Method: MethodForce, SpaceOptions: SpaceOptions{IncludeChildren: true}})
+	p := policy(plan.Mapping{Group: "staff", Room: space, Method: plan.MethodForce, SpaceOptions: plan.SpaceOptions{IncludeChildren: true}})
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute, Hierarchy: j, Spaces: fakeSpaceStore{f},
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 
@@ -288,7 +289,7 @@ func TestUnreadableChildIsJoined(t *testing.T) {
 	}
 	j.invited[roomB] = true
 	w.cycle(t, r) // joined at the start of the cycle, then read and filled
-	if w.rooms[roomB][alice].Membership != MembershipJoin {
+	if w.rooms[roomB][alice].Membership != plan.MembershipJoin {
 		t.Errorf("alice in B after the bot joined it: %q (joins %v, writes %v)", w.rooms[roomB][alice].Membership, j.joins, w.writes)
 	}
 	w.cycle(t, r)
@@ -302,19 +303,19 @@ func TestUnreadableChildIsJoined(t *testing.T) {
 func TestNothingReleasedWhenChildrenUnknown(t *testing.T) {
 	const space = id.RoomID("!space:hs")
 	w := newFakeWorld()
-	w.rooms[space] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	w.rooms[space] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 	w.groups["staff"] = []id.UserID{alice}
-	f := &fakeSpaces{live: map[id.RoomID][]id.RoomID{space: {roomA}}, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]RoomRecord{}}
-	p := policy(Mapping{Group: "staff", Room: space, Method: MethodForce, SpaceOptions: SpaceOptions{IncludeChildren: true}})
+	f := &fakeSpaces{live: map[id.RoomID][]id.RoomID{space: {roomA}}, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]plan.RoomRecord{}}
+	p := policy(plan.Mapping{Group: "staff", Room: space, Method: plan.MethodForce, SpaceOptions: plan.SpaceOptions{IncludeChildren: true}})
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute, Hierarchy: f, Spaces: fakeSpaceStore{f},
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 	w.cycle(t, r)
-	if _, ok := w.state.Members.Lookup(RoomUser{roomA, alice}); !ok {
+	if _, ok := w.state.Members.Lookup(plan.RoomUser{Room: roomA, User: alice}); !ok {
 		t.Fatal("alice not tracked in the child A")
 	}
 	f.readErr, f.storeErr = errors.New("hierarchy down"), errors.New("store down")
 	w.cycle(t, r)
-	if _, ok := w.state.Members.Lookup(RoomUser{roomA, alice}); !ok {
+	if _, ok := w.state.Members.Lookup(plan.RoomUser{Room: roomA, User: alice}); !ok {
 		t.Error("alice's record in A was dropped while the children were unknown")
 	}
 }
@@ -326,10 +327,10 @@ func TestMappedRoomIsJoinedOnceInvited(t *testing.T) {
 	w := newFakeWorld()
 	w.groups["staff"] = []id.UserID{alice}
 	w.groups["ops"] = []id.UserID{bob}
-	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
-	j := &joiningSpaces{fakeSpaces: &fakeSpaces{live: map[id.RoomID][]id.RoomID{}, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]RoomRecord{}},
+	w.rooms[roomB] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
+	j := &joiningSpaces{fakeSpaces: &fakeSpaces{live: map[id.RoomID][]id.RoomID{}, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]plan.RoomRecord{}},
 		w: w, invited: map[id.RoomID]bool{}}
-	p := policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}, Mapping{Group: "ops", Room: roomB, Method: MethodInvite})
+	p := policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}, plan.Mapping{Group: "ops", Room: roomB, Method: plan.MethodInvite})
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute, Hierarchy: j,
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 
@@ -347,7 +348,7 @@ func TestMappedRoomIsJoinedOnceInvited(t *testing.T) {
 	}
 	j.invited[roomA] = true
 	w.cycle(t, r)
-	if w.rooms[roomA][alice].Membership != MembershipInvite || !slices.Equal(j.joins, []id.RoomID{roomA, roomA, roomA}) {
+	if w.rooms[roomA][alice].Membership != plan.MembershipInvite || !slices.Equal(j.joins, []id.RoomID{roomA, roomA, roomA}) {
 		t.Errorf("after the invite: alice %q in A, joins %v; want her invited in the cycle that joined", w.rooms[roomA][alice].Membership, j.joins)
 	}
 }

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"regexp"
 	"strings"
 	"time"
@@ -25,67 +26,67 @@ var (
 	grace   = 24 * time.Hour
 )
 
-func policy(ms ...Mapping) Policy {
-	return Policy{Mappings: ms, GracePeriod: grace, RemoveAction: RemoveKick, Bot: bot}
+func policy(ms ...plan.Mapping) plan.Policy {
+	return plan.Policy{Mappings: ms, GracePeriod: grace, RemoveAction: plan.RemoveKick, Bot: bot}
 }
 
-func group(name string, users ...id.UserID) GroupMembers {
-	g := GroupMembers{Group: name}
+func group(name string, users ...id.UserID) plan.GroupMembers {
+	g := plan.GroupMembers{Group: name}
 	for _, u := range users {
 		name := strings.TrimPrefix(strings.Split(string(u), ":")[0], "@")
-		g.Members = append(g.Members, Member{UserID: u, Username: name, SourceID: name})
+		g.Members = append(g.Members, plan.Member{UserID: u, Username: name, SourceID: name})
 	}
 	return g
 }
 
-func groups(gs ...GroupMembers) map[string]GroupMembers {
-	out := map[string]GroupMembers{}
+func groups(gs ...plan.GroupMembers) map[string]plan.GroupMembers {
+	out := map[string]plan.GroupMembers{}
 	for _, g := range gs {
 		out[g.Group] = g
 	}
 	return out
 }
 
-func joined(since time.Time) RoomMember {
-	return RoomMember{Membership: MembershipJoin, Since: since}
+func joined(since time.Time) plan.RoomMember {
+	return plan.RoomMember{Membership: plan.MembershipJoin, Since: since}
 }
 
 // roomWith returns a readable room where the bot has PL 100 and everyone else the defaults.
-func roomWith(members map[id.UserID]RoomMember) RoomObservation {
+func roomWith(members map[id.UserID]plan.RoomMember) plan.RoomObservation {
 	if members == nil {
-		members = map[id.UserID]RoomMember{}
+		members = map[id.UserID]plan.RoomMember{}
 	}
 	members[bot] = joined(earlier)
-	return RoomObservation{State: RoomState{Members: NewRoomMembers(members), PowerLevels: PowerLevels{
+	return plan.RoomObservation{State: plan.RoomState{Members: plan.NewRoomMembers(members), PowerLevels: plan.PowerLevels{
 		Users: map[id.UserID]int{bot: 100}, Invite: 0, Kick: 50, Ban: 50,
 	}}}
 }
 
-func stateWith(members []ManagedMember, pending []PendingRemoval) State {
-	s := NewState()
+func stateWith(members []plan.ManagedMember, pending []plan.PendingRemoval) plan.State {
+	s := plan.NewState()
 	for _, m := range members {
 		s.Members.Set(m)
 	}
 	for _, p := range pending {
-		s.Pending[RoomUser{p.Room, p.User}] = p
+		s.Pending[plan.RoomUser{Room: p.Room, User: p.User}] = p
 	}
 	return s
 }
 
-func tracked(room id.RoomID, user id.UserID, since time.Time) ManagedMember {
-	return ManagedMember{Room: room, User: user, DesiredSince: since}
+func tracked(room id.RoomID, user id.UserID, since time.Time) plan.ManagedMember {
+	return plan.ManagedMember{Room: room, User: user, DesiredSince: since}
 }
 
 // inactive is an observation in which the direct lookups of users found them inactive.
-func inactive(users ...id.UserID) AccountsObserved {
-	return confirmed(AccountInactive, users...)
+func inactive(users ...id.UserID) plan.AccountsObserved {
+	return confirmed(plan.AccountInactive, users...)
 }
 
 func lockAfter(d time.Duration) *time.Duration { return &d }
 
 // confirmed is an observation in which the direct lookups of users said s of each.
-func confirmed(s AccountStatus, users ...id.UserID) AccountsObserved {
-	a := AccountsObserved{Confirmed: map[id.UserID]AccountStatus{}}
+func confirmed(s plan.AccountStatus, users ...id.UserID) plan.AccountsObserved {
+	a := plan.AccountsObserved{Confirmed: map[id.UserID]plan.AccountStatus{}}
 	for _, u := range users {
 		a.Confirmed[u] = s
 	}
@@ -93,8 +94,8 @@ func confirmed(s AccountStatus, users ...id.UserID) AccountsObserved {
 }
 
 // protecting builds the Protection config would build from ids and patterns (anchored).
-func protecting(ids []id.UserID, patterns ...string) *Protection {
-	p := &Protection{IDs: map[id.UserID]bool{}}
+func protecting(ids []id.UserID, patterns ...string) *plan.Protection {
+	p := &plan.Protection{IDs: map[id.UserID]bool{}}
 	for _, u := range ids {
 		p.IDs[u] = true
 	}

@@ -1,5 +1,7 @@
 package sync
 
+import "authentik-matrix-sync/plan"
+
 // Points that Options.Hook is called at, one pair per kind of write (the Kind of an action, or
 // "backup"):
 //
@@ -24,9 +26,9 @@ func (r *Reconciler) hook(point string) {
 // afterAtEnd reports whether an action's after_ point is its end: true for store writes and
 // unbans, false for the writes that are followed by a record of their own (an addition's member
 // record, a removal's history entry), whose after_ point comes before that record.
-func afterAtEnd(act Action) bool {
+func afterAtEnd(act plan.Action) bool {
 	switch act.(type) {
-	case Invite, ForceJoin, Kick, Ban:
+	case plan.Invite, plan.ForceJoin, plan.Kick, plan.Ban:
 		return false
 	}
 	return true

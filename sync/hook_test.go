@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"slices"
 	gosync "sync"
 	"testing"
@@ -18,14 +19,14 @@ func TestHookPoints(t *testing.T) {
 	w.groups["staff"] = []id.UserID{alice}
 	w.rooms[roomA][bob] = joined(earlier)
 	w.rooms[roomA][carol] = joined(earlier)
-	w.state.Members.Set(ManagedMember{Room: roomA, User: bob})
-	w.state.Members.Set(ManagedMember{Room: roomA, User: carol})
-	w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
+	w.state.Members.Set(plan.ManagedMember{Room: roomA, User: bob})
+	w.state.Members.Set(plan.ManagedMember{Room: roomA, User: carol})
+	w.state.Pending[plan.RoomUser{Room: roomA, User: bob}] = plan.PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
 	var mu gosync.Mutex
 	var points []string
 	recorded := -1
 	st := &recordFails{fakeWorld: w}
-	r := New(Options{Directory: w, Rooms: w, Store: st, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+	r := New(Options{Directory: w, Rooms: w, Store: st, Backup: w, Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}),
 		Interval: time.Minute, Now: func() time.Time { return w.now }, Log: zerolog.Nop(),
 		Hook: func(p string) {
 			mu.Lock()

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +23,7 @@ var (
 // loadLifecycle reads the account records and, with profile sync on, the synced profiles into
 // state. Without the records a lock the bot made could be forgotten, so a failed read stops the
 // cycle.
-func (r *Reconciler) loadLifecycle(ctx context.Context, state *State) error {
+func (r *Reconciler) loadLifecycle(ctx context.Context, state *plan.State) error {
 	recs, err := r.opts.Store.AccountRecords(ctx)
 	if err != nil {
 		return fmt.Errorf("load account lifecycle records: %w", err)
@@ -43,9 +44,9 @@ func (r *Reconciler) loadLifecycle(ctx context.Context, state *State) error {
 // inactive is among them unless reactivated meanwhile. The listing of inactive users only says
 // whom to look up; its failure costs the deactivations it would have found this cycle, nothing
 // more. A scoped cycle looks nobody up: it sees too few groups to tell who is in none.
-func (r *Reconciler) observeAccounts(ctx context.Context, obs *Observed, state State, scoped bool) {
+func (r *Reconciler) observeAccounts(ctx context.Context, obs *plan.Observed, state plan.State, scoped bool) {
 	dir := r.opts.AccountDirectory
-	acts := obs.Policy.Deactivated.acts()
+	acts := obs.Policy.Deactivated.Acts()
 	if dir == nil || scoped || (!acts && len(state.Accounts) == 0) {
 		return
 	}
@@ -61,10 +62,10 @@ func (r *Reconciler) observeAccounts(ctx context.Context, obs *Observed, state S
 	r.mu.Lock()
 	known := r.sourceIDs
 	if acts && !previewing(ctx) {
-		r.sourceIDs = sourceIDsOf(obs.Groups, nil)
+		r.sourceIDs = plan.SourceIDsOf(obs.Groups, nil)
 	}
 	r.mu.Unlock()
-	users := accountLookups(obs.Policy, *obs, state, known)
+	users := plan.AccountLookups(obs.Policy, *obs, state, known)
 	if len(users) == 0 {
 		return
 	}
@@ -77,27 +78,27 @@ func (r *Reconciler) observeAccounts(ctx context.Context, obs *Observed, state S
 }
 
 // applyLifecycle carries out one lifecycle or profile action.
-func (a *applier) applyLifecycle(ctx context.Context, log zerolog.Logger, act lifecycleAction) error {
-	if p, ok := act.(SetProfile); ok {
+func (a *applier) applyLifecycle(ctx context.Context, log zerolog.Logger, act plan.LifecycleAction) error {
+	if p, ok := act.(plan.SetProfile); ok {
 		return a.applyProfile(ctx, log, p)
 	}
 	st := a.r.opts.Store
 	accounts := a.r.opts.Accounts
 	switch act := act.(type) {
-	case TrackDeactivation:
+	case plan.TrackDeactivation:
 		if err := st.PutAccountRecord(ctx, act.Record); err != nil {
 			return err
 		}
 		a.setAccount(act.Record)
 		log.Info().Time("deactivated_at", act.Record.DeactivatedAt).Bool("deleted", act.Record.Deleted).
 			Msg("Account seen deactivated in Authentik; recorded")
-	case ForgetDeactivation:
+	case plan.ForgetDeactivation:
 		if err := st.DeleteAccountRecord(ctx, act.User); err != nil {
 			return err
 		}
 		a.forgetAccount(act.User)
 		log.Info().Msg("Account active again in Authentik; its deactivation record dropped")
-	case EndSessions:
+	case plan.EndSessions:
 		if accounts == nil {
 			return errNoAccountsAPI
 		}
@@ -116,12 +117,12 @@ func (a *applier) applyLifecycle(ctx context.Context, log zerolog.Logger, act li
 		}
 		a.setAccount(rec)
 		log.Warn().Msg("Every session of the user ended")
-	case LockAccount:
+	case plan.LockAccount:
 		if accounts == nil {
 			return errNoAccountsAPI
 		}
 		return a.lock(ctx, log, st, accounts, act.User)
-	case UnlockAccount:
+	case plan.UnlockAccount:
 		if accounts == nil {
 			return errNoAccountsAPI
 		}
@@ -186,14 +187,14 @@ func (a *applier) lock(ctx context.Context, log zerolog.Logger, st AccountStore,
 
 // applyProfile writes one profile field, reading it first when the bot never synced it, and
 // records the value synced.
-func (a *applier) applyProfile(ctx context.Context, log zerolog.Logger, act SetProfile) error {
+func (a *applier) applyProfile(ctx context.Context, log zerolog.Logger, act plan.SetProfile) error {
 	st := a.r.opts.Store
 	profiles := a.r.opts.Profiles
 	if profiles == nil {
 		return errNoProfiles
 	}
 	get, set := profiles.DisplayName, profiles.SetDisplayName
-	if act.Field == FieldAvatar {
+	if act.Field == plan.FieldAvatar {
 		av, ok := profiles.(Avatars)
 		if !ok {
 			return errNoAvatars
@@ -241,21 +242,21 @@ var errSkipped = errors.New("skipped")
 var errNoRecord = errors.New("no deactivation record of the user (recording it failed this cycle); the next cycle tries again")
 
 // account is the record a lock or logout updates: the one loaded or written this cycle.
-func (a *applier) account(user id.UserID) (AccountRecord, error) {
+func (a *applier) account(user id.UserID) (plan.AccountRecord, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	rec, ok := a.state.Accounts[user]
 	if !ok {
-		return AccountRecord{}, errNoRecord
+		return plan.AccountRecord{}, errNoRecord
 	}
 	return rec, nil
 }
 
-func (a *applier) setAccount(rec AccountRecord) {
+func (a *applier) setAccount(rec plan.AccountRecord) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.state.Accounts == nil {
-		a.state.Accounts = map[id.UserID]AccountRecord{}
+		a.state.Accounts = map[id.UserID]plan.AccountRecord{}
 	}
 	a.state.Accounts[rec.User] = rec
 }
@@ -271,14 +272,14 @@ func (a *applier) forgetAccount(user id.UserID) {
 type AccountDirectory interface {
 	// InactiveUsers lists the users Authentik holds as inactive, by Matrix ID. The listing only
 	// says whom to look up: nobody is treated as deactivated on its word.
-	InactiveUsers(ctx context.Context) (map[id.UserID]DirectoryAccount, error)
+	InactiveUsers(ctx context.Context) (map[id.UserID]plan.DirectoryAccount, error)
 	// LookupAccounts looks each user up directly, by the source ID given for them, and says
 	// whether the account is active, inactive or gone. A failed lookup, or an account that now
 	// maps to another Matrix ID, is AccountUnknown; err sums up the lookups that failed (the
 	// others stand).
 	// The username given is the one the account had when the bot last saw it (empty if never
 	// seen): an account deleted and made again under it is a new account behind the same ID.
-	LookupAccounts(ctx context.Context, users map[id.UserID]DirectoryAccount) (map[id.UserID]AccountStatus, error)
+	LookupAccounts(ctx context.Context, users map[id.UserID]plan.DirectoryAccount) (map[id.UserID]plan.AccountStatus, error)
 }
 
 // LockReader is an Accounts that can tell whether an account is locked, so that the bot never

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -20,20 +21,20 @@ type lifecycleWorld struct {
 	*fakeWorld
 	inactive    map[id.UserID]string
 	inactiveErr error
-	lookupErr   error                       // every lookup fails with it
-	everyone    map[id.UserID]AccountStatus // what a lookup says of a user not listed inactive; absent = gone
+	lookupErr   error                            // every lookup fails with it
+	everyone    map[id.UserID]plan.AccountStatus // what a lookup says of a user not listed inactive; absent = gone
 	lookups     [][]id.UserID
 	locked      map[id.UserID]bool
 	names       map[id.UserID]string
-	records     map[id.UserID]AccountRecord
-	synced      map[ProfileKey]string
+	records     map[id.UserID]plan.AccountRecord
+	synced      map[plan.ProfileKey]string
 	putErrs     int      // how many of the next PutAccountRecord calls fail
 	calls       []string // account and profile requests, in order
 }
 
 func newLifecycleWorld() *lifecycleWorld {
-	return &lifecycleWorld{fakeWorld: newFakeWorld(), inactive: map[id.UserID]string{}, everyone: map[id.UserID]AccountStatus{},
-		locked: map[id.UserID]bool{}, names: map[id.UserID]string{}, records: map[id.UserID]AccountRecord{}, synced: map[ProfileKey]string{}}
+	return &lifecycleWorld{fakeWorld: newFakeWorld(), inactive: map[id.UserID]string{}, everyone: map[id.UserID]plan.AccountStatus{},
+		locked: map[id.UserID]bool{}, names: map[id.UserID]string{}, records: map[id.UserID]plan.AccountRecord{}, synced: map[plan.ProfileKey]string{}}
 }
 
 var (
@@ -45,36 +46,36 @@ var (
 	_ ProfileStore     = (*lifecycleWorld)(nil)
 )
 
-func (w *lifecycleWorld) InactiveUsers(context.Context) (map[id.UserID]DirectoryAccount, error) {
+func (w *lifecycleWorld) InactiveUsers(context.Context) (map[id.UserID]plan.DirectoryAccount, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.inactiveErr != nil {
 		return nil, w.inactiveErr
 	}
-	out := map[id.UserID]DirectoryAccount{}
+	out := map[id.UserID]plan.DirectoryAccount{}
 	for u, name := range w.inactive {
-		out[u] = DirectoryAccount{SourceID: name, Username: name}
+		out[u] = plan.DirectoryAccount{SourceID: name, Username: name}
 	}
 	return out, nil
 }
 
 // LookupAccounts answers as Authentik's core/users/{pk}/ would: inactive for the users listed
 // inactive, what everyone says of the others, and gone (no such user) for the rest.
-func (w *lifecycleWorld) LookupAccounts(_ context.Context, users map[id.UserID]DirectoryAccount) (map[id.UserID]AccountStatus, error) {
+func (w *lifecycleWorld) LookupAccounts(_ context.Context, users map[id.UserID]plan.DirectoryAccount) (map[id.UserID]plan.AccountStatus, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.lookups = append(w.lookups, slices.Sorted(maps.Keys(users)))
-	out := map[id.UserID]AccountStatus{}
+	out := map[id.UserID]plan.AccountStatus{}
 	for u, acc := range users {
 		switch {
 		case acc.SourceID == "":
 			return nil, fmt.Errorf("%s looked up without a source ID", u)
 		case w.lookupErr != nil:
-			out[u] = AccountUnknown
+			out[u] = plan.AccountUnknown
 		case w.inactive[u] != "":
-			out[u] = AccountInactive
+			out[u] = plan.AccountInactive
 		default:
-			out[u] = AccountGone
+			out[u] = plan.AccountGone
 			if s, ok := w.everyone[u]; ok {
 				out[u] = s
 			}
@@ -124,13 +125,13 @@ func (w *lifecycleWorld) SetDisplayName(_ context.Context, u id.UserID, name str
 	return nil
 }
 
-func (w *lifecycleWorld) AccountRecords(context.Context) (map[id.UserID]AccountRecord, error) {
+func (w *lifecycleWorld) AccountRecords(context.Context) (map[id.UserID]plan.AccountRecord, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return maps.Clone(w.records), nil
 }
 
-func (w *lifecycleWorld) PutAccountRecord(_ context.Context, r AccountRecord) error {
+func (w *lifecycleWorld) PutAccountRecord(_ context.Context, r plan.AccountRecord) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.putErrs > 0 {
@@ -148,16 +149,16 @@ func (w *lifecycleWorld) DeleteAccountRecord(_ context.Context, u id.UserID) err
 	return nil
 }
 
-func (w *lifecycleWorld) SyncedProfiles(context.Context) (map[ProfileKey]string, error) {
+func (w *lifecycleWorld) SyncedProfiles(context.Context) (map[plan.ProfileKey]string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return maps.Clone(w.synced), nil
 }
 
-func (w *lifecycleWorld) PutSyncedProfile(_ context.Context, u id.UserID, f ProfileField, v string) error {
+func (w *lifecycleWorld) PutSyncedProfile(_ context.Context, u id.UserID, f plan.ProfileField, v string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.synced[ProfileKey{u, f}] = v
+	w.synced[plan.ProfileKey{User: u, Field: f}] = v
 	return nil
 }
 
@@ -167,19 +168,19 @@ type profileDirectory struct {
 	display map[id.UserID]string
 }
 
-func (d profileDirectory) Members(ctx context.Context, names []string) map[string]GroupMembers {
+func (d profileDirectory) Members(ctx context.Context, names []string) map[string]plan.GroupMembers {
 	out := d.lifecycleWorld.Members(ctx, names)
 	for n, g := range out {
-		g.Profiles = map[id.UserID]Profile{}
+		g.Profiles = map[id.UserID]plan.Profile{}
 		for _, m := range g.Members {
-			g.Profiles[m.UserID] = Profile{DisplayName: d.display[m.UserID]}
+			g.Profiles[m.UserID] = plan.Profile{DisplayName: d.display[m.UserID]}
 		}
 		out[n] = g
 	}
 	return out
 }
 
-func (w *lifecycleWorld) reconciler(p Policy, guard GuardLimits, dir Directory) *Reconciler {
+func (w *lifecycleWorld) reconciler(p plan.Policy, guard plan.GuardLimits, dir Directory) *Reconciler {
 	if dir == nil {
 		dir = w
 	}
@@ -196,7 +197,7 @@ func (w *lifecycleWorld) cycle(t *testing.T, r *Reconciler) CycleResult {
 // twoRooms sets up alice and bob joined to rooms A and B through staff.
 func (w *lifecycleWorld) twoRooms(t *testing.T, r *Reconciler) {
 	t.Helper()
-	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	w.rooms[roomB] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 	w.groups["staff"] = []id.UserID{alice, bob}
 	w.cycle(t, r)
 	for _, room := range []id.RoomID{roomA, roomB} {
@@ -213,15 +214,15 @@ func sortedWrites(w *lifecycleWorld) string {
 	return fmt.Sprint(ws)
 }
 
-func lifecycleTestPolicy(d DeactivationPolicy) Policy {
-	p := policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}, Mapping{Group: "staff", Room: roomB, Method: MethodInvite})
+func lifecycleTestPolicy(d plan.DeactivationPolicy) plan.Policy {
+	p := policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}, plan.Mapping{Group: "staff", Room: roomB, Method: plan.MethodInvite})
 	p.Deactivated = d
 	return p
 }
 
 func TestDeactivatedUserLeavesEveryRoomInOneCycleAfterABackup(t *testing.T) {
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{Logout: true}), GuardLimits{MaxRemovals: 10}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{Logout: true}), plan.GuardLimits{MaxRemovals: 10}, nil)
 	w.twoRooms(t, r)
 
 	// Bob is deactivated: Authentik leaves him out of the group and lists him inactive.
@@ -239,8 +240,8 @@ func TestDeactivatedUserLeavesEveryRoomInOneCycleAfterABackup(t *testing.T) {
 		t.Errorf("account calls %s, want one logout", got)
 	}
 	for _, rm := range w.removals {
-		if rm.Reason != ReasonDeactivated {
-			t.Errorf("removal %+v: want reason %q", rm, ReasonDeactivated)
+		if rm.Reason != plan.ReasonDeactivated {
+			t.Errorf("removal %+v: want reason %q", rm, plan.ReasonDeactivated)
 		}
 	}
 	rec := w.records[bob]
@@ -259,7 +260,7 @@ func TestDeactivatedUserLeavesEveryRoomInOneCycleAfterABackup(t *testing.T) {
 
 func TestGuardHoldsDeactivationRemovalsAndLogouts(t *testing.T) {
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{Logout: true}), GuardLimits{MaxRemovals: 1}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{Logout: true}), plan.GuardLimits{MaxRemovals: 1}, nil)
 	w.twoRooms(t, r)
 	w.groups["staff"] = []id.UserID{alice}
 	w.inactive[bob] = "bob"
@@ -269,7 +270,7 @@ func TestGuardHoldsDeactivationRemovalsAndLogouts(t *testing.T) {
 	}
 	// They stay due: raising the limit lets them through at the next cycle.
 	for k, p := range w.state.Pending {
-		if p.Reason != ReasonDeactivated || p.DueAt.After(w.now) {
+		if p.Reason != plan.ReasonDeactivated || p.DueAt.After(w.now) {
 			t.Errorf("pending %v = %+v, want due now with the deactivation reason", k, p)
 		}
 	}
@@ -282,7 +283,7 @@ func TestGuardHoldsDeactivationRemovalsAndLogouts(t *testing.T) {
 
 func TestLogoutWaitsForTheDeactivationRecord(t *testing.T) {
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{AfterGrace: true, Logout: true, LockAfter: lockAfter(time.Hour)}), GuardLimits{}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{AfterGrace: true, Logout: true, LockAfter: lockAfter(time.Hour)}), plan.GuardLimits{}, nil)
 	w.twoRooms(t, r)
 	w.groups["staff"] = []id.UserID{alice}
 	w.inactive[bob] = "bob"
@@ -306,7 +307,7 @@ func TestLogoutWaitsForTheDeactivationRecord(t *testing.T) {
 
 func TestGuardHoldsMassLogoutsWithoutRemovals(t *testing.T) {
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{AfterGrace: true, Logout: true}), GuardLimits{MaxRemovals: 1}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{AfterGrace: true, Logout: true}), plan.GuardLimits{MaxRemovals: 1}, nil)
 	w.twoRooms(t, r)
 	w.inactive[alice], w.inactive[bob] = "alice", "bob"
 	w.groups["staff"] = nil
@@ -314,9 +315,9 @@ func TestGuardHoldsMassLogoutsWithoutRemovals(t *testing.T) {
 	if res.Held == nil || len(w.calls) != 0 || len(w.writes) != 0 {
 		t.Fatalf("held %+v calls %v writes %v: want both logouts held", res.Held, w.calls, w.writes)
 	}
-	want := []HeldRemoval{
-		{User: alice, Action: HeldLogout, Reason: ReasonDeactivated + "; every session ends (deactivated.logout)"},
-		{User: bob, Action: HeldLogout, Reason: ReasonDeactivated + "; every session ends (deactivated.logout)"},
+	want := []plan.HeldRemoval{
+		{User: alice, Action: plan.HeldLogout, Reason: plan.ReasonDeactivated + "; every session ends (deactivated.logout)"},
+		{User: bob, Action: plan.HeldLogout, Reason: plan.ReasonDeactivated + "; every session ends (deactivated.logout)"},
 	}
 	if fmt.Sprint(res.Held.Removals) != fmt.Sprint(want) {
 		t.Errorf("held %+v, want %+v", res.Held.Removals, want)
@@ -331,7 +332,7 @@ func TestGuardHoldsMassLogoutsWithoutRemovals(t *testing.T) {
 
 func TestLockAfterThenUnlockWhenActiveAgain(t *testing.T) {
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{LockAfter: lockAfter(time.Hour)}), GuardLimits{}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{LockAfter: lockAfter(time.Hour)}), plan.GuardLimits{}, nil)
 	w.twoRooms(t, r)
 	w.groups["staff"] = []id.UserID{alice}
 	w.inactive[bob] = "bob"
@@ -364,7 +365,7 @@ func TestLockAfterThenUnlockWhenActiveAgain(t *testing.T) {
 
 func TestAnAccountLockedBySomeoneElseIsNeverUnlocked(t *testing.T) {
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{LockAfter: lockAfter(0)}), GuardLimits{}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{LockAfter: lockAfter(0)}), plan.GuardLimits{}, nil)
 	w.twoRooms(t, r)
 	w.locked[bob] = true // an admin locked bob by hand
 	w.groups["staff"] = []id.UserID{alice}
@@ -389,17 +390,17 @@ func TestAnAccountLockedBySomeoneElseIsNeverUnlocked(t *testing.T) {
 
 func TestDeletedUserIsToldFromOneWhoLeftTheGroup(t *testing.T) {
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{}), GuardLimits{}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{}), plan.GuardLimits{}, nil)
 	w.twoRooms(t, r)
 	w.accounts[carol] = true
 	// Bob leaves the group but stays in Authentik; nobody is deleted: no immediate removal.
-	w.everyone[bob] = AccountActive
+	w.everyone[bob] = plan.AccountActive
 	w.groups["staff"] = []id.UserID{alice}
 	w.cycle(t, r)
 	if len(w.writes) != 0 || len(w.lookups) != 1 || fmt.Sprint(w.lookups[0]) != "[@bob:hs]" {
 		t.Fatalf("writes %v lookups %v: want one lookup of bob and no removal", w.writes, w.lookups)
 	}
-	if p := w.state.Pending[RoomUser{roomA, bob}]; p.DueAt != w.now.Add(grace) {
+	if p := w.state.Pending[plan.RoomUser{Room: roomA, User: bob}]; p.DueAt != w.now.Add(grace) {
 		t.Errorf("pending %+v: want the grace period", p)
 	}
 	// The no-change cycle after it reads no listing of every user.
@@ -420,7 +421,7 @@ func TestDeletedUserIsToldFromOneWhoLeftTheGroup(t *testing.T) {
 
 func TestFailedLookupRemovesNobodyAtOnce(t *testing.T) {
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{Logout: true}), GuardLimits{}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{Logout: true}), plan.GuardLimits{}, nil)
 	w.twoRooms(t, r)
 	w.groups["staff"] = []id.UserID{alice}
 	w.inactive[bob] = "bob"
@@ -429,7 +430,7 @@ func TestFailedLookupRemovesNobodyAtOnce(t *testing.T) {
 	if len(w.writes)+len(w.calls) != 0 || len(w.lookups) != 1 {
 		t.Fatalf("writes %v calls %v lookups %v: want one lookup, then nothing but the grace period", w.writes, w.calls, w.lookups)
 	}
-	if p := w.state.Pending[RoomUser{roomB, bob}]; p.Reason == ReasonDeactivated || p.DueAt != w.now.Add(grace) {
+	if p := w.state.Pending[plan.RoomUser{Room: roomB, User: bob}]; p.Reason == plan.ReasonDeactivated || p.DueAt != w.now.Add(grace) {
 		t.Errorf("pending %+v: want the grace period", p)
 	}
 }
@@ -439,18 +440,18 @@ func TestProfileSyncWritesOncePerChange(t *testing.T) {
 	w.names[alice] = "Alice A" // already right in Matrix
 	w.names[bob] = "bob"
 	dir := profileDirectory{lifecycleWorld: w, display: map[id.UserID]string{alice: "Alice A", bob: "Bob B"}}
-	p := lifecycleTestPolicy(DeactivationPolicy{})
+	p := lifecycleTestPolicy(plan.DeactivationPolicy{})
 	p.Profiles.DisplayName = true
-	r := w.reconciler(p, GuardLimits{}, dir)
+	r := w.reconciler(p, plan.GuardLimits{}, dir)
 	w.groups["staff"] = []id.UserID{alice, bob}
-	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	w.rooms[roomB] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 	w.cycle(t, r)
 	calls := slices.Clone(w.calls)
 	slices.Sort(calls)
 	if got := fmt.Sprint(calls); got != "[get_displayname @alice:hs get_displayname @bob:hs set_displayname @bob:hs Bob B]" {
 		t.Fatalf("first cycle: %s; want both read and only bob written", got)
 	}
-	if w.synced[ProfileKey{alice, FieldDisplayName}] != "Alice A" || w.synced[ProfileKey{bob, FieldDisplayName}] != "Bob B" {
+	if w.synced[plan.ProfileKey{User: alice, Field: plan.FieldDisplayName}] != "Alice A" || w.synced[plan.ProfileKey{User: bob, Field: plan.FieldDisplayName}] != "Bob B" {
 		t.Errorf("synced %v", w.synced)
 	}
 	if w.cycle(t, r); len(w.calls) != 0 {
@@ -476,10 +477,10 @@ func TestAUserMissingFromAListingIsNotTakenForDeleted(t *testing.T) {
 	// A listing read page by page lost bob to a concurrent create+delete: he is in no group's
 	// answer this cycle, but his account exists (the direct lookup finds him active).
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{Logout: true, LockAfter: lockAfter(time.Second)}), GuardLimits{}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{Logout: true, LockAfter: lockAfter(time.Second)}), plan.GuardLimits{}, nil)
 	w.twoRooms(t, r)
 	w.groups["staff"] = []id.UserID{alice}
-	w.everyone[bob] = AccountActive
+	w.everyone[bob] = plan.AccountActive
 	for range 3 {
 		w.now = w.now.Add(time.Minute)
 		w.cycle(t, r)
@@ -488,7 +489,7 @@ func TestAUserMissingFromAListingIsNotTakenForDeleted(t *testing.T) {
 		}
 	}
 	for _, room := range []id.RoomID{roomA, roomB} {
-		if p := w.state.Pending[RoomUser{room, bob}]; p.Reason == ReasonDeleted || !p.DueAt.After(w.now) {
+		if p := w.state.Pending[plan.RoomUser{Room: room, User: bob}]; p.Reason == plan.ReasonDeleted || !p.DueAt.After(w.now) {
 			t.Errorf("pending in %s %+v: want the grace period, not a deletion", room, p)
 		}
 	}
@@ -498,7 +499,7 @@ func TestNobodyIsRemovedAsDeletedFromARoomWithAnUnknownGroup(t *testing.T) {
 	// staff's read fails (page 2 answered 500) while bob is really deleted: he leaves no room
 	// whose group is unknown, though his account is handled.
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{Logout: true}), GuardLimits{}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{Logout: true}), plan.GuardLimits{}, nil)
 	w.twoRooms(t, r)
 	w.groups["staff"] = []id.UserID{alice}
 	w.cycle(t, r) // bob left: looked up (gone), removed from both rooms
@@ -526,12 +527,12 @@ func TestADeletionRecordIsCheckedAgainAndTheBotsLockLifted(t *testing.T) {
 	// A record says dan was deleted and the bot locked him; the lookup now finds him active
 	// (the deletion was wrong, or he was restored): the lock is lifted, the record dropped.
 	w := newLifecycleWorld()
-	r := w.reconciler(lifecycleTestPolicy(DeactivationPolicy{LockAfter: lockAfter(time.Second)}), GuardLimits{}, nil)
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{LockAfter: lockAfter(time.Second)}), plan.GuardLimits{}, nil)
 	w.twoRooms(t, r)
 	dan := id.UserID("@dan:hs")
-	w.records[dan] = AccountRecord{User: dan, SourceID: "dan", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}
+	w.records[dan] = plan.AccountRecord{User: dan, SourceID: "dan", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}
 	w.locked[dan] = true
-	w.everyone[dan] = AccountActive
+	w.everyone[dan] = plan.AccountActive
 	w.cycle(t, r)
 	if got := fmt.Sprint(w.calls); got != "[set_locked @dan:hs false]" || w.locked[dan] {
 		t.Fatalf("calls %s: want the bot's lock lifted", got)

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"reflect"
 	"slices"
@@ -61,9 +62,9 @@ func observerOrNop(o Observer) Observer {
 
 // stats works out a finished cycle's figures. The store's records are counted again because
 // the cycle's own copy does not follow every change it made.
-func (r *Reconciler) stats(ctx context.Context, obs Observed, res CycleResult) CycleStats {
+func (r *Reconciler) stats(ctx context.Context, obs plan.Observed, res CycleResult) CycleStats {
 	st := CycleStats{GroupMembers: map[string]int{}, UsersWithoutAccount: res.MissingAccounts,
-		RemovalsHeld: res.Skipped[Kick{}.Kind()] + res.Skipped[Ban{}.Kind()]}
+		RemovalsHeld: res.Skipped[plan.Kick{}.Kind()] + res.Skipped[plan.Ban{}.Kind()]}
 	for name, g := range obs.Groups {
 		if g.Known() {
 			st.GroupMembers[name] = len(g.Members)
@@ -98,14 +99,14 @@ func (c *CycleResult) resultOf(m map[string]int) string {
 
 // groupsOf names, for an action's log line, the groups behind it: the room's groups the user is
 // in, or, for someone in none of them (a removal), all of the room's groups.
-func (a *applier) groupsOf(t RoomUser) string {
+func (a *applier) groupsOf(t plan.RoomUser) string {
 	var in, all []string
 	for _, m := range a.obs.Policy.Mappings {
 		if m.Room != t.Room || slices.Contains(all, m.Group) {
 			continue
 		}
 		all = append(all, m.Group)
-		if slices.ContainsFunc(a.obs.Groups[m.Group].Members, func(mb Member) bool { return mb.UserID == t.User }) {
+		if slices.ContainsFunc(a.obs.Groups[m.Group].Members, func(mb plan.Member) bool { return mb.UserID == t.User }) {
 			in = append(in, m.Group)
 		}
 	}

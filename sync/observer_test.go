@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"bytes"
 	"errors"
 	"fmt"
@@ -56,8 +57,8 @@ func TestObserverSeesActionsAndFigures(t *testing.T) {
 			name: "a removal held by a failed backup is counted as held; the pending one stays",
 			setup: func(w *fakeWorld) {
 				w.rooms[roomA][bob] = joined(earlier)
-				w.state.Members.Set(ManagedMember{Room: roomA, User: bob})
-				w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, Reason: "gone"}
+				w.state.Members.Set(plan.ManagedMember{Room: roomA, User: bob})
+				w.state.Pending[plan.RoomUser{Room: roomA, User: bob}] = plan.PendingRemoval{Room: roomA, User: bob, DueAt: earlier, Reason: "gone"}
 				w.backupErr = errors.New("disk full")
 			},
 			wantActions: []string{"kick !a:hs skipped"},
@@ -72,8 +73,8 @@ func TestObserverSeesActionsAndFigures(t *testing.T) {
 			tt.setup(w)
 			obs := &recordingObserver{}
 			r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Interval: time.Minute,
-				Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite},
-					Mapping{Group: "admins", Room: roomA, Method: MethodInvite}),
+				Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite},
+					plan.Mapping{Group: "admins", Room: roomA, Method: plan.MethodInvite}),
 				Now: func() time.Time { return w.now }, Log: zerolog.Nop(), Observer: obs})
 			w.cycle(t, r)
 			if !reflect.DeepEqual(obs.actions, tt.wantActions) {
@@ -91,8 +92,8 @@ func TestActionLogLineNamesTheGroup(t *testing.T) {
 	w.groups["staff"] = []id.UserID{alice}
 	var buf bytes.Buffer
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Interval: time.Minute,
-		Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite},
-			Mapping{Group: "admins", Room: roomA, Method: MethodInvite}),
+		Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite},
+			plan.Mapping{Group: "admins", Room: roomA, Method: plan.MethodInvite}),
 		Now: func() time.Time { return w.now }, Log: zerolog.New(&buf)})
 	res := w.cycle(t, r)
 	var invite string

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 
 	"maunium.net/go/mautrix/id"
@@ -9,12 +10,12 @@ import (
 // Directory reads the desired membership: the effective, active members of Authentik groups,
 // mapped to Matrix IDs. A group that could not be read completely comes back with Err set.
 type Directory interface {
-	Members(ctx context.Context, groups []string) map[string]GroupMembers
+	Members(ctx context.Context, groups []string) map[string]plan.GroupMembers
 }
 
 // Rooms reads and changes Matrix rooms.
 type Rooms interface {
-	RoomState(ctx context.Context, room id.RoomID) (RoomState, error)
+	RoomState(ctx context.Context, room id.RoomID) (plan.RoomState, error)
 	// UserExists reports whether a local account exists, without ever creating one.
 	UserExists(ctx context.Context, user id.UserID) (bool, error)
 	Invite(ctx context.Context, room id.RoomID, user id.UserID, reason string) error
@@ -42,15 +43,15 @@ type Store interface {
 // MemberStore remembers managed members and pending removals between cycles. Every method is
 // one transaction.
 type MemberStore interface {
-	LoadState(ctx context.Context) (State, error)
-	PutMember(ctx context.Context, m ManagedMember) error
+	LoadState(ctx context.Context) (plan.State, error)
+	PutMember(ctx context.Context, m plan.ManagedMember) error
 	// ForgetMember deletes the member and any pending removal of theirs.
 	ForgetMember(ctx context.Context, room id.RoomID, user id.UserID) error
-	PutPending(ctx context.Context, p PendingRemoval) error
+	PutPending(ctx context.Context, p plan.PendingRemoval) error
 	DeletePending(ctx context.Context, room id.RoomID, user id.UserID) error
 	// RecordRemoval stores the removal in the history and deletes the member and their pending
 	// removal, all at once.
-	RecordRemoval(ctx context.Context, r Removal) error
+	RecordRemoval(ctx context.Context, r plan.Removal) error
 	// MarkMissingAccount notes that a user has no Matrix account; first is true the first time
 	// (so it is logged once). ClearMissingAccount forgets it once the account exists.
 	MarkMissingAccount(ctx context.Context, user id.UserID) (first bool, err error)
@@ -60,14 +61,14 @@ type MemberStore interface {
 // MemberBatchStore records many managed members in one transaction: a first cycle tracks every
 // member of every room.
 type MemberBatchStore interface {
-	PutMembers(ctx context.Context, ms []ManagedMember) error
+	PutMembers(ctx context.Context, ms []plan.ManagedMember) error
 }
 
 // PowerStore remembers the power levels the bot gave.
 type PowerStore interface {
-	PowerGrants(ctx context.Context) (map[RoomUser]PowerGrant, error)
+	PowerGrants(ctx context.Context) (map[plan.RoomUser]plan.PowerGrant, error)
 	// PutPowerGrant creates or replaces the grant of one user in one room.
-	PutPowerGrant(ctx context.Context, g PowerGrant) error
+	PutPowerGrant(ctx context.Context, g plan.PowerGrant) error
 	DeletePowerGrant(ctx context.Context, room id.RoomID, user id.UserID) error
 }
 
@@ -75,22 +76,22 @@ type PowerStore interface {
 // admin room (no Steering): taking the admin room out of the config must not make an exempted
 // user removable.
 type ExemptionStore interface {
-	Exemptions(ctx context.Context) ([]Exemption, error)
+	Exemptions(ctx context.Context) ([]plan.Exemption, error)
 	DeleteExemption(ctx context.Context, room id.RoomID, user id.UserID) (bool, error)
 }
 
 // AccountStore keeps the records of accounts seen deactivated (see AccountRecord).
 type AccountStore interface {
-	AccountRecords(ctx context.Context) (map[id.UserID]AccountRecord, error)
+	AccountRecords(ctx context.Context) (map[id.UserID]plan.AccountRecord, error)
 	// PutAccountRecord creates or replaces the record of one user.
-	PutAccountRecord(ctx context.Context, r AccountRecord) error
+	PutAccountRecord(ctx context.Context, r plan.AccountRecord) error
 	DeleteAccountRecord(ctx context.Context, user id.UserID) error
 }
 
 // ProfileStore remembers the value last synced to each profile field.
 type ProfileStore interface {
-	SyncedProfiles(ctx context.Context) (map[ProfileKey]string, error)
-	PutSyncedProfile(ctx context.Context, user id.UserID, field ProfileField, value string) error
+	SyncedProfiles(ctx context.Context) (map[plan.ProfileKey]string, error)
+	PutSyncedProfile(ctx context.Context, user id.UserID, field plan.ProfileField, value string) error
 }
 
 // StateCounter counts the store's records per room without loading them: loading the whole state

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -16,38 +17,38 @@ type PowerLevelWriter interface {
 	// SetUserPowerLevels re-reads the room's m.room.power_levels, applies the changes whose user
 	// still has their From level, and sends the event once, every other key kept as it was. It
 	// returns the changes it made; none means nothing was sent.
-	SetUserPowerLevels(ctx context.Context, room id.RoomID, changes []LevelChange) ([]LevelChange, error)
+	SetUserPowerLevels(ctx context.Context, room id.RoomID, changes []plan.LevelChange) ([]plan.LevelChange, error)
 }
 
 // applyPower carries out one power action.
-func (a *applier) applyPower(ctx context.Context, log zerolog.Logger, act powerAction) error {
+func (a *applier) applyPower(ctx context.Context, log zerolog.Logger, act plan.PowerAction) error {
 	ps := a.r.opts.Store
-	grant := func(room id.RoomID, user id.UserID) PowerGrant {
+	grant := func(room id.RoomID, user id.UserID) plan.PowerGrant {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return a.state.Grants[RoomUser{room, user}]
+		return a.state.Grants[plan.RoomUser{Room: room, User: user}]
 	}
 	switch act := act.(type) {
-	case ScheduleDemotion:
+	case plan.ScheduleDemotion:
 		g := grant(act.Room, act.User)
 		g.Room, g.User, g.DemoteAt = act.Room, act.User, act.DueAt
 		if err := ps.PutPowerGrant(ctx, g); err != nil {
 			return err
 		}
 		log.Info().Time("due_at", act.DueAt).Msg("Power level demotion scheduled after the grace period")
-	case CancelDemotion:
+	case plan.CancelDemotion:
 		g := grant(act.Room, act.User)
 		g.Room, g.User, g.DemoteAt = act.Room, act.User, time.Time{}
 		if err := ps.PutPowerGrant(ctx, g); err != nil {
 			return err
 		}
 		log.Info().Msg("Pending power level demotion cancelled")
-	case ForgetPowerGrant:
+	case plan.ForgetPowerGrant:
 		if err := ps.DeletePowerGrant(ctx, act.Room, act.User); err != nil {
 			return err
 		}
 		log.Info().Msg("Power level grant forgotten")
-	case SetPowerLevels:
+	case plan.SetPowerLevels:
 		w, ok := a.r.opts.Rooms.(PowerLevelWriter)
 		if !ok {
 			return errors.New("this homeserver connection cannot write power levels")
@@ -56,7 +57,7 @@ func (a *applier) applyPower(ctx context.Context, log zerolog.Logger, act powerA
 		// skipped otherwise, and so is the raise (as the preview says; see skipWithoutAccount).
 		changes := act.Changes[:0:0]
 		for _, c := range act.Changes {
-			if c.Promote && a.adds[RoomUser{act.Room, c.User}] {
+			if c.Promote && a.adds[plan.RoomUser{Room: act.Room, User: c.User}] {
 				if exists, _ := a.accountExists(ctx, &log, c.User); !exists {
 					log.Debug().Str("user", string(c.User)).Msg("Power level raise skipped: no Matrix account yet")
 					continue
@@ -74,7 +75,7 @@ func (a *applier) applyPower(ctx context.Context, log zerolog.Logger, act powerA
 		now := a.r.opts.Now()
 		for _, c := range act.Changes {
 			if c.Promote {
-				if err := ps.PutPowerGrant(ctx, PowerGrant{Room: act.Room, User: c.User, Level: c.To, GrantedAt: now}); err != nil {
+				if err := ps.PutPowerGrant(ctx, plan.PowerGrant{Room: act.Room, User: c.User, Level: c.To, GrantedAt: now}); err != nil {
 					return fmt.Errorf("record the power level of %s before setting it: %w", c.User, err)
 				}
 			}
@@ -109,13 +110,13 @@ func (a *applier) applyPower(ctx context.Context, log zerolog.Logger, act powerA
 		if skipped := len(act.Changes) - len(done); skipped > 0 {
 			ev = log.Warn().Int("skipped", skipped)
 		}
-		ev.Str("changes", describeChanges(done)).Msg("Power levels set")
+		ev.Str("changes", plan.DescribeChanges(done)).Msg("Power levels set")
 	}
 	return nil
 }
 
 // loadGrants reads the stored power-level grants into state.
-func (r *Reconciler) loadGrants(ctx context.Context, state *State) error {
+func (r *Reconciler) loadGrants(ctx context.Context, state *plan.State) error {
 	g, err := r.opts.Store.PowerGrants(ctx)
 	if err != nil {
 		// Without the grants a demotion could be missed or a level forgotten: no cycle until read.

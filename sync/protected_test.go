@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"reflect"
 	"slices"
 	"testing"
@@ -27,7 +28,7 @@ func TestProtects(t *testing.T) {
 			t.Errorf("Protects(%s) = %v, want %v", tc.user, got, tc.want)
 		}
 	}
-	var none *Protection
+	var none *plan.Protection
 	if none.Protects("@root:hs") || !none.Empty() || none.Entries() != nil {
 		t.Error("a nil Protection protects somebody")
 	}
@@ -42,87 +43,87 @@ func TestProtectedUsersAreNeverRemovedNorDemoted(t *testing.T) {
 	root := id.UserID("@root:hs")
 	opsAnna := id.UserID("@ops-anna:hs")
 	protection := protecting([]id.UserID{root}, `@ops-.*:hs`)
-	staffA := Mapping{Group: "staff", Room: roomA, Method: MethodInvite}
-	modsA := Mapping{Group: "moderators", Room: roomA, Method: MethodInvite, PowerLevel: 50}
-	protected := func(ms ...Mapping) Policy {
+	staffA := plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}
+	modsA := plan.Mapping{Group: "moderators", Room: roomA, Method: plan.MethodInvite, PowerLevel: 50}
+	protected := func(ms ...plan.Mapping) plan.Policy {
 		p := policy(ms...)
 		p.Protected = protection
 		return p
 	}
-	inRoom := func(users ...id.UserID) map[id.RoomID]RoomObservation {
-		m := map[id.UserID]RoomMember{}
+	inRoom := func(users ...id.UserID) map[id.RoomID]plan.RoomObservation {
+		m := map[id.UserID]plan.RoomMember{}
 		for _, u := range users {
 			m[u] = joined(earlier)
 		}
-		return map[id.RoomID]RoomObservation{roomA: roomWith(m)}
+		return map[id.RoomID]plan.RoomObservation{roomA: roomWith(m)}
 	}
-	due := func(room id.RoomID, u id.UserID) PendingRemoval {
-		return PendingRemoval{Room: room, User: u, DueAt: earlier, Reason: "no longer in Authentik group staff", CreatedAt: earlier.Add(-grace)}
+	due := func(room id.RoomID, u id.UserID) plan.PendingRemoval {
+		return plan.PendingRemoval{Room: room, User: u, DueAt: earlier, Reason: "no longer in Authentik group staff", CreatedAt: earlier.Add(-grace)}
 	}
-	withBan := func(p Policy) Policy { p.RemoveAction = RemoveBan; return p }
+	withBan := func(p plan.Policy) plan.Policy { p.RemoveAction = plan.RemoveBan; return p }
 	tests := []struct {
 		name     string
-		policy   Policy
-		obs      Observed
-		state    State
-		want     []Action
-		warnings []Warning
+		policy   plan.Policy
+		obs      plan.Observed
+		state    plan.State
+		want     []plan.Action
+		warnings []plan.Warning
 	}{
 		{
 			name:   "protected by ID, out of every group: no removal scheduled, a warning instead",
 			policy: protected(staffA),
-			obs:    Observed{Groups: groups(group("staff")), Rooms: inRoom(root)},
-			state:  stateWith([]ManagedMember{tracked(roomA, root, earlier)}, nil),
-			want: []Action{
-				NewTrackMember(ManagedMember{Room: roomA, User: root}, "no longer in Authentik group staff"),
+			obs:    plan.Observed{Groups: groups(group("staff")), Rooms: inRoom(root)},
+			state:  stateWith([]plan.ManagedMember{tracked(roomA, root, earlier)}, nil),
+			want: []plan.Action{
+				plan.NewTrackMember(plan.ManagedMember{Room: roomA, User: root}, "no longer in Authentik group staff"),
 			},
-			warnings: []Warning{{Room: roomA, User: root, Message: "protected (protected_users): not removed"}},
+			warnings: []plan.Warning{{Room: roomA, User: root, Message: "protected (protected_users): not removed"}},
 		},
 		{
 			name:   "protected by pattern, pending removal coming due: cancelled, never kicked",
 			policy: protected(staffA),
-			obs:    Observed{Groups: groups(group("staff")), Rooms: inRoom(opsAnna)},
-			state:  stateWith([]ManagedMember{{Room: roomA, User: opsAnna}}, []PendingRemoval{due(roomA, opsAnna)}),
-			want:   []Action{CancelRemoval{Room: roomA, User: opsAnna, Reason: "protected (protected_users)"}},
-			warnings: []Warning{
+			obs:    plan.Observed{Groups: groups(group("staff")), Rooms: inRoom(opsAnna)},
+			state:  stateWith([]plan.ManagedMember{{Room: roomA, User: opsAnna}}, []plan.PendingRemoval{due(roomA, opsAnna)}),
+			want:   []plan.Action{plan.CancelRemoval{Room: roomA, User: opsAnna, Reason: "protected (protected_users)"}},
+			warnings: []plan.Warning{
 				{Room: roomA, User: opsAnna, Message: "protected (protected_users): not removed"},
 			},
 		},
 		{
 			name:   "ban action and grace 0: still no ban; an unprotected user in the same room is banned",
 			policy: withBan(protected(staffA)),
-			obs:    Observed{Groups: groups(group("staff")), Rooms: inRoom(root, alice)},
-			state: stateWith([]ManagedMember{{Room: roomA, User: root}, {Room: roomA, User: alice}},
-				[]PendingRemoval{due(roomA, root), due(roomA, alice)}),
-			want: []Action{
-				CancelRemoval{Room: roomA, User: root, Reason: "protected (protected_users)"},
-				Ban{Room: roomA, User: alice, Reason: "no longer in Authentik group staff"},
+			obs:    plan.Observed{Groups: groups(group("staff")), Rooms: inRoom(root, alice)},
+			state: stateWith([]plan.ManagedMember{{Room: roomA, User: root}, {Room: roomA, User: alice}},
+				[]plan.PendingRemoval{due(roomA, root), due(roomA, alice)}),
+			want: []plan.Action{
+				plan.CancelRemoval{Room: roomA, User: root, Reason: "protected (protected_users)"},
+				plan.Ban{Room: roomA, User: alice, Reason: "no longer in Authentik group staff"},
 			},
-			warnings: []Warning{{Room: roomA, User: root, Message: "protected (protected_users): not removed"}},
+			warnings: []plan.Warning{{Room: roomA, User: root, Message: "protected (protected_users): not removed"}},
 		},
 		{
 			name: "a released room's pending removal coming due: cancelled, not kicked",
-			policy: func() Policy {
+			policy: func() plan.Policy {
 				p := protected(staffA)
-				p.Released = []ReleasedRoom{{Room: roomB, Groups: []string{"old"}, RemoveAction: RemoveKick}}
+				p.Released = []plan.ReleasedRoom{{Room: roomB, Groups: []string{"old"}, RemoveAction: plan.RemoveKick}}
 				return p
 			}(),
-			obs: Observed{Groups: groups(group("staff"), group("old")), Rooms: map[id.RoomID]RoomObservation{
-				roomA: roomWith(nil), roomB: roomWith(map[id.UserID]RoomMember{opsAnna: joined(earlier)}),
+			obs: plan.Observed{Groups: groups(group("staff"), group("old")), Rooms: map[id.RoomID]plan.RoomObservation{
+				roomA: roomWith(nil), roomB: roomWith(map[id.UserID]plan.RoomMember{opsAnna: joined(earlier)}),
 			}},
-			state: stateWith([]ManagedMember{{Room: roomB, User: opsAnna}}, []PendingRemoval{due(roomB, opsAnna)}),
-			want:  []Action{CancelRemoval{Room: roomB, User: opsAnna, Reason: "protected (protected_users)"}},
-			warnings: []Warning{
+			state: stateWith([]plan.ManagedMember{{Room: roomB, User: opsAnna}}, []plan.PendingRemoval{due(roomB, opsAnna)}),
+			want:  []plan.Action{plan.CancelRemoval{Room: roomB, User: opsAnna, Reason: "protected (protected_users)"}},
+			warnings: []plan.Warning{
 				{Room: roomB, User: opsAnna, Message: "protected (protected_users): not removed"},
 			},
 		},
 		{
 			name:   "a power level the bot gave, out of the group: no demotion scheduled",
 			policy: protected(modsA),
-			obs:    Observed{Groups: groups(group("moderators")), Rooms: map[id.RoomID]RoomObservation{roomA: plRoom(map[id.UserID]int{root: 50})}},
-			state:  grantsOf(PowerGrant{Room: roomA, User: root, Level: 50, GrantedAt: earlier}),
-			want:   []Action{NewTrackMember(ManagedMember{Room: roomA, User: root}, "no longer in Authentik group moderators")},
-			warnings: []Warning{
+			obs:    plan.Observed{Groups: groups(group("moderators")), Rooms: map[id.RoomID]plan.RoomObservation{roomA: plRoom(map[id.UserID]int{root: 50})}},
+			state:  grantsOf(plan.PowerGrant{Room: roomA, User: root, Level: 50, GrantedAt: earlier}),
+			want:   []plan.Action{plan.NewTrackMember(plan.ManagedMember{Room: roomA, User: root}, "no longer in Authentik group moderators")},
+			warnings: []plan.Warning{
 				{Room: roomA, User: root, Message: "protected (protected_users): not removed"},
 				{Room: roomA, User: root, Message: "protected (protected_users): not demoted"},
 			},
@@ -130,14 +131,14 @@ func TestProtectedUsersAreNeverRemovedNorDemoted(t *testing.T) {
 		{
 			name:   "a pending demotion coming due: cancelled, never lowered",
 			policy: protected(modsA),
-			obs:    Observed{Groups: groups(group("moderators")), Rooms: map[id.RoomID]RoomObservation{roomA: plRoom(map[id.UserID]int{opsAnna: 50})}},
-			state: func() State {
-				s := grantsOf(PowerGrant{Room: roomA, User: opsAnna, Level: 50, GrantedAt: earlier.Add(-grace), DemoteAt: earlier})
-				s.Members.Set(ManagedMember{Room: roomA, User: opsAnna}) // out of the group since the demotion was scheduled
+			obs:    plan.Observed{Groups: groups(group("moderators")), Rooms: map[id.RoomID]plan.RoomObservation{roomA: plRoom(map[id.UserID]int{opsAnna: 50})}},
+			state: func() plan.State {
+				s := grantsOf(plan.PowerGrant{Room: roomA, User: opsAnna, Level: 50, GrantedAt: earlier.Add(-grace), DemoteAt: earlier})
+				s.Members.Set(plan.ManagedMember{Room: roomA, User: opsAnna}) // out of the group since the demotion was scheduled
 				return s
 			}(),
-			want: []Action{CancelDemotion{Room: roomA, User: opsAnna, Reason: "protected (protected_users)"}},
-			warnings: []Warning{
+			want: []plan.Action{plan.CancelDemotion{Room: roomA, User: opsAnna, Reason: "protected (protected_users)"}},
+			warnings: []plan.Warning{
 				{Room: roomA, User: opsAnna, Message: "protected (protected_users): not removed"},
 				{Room: roomA, User: opsAnna, Message: "protected (protected_users): not demoted"},
 			},
@@ -145,14 +146,14 @@ func TestProtectedUsersAreNeverRemovedNorDemoted(t *testing.T) {
 		{
 			name:   "without the protection the same pending removal is a kick",
 			policy: policy(staffA),
-			obs:    Observed{Groups: groups(group("staff")), Rooms: inRoom(opsAnna)},
-			state:  stateWith([]ManagedMember{{Room: roomA, User: opsAnna}}, []PendingRemoval{due(roomA, opsAnna)}),
-			want:   []Action{Kick{Room: roomA, User: opsAnna, Reason: "no longer in Authentik group staff"}},
+			obs:    plan.Observed{Groups: groups(group("staff")), Rooms: inRoom(opsAnna)},
+			state:  stateWith([]plan.ManagedMember{{Room: roomA, User: opsAnna}}, []plan.PendingRemoval{due(roomA, opsAnna)}),
+			want:   []plan.Action{plan.Kick{Room: roomA, User: opsAnna, Reason: "no longer in Authentik group staff"}},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := MakePlan(tc.policy, tc.obs, tc.state, now)
+			got := plan.MakePlan(tc.policy, tc.obs, tc.state, now)
 			if !reflect.DeepEqual(got.Actions, tc.want) {
 				t.Errorf("actions:\n got %#v\nwant %#v", got.Actions, tc.want)
 			}
@@ -160,13 +161,13 @@ func TestProtectedUsersAreNeverRemovedNorDemoted(t *testing.T) {
 				t.Errorf("warnings:\n got %#v\nwant %#v", got.Warnings, tc.warnings)
 			}
 			for _, a := range got.Actions {
-				if IsRemoval(a) && tc.policy.Protected.Protects(a.Target().User) {
-					t.Errorf("a protected user is removed: %s", Describe(a))
+				if plan.IsRemoval(a) && tc.policy.Protected.Protects(a.Target().User) {
+					t.Errorf("a protected user is removed: %s", plan.Describe(a))
 				}
-				if sp, ok := a.(SetPowerLevels); ok {
+				if sp, ok := a.(plan.SetPowerLevels); ok {
 					for _, c := range sp.Changes {
 						if !c.Promote && tc.policy.Protected.Protects(c.User) {
-							t.Errorf("a protected user is demoted: %s", Describe(a))
+							t.Errorf("a protected user is demoted: %s", plan.Describe(a))
 						}
 					}
 				}
@@ -179,24 +180,24 @@ func TestProtectedUsersAreNeverRemovedNorDemoted(t *testing.T) {
 // as the store would, past the grace period: the protected user is never removed.
 func TestProtectedUserStaysOverManyCycles(t *testing.T) {
 	root := id.UserID("@root:hs")
-	p := policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite})
+	p := policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite})
 	p.GracePeriod = 0
 	p.Protected = protecting([]id.UserID{root})
-	obs := Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(map[id.UserID]RoomMember{root: joined(earlier)})}}
-	state := stateWith([]ManagedMember{tracked(roomA, root, earlier)}, nil)
+	obs := plan.Observed{Groups: groups(group("staff")), Rooms: map[id.RoomID]plan.RoomObservation{roomA: roomWith(map[id.UserID]plan.RoomMember{root: joined(earlier)})}}
+	state := stateWith([]plan.ManagedMember{tracked(roomA, root, earlier)}, nil)
 	at := now
 	for cycle := range 5 {
-		planned := MakePlan(p, obs, state, at)
+		planned := plan.MakePlan(p, obs, state, at)
 		for _, a := range planned.Actions {
 			switch a := a.(type) {
-			case TrackMember:
+			case plan.TrackMember:
 				state.Members.Set(a.Member())
-			case ScheduleRemoval:
-				state.Pending[a.Target()] = PendingRemoval{Room: a.Room, User: a.User, DueAt: a.DueAt, Reason: a.Reason}
-			case CancelRemoval:
+			case plan.ScheduleRemoval:
+				state.Pending[a.Target()] = plan.PendingRemoval{Room: a.Room, User: a.User, DueAt: a.DueAt, Reason: a.Reason}
+			case plan.CancelRemoval:
 				delete(state.Pending, a.Target())
 			default:
-				t.Fatalf("cycle %d: unexpected action %s", cycle, Describe(a))
+				t.Fatalf("cycle %d: unexpected action %s", cycle, plan.Describe(a))
 			}
 		}
 		if len(planned.Warnings) != 1 || planned.Warnings[0].User != root {
@@ -208,13 +209,13 @@ func TestProtectedUserStaysOverManyCycles(t *testing.T) {
 
 func TestWarningString(t *testing.T) {
 	tests := []struct {
-		w    Warning
+		w    plan.Warning
 		want string
 	}{
-		{Warning{Room: "!r:hs", User: "@a:hs", Message: "m"}, "@a:hs in !r:hs: m"},
-		{Warning{User: "@a:hs", Message: "protected (protected_users): not locked"}, "@a:hs: protected (protected_users): not locked"},
-		{Warning{Room: "!r:hs", Message: "m"}, "!r:hs: m"},
-		{Warning{Message: "m"}, "m"},
+		{plan.Warning{Room: "!r:hs", User: "@a:hs", Message: "m"}, "@a:hs in !r:hs: m"},
+		{plan.Warning{User: "@a:hs", Message: "protected (protected_users): not locked"}, "@a:hs: protected (protected_users): not locked"},
+		{plan.Warning{Room: "!r:hs", Message: "m"}, "!r:hs: m"},
+		{plan.Warning{Message: "m"}, "m"},
 	}
 	for _, tt := range tests {
 		if got := tt.w.String(); got != tt.want {

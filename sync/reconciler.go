@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -19,7 +20,7 @@ type Options struct {
 	Rooms     Rooms
 	Store     Store
 	Backup    Backuper
-	Policy    Policy
+	Policy    plan.Policy
 	Interval  time.Duration
 	Now       func() time.Time // defaults to time.Now
 	Log       zerolog.Logger
@@ -27,7 +28,7 @@ type Options struct {
 	Observer Observer
 	// Steering pauses the reconciler, exempts users and decides on held removals; nil: none.
 	Steering Steering
-	Guard    GuardLimits
+	Guard    plan.GuardLimits
 	// MaxConcurrentWrites bounds the room writes in flight at once; zero means
 	// DefaultMaxConcurrentWrites.
 	MaxConcurrentWrites int
@@ -63,7 +64,7 @@ type Reconciler struct {
 	failStreak int
 	// sourceIDs holds the source ID of every group member the last full cycle saw, for the
 	// lookups of those who have left every group since (see accountLookups); guarded by mu.
-	sourceIDs map[id.UserID]DirectoryAccount
+	sourceIDs map[id.UserID]plan.DirectoryAccount
 }
 
 // New returns a reconciler; Run starts its loop.
@@ -82,7 +83,7 @@ type CycleResult struct {
 	Duration time.Duration
 	// Done, Failed and Skipped count actions by kind.
 	Done, Failed, Skipped map[string]int
-	Warnings              []Warning
+	Warnings              []plan.Warning
 	Backup                string
 	// MissingAccounts counts the users skipped because they have no Matrix account yet.
 	MissingAccounts int
@@ -93,7 +94,7 @@ type CycleResult struct {
 	// failed because of it say nothing about Authentik or the homeserver.
 	Interrupted bool
 	// Held is the batch of removals the guard held back this cycle, if any.
-	Held *HeldBatch
+	Held *plan.HeldBatch
 	// Writes lists the room changes the cycle tried, with their outcome.
 	Writes []AppliedWrite
 	// NoAccount lists the users found without a Matrix account for the first time.
@@ -175,43 +176,43 @@ func (r *Reconciler) Run(ctx context.Context) error {
 }
 
 // Observe reads the groups, the rooms and the stored state.
-func (r *Reconciler) Observe(ctx context.Context) (Observed, State, error) {
+func (r *Reconciler) Observe(ctx context.Context) (plan.Observed, plan.State, error) {
 	return r.observe(ctx, nil)
 }
 
 // observe is Observe limited to the rooms of groups (see narrowPolicy); nil reads everything.
-func (r *Reconciler) observe(ctx context.Context, groups []string) (Observed, State, error) {
+func (r *Reconciler) observe(ctx context.Context, groups []string) (plan.Observed, plan.State, error) {
 	state, err := r.opts.Store.LoadState(ctx)
 	if err != nil {
-		return Observed{}, State{}, fmt.Errorf("load state: %w", err)
+		return plan.Observed{}, plan.State{}, fmt.Errorf("load state: %w", err)
 	}
 	if err := r.loadExemptions(ctx, &state); err != nil {
-		return Observed{}, State{}, err
+		return plan.Observed{}, plan.State{}, err
 	}
 	if err := r.loadGrants(ctx, &state); err != nil {
-		return Observed{}, State{}, err
+		return plan.Observed{}, plan.State{}, err
 	}
 	if err := r.loadLifecycle(ctx, &state); err != nil {
-		return Observed{}, State{}, err
+		return plan.Observed{}, plan.State{}, err
 	}
 	policy, notes := r.effectivePolicy(ctx, state)
 	policy, _ = narrowPolicy(policy, groups)
 	groupNames, rooms := observeTargets(policy, state)
-	obs := Observed{
+	obs := plan.Observed{
 		Policy: policy, Notes: notes,
 		Groups: r.opts.Directory.Members(ctx, groupNames),
-		Rooms:  make(map[id.RoomID]RoomObservation, len(rooms)),
+		Rooms:  make(map[id.RoomID]plan.RoomObservation, len(rooms)),
 	}
 	for _, room := range rooms {
 		rs, err := r.opts.Rooms.RoomState(ctx, room)
-		obs.Rooms[room] = RoomObservation{State: rs, Err: err}
+		obs.Rooms[room] = plan.RoomObservation{State: rs, Err: err}
 	}
 	r.observeAccounts(ctx, &obs, state, groups != nil)
 	return obs, state, nil
 }
 
 // Preview observes and plans without changing anything.
-func (r *Reconciler) Preview(ctx context.Context) (Plan, error) {
+func (r *Reconciler) Preview(ctx context.Context) (plan.Plan, error) {
 	snap, err := r.Snapshot(ctx)
 	return snap.Plan, err
 }
@@ -254,7 +255,7 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 		if groups == nil {
 			res.Children = expandedChildren(obs.Policy)
 		}
-		planned := r.guard(ctx, log, MakePlan(obs.Policy, obs, state, res.Started), state, &res)
+		planned := r.guard(ctx, log, plan.MakePlan(obs.Policy, obs, state, res.Started), state, &res)
 		// The plan holds what it needs of the rooms; their members (hundreds of thousands in a large
 		// installation) need not stay in memory while the writes run.
 		obs.Rooms = nil

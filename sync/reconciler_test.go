@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -19,14 +20,14 @@ type fakeWorld struct {
 	mu        gosync.Mutex
 	groups    map[string][]id.UserID
 	groupErr  map[string]error
-	rooms     map[id.RoomID]map[id.UserID]RoomMember
+	rooms     map[id.RoomID]map[id.UserID]plan.RoomMember
 	roomErr   map[id.RoomID]error // a room's read fails with this error, before anything else
 	accounts  map[id.UserID]bool
 	writes    []string
 	failNext  map[string]error // action kind → error for the next such write
-	state     State
+	state     plan.State
 	missing   map[id.UserID]bool
-	removals  []Removal
+	removals  []plan.Removal
 	backups   int
 	backupErr error
 	now       time.Time
@@ -35,19 +36,19 @@ type fakeWorld struct {
 func newFakeWorld() *fakeWorld {
 	return &fakeWorld{
 		groups: map[string][]id.UserID{}, groupErr: map[string]error{}, roomErr: map[id.RoomID]error{},
-		rooms:    map[id.RoomID]map[id.UserID]RoomMember{roomA: {bot: joined(earlier)}},
+		rooms:    map[id.RoomID]map[id.UserID]plan.RoomMember{roomA: {bot: joined(earlier)}},
 		accounts: map[id.UserID]bool{alice: true, bob: true, carol: true},
-		failNext: map[string]error{}, state: NewState(), missing: map[id.UserID]bool{}, now: now,
+		failNext: map[string]error{}, state: plan.NewState(), missing: map[id.UserID]bool{}, now: now,
 	}
 }
 
-func (w *fakeWorld) Members(_ context.Context, names []string) map[string]GroupMembers {
+func (w *fakeWorld) Members(_ context.Context, names []string) map[string]plan.GroupMembers {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := map[string]GroupMembers{}
+	out := map[string]plan.GroupMembers{}
 	for _, n := range names {
 		if err := w.groupErr[n]; err != nil {
-			out[n] = GroupMembers{Group: n, Err: err}
+			out[n] = plan.GroupMembers{Group: n, Err: err}
 			continue
 		}
 		out[n] = group(n, w.groups[n]...)
@@ -55,17 +56,17 @@ func (w *fakeWorld) Members(_ context.Context, names []string) map[string]GroupM
 	return out
 }
 
-func (w *fakeWorld) RoomState(_ context.Context, room id.RoomID) (RoomState, error) {
+func (w *fakeWorld) RoomState(_ context.Context, room id.RoomID) (plan.RoomState, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.roomErr[room]; err != nil {
-		return RoomState{}, err
+		return plan.RoomState{}, err
 	}
 	ms, ok := w.rooms[room]
 	if !ok {
-		return RoomState{}, errors.New("no such room")
+		return plan.RoomState{}, errors.New("no such room")
 	}
-	return RoomState{Members: NewRoomMembers(ms), PowerLevels: PowerLevels{Users: map[id.UserID]int{bot: 100}, Kick: 50, Ban: 50}}, nil
+	return plan.RoomState{Members: plan.NewRoomMembers(ms), PowerLevels: plan.PowerLevels{Users: map[id.UserID]int{bot: 100}, Kick: 50, Ban: 50}}, nil
 }
 
 func (w *fakeWorld) UserExists(_ context.Context, u id.UserID) (bool, error) {
@@ -80,53 +81,53 @@ func (w *fakeWorld) write(kind string, room id.RoomID, user id.UserID, membershi
 		return err
 	}
 	w.writes = append(w.writes, fmt.Sprintf("%s %s %s", kind, user, room))
-	w.rooms[room][user] = RoomMember{Membership: membership, Sender: bot, Since: w.now}
+	w.rooms[room][user] = plan.RoomMember{Membership: membership, Sender: bot, Since: w.now}
 	return nil
 }
 
 func (w *fakeWorld) Invite(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.write("invite", r, u, MembershipInvite)
+	return w.write("invite", r, u, plan.MembershipInvite)
 }
 func (w *fakeWorld) ForceJoin(_ context.Context, r id.RoomID, u id.UserID, _ bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.write("force_join", r, u, MembershipJoin)
+	return w.write("force_join", r, u, plan.MembershipJoin)
 }
 func (w *fakeWorld) Unban(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.write("unban", r, u, MembershipLeave)
+	return w.write("unban", r, u, plan.MembershipLeave)
 }
 func (w *fakeWorld) Kick(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.write("kick", r, u, MembershipLeave)
+	return w.write("kick", r, u, plan.MembershipLeave)
 }
 func (w *fakeWorld) Ban(_ context.Context, r id.RoomID, u id.UserID, _ string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.write("ban", r, u, MembershipBan)
+	return w.write("ban", r, u, plan.MembershipBan)
 }
 
-func (w *fakeWorld) LoadState(context.Context) (State, error) {
+func (w *fakeWorld) LoadState(context.Context) (plan.State, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := NewState()
+	s := plan.NewState()
 	s.Members = w.state.Members.Clone()
 	for k, v := range w.state.Pending {
 		s.Pending[k] = v
 	}
-	s.Removals = map[RoomUser]Removal{}
+	s.Removals = map[plan.RoomUser]plan.Removal{}
 	for _, r := range w.removals {
 		if !r.Replaced.Since.IsZero() {
-			s.Removals[RoomUser{r.Room, r.User}] = r
+			s.Removals[plan.RoomUser{Room: r.Room, User: r.User}] = r
 		}
 	}
 	return s, nil
 }
-func (w *fakeWorld) PutMembers(ctx context.Context, ms []ManagedMember) error {
+func (w *fakeWorld) PutMembers(ctx context.Context, ms []plan.ManagedMember) error {
 	for _, m := range ms {
 		if err := w.PutMember(ctx, m); err != nil {
 			return err
@@ -142,7 +143,7 @@ func (w *fakeWorld) CountState(ctx context.Context) (members, pending map[id.Roo
 	members, pending = countLoaded(st)
 	return members, pending, nil
 }
-func (w *fakeWorld) PutMember(_ context.Context, m ManagedMember) error {
+func (w *fakeWorld) PutMember(_ context.Context, m plan.ManagedMember) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.state.Members.Set(m)
@@ -151,28 +152,28 @@ func (w *fakeWorld) PutMember(_ context.Context, m ManagedMember) error {
 func (w *fakeWorld) ForgetMember(_ context.Context, r id.RoomID, u id.UserID) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.state.Members.Delete(RoomUser{r, u})
-	delete(w.state.Pending, RoomUser{r, u})
+	w.state.Members.Delete(plan.RoomUser{Room: r, User: u})
+	delete(w.state.Pending, plan.RoomUser{Room: r, User: u})
 	return nil
 }
-func (w *fakeWorld) PutPending(_ context.Context, p PendingRemoval) error {
+func (w *fakeWorld) PutPending(_ context.Context, p plan.PendingRemoval) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.state.Pending[RoomUser{p.Room, p.User}] = p
+	w.state.Pending[plan.RoomUser{Room: p.Room, User: p.User}] = p
 	return nil
 }
 func (w *fakeWorld) DeletePending(_ context.Context, r id.RoomID, u id.UserID) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.state.Pending, RoomUser{r, u})
+	delete(w.state.Pending, plan.RoomUser{Room: r, User: u})
 	return nil
 }
-func (w *fakeWorld) RecordRemoval(_ context.Context, r Removal) error {
+func (w *fakeWorld) RecordRemoval(_ context.Context, r plan.Removal) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.removals = append(w.removals, r)
-	w.state.Members.Delete(RoomUser{r.Room, r.User})
-	delete(w.state.Pending, RoomUser{r.Room, r.User})
+	w.state.Members.Delete(plan.RoomUser{Room: r.Room, User: r.User})
+	delete(w.state.Pending, plan.RoomUser{Room: r.Room, User: r.User})
 	return nil
 }
 func (w *fakeWorld) MarkMissingAccount(_ context.Context, u id.UserID) (bool, error) {
@@ -198,7 +199,7 @@ func (w *fakeWorld) Backup(context.Context) (string, error) {
 	return fmt.Sprintf("backup-%d.db", w.backups), nil
 }
 
-func (w *fakeWorld) reconciler(p Policy) *Reconciler {
+func (w *fakeWorld) reconciler(p plan.Policy) *Reconciler {
 	return New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Policy: p, Interval: time.Minute,
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 }
@@ -212,7 +213,7 @@ func (w *fakeWorld) cycle(t *testing.T, r *Reconciler) CycleResult {
 func TestReconcilerLifecycle(t *testing.T) {
 	w := newFakeWorld()
 	w.groups["staff"] = []id.UserID{alice, bob}
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	r := w.reconciler(policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}))
 
 	res := w.cycle(t, r)
 	if got, want := fmt.Sprint(w.writes), "[invite @alice:hs !a:hs invite @bob:hs !a:hs]"; got != want {
@@ -221,8 +222,8 @@ func TestReconcilerLifecycle(t *testing.T) {
 	if !res.Ok() || res.Done["invite"] != 2 || res.Done["track"] != 2 {
 		t.Fatalf("first cycle result %+v", res)
 	}
-	if w.state.Members.Get(RoomUser{roomA, alice}).AddedAt != now {
-		t.Errorf("AddedAt not recorded: %+v", w.state.Members.Get(RoomUser{roomA, alice}))
+	if w.state.Members.Get(plan.RoomUser{Room: roomA, User: alice}).AddedAt != now {
+		t.Errorf("AddedAt not recorded: %+v", w.state.Members.Get(plan.RoomUser{Room: roomA, User: alice}))
 	}
 
 	// Nothing changed: zero writes of any kind.
@@ -233,7 +234,7 @@ func TestReconcilerLifecycle(t *testing.T) {
 	// Bob leaves the group: pending, then kicked after the grace period, once.
 	w.groups["staff"] = []id.UserID{alice}
 	w.cycle(t, r)
-	if _, ok := w.state.Pending[RoomUser{roomA, bob}]; !ok || len(w.writes) != 0 {
+	if _, ok := w.state.Pending[plan.RoomUser{Room: roomA, User: bob}]; !ok || len(w.writes) != 0 {
 		t.Fatalf("want a pending removal and no writes, got pending=%v writes=%v", w.state.Pending, w.writes)
 	}
 	w.now = now.Add(grace - time.Second)
@@ -263,15 +264,15 @@ func TestReconcilerLifecycle(t *testing.T) {
 func TestReconcilerHoldsRemovalsWhenBackupFails(t *testing.T) {
 	w := newFakeWorld()
 	w.rooms[roomA][alice] = joined(earlier)
-	w.state.Members.Set(ManagedMember{Room: roomA, User: alice})
-	w.state.Pending[RoomUser{roomA, alice}] = PendingRemoval{Room: roomA, User: alice, DueAt: earlier, Reason: "gone"}
+	w.state.Members.Set(plan.ManagedMember{Room: roomA, User: alice})
+	w.state.Pending[plan.RoomUser{Room: roomA, User: alice}] = plan.PendingRemoval{Room: roomA, User: alice, DueAt: earlier, Reason: "gone"}
 	w.backupErr = errors.New("disk full")
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	r := w.reconciler(policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}))
 	res := w.cycle(t, r)
 	if len(w.writes) != 0 || res.Skipped["kick"] != 1 {
 		t.Fatalf("removal ran without a backup: writes %v result %+v", w.writes, res)
 	}
-	if _, ok := w.state.Pending[RoomUser{roomA, alice}]; !ok {
+	if _, ok := w.state.Pending[plan.RoomUser{Room: roomA, User: alice}]; !ok {
 		t.Fatal("pending removal lost after a failed backup")
 	}
 	w.backupErr = nil
@@ -284,7 +285,7 @@ func TestReconcilerSkipsUsersWithoutAccount(t *testing.T) {
 	w := newFakeWorld()
 	dave := id.UserID("@dave:hs")
 	w.groups["staff"] = []id.UserID{dave}
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodForce}))
+	r := w.reconciler(policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodForce}))
 	for i := 0; i < 2; i++ {
 		res := w.cycle(t, r)
 		if len(w.writes) != 0 || res.Skipped["force_join"] != 1 {
@@ -303,9 +304,9 @@ func TestReconcilerSkipsUsersWithoutAccount(t *testing.T) {
 func TestReconcilerUnbanFailureSkipsTheAdd(t *testing.T) {
 	w := newFakeWorld()
 	w.groups["staff"] = []id.UserID{alice}
-	w.rooms[roomA][alice] = RoomMember{Membership: MembershipBan, Sender: bot, Since: earlier}
+	w.rooms[roomA][alice] = plan.RoomMember{Membership: plan.MembershipBan, Sender: bot, Since: earlier}
 	w.failNext["unban"] = errors.New("M_FORBIDDEN")
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	r := w.reconciler(policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}))
 	res := w.cycle(t, r)
 	if len(w.writes) != 0 || res.Failed["unban"] != 1 || res.Skipped["invite"] != 1 || res.Ok() {
 		t.Fatalf("writes %v result %+v", w.writes, res)
@@ -319,14 +320,14 @@ func TestReconcilerUnknownGroupRemovesNobody(t *testing.T) {
 	w := newFakeWorld()
 	w.rooms[roomA][alice] = joined(earlier)
 	w.state.Members.Set(tracked(roomA, alice, earlier))
-	w.state.Pending[RoomUser{roomA, alice}] = PendingRemoval{Room: roomA, User: alice, DueAt: earlier}
+	w.state.Pending[plan.RoomUser{Room: roomA, User: alice}] = plan.PendingRemoval{Room: roomA, User: alice, DueAt: earlier}
 	w.groupErr["staff"] = errors.New("HTTP 500 on page 2")
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	r := w.reconciler(policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}))
 	res := w.cycle(t, r)
 	if len(w.writes) != 0 || len(res.Warnings) != 1 {
 		t.Fatalf("writes %v warnings %v", w.writes, res.Warnings)
 	}
-	if _, ok := w.state.Pending[RoomUser{roomA, alice}]; !ok {
+	if _, ok := w.state.Pending[plan.RoomUser{Room: roomA, User: alice}]; !ok {
 		t.Fatal("pending removal dropped on unknown data")
 	}
 }
@@ -334,7 +335,7 @@ func TestReconcilerUnknownGroupRemovesNobody(t *testing.T) {
 func TestRunStopsWithContextAndTriggerRunsACycle(t *testing.T) {
 	w := newFakeWorld()
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Interval: time.Hour,
-		Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}), Log: zerolog.Nop()})
+		Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}), Log: zerolog.Nop()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

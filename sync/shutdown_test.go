@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,32 +41,32 @@ func TestOutlive(t *testing.T) {
 }
 
 func TestRemovalAlreadyDone(t *testing.T) {
-	key := RoomUser{roomA, bob}
-	due := PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier.Add(-grace), Reason: "no longer in Authentik group staff"}
+	key := plan.RoomUser{Room: roomA, User: bob}
+	due := plan.PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier.Add(-grace), Reason: "no longer in Authentik group staff"}
 	notDue := due
 	notDue.DueAt = later
-	kicked := RoomMember{Membership: MembershipLeave, Sender: bot, Since: now.Add(-time.Minute)}
+	kicked := plan.RoomMember{Membership: plan.MembershipLeave, Sender: bot, Since: now.Add(-time.Minute)}
 	tests := []struct {
 		name    string
-		pending []PendingRemoval
-		mem     RoomMember
+		pending []plan.PendingRemoval
+		mem     plan.RoomMember
 		want    bool
-		action  RemoveAction
+		action  plan.RemoveAction
 	}{
-		{"kicked by the bot after the removal was due", []PendingRemoval{due}, kicked, true, RemoveKick},
-		{"banned by the bot", []PendingRemoval{due}, RoomMember{Membership: MembershipBan, Sender: bot, Since: now}, true, RemoveBan},
-		{"left on their own", []PendingRemoval{due}, RoomMember{Membership: MembershipLeave, Sender: bob, Since: now}, false, ""},
-		{"kicked by a moderator", []PendingRemoval{due}, RoomMember{Membership: MembershipLeave, Sender: "@mod:hs", Since: now}, false, ""},
+		{"kicked by the bot after the removal was due", []plan.PendingRemoval{due}, kicked, true, plan.RemoveKick},
+		{"banned by the bot", []plan.PendingRemoval{due}, plan.RoomMember{Membership: plan.MembershipBan, Sender: bot, Since: now}, true, plan.RemoveBan},
+		{"left on their own", []plan.PendingRemoval{due}, plan.RoomMember{Membership: plan.MembershipLeave, Sender: bob, Since: now}, false, ""},
+		{"kicked by a moderator", []plan.PendingRemoval{due}, plan.RoomMember{Membership: plan.MembershipLeave, Sender: "@mod:hs", Since: now}, false, ""},
 		{"no pending removal", nil, kicked, false, ""},
-		{"removal not due yet", []PendingRemoval{notDue}, kicked, false, ""},
-		{"bot's leave from before the removal was scheduled", []PendingRemoval{due}, RoomMember{Membership: MembershipLeave, Sender: bot, Since: due.CreatedAt.Add(-time.Hour)}, false, ""},
-		{"no timestamp", []PendingRemoval{due}, RoomMember{Membership: MembershipLeave, Sender: bot}, false, ""},
-		{"still joined", []PendingRemoval{due}, RoomMember{Membership: MembershipJoin, Sender: bot, Since: now}, false, ""},
+		{"removal not due yet", []plan.PendingRemoval{notDue}, kicked, false, ""},
+		{"bot's leave from before the removal was scheduled", []plan.PendingRemoval{due}, plan.RoomMember{Membership: plan.MembershipLeave, Sender: bot, Since: due.CreatedAt.Add(-time.Hour)}, false, ""},
+		{"no timestamp", []plan.PendingRemoval{due}, plan.RoomMember{Membership: plan.MembershipLeave, Sender: bot}, false, ""},
+		{"still joined", []plan.PendingRemoval{due}, plan.RoomMember{Membership: plan.MembershipJoin, Sender: bot, Since: now}, false, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			state := stateWith([]ManagedMember{tracked(roomA, bob, time.Time{})}, tc.pending)
-			got, ok := removalAlreadyDone(policy(), key, tc.mem, state, now)
+			state := stateWith([]plan.ManagedMember{tracked(roomA, bob, time.Time{})}, tc.pending)
+			got, ok := plan.RemovalAlreadyDone(policy(), key, tc.mem, state, now)
 			if ok != tc.want {
 				t.Fatalf("recognised %v, want %v", ok, tc.want)
 			}
@@ -83,7 +84,7 @@ type recordFails struct {
 	fails int
 }
 
-func (r *recordFails) RecordRemoval(ctx context.Context, rem Removal) error {
+func (r *recordFails) RecordRemoval(ctx context.Context, rem plan.Removal) error {
 	if r.fails > 0 {
 		r.fails--
 		return errors.New("database is locked")
@@ -96,17 +97,17 @@ func (r *recordFails) RecordRemoval(ctx context.Context, rem Removal) error {
 func TestKickWithoutRecordIsRecognised(t *testing.T) {
 	w := newFakeWorld()
 	w.rooms[roomA][bob] = joined(earlier)
-	w.state.Members.Set(ManagedMember{Room: roomA, User: bob})
-	w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "no longer in Authentik group staff"}
+	w.state.Members.Set(plan.ManagedMember{Room: roomA, User: bob})
+	w.state.Pending[plan.RoomUser{Room: roomA, User: bob}] = plan.PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "no longer in Authentik group staff"}
 	st := &recordFails{fakeWorld: w, fails: 1}
-	r := New(Options{Directory: w, Rooms: w, Store: st, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+	r := New(Options{Directory: w, Rooms: w, Store: st, Backup: w, Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}),
 		Interval: time.Minute, Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 
 	w.cycle(t, r)
 	if fmt.Sprint(w.writes) != "[kick @bob:hs !a:hs]" || len(w.removals) != 0 {
 		t.Fatalf("first cycle: writes %v, removals %v", w.writes, w.removals)
 	}
-	if _, ok := w.state.Pending[RoomUser{roomA, bob}]; !ok {
+	if _, ok := w.state.Pending[plan.RoomUser{Room: roomA, User: bob}]; !ok {
 		t.Fatal("pending removal gone although its record failed")
 	}
 	w.now = w.now.Add(time.Minute)
@@ -114,7 +115,7 @@ func TestKickWithoutRecordIsRecognised(t *testing.T) {
 	if len(w.writes) != 0 {
 		t.Fatalf("removal repeated: %v", w.writes)
 	}
-	if len(w.removals) != 1 || w.removals[0].User != bob || w.removals[0].Action != RemoveKick || res.Done["record_removal"] != 1 {
+	if len(w.removals) != 1 || w.removals[0].User != bob || w.removals[0].Action != plan.RemoveKick || res.Done["record_removal"] != 1 {
 		t.Fatalf("removal not recorded from the room: %+v, result %+v", w.removals, res)
 	}
 	if len(w.state.Pending) != 0 || w.state.Members.Len() != 0 {
@@ -159,11 +160,11 @@ func TestShutdownFinishesTheRemovalInFlight(t *testing.T) {
 	users := []id.UserID{alice, bob, carol}
 	for _, u := range users {
 		w.rooms[roomA][u] = joined(earlier)
-		w.state.Members.Set(ManagedMember{Room: roomA, User: u})
-		w.state.Pending[RoomUser{roomA, u}] = PendingRemoval{Room: roomA, User: u, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
+		w.state.Members.Set(plan.ManagedMember{Room: roomA, User: u})
+		w.state.Pending[plan.RoomUser{Room: roomA, User: u}] = plan.PendingRemoval{Room: roomA, User: u, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
 	}
 	rooms := &slowRooms{fakeWorld: w, delay: 300 * time.Millisecond, started: make(chan struct{}, 1)}
-	r := New(Options{Directory: w, Rooms: rooms, Store: w, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+	r := New(Options{Directory: w, Rooms: rooms, Store: w, Backup: w, Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}),
 		Interval: time.Minute, Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan CycleResult, 1)
@@ -192,10 +193,10 @@ func TestShutdownAbandonsAHungRemoval(t *testing.T) {
 	}
 	w := newFakeWorld()
 	w.rooms[roomA][bob] = joined(earlier)
-	w.state.Members.Set(ManagedMember{Room: roomA, User: bob})
-	w.state.Pending[RoomUser{roomA, bob}] = PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
+	w.state.Members.Set(plan.ManagedMember{Room: roomA, User: bob})
+	w.state.Pending[plan.RoomUser{Room: roomA, User: bob}] = plan.PendingRemoval{Room: roomA, User: bob, DueAt: earlier, CreatedAt: earlier, Reason: "gone"}
 	rooms := &slowRooms{fakeWorld: w, delay: time.Hour, started: make(chan struct{}, 1)}
-	r := New(Options{Directory: w, Rooms: rooms, Store: w, Backup: w, Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+	r := New(Options{Directory: w, Rooms: rooms, Store: w, Backup: w, Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}),
 		Interval: time.Minute, Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan CycleResult, 1)
@@ -214,7 +215,7 @@ func TestShutdownAbandonsAHungRemoval(t *testing.T) {
 	case <-time.After(removalGrace + 3*time.Second):
 		t.Fatal("a hung kick held the shutdown beyond the grace")
 	}
-	if _, ok := w.state.Pending[RoomUser{roomA, bob}]; !ok {
+	if _, ok := w.state.Pending[plan.RoomUser{Room: roomA, User: bob}]; !ok {
 		t.Error("abandoned removal no longer pending")
 	}
 }
@@ -226,7 +227,7 @@ type overlapRooms struct {
 	reads          atomic.Int32
 }
 
-func (o *overlapRooms) RoomState(ctx context.Context, room id.RoomID) (RoomState, error) {
+func (o *overlapRooms) RoomState(ctx context.Context, room id.RoomID) (plan.RoomState, error) {
 	n := o.inFlight.Add(1)
 	defer o.inFlight.Add(-1)
 	for {
@@ -246,7 +247,7 @@ func TestSlowCycleNeverOverlaps(t *testing.T) {
 	w := newFakeWorld()
 	rooms := &overlapRooms{fakeWorld: w}
 	r := New(Options{Directory: w, Rooms: rooms, Store: w, Backup: w, Interval: time.Millisecond,
-		Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}), Log: zerolog.Nop()})
+		Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}), Log: zerolog.Nop()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -277,8 +278,8 @@ func TestSlowCycleNeverOverlaps(t *testing.T) {
 // a leave the bot sent after they entered the group. That is not the user's own leave: the next
 // plan adds them, where a leave of their own would not be followed by a new invite.
 func TestUnbanCutOffStillAdds(t *testing.T) {
-	staff := Mapping{Group: "staff", Room: roomA, Method: MethodForce}
-	state := stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil)
+	staff := plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodForce}
+	state := stateWith([]plan.ManagedMember{tracked(roomA, alice, earlier)}, nil)
 	tests := []struct {
 		name   string
 		sender id.UserID
@@ -289,13 +290,13 @@ func TestUnbanCutOffStillAdds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			obs := Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]RoomObservation{
-				roomA: roomWith(map[id.UserID]RoomMember{alice: {Membership: MembershipLeave, Sender: tc.sender, Since: now.Add(-time.Minute)}}),
+			obs := plan.Observed{Groups: groups(group("staff", alice)), Rooms: map[id.RoomID]plan.RoomObservation{
+				roomA: roomWith(map[id.UserID]plan.RoomMember{alice: {Membership: plan.MembershipLeave, Sender: tc.sender, Since: now.Add(-time.Minute)}}),
 			}}
-			p := MakePlan(policy(staff), obs, state, now)
+			p := plan.MakePlan(policy(staff), obs, state, now)
 			joins := 0
 			for _, a := range p.Actions {
-				if _, ok := a.(ForceJoin); ok {
+				if _, ok := a.(plan.ForceJoin); ok {
 					joins++
 				}
 			}
@@ -315,23 +316,23 @@ type cancelMidObserve struct {
 	reads  atomic.Int32
 }
 
-func (c *cancelMidObserve) Members(ctx context.Context, names []string) map[string]GroupMembers {
+func (c *cancelMidObserve) Members(ctx context.Context, names []string) map[string]plan.GroupMembers {
 	if ctx.Err() != nil {
-		out := map[string]GroupMembers{}
+		out := map[string]plan.GroupMembers{}
 		for _, n := range names {
-			out[n] = GroupMembers{Group: n, Err: fmt.Errorf("list members of %s: %w", n, ctx.Err())}
+			out[n] = plan.GroupMembers{Group: n, Err: fmt.Errorf("list members of %s: %w", n, ctx.Err())}
 		}
 		return out
 	}
 	return c.fakeWorld.Members(ctx, names)
 }
 
-func (c *cancelMidObserve) RoomState(ctx context.Context, room id.RoomID) (RoomState, error) {
+func (c *cancelMidObserve) RoomState(ctx context.Context, room id.RoomID) (plan.RoomState, error) {
 	if c.reads.Add(1) == 1 {
 		c.cancel()
 	}
 	if err := ctx.Err(); err != nil {
-		return RoomState{}, fmt.Errorf("read state of %s: %w", room, err)
+		return plan.RoomState{}, fmt.Errorf("read state of %s: %w", room, err)
 	}
 	return c.fakeWorld.RoomState(ctx, room)
 }
@@ -342,12 +343,12 @@ func (c *cancelMidObserve) RoomState(ctx context.Context, room id.RoomID) (RoomS
 func TestShutdownMidObserveLogsOnce(t *testing.T) {
 	w := newFakeWorld()
 	rooms := []id.RoomID{roomA, roomB, roomC}
-	var mappings []Mapping
+	var mappings []plan.Mapping
 	for i, room := range rooms {
 		g := fmt.Sprintf("g%d", i)
 		w.groups[g] = []id.UserID{alice}
-		w.rooms[room] = map[id.UserID]RoomMember{bot: joined(earlier)}
-		mappings = append(mappings, Mapping{Group: g, Room: room, Method: MethodInvite})
+		w.rooms[room] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
+		mappings = append(mappings, plan.Mapping{Group: g, Room: room, Method: plan.MethodInvite})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"slices"
 	"strings"
@@ -14,11 +15,11 @@ import (
 // asks the homeserver as a cycle does, once per user, several at a time; a user whose account
 // cannot be checked keeps their actions, as a cycle retries them. Preview calls it, so that
 // `plan`, `!sync plan` and `why` promise nothing a cycle skips.
-func (r *Reconciler) skipWithoutAccount(ctx context.Context, planned *Plan) {
+func (r *Reconciler) skipWithoutAccount(ctx context.Context, planned *plan.Plan) {
 	var users []id.UserID
 	for _, a := range planned.Actions {
 		switch a.(type) {
-		case Invite, ForceJoin:
+		case plan.Invite, plan.ForceJoin:
 			if u := a.Target().User; !slices.Contains(users, u) {
 				users = append(users, u)
 			}
@@ -31,21 +32,21 @@ func (r *Reconciler) skipWithoutAccount(ctx context.Context, planned *Plan) {
 	kept := planned.Actions[:0]
 	for _, a := range planned.Actions {
 		switch act := a.(type) {
-		case Invite, ForceJoin:
+		case plan.Invite, plan.ForceJoin:
 			if missing[a.Target().User] {
-				planned.Skipped = append(planned.Skipped, SkippedAction{Action: a, Reason: ReasonNoAccount})
+				planned.Skipped = append(planned.Skipped, plan.SkippedAction{Action: a, Reason: plan.ReasonNoAccount})
 				continue
 			}
-		case SetPowerLevels:
+		case plan.SetPowerLevels:
 			// Each change has its part of the reason, which starts with its user (planPower).
 			parts := strings.Split(act.Reason, "; ")
-			var changes []LevelChange
+			var changes []plan.LevelChange
 			var kept []string
 			for _, c := range act.Changes {
 				part := partAbout(parts, c.User)
 				if c.Promote && missing[c.User] {
-					planned.Skipped = append(planned.Skipped, SkippedAction{
-						Action: SetPowerLevels{Room: act.Room, Changes: []LevelChange{c}, Reason: part}, Reason: ReasonNoAccount})
+					planned.Skipped = append(planned.Skipped, plan.SkippedAction{
+						Action: plan.SetPowerLevels{Room: act.Room, Changes: []plan.LevelChange{c}, Reason: part}, Reason: plan.ReasonNoAccount})
 					continue
 				}
 				changes = append(changes, c)

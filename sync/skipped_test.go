@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"fmt"
 	"strings"
@@ -15,7 +16,7 @@ import (
 func TestPreviewShowsWhatACycleSkips(t *testing.T) {
 	w := newFakeWorld()
 	w.groups["staff"] = []id.UserID{alice, dave} // dave has no account
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite, PowerLevel: 50}))
+	r := w.reconciler(policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite, PowerLevel: 50}))
 
 	planned, err := r.Preview(context.Background())
 	if err != nil {
@@ -23,13 +24,13 @@ func TestPreviewShowsWhatACycleSkips(t *testing.T) {
 	}
 	var promised []string
 	for _, a := range planned.Actions {
-		if IsMatrixWrite(a) && strings.Contains(Describe(a), string(dave)) {
-			promised = append(promised, Describe(a))
+		if plan.IsMatrixWrite(a) && strings.Contains(plan.Describe(a), string(dave)) {
+			promised = append(promised, plan.Describe(a))
 		}
-		if sp, ok := a.(SetPowerLevels); ok {
+		if sp, ok := a.(plan.SetPowerLevels); ok {
 			for _, c := range sp.Changes {
 				if c.User == dave {
-					promised = append(promised, Describe(a))
+					promised = append(promised, plan.Describe(a))
 				}
 			}
 		}
@@ -39,8 +40,8 @@ func TestPreviewShowsWhatACycleSkips(t *testing.T) {
 	}
 	var skipped []string
 	for _, s := range planned.Skipped {
-		if s.Reason != ReasonNoAccount {
-			t.Errorf("skipped %s with reason %q", Describe(s.Action), s.Reason)
+		if s.Reason != plan.ReasonNoAccount {
+			t.Errorf("skipped %s with reason %q", plan.Describe(s.Action), s.Reason)
 		}
 		skipped = append(skipped, s.Action.Kind())
 	}
@@ -53,7 +54,7 @@ func TestPreviewShowsWhatACycleSkips(t *testing.T) {
 		t.Fatal(err)
 	}
 	why := fmt.Sprint(snap.Explain(dave, "", nil).Rooms)
-	if !strings.Contains(why, "next cycle skips invite: "+ReasonNoAccount) || strings.Contains(why, string(VerdictWillInvite)) {
+	if !strings.Contains(why, "next cycle skips invite: "+plan.ReasonNoAccount) || strings.Contains(why, string(plan.VerdictWillInvite)) {
 		t.Errorf("why for dave: %s", why)
 	}
 

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"time"
 
@@ -9,9 +10,9 @@ import (
 
 // Snapshot is what one preview saw and planned: enough for Explain to answer about any user.
 type Snapshot struct {
-	Observed Observed
-	State    State
-	Plan     Plan
+	Observed plan.Observed
+	State    plan.State
+	Plan     plan.Plan
 	At       time.Time
 }
 
@@ -22,14 +23,14 @@ func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	at := r.opts.Now()
-	planned := MakePlan(obs.Policy, obs, state, at)
+	planned := plan.MakePlan(obs.Policy, obs, state, at)
 	r.skipWithoutAccount(ctx, &planned)
 	return Snapshot{Observed: obs, State: state, Plan: planned, At: at}, nil
 }
 
 // Explain explains user's place (in room, or every mapped room) from the snapshot; audit holds
 // the user's audit log entries, newest first.
-func (s Snapshot) Explain(user id.UserID, room id.RoomID, audit []AuditEntry) Why {
-	return Explain(WhyInput{Policy: s.Observed.Policy, Observed: s.Observed, State: s.State, Plan: s.Plan,
+func (s Snapshot) Explain(user id.UserID, room id.RoomID, audit []plan.AuditEntry) plan.Why {
+	return plan.Explain(plan.WhyInput{Policy: s.Observed.Policy, Observed: s.Observed, State: s.State, Plan: s.Plan,
 		User: user, Room: room, Now: s.At, Audit: audit})
 }

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"reflect"
@@ -19,7 +20,7 @@ type countingStore struct {
 	err              error
 }
 
-func (s *countingStore) LoadState(ctx context.Context) (State, error) {
+func (s *countingStore) LoadState(ctx context.Context) (plan.State, error) {
 	s.loads++
 	return s.fakeWorld.LoadState(ctx)
 }
@@ -47,7 +48,7 @@ func TestCycleFiguresComeFromTheStoresCount(t *testing.T) {
 			st := &countingStore{fakeWorld: w, members: tt.members, pending: tt.pending, err: tt.err}
 			obs := &recordingObserver{}
 			r := New(Options{Directory: w, Rooms: w, Store: st, Backup: w, Interval: time.Minute,
-				Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+				Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}),
 				Now:    func() time.Time { return w.now }, Log: zerolog.Nop(), Observer: obs})
 			w.cycle(t, r)
 			if st.loads != 1 {

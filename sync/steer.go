@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +13,7 @@ import (
 // AppliedWrite is one room change a cycle tried.
 type AppliedWrite struct {
 	Kind   string
-	Target RoomUser
+	Target plan.RoomUser
 	Reason string
 	// Result is ResultOK, ResultFailed or ResultSkipped.
 	Result string
@@ -20,11 +21,11 @@ type AppliedWrite struct {
 	Account bool
 }
 
-func (c *CycleResult) noteWrite(act Action, counter map[string]int) {
-	if IsMatrixWrite(act) {
+func (c *CycleResult) noteWrite(act plan.Action, counter map[string]int) {
+	if plan.IsMatrixWrite(act) {
 		t := act.Target()
 		c.Writes = append(c.Writes, AppliedWrite{Kind: act.Kind(), Target: t, Reason: act.Why(), Result: c.resultOf(counter),
-			Account: IsAccountWrite(act)})
+			Account: plan.IsAccountWrite(act)})
 	}
 }
 
@@ -43,9 +44,9 @@ func (r *Reconciler) paused(ctx context.Context, res *CycleResult) bool {
 	return p
 }
 
-func (r *Reconciler) loadExemptions(ctx context.Context, state *State) error {
+func (r *Reconciler) loadExemptions(ctx context.Context, state *plan.State) error {
 	var source interface {
-		Exemptions(ctx context.Context) ([]Exemption, error)
+		Exemptions(ctx context.Context) ([]plan.Exemption, error)
 	}
 	source = r.opts.Store
 	if r.opts.Steering != nil {
@@ -57,10 +58,10 @@ func (r *Reconciler) loadExemptions(ctx context.Context, state *State) error {
 		return fmt.Errorf("load exemptions: %w", err)
 	}
 	if state.Exempt == nil {
-		state.Exempt = map[RoomUser]Exemption{}
+		state.Exempt = map[plan.RoomUser]plan.Exemption{}
 	}
 	for _, e := range list {
-		state.Exempt[RoomUser{e.Room, e.User}] = e
+		state.Exempt[plan.RoomUser{Room: e.Room, User: e.User}] = e
 	}
 	return nil
 }
@@ -77,8 +78,8 @@ func (r *Reconciler) endExemption(ctx context.Context, room id.RoomID, user id.U
 
 // guard holds back the plan's removals when they trip the mass-removal thresholds and no admin
 // has confirmed exactly this batch. Additions go on either way.
-func (r *Reconciler) guard(ctx context.Context, log zerolog.Logger, planned Plan, state State, res *CycleResult) Plan {
-	v := CheckRemovals(r.opts.Guard, planned, state)
+func (r *Reconciler) guard(ctx context.Context, log zerolog.Logger, planned plan.Plan, state plan.State, res *CycleResult) plan.Plan {
+	v := plan.CheckRemovals(r.opts.Guard, planned, state)
 	if !v.Tripped() {
 		return planned
 	}
@@ -96,7 +97,7 @@ func (r *Reconciler) guard(ctx context.Context, log zerolog.Logger, planned Plan
 	}
 	if err == nil && confirmed {
 		log.Info().Str("batch", b.ID).Int("removals", len(b.Removals)).Msg("Mass removal confirmed by an admin; carrying it out")
-		b.Status = BatchConfirmed
+		b.Status = plan.BatchConfirmed
 		res.Held = &b
 		return planned
 	}
@@ -108,7 +109,7 @@ func (r *Reconciler) guard(ctx context.Context, log zerolog.Logger, planned Plan
 
 // finishHeld marks a confirmed batch as carried out once its cycle applied it.
 func (r *Reconciler) finishHeld(ctx context.Context, log zerolog.Logger, res *CycleResult) {
-	if res.Held == nil || res.Held.Status != BatchConfirmed || r.opts.Steering == nil {
+	if res.Held == nil || res.Held.Status != plan.BatchConfirmed || r.opts.Steering == nil {
 		return
 	}
 	if err := r.opts.Steering.FinishBatch(ctx, res.Held.ID); err != nil {
@@ -120,12 +121,12 @@ func (r *Reconciler) finishHeld(ctx context.Context, log zerolog.Logger, res *Cy
 // deciding on held removals. A reconciler without one is never paused and holds no removals.
 type Steering interface {
 	Paused(ctx context.Context) (bool, error)
-	Exemptions(ctx context.Context) ([]Exemption, error)
+	Exemptions(ctx context.Context) ([]plan.Exemption, error)
 	// EndExemption lifts an UntilBack exemption once the user is back in a group.
 	EndExemption(ctx context.Context, room id.RoomID, user id.UserID) error
 	// HoldRemovals records a batch (idempotent by ID) and reports whether an admin has
 	// confirmed it, in which case the removals may run.
-	HoldRemovals(ctx context.Context, b HeldBatch) (confirmed bool, err error)
+	HoldRemovals(ctx context.Context, b plan.HeldBatch) (confirmed bool, err error)
 	// FinishBatch marks a confirmed batch as carried out.
 	FinishBatch(ctx context.Context, id string) error
 }

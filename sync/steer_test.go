@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"slices"
 	"testing"
@@ -13,29 +14,29 @@ import (
 // fakeSteering is an admin room in memory.
 type fakeSteering struct {
 	paused   bool
-	exempt   []Exemption
+	exempt   []plan.Exemption
 	batches  map[string]string // id → status
-	held     []HeldBatch
+	held     []plan.HeldBatch
 	finished []string
 	endedFor []id.UserID
 }
 
-func (s *fakeSteering) Paused(context.Context) (bool, error)            { return s.paused, nil }
-func (s *fakeSteering) Exemptions(context.Context) ([]Exemption, error) { return s.exempt, nil }
+func (s *fakeSteering) Paused(context.Context) (bool, error)                 { return s.paused, nil }
+func (s *fakeSteering) Exemptions(context.Context) ([]plan.Exemption, error) { return s.exempt, nil }
 func (s *fakeSteering) EndExemption(_ context.Context, _ id.RoomID, u id.UserID) error {
 	s.endedFor = append(s.endedFor, u)
 	return nil
 }
-func (s *fakeSteering) HoldRemovals(_ context.Context, b HeldBatch) (bool, error) {
+func (s *fakeSteering) HoldRemovals(_ context.Context, b plan.HeldBatch) (bool, error) {
 	if _, ok := s.batches[b.ID]; !ok {
-		s.batches[b.ID] = BatchHeld
+		s.batches[b.ID] = plan.BatchHeld
 		s.held = append(s.held, b)
 	}
-	return s.batches[b.ID] == BatchConfirmed, nil
+	return s.batches[b.ID] == plan.BatchConfirmed, nil
 }
 func (s *fakeSteering) FinishBatch(_ context.Context, id string) error {
 	s.finished = append(s.finished, id)
-	s.batches[id] = BatchDone
+	s.batches[id] = plan.BatchDone
 	return nil
 }
 
@@ -48,20 +49,20 @@ func leftWorld() *fakeWorld {
 	w.groups["staff"] = []id.UserID{dave}
 	for _, u := range []id.UserID{alice, bob, carol} {
 		w.rooms[roomA][u] = joined(earlier)
-		w.state.Members.Set(ManagedMember{Room: roomA, User: u})
-		w.state.Pending[RoomUser{roomA, u}] = PendingRemoval{Room: roomA, User: u, DueAt: earlier, Reason: "no longer in Authentik group staff"}
+		w.state.Members.Set(plan.ManagedMember{Room: roomA, User: u})
+		w.state.Pending[plan.RoomUser{Room: roomA, User: u}] = plan.PendingRemoval{Room: roomA, User: u, DueAt: earlier, Reason: "no longer in Authentik group staff"}
 	}
 	return w
 }
 
-func steeredReconciler(w *fakeWorld, s *fakeSteering, limits GuardLimits) *Reconciler {
+func steeredReconciler(w *fakeWorld, s *fakeSteering, limits plan.GuardLimits) *Reconciler {
 	return New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Steering: s, Guard: limits,
-		Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}), Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
+		Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}), Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 }
 
 func TestGuardHoldsRemovalsUntilConfirmed(t *testing.T) {
 	w, s := leftWorld(), &fakeSteering{batches: map[string]string{}}
-	r := steeredReconciler(w, s, GuardLimits{MaxRemovals: 2})
+	r := steeredReconciler(w, s, plan.GuardLimits{MaxRemovals: 2})
 	res := r.RunCycle(context.Background())
 	if res.Held == nil || len(res.Held.Removals) != 3 || len(s.held) != 1 {
 		t.Fatalf("held %+v, batches %+v", res.Held, s.held)
@@ -73,7 +74,7 @@ func TestGuardHoldsRemovalsUntilConfirmed(t *testing.T) {
 	if len(s.held) != 1 || len(w.writes) != 1 {
 		t.Fatalf("second cycle: %d batches, writes %v", len(s.held), w.writes)
 	}
-	s.batches[s.held[0].ID] = BatchConfirmed
+	s.batches[s.held[0].ID] = plan.BatchConfirmed
 	r.RunCycle(context.Background())
 	if len(w.writes) != 4 || !slices.Equal(s.finished, []string{s.held[0].ID}) || w.backups != 1 {
 		t.Fatalf("after confirm: writes %v, finished %v, backups %d", w.writes, s.finished, w.backups)
@@ -82,7 +83,7 @@ func TestGuardHoldsRemovalsUntilConfirmed(t *testing.T) {
 
 func TestPausedCycleWritesNothing(t *testing.T) {
 	w, s := leftWorld(), &fakeSteering{batches: map[string]string{}, paused: true}
-	res := steeredReconciler(w, s, GuardLimits{}).RunCycle(context.Background())
+	res := steeredReconciler(w, s, plan.GuardLimits{}).RunCycle(context.Background())
 	if !res.Paused || len(w.writes) != 0 || len(w.state.Pending) != 3 {
 		t.Fatalf("paused cycle: paused %v, writes %v, pending %d", res.Paused, w.writes, len(w.state.Pending))
 	}
@@ -90,13 +91,13 @@ func TestPausedCycleWritesNothing(t *testing.T) {
 
 func TestExemptionsFromSteeringAreHonoured(t *testing.T) {
 	w := leftWorld()
-	s := &fakeSteering{batches: map[string]string{}, exempt: []Exemption{{User: bob}, {User: id.UserID("@dave:hs"), Room: roomA, UntilBack: true}}}
-	steeredReconciler(w, s, GuardLimits{}).RunCycle(context.Background())
+	s := &fakeSteering{batches: map[string]string{}, exempt: []plan.Exemption{{User: bob}, {User: id.UserID("@dave:hs"), Room: roomA, UntilBack: true}}}
+	steeredReconciler(w, s, plan.GuardLimits{}).RunCycle(context.Background())
 	want := []string{"invite @dave:hs !a:hs", "kick @alice:hs !a:hs", "kick @carol:hs !a:hs"}
 	if !slices.Equal(w.writes, want) {
 		t.Errorf("writes %v, want %v", w.writes, want)
 	}
-	if _, pending := w.state.Pending[RoomUser{roomA, bob}]; pending {
+	if _, pending := w.state.Pending[plan.RoomUser{Room: roomA, User: bob}]; pending {
 		t.Error("bob's pending removal was not cancelled")
 	}
 	if !slices.Equal(s.endedFor, []id.UserID{"@dave:hs"}) {
@@ -107,11 +108,11 @@ func TestExemptionsFromSteeringAreHonoured(t *testing.T) {
 // exemptingWorld is a fakeWorld whose store keeps exemptions, as the real stores do.
 type exemptingWorld struct {
 	*fakeWorld
-	exempt []Exemption
+	exempt []plan.Exemption
 	ended  []id.UserID
 }
 
-func (w *exemptingWorld) Exemptions(context.Context) ([]Exemption, error) { return w.exempt, nil }
+func (w *exemptingWorld) Exemptions(context.Context) ([]plan.Exemption, error) { return w.exempt, nil }
 func (w *exemptingWorld) DeleteExemption(_ context.Context, _ id.RoomID, u id.UserID) (bool, error) {
 	w.ended = append(w.ended, u)
 	return true, nil
@@ -119,9 +120,9 @@ func (w *exemptingWorld) DeleteExemption(_ context.Context, _ id.RoomID, u id.Us
 
 func TestStoredExemptionsAreHonouredWithoutAnAdminRoom(t *testing.T) {
 	w := &exemptingWorld{fakeWorld: leftWorld(),
-		exempt: []Exemption{{User: bob}, {User: id.UserID("@dave:hs"), Room: roomA, UntilBack: true}}}
+		exempt: []plan.Exemption{{User: bob}, {User: id.UserID("@dave:hs"), Room: roomA, UntilBack: true}}}
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w,
-		Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}), Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
+		Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}), Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 	res := r.RunCycle(context.Background())
 	want := []string{"invite @dave:hs !a:hs", "kick @alice:hs !a:hs", "kick @carol:hs !a:hs"}
 	if !slices.Equal(w.writes, want) || !res.Ok() {

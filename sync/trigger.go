@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"maps"
 	"slices"
 	gosync "sync"
@@ -80,7 +81,7 @@ func (r *Reconciler) takeScope(full bool) (groups []string, run bool) {
 // narrowPolicy keeps the mappings of the rooms that groups map to, widened until every group of
 // every kept room is kept too, and returns them with the groups they name. Released rooms are
 // left to full cycles. A nil groups keeps the policy whole.
-func narrowPolicy(policy Policy, groups []string) (Policy, []string) {
+func narrowPolicy(policy plan.Policy, groups []string) (plan.Policy, []string) {
 	if groups == nil {
 		return policy, nil
 	}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"context"
 	"fmt"
 	"reflect"
@@ -21,14 +22,14 @@ const (
 func TestNarrowPolicy(t *testing.T) {
 	// staff and admins share room A; admins also feed B; B is fed by ops too; other has C alone.
 	full := policy(
-		Mapping{Group: "staff", Room: roomA},
-		Mapping{Group: "admins", Room: roomA},
-		Mapping{Group: "admins", Room: roomB},
-		Mapping{Group: "ops", Room: roomB},
-		Mapping{Group: "other", Room: roomC},
-		Mapping{Group: "lonely", Room: roomD},
+		plan.Mapping{Group: "staff", Room: roomA},
+		plan.Mapping{Group: "admins", Room: roomA},
+		plan.Mapping{Group: "admins", Room: roomB},
+		plan.Mapping{Group: "ops", Room: roomB},
+		plan.Mapping{Group: "other", Room: roomC},
+		plan.Mapping{Group: "lonely", Room: roomD},
 	)
-	full.Released = []ReleasedRoom{{Room: "!gone:hs", Groups: []string{"staff"}}}
+	full.Released = []plan.ReleasedRoom{{Room: "!gone:hs", Groups: []string{"staff"}}}
 	tests := []struct {
 		name       string
 		groups     []string
@@ -73,14 +74,14 @@ type countingWorld struct {
 	readRooms  []id.RoomID
 }
 
-func (c *countingWorld) Members(ctx context.Context, names []string) map[string]GroupMembers {
+func (c *countingWorld) Members(ctx context.Context, names []string) map[string]plan.GroupMembers {
 	c.mu.Lock()
 	c.readGroups = append(c.readGroups, names...)
 	c.mu.Unlock()
 	return c.fakeWorld.Members(ctx, names)
 }
 
-func (c *countingWorld) RoomState(ctx context.Context, room id.RoomID) (RoomState, error) {
+func (c *countingWorld) RoomState(ctx context.Context, room id.RoomID) (plan.RoomState, error) {
 	c.mu.Lock()
 	c.readRooms = append(c.readRooms, room)
 	c.mu.Unlock()
@@ -101,14 +102,14 @@ func (c *countingWorld) reads() (groups []string, rooms []id.RoomID) {
 // The grace period is zero, so a removal is due at the cycle after the one that schedules it.
 func sharedRoomWorld() (*countingWorld, *Reconciler) {
 	w := &countingWorld{fakeWorld: newFakeWorld()}
-	w.rooms[roomB] = map[id.UserID]RoomMember{bot: joined(earlier)}
+	w.rooms[roomB] = map[id.UserID]plan.RoomMember{bot: joined(earlier)}
 	w.groups["staff"] = []id.UserID{alice}
 	w.groups["admins"] = []id.UserID{bob}
 	w.groups["other"] = []id.UserID{carol}
 	p := policy(
-		Mapping{Group: "staff", Room: roomA, Method: MethodForce},
-		Mapping{Group: "admins", Room: roomA, Method: MethodForce},
-		Mapping{Group: "other", Room: roomB, Method: MethodForce},
+		plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodForce},
+		plan.Mapping{Group: "admins", Room: roomA, Method: plan.MethodForce},
+		plan.Mapping{Group: "other", Room: roomB, Method: plan.MethodForce},
 	)
 	p.GracePeriod = 0
 	// One write at a time: the fake world is not safe for concurrent writes.
@@ -136,7 +137,7 @@ func TestScopedCycleKeepsMembersOfTheRoomsOtherGroups(t *testing.T) {
 	if got, want := fmt.Sprint(w.writes), "[force_join @dave:hs !a:hs]"; got != want {
 		t.Fatalf("scoped cycle writes %s, want %s (bob of admins must stay, room B must be untouched)", got, want)
 	}
-	if _, pending := w.state.Pending[RoomUser{roomA, bob}]; pending || res.Done["schedule_removal"] != 0 {
+	if _, pending := w.state.Pending[plan.RoomUser{Room: roomA, User: bob}]; pending || res.Done["schedule_removal"] != 0 {
 		t.Fatalf("scoped cycle scheduled a removal: pending %v, done %v", w.state.Pending, res.Done)
 	}
 	groups, rooms := w.reads()
@@ -283,7 +284,7 @@ func TestScopedTriggersDoNotPostponeFullCycles(t *testing.T) {
 	rec := &scopeRecorder{}
 	const interval = 200 * time.Millisecond
 	r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Observer: rec,
-		Policy: policy(Mapping{Group: "staff", Room: roomA}), Interval: interval,
+		Policy: policy(plan.Mapping{Group: "staff", Room: roomA}), Interval: interval,
 		Now: func() time.Time { return now }, MaxConcurrentWrites: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

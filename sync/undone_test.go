@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 func TestUndoneKickIsRepeated(t *testing.T) {
 	w := newFakeWorld()
 	w.groups["staff"] = []id.UserID{alice, bob}
-	r := w.reconciler(policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}))
+	r := w.reconciler(policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}))
 	w.cycle(t, r) // invites alice and bob
 	invitedAlice := w.rooms[roomA][alice]
 
@@ -33,7 +34,7 @@ func TestUndoneKickIsRepeated(t *testing.T) {
 	// The homeserver undoes alice's kick; bob is invited again by a moderator after his.
 	w.now = w.now.Add(time.Minute)
 	w.rooms[roomA][alice] = invitedAlice
-	w.rooms[roomA][bob] = RoomMember{Membership: MembershipInvite, Sender: carol, Since: w.now}
+	w.rooms[roomA][bob] = plan.RoomMember{Membership: plan.MembershipInvite, Sender: carol, Since: w.now}
 	w.cycle(t, r)
 	if got, want := fmt.Sprint(w.writes), "[kick @alice:hs !a:hs]"; got != want {
 		t.Fatalf("the cycle after the undone kick wrote %s, want %s", got, want)

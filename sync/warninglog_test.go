@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"authentik-matrix-sync/plan"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,7 @@ func TestWarningLinesCarryOnlyTheFieldsTheyHave(t *testing.T) {
 			wantRoom: roomA},
 		{name: "a user banned by someone else", message: "not added: banned by",
 			setup: func(w *fakeWorld) {
-				w.rooms[roomA][alice] = RoomMember{Membership: MembershipBan, Sender: carol, Since: earlier}
+				w.rooms[roomA][alice] = plan.RoomMember{Membership: plan.MembershipBan, Sender: carol, Since: earlier}
 			},
 			wantRoom: roomA, wantUser: alice},
 	}
@@ -41,7 +42,7 @@ func TestWarningLinesCarryOnlyTheFieldsTheyHave(t *testing.T) {
 			tc.setup(w)
 			var buf bytes.Buffer
 			r := New(Options{Directory: w, Rooms: w, Store: w, Backup: w, Interval: time.Minute,
-				Policy: policy(Mapping{Group: "staff", Room: roomA, Method: MethodInvite}),
+				Policy: policy(plan.Mapping{Group: "staff", Room: roomA, Method: plan.MethodInvite}),
 				Now:    func() time.Time { return w.now }, Log: zerolog.New(&buf)})
 			w.cycle(t, r)
 			found := false

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/directory"
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -35,8 +36,8 @@ var _ syncer.Directory = (*Directory)(nil)
 
 // Members maps every group's users. A user whose Matrix ID cannot be worked out is left out and
 // marks the group incomplete, so that nobody is removed on the strength of a gap in the data.
-func (d *Directory) Members(ctx context.Context, groups []string) map[string]syncer.GroupMembers {
-	out := make(map[string]syncer.GroupMembers, len(groups))
+func (d *Directory) Members(ctx context.Context, groups []string) map[string]plan.GroupMembers {
+	out := make(map[string]plan.GroupMembers, len(groups))
 	if each, ok := d.Source.(eachSource); ok && d.External == nil {
 		// Group by group: only the Matrix IDs stay, not every user's Authentik record.
 		each.EachEffective(ctx, groups, func(name string, m directory.Membership) {
@@ -55,7 +56,7 @@ func (d *Directory) Members(ctx context.Context, groups []string) map[string]syn
 	}
 	for _, name := range groups {
 		if _, ok := out[name]; !ok {
-			out[name] = syncer.GroupMembers{Group: name, Err: fmt.Errorf("authentik group %q was not returned", name)}
+			out[name] = plan.GroupMembers{Group: name, Err: fmt.Errorf("authentik group %q was not returned", name)}
 		}
 	}
 	return out
@@ -69,10 +70,10 @@ type eachSource interface {
 // mapGroup maps one group's users to Matrix IDs with resolve. The users of a membership with Err
 // set are mapped too (a source may know some members of a group it cannot vouch for, as SCIM
 // does); Err stays on the group, so that they are added but nobody is removed.
-func (d *Directory) mapGroup(name string, m directory.Membership, resolve func(directory.User) (id.UserID, error)) syncer.GroupMembers {
-	g := syncer.GroupMembers{Group: name, Err: m.Err}
+func (d *Directory) mapGroup(name string, m directory.Membership, resolve func(directory.User) (id.UserID, error)) plan.GroupMembers {
+	g := plan.GroupMembers{Group: name, Err: m.Err}
 	if len(m.Users) > 0 {
-		g.Members = make([]syncer.Member, 0, len(m.Users))
+		g.Members = make([]plan.Member, 0, len(m.Users))
 	}
 	var bad []string
 	for _, u := range m.Users {
@@ -83,7 +84,7 @@ func (d *Directory) mapGroup(name string, m directory.Membership, resolve func(d
 		if uid != "" {
 			// A last known ID still adds the user; err above keeps removals away. One copy of
 			// each ID and username, shared with the other groups, the rooms and the store.
-			g.Members = append(g.Members, syncer.Member{UserID: id.UserID(unique.Make(string(uid)).Value()), Username: unique.Make(u.Username).Value(),
+			g.Members = append(g.Members, plan.Member{UserID: id.UserID(unique.Make(string(uid)).Value()), Username: unique.Make(u.Username).Value(),
 				SourceID: strconv.Itoa(u.PK)})
 			if via, ok := m.Via[u.PK]; ok {
 				g.Via.Set(len(g.Members)-1, via)

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/directory"
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -36,7 +37,7 @@ var (
 
 // InactiveUsers maps the users Authentik holds as inactive with the mapping the group members
 // get. A user whose ID cannot be worked out is left out: no managed user can carry it.
-func (d *Directory) InactiveUsers(ctx context.Context) (map[id.UserID]syncer.DirectoryAccount, error) {
+func (d *Directory) InactiveUsers(ctx context.Context) (map[id.UserID]plan.DirectoryAccount, error) {
 	src, ok := d.Source.(UserSource)
 	if !ok {
 		return nil, errNoUserSource
@@ -46,14 +47,14 @@ func (d *Directory) InactiveUsers(ctx context.Context) (map[id.UserID]syncer.Dir
 		return nil, err
 	}
 	resolve := d.mappingFor(ctx, users)
-	out := make(map[id.UserID]syncer.DirectoryAccount, len(users))
+	out := make(map[id.UserID]plan.DirectoryAccount, len(users))
 	for _, u := range users {
 		uid, err := resolve(u)
 		if err != nil || uid == "" {
 			d.Log.Debug().Err(err).Str("username", u.Username).Msg("Inactive Authentik user without a Matrix ID; not matched to any account")
 			continue
 		}
-		out[uid] = syncer.DirectoryAccount{SourceID: strconv.Itoa(u.PK), Username: u.Username}
+		out[uid] = plan.DirectoryAccount{SourceID: strconv.Itoa(u.PK), Username: u.Username}
 	}
 	return out, nil
 }
@@ -62,16 +63,16 @@ func (d *Directory) InactiveUsers(ctx context.Context) (map[id.UserID]syncer.Dir
 // such user", inactive or active on the user it returns, but only when that user still maps to
 // the Matrix ID asked about (a renamed user maps elsewhere under a username template: that is
 // no deletion, so it is unknown). Every failure leaves that one user unknown.
-func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]syncer.DirectoryAccount) (map[id.UserID]syncer.AccountStatus, error) {
+func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]plan.DirectoryAccount) (map[id.UserID]plan.AccountStatus, error) {
 	src, ok := d.Source.(UserLookup)
 	if !ok {
 		return nil, errNoUserLookup
 	}
 	order := slices.Sorted(maps.Keys(users))
-	out := make(map[id.UserID]syncer.AccountStatus, len(users))
+	out := make(map[id.UserID]plan.AccountStatus, len(users))
 	var failed []error
 	for _, uid := range order {
-		out[uid] = syncer.AccountUnknown
+		out[uid] = plan.AccountUnknown
 		pk, err := strconv.Atoi(users[uid].SourceID)
 		if err != nil {
 			failed = append(failed, fmt.Errorf("%s: source ID %q is no Authentik pk", uid, users[uid].SourceID))
@@ -80,7 +81,7 @@ func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]sync
 		u, err := src.LookupUser(ctx, pk)
 		switch {
 		case directory.IsNotFound(err):
-			out[uid] = syncer.AccountGone
+			out[uid] = plan.AccountGone
 			continue
 		case err != nil:
 			failed = append(failed, fmt.Errorf("%s: %w", uid, err))
@@ -115,7 +116,7 @@ type UsersByName interface {
 // the bot last saw, only for an account Authentik just answered gone. A new account found
 // mapping to the ID gives its status; a failed search leaves the ID unknown. An account whose
 // username the bot never saw stays gone: no other account is known to map to its ID.
-func (d *Directory) checkSuccessors(ctx context.Context, users map[id.UserID]syncer.DirectoryAccount, out map[id.UserID]syncer.AccountStatus) []error {
+func (d *Directory) checkSuccessors(ctx context.Context, users map[id.UserID]plan.DirectoryAccount, out map[id.UserID]plan.AccountStatus) []error {
 	src, ok := d.Source.(UsersByName)
 	if !ok {
 		return nil
@@ -123,12 +124,12 @@ func (d *Directory) checkSuccessors(ctx context.Context, users map[id.UserID]syn
 	var failed []error
 	for _, uid := range slices.Sorted(maps.Keys(out)) {
 		name := users[uid].Username
-		if out[uid] != syncer.AccountGone || name == "" {
+		if out[uid] != plan.AccountGone || name == "" {
 			continue
 		}
 		found, err := src.FindUsers(ctx, name)
 		if err != nil {
-			out[uid] = syncer.AccountUnknown
+			out[uid] = plan.AccountUnknown
 			failed = append(failed, fmt.Errorf("%s: deleted, but whether a new account took over username %q is unknown: %w", uid, name, err))
 			continue
 		}
@@ -157,9 +158,9 @@ func (d *Directory) mappingFor(ctx context.Context, users []directory.User) func
 }
 
 // statusOf is the status a found account gives: active or deactivated.
-func statusOf(u directory.User) syncer.AccountStatus {
+func statusOf(u directory.User) plan.AccountStatus {
 	if u.IsActive {
-		return syncer.AccountActive
+		return plan.AccountActive
 	}
-	return syncer.AccountInactive
+	return plan.AccountInactive
 }

@@ -14,7 +14,7 @@ import (
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/authentik/authentiktest"
 	"authentik-matrix-sync/directory"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -49,7 +49,7 @@ func TestInactiveUsersAreMappedLikeGroupMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[id.UserID]syncer.DirectoryAccount{"@alice:example.org": {SourceID: "1", Username: "Alice"},
+	want := map[id.UserID]plan.DirectoryAccount{"@alice:example.org": {SourceID: "1", Username: "Alice"},
 		"@robert:example.org": {SourceID: "2", Username: "bob"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("inactive %v, want %v", got, want)
@@ -79,7 +79,7 @@ func TestLookupAccountsAsksAuthentikForEachUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &usermap.Directory{Source: client, Mapper: newMapper(t), Log: zerolog.Nop()}
-	ask := map[id.UserID]syncer.DirectoryAccount{
+	ask := map[id.UserID]plan.DirectoryAccount{
 		"@alice:example.org": {SourceID: strconv.Itoa(alice.PK), Username: "alice"},
 		"@bob:example.org":   {SourceID: strconv.Itoa(bob.PK), Username: "bob"},
 		"@carol:example.org": {SourceID: strconv.Itoa(carol.PK), Username: "carol"},
@@ -90,16 +90,16 @@ func TestLookupAccountsAsksAuthentikForEachUser(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "1 of 5") {
 		t.Errorf("error %v: want the one bad source ID reported", err)
 	}
-	want := map[id.UserID]syncer.AccountStatus{"@alice:example.org": syncer.AccountActive, "@bob:example.org": syncer.AccountInactive,
-		"@carol:example.org": syncer.AccountGone, "@dave:example.org": syncer.AccountUnknown, "@eve:example.org": syncer.AccountUnknown}
+	want := map[id.UserID]plan.AccountStatus{"@alice:example.org": plan.AccountActive, "@bob:example.org": plan.AccountInactive,
+		"@carol:example.org": plan.AccountGone, "@dave:example.org": plan.AccountUnknown, "@eve:example.org": plan.AccountUnknown}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("statuses %v, want %v", got, want)
 	}
 
 	// Authentik failing is no evidence: every status is unknown, never gone.
 	fake.Close()
-	got, err = d.LookupAccounts(context.Background(), map[id.UserID]syncer.DirectoryAccount{"@alice:example.org": {SourceID: strconv.Itoa(alice.PK)}})
-	if err == nil || got["@alice:example.org"] != syncer.AccountUnknown {
+	got, err = d.LookupAccounts(context.Background(), map[id.UserID]plan.DirectoryAccount{"@alice:example.org": {SourceID: strconv.Itoa(alice.PK)}})
+	if err == nil || got["@alice:example.org"] != plan.AccountUnknown {
 		t.Errorf("with Authentik down: %v, %v; want unknown and an error", got, err)
 	}
 	if _, err := (&usermap.Directory{Source: source{}, Mapper: newMapper(t)}).LookupAccounts(context.Background(), ask); err == nil {
@@ -121,11 +121,11 @@ func TestADeletedAccountMadeAgainUnderItsUsernameIsNotGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &usermap.Directory{Source: client, Mapper: newMapper(t), Log: zerolog.Nop()}
-	got, err := d.LookupAccounts(context.Background(), map[id.UserID]syncer.DirectoryAccount{
+	got, err := d.LookupAccounts(context.Background(), map[id.UserID]plan.DirectoryAccount{
 		"@carol:example.org": {SourceID: strconv.Itoa(old.PK), Username: "carol"},
 		"@dan:example.org":   {SourceID: strconv.Itoa(gone.PK), Username: "dan"},
 	})
-	want := map[id.UserID]syncer.AccountStatus{"@carol:example.org": syncer.AccountActive, "@dan:example.org": syncer.AccountGone}
+	want := map[id.UserID]plan.AccountStatus{"@carol:example.org": plan.AccountActive, "@dan:example.org": plan.AccountGone}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("statuses %v, %v; want %v", got, err, want)
 	}
@@ -143,7 +143,7 @@ func TestProfilesAreReadFromGroupListingsOnlyWhenSynced(t *testing.T) {
 	d := &usermap.Directory{Source: src, Mapper: newMapper(t), Log: zerolog.Nop(),
 		Profiles: usermap.ProfileSource{DisplayName: true, AvatarAttribute: "avatar"}}
 	got := d.Members(context.Background(), []string{"staff"})["staff"].Profiles
-	want := map[id.UserID]syncer.Profile{
+	want := map[id.UserID]plan.Profile{
 		"@alice:example.org": {DisplayName: "Alice A", AvatarURL: "mxc://example.org/a"},
 		"@bob:example.org":   {DisplayName: "Bob B", AvatarURL: "(not text)"},
 	}

@@ -4,7 +4,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/directory"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/plan"
 )
 
 // ProfileSource says what of a user's Authentik account their Matrix profile follows (profile
@@ -20,11 +20,11 @@ type ProfileSource struct {
 func (p ProfileSource) on() bool { return p.DisplayName || p.AvatarAttribute != "" }
 
 // note records in g what Authentik says member uid's profile should be.
-func (p ProfileSource) note(g *syncer.GroupMembers, uid id.UserID, u directory.User) {
+func (p ProfileSource) note(g *plan.GroupMembers, uid id.UserID, u directory.User) {
 	if !p.on() {
 		return
 	}
-	var prof syncer.Profile
+	var prof plan.Profile
 	if p.DisplayName {
 		prof.DisplayName = u.Name
 	}
@@ -39,7 +39,7 @@ func (p ProfileSource) note(g *syncer.GroupMembers, uid id.UserID, u directory.U
 		}
 	}
 	if g.Profiles == nil {
-		g.Profiles = map[id.UserID]syncer.Profile{}
+		g.Profiles = map[id.UserID]plan.Profile{}
 	}
 	g.Profiles[uid] = prof
 }

@@ -10,7 +10,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/directory"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -41,7 +41,7 @@ func TestDirectoryKeepsTheSubgroup(t *testing.T) {
 		if g.Err != nil || !maps.Equal(vias, want) {
 			t.Errorf("%s: engineering through %v (err %v), want %v", name, vias, g.Err, want)
 		}
-		if g := got["ops"]; !reflect.DeepEqual(g.Via, syncer.Provenance{}) {
+		if g := got["ops"]; !reflect.DeepEqual(g.Via, plan.Provenance{}) {
 			t.Errorf("%s: ops, all direct members, has Via %+v; want the zero value", name, g.Via)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"authentik-matrix-sync/adminroom"
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/metrics"
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -42,13 +43,13 @@ type adminRoom struct {
 	follow func(context.Context) error
 }
 
-func guardLimits(cfg *config.Config) syncer.GuardLimits {
-	return syncer.GuardLimits{MaxRemovals: cfg.Sync.MaxRemovalsPerCycle, MaxFraction: cfg.Sync.MaxRemovalFraction}
+func guardLimits(cfg *config.Config) plan.GuardLimits {
+	return plan.GuardLimits{MaxRemovals: cfg.Sync.MaxRemovalsPerCycle, MaxFraction: cfg.Sync.MaxRemovalFraction}
 }
 
 // newAdminRoom builds the admin room if one is configured. Its backups (!sync backup) are
 // manual ones, timed in m.
-func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateStore, m *metrics.Metrics, policy syncer.Policy, started time.Time, log zerolog.Logger) (*adminRoom, error) {
+func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateStore, m *metrics.Metrics, policy plan.Policy, started time.Time, log zerolog.Logger) (*adminRoom, error) {
 	if cfg.Admin.Room == "" {
 		return nil, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
 	syncer "authentik-matrix-sync/sync"
 )
@@ -24,7 +25,7 @@ func TestAuditLogIsKeptWithoutAnAdminRoom(t *testing.T) {
 	}
 	defer st.Close()
 	// The same wiring as runBot's, with no admin room configured.
-	admin, err := newAdminRoom(ctx, cfg, nil, st, newMetrics(), syncer.Policy{}, time.Now(), zerolog.Nop())
+	admin, err := newAdminRoom(ctx, cfg, nil, st, newMetrics(), plan.Policy{}, time.Now(), zerolog.Nop())
 	if err != nil || admin != nil {
 		t.Fatalf("newAdminRoom without admin.room = %v, %v; want none", admin, err)
 	}
@@ -34,9 +35,9 @@ func TestAuditLogIsKeptWithoutAnAdminRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	obs := admin.observer(observers{newMetrics(), audit})
-	ghost := syncer.AppliedWrite{Kind: "force_join", Target: syncer.RoomUser{Room: "!r:hs", User: "@ghost:hs"},
+	ghost := syncer.AppliedWrite{Kind: "force_join", Target: plan.RoomUser{Room: "!r:hs", User: "@ghost:hs"},
 		Reason: "member of Authentik group staff", Result: syncer.ResultSkipped}
-	bob := syncer.AppliedWrite{Kind: "force_join", Target: syncer.RoomUser{Room: "!r:hs", User: "@bob:hs"},
+	bob := syncer.AppliedWrite{Kind: "force_join", Target: plan.RoomUser{Room: "!r:hs", User: "@bob:hs"},
 		Reason: "member of Authentik group staff", Result: syncer.ResultOK}
 	started := time.Now().Add(-time.Hour)
 	for i := range 5 {

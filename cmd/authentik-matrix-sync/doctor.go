@@ -18,7 +18,7 @@ import (
 	"authentik-matrix-sync/doctor"
 	"authentik-matrix-sync/httpserver"
 	"authentik-matrix-sync/metrics"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/plan"
 )
 
 // doctorTimeout bounds a whole doctor run, so that an unreachable server makes a failed line
@@ -87,7 +87,7 @@ func (w *world) doctorInput(listen bool) doctor.Input {
 		ServerName:    cfg.Homeserver.Domain,
 	}
 	rooms := map[string]int{}
-	var overrides [][]syncer.MappingOverrides // each room's mappings, as the sync combines them
+	var overrides [][]plan.MappingOverrides // each room's mappings, as the sync combines them
 	for _, m := range cfg.Sync.Mappings {
 		if !slices.Contains(in.Groups, m.Group) {
 			in.Groups = append(in.Groups, m.Group)
@@ -101,14 +101,14 @@ func (w *world) doctorInput(listen bool) doctor.Input {
 		}
 		n := &in.Rooms[i]
 		n.Groups = append(n.Groups, m.Group)
-		overrides[i] = append(overrides[i], syncer.MappingOverrides{RemoveAction: syncer.RemoveAction(m.RemoveAction), NoRemove: !m.Removes()})
+		overrides[i] = append(overrides[i], plan.MappingOverrides{RemoveAction: plan.RemoveAction(m.RemoveAction), NoRemove: !m.Removes()})
 		n.PowerLevel = max(n.PowerLevel, m.PowerLevel)
 		n.CreatedOnStart = n.CreatedOnStart || m.CreateIfMissing != nil
 	}
 	for i := range in.Rooms {
-		action, removes := syncer.RoomRemoval(syncer.RemoveAction(cfg.Sync.RemoveAction), overrides[i])
-		in.Rooms[i].Kick = removes && action == syncer.RemoveKick
-		in.Rooms[i].Ban = removes && action == syncer.RemoveBan
+		action, removes := plan.RoomRemoval(plan.RemoveAction(cfg.Sync.RemoveAction), overrides[i])
+		in.Rooms[i].Kick = removes && action == plan.RemoveKick
+		in.Rooms[i].Ban = removes && action == plan.RemoveBan
 	}
 	return in
 }
@@ -252,7 +252,7 @@ func (p *homeserverProbe) Room(ctx context.Context, roomOrAlias string) (doctor.
 		return doctor.RoomPower{}, err
 	}
 	bot := pl.Level(p.m.BotUserID())
-	return doctor.RoomPower{ID: string(room), Bot: bot, Creator: bot == syncer.Unlimited, Invite: pl.Invite, Kick: pl.Kick, Ban: pl.Ban,
+	return doctor.RoomPower{ID: string(room), Bot: bot, Creator: bot == plan.Unlimited, Invite: pl.Invite, Kick: pl.Kick, Ban: pl.Ban,
 		PowerLevels: pl.ChangePowerLevels}, nil
 }
 

@@ -5,19 +5,19 @@ import (
 	"strings"
 
 	"authentik-matrix-sync/config"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/usermap"
 )
 
 // lifecyclePolicy is the part of the policy about users deactivated in Authentik and about
 // profile sync.
-func lifecyclePolicy(cfg *config.Config) (syncer.DeactivationPolicy, syncer.ProfilePolicy) {
-	d := syncer.DeactivationPolicy{
+func lifecyclePolicy(cfg *config.Config) (plan.DeactivationPolicy, plan.ProfilePolicy) {
+	d := plan.DeactivationPolicy{
 		AfterGrace: cfg.Deactivated.Remove == config.DeactivatedRemoveAfterGrace,
 		LockAfter:  cfg.Deactivated.LockAfterDuration(),
 		Logout:     cfg.Deactivated.Logout,
 	}
-	p := syncer.ProfilePolicy{DisplayName: cfg.ProfileSync.DisplayName, Avatar: cfg.ProfileSync.AvatarAttribute != ""}
+	p := plan.ProfilePolicy{DisplayName: cfg.ProfileSync.DisplayName, Avatar: cfg.ProfileSync.AvatarAttribute != ""}
 	return d, p
 }
 

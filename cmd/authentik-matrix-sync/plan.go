@@ -7,6 +7,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -19,7 +20,7 @@ type storedSteering struct{ st decisionStore }
 // decisionStore is the part of the store holding the admin room's decisions.
 type decisionStore interface {
 	Paused(ctx context.Context) (bool, error)
-	Exemptions(ctx context.Context) ([]syncer.Exemption, error)
+	Exemptions(ctx context.Context) ([]plan.Exemption, error)
 }
 
 var _ syncer.Steering = storedSteering{}
@@ -29,7 +30,7 @@ var errPreviewOnly = errors.New("the plan subcommand changes nothing")
 
 func (s storedSteering) Paused(ctx context.Context) (bool, error) { return s.st.Paused(ctx) }
 
-func (s storedSteering) Exemptions(ctx context.Context) ([]syncer.Exemption, error) {
+func (s storedSteering) Exemptions(ctx context.Context) ([]plan.Exemption, error) {
 	return s.st.Exemptions(ctx)
 }
 
@@ -37,7 +38,7 @@ func (storedSteering) EndExemption(context.Context, id.RoomID, id.UserID) error 
 	return errPreviewOnly
 }
 
-func (storedSteering) HoldRemovals(context.Context, syncer.HeldBatch) (bool, error) {
+func (storedSteering) HoldRemovals(context.Context, plan.HeldBatch) (bool, error) {
 	return false, errPreviewOnly
 }
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 func TestPlanSteeringReadsTheStoredDecisions(t *testing.T) {
@@ -19,7 +19,7 @@ func TestPlanSteeringReadsTheStoredDecisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.PutExemption(ctx, syncer.Exemption{User: "@bob:hs", By: "@ops:hs", Reason: "exempt"}); err != nil {
+	if err := st.PutExemption(ctx, plan.Exemption{User: "@bob:hs", By: "@ops:hs", Reason: "exempt"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.SetPaused(ctx, true); err != nil {
@@ -51,7 +51,7 @@ func TestPlanSteeringReadsTheStoredDecisions(t *testing.T) {
 			if p, err := s.Paused(ctx); err != nil || !p {
 				t.Errorf("Paused = %v, %v", p, err)
 			}
-			if _, err := s.HoldRemovals(ctx, syncer.HeldBatch{ID: "x"}); !errors.Is(err, errPreviewOnly) {
+			if _, err := s.HoldRemovals(ctx, plan.HeldBatch{ID: "x"}); !errors.Is(err, errPreviewOnly) {
 				t.Errorf("HoldRemovals = %v, want errPreviewOnly", err)
 			}
 		})

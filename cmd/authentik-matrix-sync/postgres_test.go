@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
 	"authentik-matrix-sync/store/pgtest"
-	syncer "authentik-matrix-sync/sync"
 )
 
 var pg pgtest.Shared
@@ -108,7 +108,7 @@ func TestBackupCommandWhileTheBotRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.PutMember(t.Context(), syncer.ManagedMember{Room: "!r:hs", User: "@alice:hs"}); err != nil {
+	if err := st.PutMember(t.Context(), plan.ManagedMember{Room: "!r:hs", User: "@alice:hs"}); err != nil {
 		t.Fatal(err)
 	}
 	if code := run([]string{"backup", "-c", cfg}); code != 0 {
@@ -118,7 +118,7 @@ func TestBackupCommandWhileTheBotRuns(t *testing.T) {
 	if err != nil || len(backups) != 1 || !strings.Contains(filepath.Base(backups[0]), "-manual-") {
 		t.Fatalf("backups %v, %v; want one manual backup", backups, err)
 	}
-	if err := st.PutMember(t.Context(), syncer.ManagedMember{Room: "!r:hs", User: "@bob:hs"}); err != nil {
+	if err := st.PutMember(t.Context(), plan.ManagedMember{Room: "!r:hs", User: "@bob:hs"}); err != nil {
 		t.Errorf("the bot's store after the backup: %v", err)
 	}
 }

@@ -9,16 +9,17 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
 // protection is protected_users as the planner holds it; nil when none are configured.
-func protection(cfg *config.Config) *syncer.Protection {
+func protection(cfg *config.Config) *plan.Protection {
 	entries := cfg.Protected()
 	if len(entries) == 0 {
 		return nil
 	}
-	p := &syncer.Protection{IDs: map[id.UserID]bool{}}
+	p := &plan.Protection{IDs: map[id.UserID]bool{}}
 	for _, e := range entries {
 		if e.Pattern != nil {
 			p.Patterns = append(p.Patterns, e.Pattern)
@@ -38,7 +39,7 @@ type whyRequest struct {
 
 // auditReader is the part of the store holding the audit log.
 type auditReader interface {
-	Audit(ctx context.Context, target id.UserID, limit int) ([]syncer.AuditEntry, error)
+	Audit(ctx context.Context, target id.UserID, limit int) ([]plan.AuditEntry, error)
 }
 
 // printWhy prints, like !sync why, where one user stands in each mapped room and why, from the
@@ -54,7 +55,7 @@ func printWhy(ctx context.Context, rec *syncer.Reconciler, st any, why whyReques
 	if err != nil {
 		return err
 	}
-	var audit []syncer.AuditEntry
+	var audit []plan.AuditEntry
 	if a, ok := st.(auditReader); ok {
 		if audit, err = a.Audit(ctx, why.User, 1); err != nil {
 			return fmt.Errorf("read the audit log of %s: %w", why.User, err)

@@ -12,6 +12,7 @@ import (
 
 	"authentik-matrix-sync/appservice"
 	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/store"
 	syncer "authentik-matrix-sync/sync"
 )
@@ -47,19 +48,19 @@ func creatorOf(st stateStore) createdRoomStore {
 
 // mapping resolves one configured mapping into the reconciler's, creating its room first when the
 // alias does not exist and the mapping asks for it (never in plan mode: w.created is nil there).
-func (w *world) mapping(ctx context.Context, m config.Mapping) (syncer.Mapping, error) {
+func (w *world) mapping(ctx context.Context, m config.Mapping) (plan.Mapping, error) {
 	room, err := w.matrix.ResolveRoom(ctx, m.Room)
 	switch {
 	case err != nil && m.CreateIfMissing != nil && appservice.IsAliasNotFound(err):
 		if w.created == nil {
-			return syncer.Mapping{}, fmt.Errorf("mapping %q → %s: %w: %w", m.Group, m.Room, errWouldCreate, err)
+			return plan.Mapping{}, fmt.Errorf("mapping %q → %s: %w: %w", m.Group, m.Room, errWouldCreate, err)
 		}
 		room, err = w.createRoom(ctx, m)
 	case err == nil && m.CreateIfMissing != nil && w.created != nil:
 		w.relinkCreatedRoom(ctx, m, room)
 	}
 	if err != nil {
-		return syncer.Mapping{}, fmt.Errorf("mapping %q → %s: %w", m.Group, m.Room, err)
+		return plan.Mapping{}, fmt.Errorf("mapping %q → %s: %w", m.Group, m.Room, err)
 	}
 	if strings.HasPrefix(m.Room, "#") {
 		if w.aliases == nil {
@@ -71,8 +72,8 @@ func (w *world) mapping(ctx context.Context, m config.Mapping) (syncer.Mapping, 
 	if method == "" {
 		method = w.cfg.Sync.JoinMethod
 	}
-	sm := syncer.Mapping{Group: m.Group, Room: room, Method: syncer.JoinMethod(method), Rejoin: m.Rejoin, PowerLevel: m.PowerLevel}
-	sm.RemoveAction = syncer.RemoveAction(m.RemoveAction)
+	sm := plan.Mapping{Group: m.Group, Room: room, Method: plan.JoinMethod(method), Rejoin: m.Rejoin, PowerLevel: m.PowerLevel}
+	sm.RemoveAction = plan.RemoveAction(m.RemoveAction)
 	if m.GracePeriod != nil {
 		g := time.Duration(*m.GracePeriod)
 		sm.GracePeriod = &g

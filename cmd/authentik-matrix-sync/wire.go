@@ -19,6 +19,7 @@ import (
 	"authentik-matrix-sync/health"
 	"authentik-matrix-sync/mas"
 	"authentik-matrix-sync/metrics"
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -123,11 +124,11 @@ func newWorldWith(cfg *config.Config, log zerolog.Logger, m *metrics.Metrics) (*
 }
 
 // policy resolves the mappings' rooms (aliases need the homeserver) into the reconciler's policy.
-func (w *world) policy(ctx context.Context) (syncer.Policy, error) {
+func (w *world) policy(ctx context.Context) (plan.Policy, error) {
 	cfg := w.cfg
-	p := syncer.Policy{
+	p := plan.Policy{
 		GracePeriod:  cfg.Sync.GracePeriod,
-		RemoveAction: syncer.RemoveAction(cfg.Sync.RemoveAction),
+		RemoveAction: plan.RemoveAction(cfg.Sync.RemoveAction),
 		Bot:          w.matrix.BotUserID(),
 		Protected:    protection(cfg),
 	}
@@ -147,7 +148,7 @@ func (w *world) policy(ctx context.Context) (syncer.Policy, error) {
 			continue
 		}
 		if err != nil {
-			return syncer.Policy{}, err
+			return plan.Policy{}, err
 		}
 		p.Mappings = append(p.Mappings, sm)
 	}
@@ -296,7 +297,7 @@ func runBot(ctx context.Context, path string) error {
 // startup checks the homeserver and resolves the rooms, retrying while the homeserver is
 // unreachable: the bot usually starts alongside it. Rooms are read through rooms, so that in
 // appservice mode the first cycle finds them in the room cache instead of reading them again.
-func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan error) (syncer.Policy, error) {
+func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan error) (plan.Policy, error) {
 	delay := 2 * time.Second
 	for {
 		err := w.matrix.Check(ctx, w.needForce())
@@ -306,7 +307,7 @@ func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan erro
 		if err == nil {
 			err = w.checkExternalIDs(ctx)
 		}
-		var policy syncer.Policy
+		var policy plan.Policy
 		if err == nil {
 			policy, err = w.policy(ctx)
 		}
@@ -316,14 +317,14 @@ func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan erro
 			return policy, nil
 		}
 		if appservice.IsPermanent(err) {
-			return syncer.Policy{}, err
+			return plan.Policy{}, err
 		}
 		w.log.Warn().Err(err).Float64("retry_in_seconds", delay.Seconds()).Msg("Start-up checks failed; retrying")
 		select {
 		case <-ctx.Done():
-			return syncer.Policy{}, ctx.Err()
+			return plan.Policy{}, ctx.Err()
 		case err := <-errs:
-			return syncer.Policy{}, err
+			return plan.Policy{}, err
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, time.Minute)
@@ -332,7 +333,7 @@ func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan erro
 
 // joinMappedRooms accepts the bot's pending invites to mapped rooms it has not joined yet. A room
 // it still cannot read is reported by every cycle until the operator invites the bot.
-func (w *world) joinMappedRooms(ctx context.Context, rooms syncer.Rooms, policy syncer.Policy) {
+func (w *world) joinMappedRooms(ctx context.Context, rooms syncer.Rooms, policy plan.Policy) {
 	seen := map[id.RoomID]bool{}
 	for _, m := range policy.Mappings {
 		if seen[m.Room] {
@@ -412,17 +413,17 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 	}
 	out = labelWriter{w: out, r: namer.replacer(ctx, rooms)}
 	for _, a := range planned.Actions {
-		fmt.Fprintln(out, syncer.Describe(a))
+		fmt.Fprintln(out, plan.Describe(a))
 	}
 	for _, s := range planned.Skipped {
-		fmt.Fprintf(out, "skipped: %s (%s)\n", syncer.Describe(s.Action), s.Reason)
+		fmt.Fprintf(out, "skipped: %s (%s)\n", plan.Describe(s.Action), s.Reason)
 	}
 	for _, warning := range planned.Warnings {
 		fmt.Fprintln(out, "warning:", warning.String())
 	}
 	writes := 0
 	for _, a := range planned.Actions {
-		if syncer.IsMatrixWrite(a) {
+		if plan.IsMatrixWrite(a) {
 			writes++
 		}
 	}

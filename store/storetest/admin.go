@@ -10,24 +10,25 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
 // AdminStore is the admin room's part of a store: audit log, exemptions, the paused flag and
 // held removal batches.
 type AdminStore interface {
-	AppendAudit(ctx context.Context, entries ...syncer.AuditEntry) error
+	AppendAudit(ctx context.Context, entries ...plan.AuditEntry) error
 	PruneAudit(ctx context.Context, before time.Time, keep int) (int, error)
-	Audit(ctx context.Context, target id.UserID, limit int) ([]syncer.AuditEntry, error)
-	PutExemption(ctx context.Context, e syncer.Exemption) error
+	Audit(ctx context.Context, target id.UserID, limit int) ([]plan.AuditEntry, error)
+	PutExemption(ctx context.Context, e plan.Exemption) error
 	DeleteExemption(ctx context.Context, room id.RoomID, user id.UserID) (bool, error)
 	DeleteExemptions(ctx context.Context, user id.UserID) (int, error)
-	Exemptions(ctx context.Context) ([]syncer.Exemption, error)
+	Exemptions(ctx context.Context) ([]plan.Exemption, error)
 	SetPaused(ctx context.Context, paused bool) error
 	Paused(ctx context.Context) (bool, error)
-	HoldBatch(ctx context.Context, b syncer.HeldBatch) (created bool, status string, err error)
-	Batch(ctx context.Context, id string) (syncer.HeldBatch, error)
-	OpenBatches(ctx context.Context) ([]syncer.HeldBatch, error)
+	HoldBatch(ctx context.Context, b plan.HeldBatch) (created bool, status string, err error)
+	Batch(ctx context.Context, id string) (plan.HeldBatch, error)
+	OpenBatches(ctx context.Context) ([]plan.HeldBatch, error)
 	DecideBatch(ctx context.Context, id, from, to string, by id.UserID) error
 }
 
@@ -55,7 +56,7 @@ func runAdmin(t *testing.T, open func(t *testing.T) Store) {
 
 func testAudit(t *testing.T, s AdminStore) {
 	ctx := context.Background()
-	for i, e := range []syncer.AuditEntry{
+	for i, e := range []plan.AuditEntry{
 		{Actor: "@op:example.org", Command: "exempt", Target: alice, Result: "ok"},
 		{Actor: "cycle 1a2b", Command: "kick", Target: bob, Room: roomA, Result: "ok"},
 		{Actor: "@op:example.org", Command: "pause", Result: "ok"},
@@ -85,7 +86,7 @@ func testAuditSkipOnce(t *testing.T, s AdminStore) {
 	ctx := context.Background()
 	at := base()
 	// cycle appends the entries of one cycle, each a minute after the last cycle's.
-	cycle := func(es ...syncer.AuditEntry) {
+	cycle := func(es ...plan.AuditEntry) {
 		t.Helper()
 		at = at.Add(time.Minute)
 		for i := range es {
@@ -94,15 +95,15 @@ func testAuditSkipOnce(t *testing.T, s AdminStore) {
 		must(t, "append a cycle's entries", s.AppendAudit(ctx, es...))
 	}
 	const noAccount = "force_join: member of Authentik group staff"
-	skip := func(u id.UserID, r id.RoomID) syncer.AuditEntry {
-		return syncer.AuditEntry{Command: noAccount, Target: u, Room: r, Result: syncer.ResultSkipped}
+	skip := func(u id.UserID, r id.RoomID) plan.AuditEntry {
+		return plan.AuditEntry{Command: noAccount, Target: u, Room: r, Result: syncer.ResultSkipped}
 	}
 	for range 5 {
 		cycle(skip(alice, roomA), skip(alice, roomB), skip(bob, roomA))
 	}
 	// The same skip twice in one batch is one entry too.
 	cycle(skip(alice, roomA), skip(alice, roomA))
-	entries := func(u id.UserID) []syncer.AuditEntry {
+	entries := func(u id.UserID) []plan.AuditEntry {
 		t.Helper()
 		es, err := s.Audit(ctx, u, 100)
 		must(t, "read audit", err)
@@ -116,10 +117,10 @@ func testAuditSkipOnce(t *testing.T, s AdminStore) {
 	}
 	// Something else happened to alice in room A: the next skip there is news again, and a
 	// skip for another reason is too. Room B saw nothing new.
-	cycle(syncer.AuditEntry{Command: noAccount, Target: alice, Room: roomA, Result: syncer.ResultOK})
+	cycle(plan.AuditEntry{Command: noAccount, Target: alice, Room: roomA, Result: syncer.ResultOK})
 	cycle(skip(alice, roomA), skip(alice, roomB))
 	cycle(skip(alice, roomA), skip(alice, roomB))
-	cycle(syncer.AuditEntry{Command: "kick: left staff", Target: alice, Room: roomA, Result: syncer.ResultSkipped})
+	cycle(plan.AuditEntry{Command: "kick: left staff", Target: alice, Room: roomA, Result: syncer.ResultSkipped})
 	var got []string
 	for _, e := range entries(alice) {
 		got = append(got, string(e.Room)+" "+e.Command+" → "+e.Result)
@@ -136,7 +137,7 @@ func testAuditSkipOnce(t *testing.T, s AdminStore) {
 	}
 	// Failures and successes are written every time: only skips repeat by design.
 	for range 2 {
-		cycle(syncer.AuditEntry{Command: "invite: member of Authentik group staff", Target: bob, Room: roomB, Result: syncer.ResultFailed})
+		cycle(plan.AuditEntry{Command: "invite: member of Authentik group staff", Target: bob, Room: roomB, Result: syncer.ResultFailed})
 	}
 	if got := entries(bob); len(got) != 3 {
 		t.Errorf("bob after two failed invites: %+v, want both written", got)
@@ -145,14 +146,14 @@ func testAuditSkipOnce(t *testing.T, s AdminStore) {
 
 func testPruneAudit(t *testing.T, s AdminStore) {
 	ctx := context.Background()
-	var all []syncer.AuditEntry
+	var all []plan.AuditEntry
 	for i := range 10 {
 		// Entries 6 and 7 share a millisecond: their order is the order they were written in.
 		at := base().Add(time.Duration(min(i, 6)) * time.Hour)
 		if i > 7 {
 			at = base().Add(time.Duration(i) * time.Hour)
 		}
-		all = append(all, syncer.AuditEntry{At: at, Actor: "@op:x", Command: fmt.Sprintf("command %d", i), Result: "ok"})
+		all = append(all, plan.AuditEntry{At: at, Actor: "@op:x", Command: fmt.Sprintf("command %d", i), Result: "ok"})
 	}
 	must(t, "append", s.AppendAudit(ctx, all...))
 	commands := func() []string {
@@ -192,9 +193,9 @@ func testPruneAudit(t *testing.T, s AdminStore) {
 
 func testExemptions(t *testing.T, s AdminStore) {
 	ctx := context.Background()
-	must(t, "exempt alice", s.PutExemption(ctx, syncer.Exemption{User: alice, By: "@op:x", Reason: "board", At: base()}))
-	must(t, "exempt bob in A", s.PutExemption(ctx, syncer.Exemption{User: bob, Room: roomA, UntilBack: true, By: "@op:x", At: base()}))
-	must(t, "replace alice", s.PutExemption(ctx, syncer.Exemption{User: alice, By: "@op2:x", Reason: "still board", At: base()}))
+	must(t, "exempt alice", s.PutExemption(ctx, plan.Exemption{User: alice, By: "@op:x", Reason: "board", At: base()}))
+	must(t, "exempt bob in A", s.PutExemption(ctx, plan.Exemption{User: bob, Room: roomA, UntilBack: true, By: "@op:x", At: base()}))
+	must(t, "replace alice", s.PutExemption(ctx, plan.Exemption{User: alice, By: "@op2:x", Reason: "still board", At: base()}))
 	got, err := s.Exemptions(ctx)
 	must(t, "list", err)
 	if len(got) != 2 || got[0].User != alice || got[0].Room != "" || got[0].By != "@op2:x" || got[0].UntilBack ||
@@ -234,9 +235,9 @@ func testPaused(t *testing.T, s AdminStore) {
 
 func testHeldBatch(t *testing.T, s AdminStore) {
 	ctx := context.Background()
-	b := syncer.HeldBatch{ID: "abc123", Why: "too many", Created: base(), Removals: []syncer.HeldRemoval{
-		{Room: roomA, User: bob, Action: syncer.RemoveKick, Reason: "left staff"},
-		{Room: roomA, User: alice, Action: syncer.RemoveKick, Reason: "left staff"},
+	b := plan.HeldBatch{ID: "abc123", Why: "too many", Created: base(), Removals: []plan.HeldRemoval{
+		{Room: roomA, User: bob, Action: plan.RemoveKick, Reason: "left staff"},
+		{Room: roomA, User: alice, Action: plan.RemoveKick, Reason: "left staff"},
 	}}
 	step := func(what string, wantCreated bool, wantStatus string) {
 		t.Helper()
@@ -246,31 +247,31 @@ func testHeldBatch(t *testing.T, s AdminStore) {
 			t.Errorf("%s: created %v status %q, want %v %q", what, created, status, wantCreated, wantStatus)
 		}
 	}
-	step("hold", true, syncer.BatchHeld)
-	step("hold again", false, syncer.BatchHeld)
+	step("hold", true, plan.BatchHeld)
+	step("hold again", false, plan.BatchHeld)
 	got, err := s.Batch(ctx, "abc123")
 	must(t, "read batch", err)
 	if len(got.Removals) != 2 || got.Removals[0].User != alice || got.Why != "too many" || !sameTime(got.Created, base()) {
 		t.Errorf("batch: %+v", got)
 	}
-	if err := s.DecideBatch(ctx, "abc123", syncer.BatchConfirmed, syncer.BatchDone, ""); !errors.Is(err, syncer.ErrNoBatch) {
+	if err := s.DecideBatch(ctx, "abc123", plan.BatchConfirmed, plan.BatchDone, ""); !errors.Is(err, syncer.ErrNoBatch) {
 		t.Errorf("finishing an unconfirmed batch: %v, want ErrNoBatch", err)
 	}
-	must(t, "confirm", s.DecideBatch(ctx, "abc123", syncer.BatchHeld, syncer.BatchConfirmed, "@op:x"))
-	if err := s.DecideBatch(ctx, "abc123", syncer.BatchHeld, syncer.BatchRejected, "@op:x"); !errors.Is(err, syncer.ErrNoBatch) {
+	must(t, "confirm", s.DecideBatch(ctx, "abc123", plan.BatchHeld, plan.BatchConfirmed, "@op:x"))
+	if err := s.DecideBatch(ctx, "abc123", plan.BatchHeld, plan.BatchRejected, "@op:x"); !errors.Is(err, syncer.ErrNoBatch) {
 		t.Errorf("rejecting a confirmed batch: %v, want ErrNoBatch", err)
 	}
-	step("hold while confirmed", false, syncer.BatchConfirmed)
+	step("hold while confirmed", false, plan.BatchConfirmed)
 	open, err := s.OpenBatches(ctx)
 	must(t, "open batches", err)
-	if len(open) != 1 || open[0].DecidedBy != "@op:x" || open[0].Status != syncer.BatchConfirmed {
+	if len(open) != 1 || open[0].DecidedBy != "@op:x" || open[0].Status != plan.BatchConfirmed {
 		t.Errorf("open batches: %+v", open)
 	}
-	must(t, "finish", s.DecideBatch(ctx, "abc123", syncer.BatchConfirmed, syncer.BatchDone, ""))
+	must(t, "finish", s.DecideBatch(ctx, "abc123", plan.BatchConfirmed, plan.BatchDone, ""))
 	if open, _ := s.OpenBatches(ctx); len(open) != 0 {
 		t.Errorf("a finished batch is still open: %+v", open)
 	}
-	step("held anew after it was done", true, syncer.BatchHeld)
+	step("held anew after it was done", true, plan.BatchHeld)
 	if _, err := s.Batch(ctx, "nope"); !errors.Is(err, syncer.ErrNoBatch) {
 		t.Errorf("missing batch: %v, want ErrNoBatch", err)
 	}

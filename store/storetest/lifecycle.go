@@ -1,13 +1,12 @@
 package storetest
 
 import (
+	"authentik-matrix-sync/plan"
 	"reflect"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix/id"
-
-	syncer "authentik-matrix-sync/sync"
 )
 
 // lifecycleTests are the cases of the account lifecycle records and the synced profiles.
@@ -29,7 +28,7 @@ func runLifecycle(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func checkAccountRecords(t *testing.T, s Store, want map[id.UserID]syncer.AccountRecord) {
+func checkAccountRecords(t *testing.T, s Store, want map[id.UserID]plan.AccountRecord) {
 	t.Helper()
 	got, err := s.AccountRecords(t.Context())
 	must(t, "AccountRecords", err)
@@ -49,28 +48,28 @@ func checkAccountRecords(t *testing.T, s Store, want map[id.UserID]syncer.Accoun
 func testAccountRecords(t *testing.T, open func(*testing.T) Store) {
 	s := open(t)
 	ctx := t.Context()
-	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{})
-	a := syncer.AccountRecord{User: alice, DeactivatedAt: base()}
-	b := syncer.AccountRecord{User: bob, SourceID: "42", Username: "bob", DeactivatedAt: base().Add(time.Minute), Deleted: true, LockedByBot: true,
+	checkAccountRecords(t, s, map[id.UserID]plan.AccountRecord{})
+	a := plan.AccountRecord{User: alice, DeactivatedAt: base()}
+	b := plan.AccountRecord{User: bob, SourceID: "42", Username: "bob", DeactivatedAt: base().Add(time.Minute), Deleted: true, LockedByBot: true,
 		LockedAt: base().Add(30 * 24 * time.Hour), LoggedOutAt: base().Add(time.Minute + 1500*time.Millisecond)}
 	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, a))
 	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, b))
-	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{alice: a, bob: b})
+	checkAccountRecords(t, s, map[id.UserID]plan.AccountRecord{alice: a, bob: b})
 	// Logged out, then the lock found set by someone else: the row is replaced each time.
 	a.LoggedOutAt = base().Add(time.Second)
 	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, a))
 	a.LockedAt = base().Add(time.Hour)
 	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, a))
-	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{alice: a, bob: b})
+	checkAccountRecords(t, s, map[id.UserID]plan.AccountRecord{alice: a, bob: b})
 	must(t, "DeleteAccountRecord", s.DeleteAccountRecord(ctx, bob))
 	must(t, "DeleteAccountRecord of a missing record", s.DeleteAccountRecord(ctx, bob))
-	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{alice: a})
+	checkAccountRecords(t, s, map[id.UserID]plan.AccountRecord{alice: a})
 }
 
 func testSyncedProfiles(t *testing.T, open func(*testing.T) Store) {
 	s := open(t)
 	ctx := t.Context()
-	check := func(want map[syncer.ProfileKey]string) {
+	check := func(want map[plan.ProfileKey]string) {
 		t.Helper()
 		got, err := s.SyncedProfiles(ctx)
 		must(t, "SyncedProfiles", err)
@@ -78,15 +77,15 @@ func testSyncedProfiles(t *testing.T, open func(*testing.T) Store) {
 			t.Errorf("synced profiles = %v, want %v", got, want)
 		}
 	}
-	check(map[syncer.ProfileKey]string{})
-	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, syncer.FieldDisplayName, "Alice A"))
-	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, syncer.FieldAvatar, "mxc://example.org/a"))
-	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, bob, syncer.FieldDisplayName, "Bøb «B» 🐝"))
-	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, syncer.FieldDisplayName, "Alice Renamed"))
-	check(map[syncer.ProfileKey]string{
-		{User: alice, Field: syncer.FieldDisplayName}: "Alice Renamed",
-		{User: alice, Field: syncer.FieldAvatar}:      "mxc://example.org/a",
-		{User: bob, Field: syncer.FieldDisplayName}:   "Bøb «B» 🐝",
+	check(map[plan.ProfileKey]string{})
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, plan.FieldDisplayName, "Alice A"))
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, plan.FieldAvatar, "mxc://example.org/a"))
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, bob, plan.FieldDisplayName, "Bøb «B» 🐝"))
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, plan.FieldDisplayName, "Alice Renamed"))
+	check(map[plan.ProfileKey]string{
+		{User: alice, Field: plan.FieldDisplayName}: "Alice Renamed",
+		{User: alice, Field: plan.FieldAvatar}:      "mxc://example.org/a",
+		{User: bob, Field: plan.FieldDisplayName}:   "Bøb «B» 🐝",
 	})
 }
 
@@ -94,15 +93,15 @@ func testLifecycleReopen(t *testing.T, open func(*testing.T) Store) {
 	first := open(t)
 	s := first
 	ctx := t.Context()
-	rec := syncer.AccountRecord{User: alice, DeactivatedAt: base(), LockedByBot: true, LockedAt: base().Add(time.Hour)}
+	rec := plan.AccountRecord{User: alice, DeactivatedAt: base(), LockedByBot: true, LockedAt: base().Add(time.Hour)}
 	must(t, "PutAccountRecord", s.PutAccountRecord(ctx, rec))
-	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, syncer.FieldDisplayName, "Alice A"))
+	must(t, "PutSyncedProfile", s.PutSyncedProfile(ctx, alice, plan.FieldDisplayName, "Alice A"))
 	must(t, "Close", first.Close())
 	s = open(t)
-	checkAccountRecords(t, s, map[id.UserID]syncer.AccountRecord{alice: rec})
+	checkAccountRecords(t, s, map[id.UserID]plan.AccountRecord{alice: rec})
 	got, err := s.SyncedProfiles(ctx)
 	must(t, "SyncedProfiles", err)
-	if got[syncer.ProfileKey{User: alice, Field: syncer.FieldDisplayName}] != "Alice A" {
+	if got[plan.ProfileKey{User: alice, Field: plan.FieldDisplayName}] != "Alice A" {
 		t.Errorf("synced profiles after a restart = %v", got)
 	}
 }

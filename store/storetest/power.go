@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/plan"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -28,7 +28,7 @@ func runPower(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func checkGrants(t *testing.T, s Store, want map[syncer.RoomUser]syncer.PowerGrant) {
+func checkGrants(t *testing.T, s Store, want map[plan.RoomUser]plan.PowerGrant) {
 	t.Helper()
 	got, err := s.PowerGrants(t.Context())
 	must(t, "PowerGrants", err)
@@ -40,21 +40,21 @@ func checkGrants(t *testing.T, s Store, want map[syncer.RoomUser]syncer.PowerGra
 func testPowerGrants(t *testing.T, open func(*testing.T) Store) {
 	s := open(t)
 	ctx := t.Context()
-	checkGrants(t, s, map[syncer.RoomUser]syncer.PowerGrant{})
-	a := syncer.PowerGrant{Room: roomA, User: alice, Level: 50, GrantedAt: base()}
-	b := syncer.PowerGrant{Room: roomB, User: alice, Level: 75, GrantedAt: base().Add(time.Minute), DemoteAt: base().Add(48 * time.Hour)}
+	checkGrants(t, s, map[plan.RoomUser]plan.PowerGrant{})
+	a := plan.PowerGrant{Room: roomA, User: alice, Level: 50, GrantedAt: base()}
+	b := plan.PowerGrant{Room: roomB, User: alice, Level: 75, GrantedAt: base().Add(time.Minute), DemoteAt: base().Add(48 * time.Hour)}
 	must(t, "PutPowerGrant", s.PutPowerGrant(ctx, a))
 	must(t, "PutPowerGrant", s.PutPowerGrant(ctx, b))
-	checkGrants(t, s, map[syncer.RoomUser]syncer.PowerGrant{{Room: roomA, User: alice}: a, {Room: roomB, User: alice}: b})
+	checkGrants(t, s, map[plan.RoomUser]plan.PowerGrant{{Room: roomA, User: alice}: a, {Room: roomB, User: alice}: b})
 	// A demotion scheduled, then cancelled: the row is replaced each time.
 	a.DemoteAt = base().Add(time.Hour)
 	must(t, "PutPowerGrant", s.PutPowerGrant(ctx, a))
-	checkGrants(t, s, map[syncer.RoomUser]syncer.PowerGrant{{Room: roomA, User: alice}: a, {Room: roomB, User: alice}: b})
+	checkGrants(t, s, map[plan.RoomUser]plan.PowerGrant{{Room: roomA, User: alice}: a, {Room: roomB, User: alice}: b})
 	a.DemoteAt = time.Time{}
 	must(t, "PutPowerGrant", s.PutPowerGrant(ctx, a))
 	must(t, "DeletePowerGrant", s.DeletePowerGrant(ctx, roomB, alice))
 	must(t, "DeletePowerGrant of a missing grant", s.DeletePowerGrant(ctx, roomB, bob))
-	checkGrants(t, s, map[syncer.RoomUser]syncer.PowerGrant{{Room: roomA, User: alice}: a})
+	checkGrants(t, s, map[plan.RoomUser]plan.PowerGrant{{Room: roomA, User: alice}: a})
 }
 
 func testExternalIDs(t *testing.T, open func(*testing.T) Store) {
@@ -80,12 +80,12 @@ func testExternalIDs(t *testing.T, open func(*testing.T) Store) {
 
 func testPowerReopen(t *testing.T, open func(*testing.T) Store) {
 	s := open(t)
-	g := syncer.PowerGrant{Room: roomA, User: bob, Level: 50, GrantedAt: base(), DemoteAt: base().Add(time.Hour)}
+	g := plan.PowerGrant{Room: roomA, User: bob, Level: 50, GrantedAt: base(), DemoteAt: base().Add(time.Hour)}
 	must(t, "PutPowerGrant", s.PutPowerGrant(t.Context(), g))
 	must(t, "PutExternalID", s.PutExternalID(t.Context(), "oidc-authentik", "h", usermap.CachedID{User: bob, CheckedAt: base()}))
 	must(t, "Close", s.Close())
 	again := open(t)
-	checkGrants(t, again, map[syncer.RoomUser]syncer.PowerGrant{{Room: roomA, User: bob}: g})
+	checkGrants(t, again, map[plan.RoomUser]plan.PowerGrant{{Room: roomA, User: bob}: g})
 	got, err := again.ExternalIDs(t.Context(), "oidc-authentik")
 	must(t, "ExternalIDs", err)
 	if got["h"].User != bob {

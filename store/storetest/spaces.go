@@ -8,6 +8,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 )
 
@@ -65,7 +66,7 @@ func testSpaceChildren(t *testing.T, open func(*testing.T) Store) {
 func testRoomRecords(t *testing.T, open func(*testing.T) Store) {
 	s := open(t)
 	ctx := t.Context()
-	check := func(want map[id.RoomID]syncer.RoomRecord) {
+	check := func(want map[id.RoomID]plan.RoomRecord) {
 		t.Helper()
 		got, err := s.RoomRecords(ctx)
 		must(t, "RoomRecords", err)
@@ -73,24 +74,24 @@ func testRoomRecords(t *testing.T, open func(*testing.T) Store) {
 			t.Errorf("room records = %v, want %v", got, want)
 		}
 	}
-	check(map[id.RoomID]syncer.RoomRecord{})
-	a := syncer.RoomRecord{Groups: []string{"admins", "staff, with a comma\nand a newline"}, RemoveAction: syncer.RemoveBan}
-	b := syncer.RoomRecord{Groups: []string{}, RemoveAction: syncer.RemoveKick}
+	check(map[id.RoomID]plan.RoomRecord{})
+	a := plan.RoomRecord{Groups: []string{"admins", "staff, with a comma\nand a newline"}, RemoveAction: plan.RemoveBan}
+	b := plan.RoomRecord{Groups: []string{}, RemoveAction: plan.RemoveKick}
 	must(t, "PutRoomRecord", s.PutRoomRecord(ctx, roomA, a))
-	must(t, "PutRoomRecord", s.PutRoomRecord(ctx, roomB, syncer.RoomRecord{RemoveAction: syncer.RemoveKick}))
-	check(map[id.RoomID]syncer.RoomRecord{roomA: a, roomB: b})
-	a.Groups, a.RemoveAction = []string{"staff"}, syncer.RemoveKick
+	must(t, "PutRoomRecord", s.PutRoomRecord(ctx, roomB, plan.RoomRecord{RemoveAction: plan.RemoveKick}))
+	check(map[id.RoomID]plan.RoomRecord{roomA: a, roomB: b})
+	a.Groups, a.RemoveAction = []string{"staff"}, plan.RemoveKick
 	must(t, "PutRoomRecord", s.PutRoomRecord(ctx, roomA, a))
 	must(t, "DeleteRoomRecord", s.DeleteRoomRecord(ctx, roomB))
 	must(t, "DeleteRoomRecord of a missing room", s.DeleteRoomRecord(ctx, roomC))
-	check(map[id.RoomID]syncer.RoomRecord{roomA: a})
+	check(map[id.RoomID]plan.RoomRecord{roomA: a})
 }
 
 func testSpacesReopen(t *testing.T, open func(*testing.T) Store) {
 	first := open(t)
 	s := first
 	ctx := t.Context()
-	rec := syncer.RoomRecord{Groups: []string{"staff"}, RemoveAction: syncer.RemoveKick}
+	rec := plan.RoomRecord{Groups: []string{"staff"}, RemoveAction: plan.RemoveKick}
 	must(t, "PutSpaceChildren", s.PutSpaceChildren(ctx, spaceS, []id.RoomID{roomA}))
 	must(t, "PutRoomRecord", s.PutRoomRecord(ctx, roomA, rec))
 	must(t, "Close", first.Close())
@@ -98,7 +99,7 @@ func testSpacesReopen(t *testing.T, open func(*testing.T) Store) {
 	checkChildren(t, s, map[id.RoomID][]id.RoomID{spaceS: {roomA}})
 	got, err := s.RoomRecords(ctx)
 	must(t, "RoomRecords", err)
-	if !reflect.DeepEqual(got, map[id.RoomID]syncer.RoomRecord{roomA: rec}) {
+	if !reflect.DeepEqual(got, map[id.RoomID]plan.RoomRecord{roomA: rec}) {
 		t.Errorf("room records after a restart = %v", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/plan"
 	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
@@ -28,7 +29,7 @@ type Store interface {
 	// Backups lists existing backups, newest first.
 	Backups() ([]string, error)
 	// Removals lists up to limit removals from the history, newest first.
-	Removals(ctx context.Context, limit int) ([]syncer.Removal, error)
+	Removals(ctx context.Context, limit int) ([]plan.Removal, error)
 	Ping(ctx context.Context) error
 	// Close may be called more than once.
 	Close() error
@@ -81,7 +82,7 @@ const (
 	bob   = id.UserID("@bob:example.org")
 )
 
-func key(r id.RoomID, u id.UserID) syncer.RoomUser { return syncer.RoomUser{Room: r, User: u} }
+func key(r id.RoomID, u id.UserID) plan.RoomUser { return plan.RoomUser{Room: r, User: u} }
 
 // sameTime holds when got is want as a store returns it: the same instant to the millisecond,
 // zero staying zero, anything else in UTC.
@@ -92,7 +93,7 @@ func sameTime(got, want time.Time) bool {
 	return !got.IsZero() && got.Location() == time.UTC && got.Equal(want.Truncate(time.Millisecond))
 }
 
-func checkMember(t *testing.T, got, want syncer.ManagedMember) {
+func checkMember(t *testing.T, got, want plan.ManagedMember) {
 	t.Helper()
 	if got.Room != want.Room || got.User != want.User ||
 		!sameTime(got.DesiredSince, want.DesiredSince) || !sameTime(got.AddedAt, want.AddedAt) {
@@ -100,7 +101,7 @@ func checkMember(t *testing.T, got, want syncer.ManagedMember) {
 	}
 }
 
-func checkPending(t *testing.T, got, want syncer.PendingRemoval) {
+func checkPending(t *testing.T, got, want plan.PendingRemoval) {
 	t.Helper()
 	if got.Room != want.Room || got.User != want.User || got.Reason != want.Reason ||
 		!sameTime(got.DueAt, want.DueAt) || !sameTime(got.CreatedAt, want.CreatedAt) || got.AwaitingRead != want.AwaitingRead {
@@ -108,7 +109,7 @@ func checkPending(t *testing.T, got, want syncer.PendingRemoval) {
 	}
 }
 
-func checkRemovals(t *testing.T, got, want []syncer.Removal) {
+func checkRemovals(t *testing.T, got, want []plan.Removal) {
 	t.Helper()
 	ok := len(got) == len(want)
 	for i := 0; ok && i < len(got); i++ {
@@ -120,7 +121,7 @@ func checkRemovals(t *testing.T, got, want []syncer.Removal) {
 	}
 }
 
-func load(t *testing.T, s Store) syncer.State {
+func load(t *testing.T, s Store) plan.State {
 	t.Helper()
 	st, err := s.LoadState(t.Context())
 	if err != nil {
@@ -136,12 +137,12 @@ func must(t *testing.T, what string, err error) {
 	}
 }
 
-func member(r id.RoomID, u id.UserID, desired, added time.Time) syncer.ManagedMember {
-	return syncer.ManagedMember{Room: r, User: u, DesiredSince: desired, AddedAt: added}
+func member(r id.RoomID, u id.UserID, desired, added time.Time) plan.ManagedMember {
+	return plan.ManagedMember{Room: r, User: u, DesiredSince: desired, AddedAt: added}
 }
 
-func pending(r id.RoomID, u id.UserID, due time.Time, reason string) syncer.PendingRemoval {
-	return syncer.PendingRemoval{Room: r, User: u, DueAt: due, Reason: reason, CreatedAt: due.Add(-24 * time.Hour)}
+func pending(r id.RoomID, u id.UserID, due time.Time, reason string) plan.PendingRemoval {
+	return plan.PendingRemoval{Room: r, User: u, DueAt: due, Reason: reason, CreatedAt: due.Add(-24 * time.Hour)}
 }
 
 func testEmpty(t *testing.T, open func(*testing.T) Store) {
@@ -157,7 +158,7 @@ func testMemberRoundTrip(t *testing.T, open func(*testing.T) Store) {
 	precise := base().Add(123456789 * time.Nanosecond).In(berlin)
 	tests := []struct {
 		name string
-		m    syncer.ManagedMember
+		m    plan.ManagedMember
 	}{
 		{"both times set, in another zone, below a millisecond", member(roomA, alice, precise, precise.Add(time.Minute))},
 		{"both times zero", member(roomA, bob, time.Time{}, time.Time{})},
@@ -199,7 +200,7 @@ func testPutMembers(t *testing.T, open func(*testing.T) Store) {
 	ctx := t.Context()
 	must(t, "put nothing", s.PutMembers(ctx, nil))
 	must(t, "first put", s.PutMember(ctx, member(roomA, alice, base(), base())))
-	batch := []syncer.ManagedMember{
+	batch := []plan.ManagedMember{
 		member(roomA, alice, time.Time{}, base().Add(time.Hour)), // replaces
 		member(roomA, bob, base(), time.Time{}),
 		member(roomB, alice, base().Add(time.Minute), base()),
@@ -259,9 +260,9 @@ func seed(t *testing.T, s Store) {
 }
 
 // checkKeys compares the member and pending keys of st with want.
-func checkKeys(t *testing.T, st syncer.State, wantMembers, wantPending []syncer.RoomUser) {
+func checkKeys(t *testing.T, st plan.State, wantMembers, wantPending []plan.RoomUser) {
 	t.Helper()
-	keys := func(m map[syncer.RoomUser]bool) []string {
+	keys := func(m map[plan.RoomUser]bool) []string {
 		var out []string
 		for k := range m {
 			out = append(out, fmt.Sprint(k))
@@ -269,7 +270,7 @@ func checkKeys(t *testing.T, st syncer.State, wantMembers, wantPending []syncer.
 		slices.Sort(out)
 		return out
 	}
-	gotM, gotP, wM, wP := map[syncer.RoomUser]bool{}, map[syncer.RoomUser]bool{}, map[syncer.RoomUser]bool{}, map[syncer.RoomUser]bool{}
+	gotM, gotP, wM, wP := map[plan.RoomUser]bool{}, map[plan.RoomUser]bool{}, map[plan.RoomUser]bool{}, map[plan.RoomUser]bool{}
 	for k := range st.Members.All() {
 		gotM[k] = true
 	}
@@ -295,7 +296,7 @@ func testDeletePending(t *testing.T, open func(*testing.T) Store) {
 	seed(t, s)
 	must(t, "DeletePending", s.DeletePending(t.Context(), roomA, alice))
 	must(t, "DeletePending of a missing row", s.DeletePending(t.Context(), roomA, alice))
-	all := []syncer.RoomUser{key(roomA, alice), key(roomA, bob), key(roomB, alice), key(roomB, bob)}
+	all := []plan.RoomUser{key(roomA, alice), key(roomA, bob), key(roomB, alice), key(roomB, bob)}
 	checkKeys(t, load(t, s), all, all[1:])
 }
 
@@ -304,7 +305,7 @@ func testForgetMember(t *testing.T, open func(*testing.T) Store) {
 	seed(t, s)
 	must(t, "ForgetMember", s.ForgetMember(t.Context(), roomA, alice))
 	must(t, "ForgetMember of a missing member", s.ForgetMember(t.Context(), roomA, alice))
-	rest := []syncer.RoomUser{key(roomA, bob), key(roomB, alice), key(roomB, bob)}
+	rest := []plan.RoomUser{key(roomA, bob), key(roomB, alice), key(roomB, bob)}
 	checkKeys(t, load(t, s), rest, rest)
 	if rs, err := s.Removals(t.Context(), 10); err != nil || len(rs) != 0 {
 		t.Errorf("ForgetMember wrote history: %+v, %v", rs, err)
@@ -314,13 +315,13 @@ func testForgetMember(t *testing.T, open func(*testing.T) Store) {
 func testRecordRemoval(t *testing.T, open func(*testing.T) Store) {
 	s := open(t)
 	seed(t, s)
-	r := syncer.Removal{Room: roomB, User: bob, Action: syncer.RemoveBan, Reason: "no longer in Authentik group staff", At: base().Add(2 * time.Hour)}
+	r := plan.Removal{Room: roomB, User: bob, Action: plan.RemoveBan, Reason: "no longer in Authentik group staff", At: base().Add(2 * time.Hour)}
 	must(t, "RecordRemoval", s.RecordRemoval(t.Context(), r))
-	rest := []syncer.RoomUser{key(roomA, alice), key(roomA, bob), key(roomB, alice)}
+	rest := []plan.RoomUser{key(roomA, alice), key(roomA, bob), key(roomB, alice)}
 	checkKeys(t, load(t, s), rest, rest)
 	rs, err := s.Removals(t.Context(), 10)
 	must(t, "Removals", err)
-	checkRemovals(t, rs, []syncer.Removal{r})
+	checkRemovals(t, rs, []plan.Removal{r})
 }
 
 // testRecentRemovals: LoadState returns the removals of the last day whose replaced membership
@@ -329,20 +330,20 @@ func testRecentRemovals(t *testing.T, open func(*testing.T) Store) {
 	s := open(t)
 	seed(t, s)
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	replaced := syncer.RoomMember{Membership: syncer.MembershipInvite, Sender: "@bot:example.org", Since: now.Add(-3 * time.Hour).Add(123 * time.Millisecond)}
-	rm := func(r id.RoomID, u id.UserID, at time.Time, replaced syncer.RoomMember) syncer.Removal {
-		return syncer.Removal{Room: r, User: u, Action: syncer.RemoveKick, Reason: "left at " + at.String(), At: at, Replaced: replaced}
+	replaced := plan.RoomMember{Membership: plan.MembershipInvite, Sender: "@bot:example.org", Since: now.Add(-3 * time.Hour).Add(123 * time.Millisecond)}
+	rm := func(r id.RoomID, u id.UserID, at time.Time, replaced plan.RoomMember) plan.Removal {
+		return plan.Removal{Room: r, User: u, Action: plan.RemoveKick, Reason: "left at " + at.String(), At: at, Replaced: replaced}
 	}
 	older := rm(roomA, alice, now.Add(-2*time.Hour), replaced)
-	newer := rm(roomA, alice, now.Add(-time.Hour), syncer.RoomMember{Membership: syncer.MembershipJoin, Sender: alice, Since: now.Add(-90 * time.Minute)})
-	unknown := rm(roomA, bob, now.Add(-time.Hour), syncer.RoomMember{})
-	stale := rm(roomB, alice, now.Add(-syncer.RecentRemovals-time.Hour), replaced)
+	newer := rm(roomA, alice, now.Add(-time.Hour), plan.RoomMember{Membership: plan.MembershipJoin, Sender: alice, Since: now.Add(-90 * time.Minute)})
+	unknown := rm(roomA, bob, now.Add(-time.Hour), plan.RoomMember{})
+	stale := rm(roomB, alice, now.Add(-plan.RecentRemovals-time.Hour), replaced)
 	other := rm(roomB, bob, now.Add(-time.Minute), replaced)
-	for _, r := range []syncer.Removal{newer, older, unknown, stale, other} {
+	for _, r := range []plan.Removal{newer, older, unknown, stale, other} {
 		must(t, "RecordRemoval", s.RecordRemoval(t.Context(), r))
 	}
 	got := load(t, s).Removals
-	want := map[syncer.RoomUser]syncer.Removal{key(roomA, alice): newer, key(roomB, bob): other}
+	want := map[plan.RoomUser]plan.Removal{key(roomA, alice): newer, key(roomB, bob): other}
 	if len(got) != len(want) {
 		t.Fatalf("recent removals: got %+v, want %+v", got, want)
 	}
@@ -357,21 +358,21 @@ func testRecentRemovals(t *testing.T, open func(*testing.T) Store) {
 
 func testRemovalsOrder(t *testing.T, open func(*testing.T) Store) {
 	s := open(t)
-	rm := func(u id.UserID, at time.Time) syncer.Removal {
-		return syncer.Removal{Room: roomA, User: u, Action: syncer.RemoveKick, Reason: "left " + string(u), At: at}
+	rm := func(u id.UserID, at time.Time) plan.Removal {
+		return plan.Removal{Room: roomA, User: u, Action: plan.RemoveKick, Reason: "left " + string(u), At: at}
 	}
 	middle, oldest, newest := rm(alice, base().Add(time.Hour)), rm(bob, base()), rm("@carol:example.org", base().Add(2*time.Hour))
 	sameInstant := rm("@dave:example.org", base().Add(2*time.Hour))
-	for _, r := range []syncer.Removal{middle, oldest, newest, sameInstant} {
+	for _, r := range []plan.Removal{middle, oldest, newest, sameInstant} {
 		must(t, "RecordRemoval", s.RecordRemoval(t.Context(), r))
 	}
 	tests := []struct {
 		limit int
-		want  []syncer.Removal
+		want  []plan.Removal
 	}{
-		{1, []syncer.Removal{sameInstant}},
-		{3, []syncer.Removal{sameInstant, newest, middle}},
-		{10, []syncer.Removal{sameInstant, newest, middle, oldest}},
+		{1, []plan.Removal{sameInstant}},
+		{3, []plan.Removal{sameInstant, newest, middle}},
+		{10, []plan.Removal{sameInstant, newest, middle, oldest}},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint("limit ", tc.limit), func(t *testing.T) {
@@ -420,7 +421,7 @@ func testReopen(t *testing.T, open func(*testing.T) Store) {
 	ctx := t.Context()
 	m := member(roomA, alice, base(), time.Time{})
 	p := pending(roomA, alice, base().Add(24*time.Hour), "no longer in Authentik group staff")
-	r := syncer.Removal{Room: roomB, User: bob, Action: syncer.RemoveKick, Reason: "gone", At: base()}
+	r := plan.Removal{Room: roomB, User: bob, Action: plan.RemoveKick, Reason: "gone", At: base()}
 	must(t, "PutMember", s.PutMember(ctx, m))
 	must(t, "PutPending", s.PutPending(ctx, p))
 	must(t, "RecordRemoval", s.RecordRemoval(ctx, r))
@@ -430,12 +431,12 @@ func testReopen(t *testing.T, open func(*testing.T) Store) {
 
 	s = open(t)
 	st := load(t, s)
-	checkKeys(t, st, []syncer.RoomUser{key(roomA, alice)}, []syncer.RoomUser{key(roomA, alice)})
+	checkKeys(t, st, []plan.RoomUser{key(roomA, alice)}, []plan.RoomUser{key(roomA, alice)})
 	checkMember(t, st.Members.Get(key(roomA, alice)), m)
 	checkPending(t, st.Pending[key(roomA, alice)], p)
 	rs, err := s.Removals(ctx, 10)
 	must(t, "Removals", err)
-	checkRemovals(t, rs, []syncer.Removal{r})
+	checkRemovals(t, rs, []plan.Removal{r})
 	first, err := s.MarkMissingAccount(ctx, bob)
 	must(t, "MarkMissingAccount", err)
 	if first {

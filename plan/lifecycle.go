@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"fmt"
@@ -40,7 +40,7 @@ type DeactivationPolicy struct {
 }
 
 // acts reports whether deactivations change anything the bot does.
-func (d DeactivationPolicy) acts() bool { return !d.AfterGrace || d.LockAfter != nil || d.Logout }
+func (d DeactivationPolicy) Acts() bool { return !d.AfterGrace || d.LockAfter != nil || d.Logout }
 
 // AccountStatus is what a direct lookup of one account said this cycle.
 type AccountStatus int
@@ -160,14 +160,14 @@ func (a EndSessions) Why() string        { return a.Reason }
 // the removals, so that a user is out of the rooms before their account is touched.
 const phaseAccount = phaseRemove + 1
 
-func (TrackDeactivation) phase() int  { return phaseState }
-func (ForgetDeactivation) phase() int { return phaseState }
-func (LockAccount) phase() int        { return phaseAccount }
-func (UnlockAccount) phase() int      { return phaseAccount }
-func (EndSessions) phase() int        { return phaseAccount }
+func (TrackDeactivation) Phase() int  { return PhaseState }
+func (ForgetDeactivation) Phase() int { return PhaseState }
+func (LockAccount) Phase() int        { return phaseAccount }
+func (UnlockAccount) Phase() int      { return phaseAccount }
+func (EndSessions) Phase() int        { return phaseAccount }
 
 // lifecycleAction marks the actions applied by applyLifecycle.
-type lifecycleAction interface {
+type LifecycleAction interface {
 	Action
 	isLifecycle()
 }
@@ -181,7 +181,7 @@ func (EndSessions) isLifecycle()        {}
 // IsAccountWrite reports whether an action changes a Matrix account (a lock, a logout, a
 // profile) rather than a room. Such writes do not count towards a homeserver outage: they fail
 // for reasons of their own (the bot not a server admin) that say nothing about the rooms.
-func IsAccountWrite(a Action) bool { return a.phase() == phaseAccount }
+func IsAccountWrite(a Action) bool { return a.Phase() == phaseAccount }
 
 // heldWithRemovals reports whether an action waits, like the removals, when the mass-removal
 // guard holds a cycle: if Authentik suddenly showed most users deactivated, neither their
@@ -197,7 +197,7 @@ func heldWithRemovals(a Action) bool {
 // laneOf is the key that serialises an action's writes when a phase runs concurrently: its
 // room, or, for an account write, its user, so that accounts are worked on in parallel while
 // one user's writes keep their order.
-func laneOf(act Action) id.RoomID {
+func LaneOf(act Action) id.RoomID {
 	t := act.Target()
 	if t.Room == "" && t.User != "" {
 		return id.RoomID("\x00" + string(t.User))
@@ -282,7 +282,7 @@ func (p *Plan) planLifecycleRemoval(policy Policy, room id.RoomID, u id.UserID, 
 		if !isPending || pending.Reason != reason || pending.DueAt.After(now) {
 			p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now, Reason: reason})
 		}
-		p.removeNow(policy, room, u, rule.action, reason, rs)
+		p.removeNow(policy, room, u, rule.Action, reason, rs)
 		return true
 	}
 	if !isPending || !isLifecycleReason(pending.Reason) {
@@ -298,7 +298,7 @@ func (p *Plan) planLifecycleRemoval(policy Policy, room id.RoomID, u id.UserID, 
 	if now.Before(due) {
 		return true
 	}
-	p.removeNow(policy, room, u, rule.action, pending.Reason, rs)
+	p.removeNow(policy, room, u, rule.Action, pending.Reason, rs)
 	return true
 }
 
@@ -310,7 +310,7 @@ func (p *Plan) planAccounts(policy Policy, state State, now time.Time) {
 	for u := range v.records {
 		users[u] = true
 	}
-	if policy.Deactivated.acts() {
+	if policy.Deactivated.Acts() {
 		for u, s := range v.acc.Confirmed {
 			if (s == AccountInactive || s == AccountGone) && managedAnywhere(state, u) {
 				users[u] = true
@@ -397,8 +397,8 @@ func (p *Plan) planAccount(policy Policy, u id.UserID, now time.Time) {
 // known holds the source IDs of the users the last full cycle saw in a group (a user who has
 // just left every group is found there). A user with no source ID is not looked up: their
 // status stays unknown, and they take the grace period.
-func accountLookups(policy Policy, obs Observed, state State, known map[id.UserID]DirectoryAccount) map[id.UserID]DirectoryAccount {
-	acts := policy.Deactivated.acts()
+func AccountLookups(policy Policy, obs Observed, state State, known map[id.UserID]DirectoryAccount) map[id.UserID]DirectoryAccount {
+	acts := policy.Deactivated.Acts()
 	if !acts && len(state.Accounts) == 0 {
 		return nil
 	}
@@ -438,10 +438,10 @@ func accountLookups(policy Policy, obs Observed, state State, known map[id.UserI
 			}
 		}
 		inRoom := map[id.UserID]bool{}
-		for _, rp := range roomsOf(policy) {
+		for _, rp := range RoomsOf(policy) {
 			clear(inRoom)
 			complete := true
-			for _, g := range rp.groups {
+			for _, g := range rp.Groups {
 				gm, ok := obs.Groups[g]
 				complete = complete && ok && gm.Known()
 				for _, m := range gm.Members {
@@ -451,11 +451,11 @@ func accountLookups(policy Policy, obs Observed, state State, known map[id.UserI
 			if !complete {
 				continue // nobody is removed from this room this cycle: nothing to look up for it
 			}
-			for u := range state.Members.Users(rp.room) {
-				if inRoom[u] || state.Members.Get(RoomUser{rp.room, u}).DesiredSince.IsZero() {
+			for u := range state.Members.Users(rp.Room) {
+				if inRoom[u] || state.Members.Get(RoomUser{rp.Room, u}).DesiredSince.IsZero() {
 					continue
 				}
-				if _, exempt := state.exemption(rp.room, u); exempt {
+				if _, exempt := state.exemption(rp.Room, u); exempt {
 					continue // never removed, so never scheduled: whether the account exists does not matter
 				}
 				add(u)
@@ -483,7 +483,7 @@ func accountLookups(policy Policy, obs Observed, state State, known map[id.UserI
 
 // sourceIDsOf collects the source ID of every group member, for the next cycle's lookups of
 // those who will have left (see accountLookups); into is cleared and reused.
-func sourceIDsOf(groups map[string]GroupMembers, into map[id.UserID]DirectoryAccount) map[id.UserID]DirectoryAccount {
+func SourceIDsOf(groups map[string]GroupMembers, into map[id.UserID]DirectoryAccount) map[id.UserID]DirectoryAccount {
 	if into == nil {
 		into = map[id.UserID]DirectoryAccount{}
 	}

@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"time"
@@ -68,7 +68,7 @@ type EndExemption struct {
 func (a EndExemption) Target() RoomUser { return RoomUser{a.Room, a.User} }
 func (EndExemption) Kind() string       { return "end_exemption" }
 func (a EndExemption) Why() string      { return a.Reason }
-func (EndExemption) phase() int         { return phaseState }
+func (EndExemption) Phase() int         { return PhaseState }
 
 // AuditEntry is one line of the audit log: something the bot did or an admin ordered.
 type AuditEntry struct {

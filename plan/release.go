@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"slices"
@@ -24,7 +24,7 @@ type ReleasedRoom struct {
 
 // releasedRooms lists the rooms with stored state that no mapping of policy covers, with what
 // was last known of their mappings.
-func releasedRooms(policy Policy, state State, known map[id.RoomID]RoomRecord) []ReleasedRoom {
+func ReleasedRooms(policy Policy, state State, known map[id.RoomID]RoomRecord) []ReleasedRoom {
 	mapped := map[id.RoomID]bool{}
 	for _, m := range policy.Mappings {
 		mapped[m.Room] = true
@@ -148,10 +148,10 @@ func (p *Plan) removeNow(policy Policy, room id.RoomID, u id.UserID, action Remo
 		p.warn(room, u, "not removed: the bot's power level %d is below the %s level %d", botLevel, action, needed)
 		return
 	}
-	if p.replaced == nil {
-		p.replaced = map[RoomUser]RoomMember{}
+	if p.Replaced == nil {
+		p.Replaced = map[RoomUser]RoomMember{}
 	}
-	p.replaced[RoomUser{room, u}] = rs.Members.Get(u)
+	p.Replaced[RoomUser{room, u}] = rs.Members.Get(u)
 	if action == RemoveBan {
 		p.Actions = append(p.Actions, Ban{Room: room, User: u, Reason: reason})
 		return

@@ -1,4 +1,4 @@
-package sync
+package plan
 
 // Provenance says, for a group with subgroups, through which subgroup each of its members is in
 // it: Of(i) for Members[i]. It is kept small because a mapped group may have tens of thousands

@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import "time"
 
@@ -16,13 +16,13 @@ type RecordDoneRemoval struct {
 func (a RecordDoneRemoval) Target() RoomUser { return RoomUser{a.Removal.Room, a.Removal.User} }
 func (RecordDoneRemoval) Kind() string       { return "record_removal" }
 func (a RecordDoneRemoval) Why() string      { return a.Removal.Reason }
-func (RecordDoneRemoval) phase() int         { return phaseState }
+func (RecordDoneRemoval) Phase() int         { return PhaseState }
 
 // removalAlreadyDone recognises a due pending removal that the bot itself already carried out:
 // the user's membership is leave or ban, set by the bot, no earlier than the removal was
 // scheduled. Any other departure (the user left, a moderator kicked them) is not the bot's
 // removal and is forgotten, not recorded.
-func removalAlreadyDone(policy Policy, key RoomUser, mem RoomMember, state State, now time.Time) (RecordDoneRemoval, bool) {
+func RemovalAlreadyDone(policy Policy, key RoomUser, mem RoomMember, state State, now time.Time) (RecordDoneRemoval, bool) {
 	pending, ok := state.Pending[key]
 	if !ok || key.User == policy.Bot || mem.Sender != policy.Bot || now.Before(pending.DueAt) {
 		return RecordDoneRemoval{}, false

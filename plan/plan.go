@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"cmp"
@@ -23,7 +23,7 @@ type Plan struct {
 	lifecycle lifecycleView
 	// replaced holds, for each kick and ban, the membership it replaces, which the removal's
 	// record keeps (see planUndone): the room states are dropped before the plan is applied.
-	replaced map[RoomUser]RoomMember
+	Replaced map[RoomUser]RoomMember
 }
 
 // Warning is something the planner chose not to do, and why.
@@ -55,8 +55,8 @@ type desire struct {
 
 // roomPolicy is the part of the policy about one room.
 type roomPolicy struct {
-	room   id.RoomID
-	groups []string // every group mapped to the room, sorted
+	Room   id.RoomID
+	Groups []string // every group mapped to the room, sorted
 }
 
 // MakePlan compares the desired membership (groups), the actual one (rooms) and the stored state,
@@ -64,7 +64,7 @@ type roomPolicy struct {
 func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
 	p := Plan{Warnings: slices.Clone(obs.Notes), lifecycle: newLifecycleView(obs, state)}
 	var sc scratch
-	for _, rp := range roomsOf(policy) {
+	for _, rp := range RoomsOf(policy) {
 		p.planRoom(policy, rp, obs, state, now, &sc)
 	}
 	for _, rel := range policy.Released {
@@ -75,7 +75,7 @@ func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
 	p.planProfiles(policy, obs, state)
 	p.lifecycle = lifecycleView{}
 	slices.SortStableFunc(p.Actions, func(a, b Action) int {
-		if c := cmp.Compare(a.phase(), b.phase()); c != 0 {
+		if c := cmp.Compare(a.Phase(), b.Phase()); c != 0 {
 			return c
 		}
 		ta, tb := a.Target(), b.Target()
@@ -87,25 +87,25 @@ func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
 	return p
 }
 
-func roomsOf(policy Policy) []roomPolicy {
+func RoomsOf(policy Policy) []roomPolicy {
 	byRoom := map[id.RoomID]*roomPolicy{}
 	var order []id.RoomID
 	for _, m := range policy.Mappings {
 		rp, ok := byRoom[m.Room]
 		if !ok {
-			rp = &roomPolicy{room: m.Room}
+			rp = &roomPolicy{Room: m.Room}
 			byRoom[m.Room] = rp
 			order = append(order, m.Room)
 		}
-		if !slices.Contains(rp.groups, m.Group) {
-			rp.groups = append(rp.groups, m.Group)
+		if !slices.Contains(rp.Groups, m.Group) {
+			rp.Groups = append(rp.Groups, m.Group)
 		}
 	}
 	slices.Sort(order)
 	out := make([]roomPolicy, 0, len(order))
 	for _, r := range order {
 		rp := byRoom[r]
-		slices.Sort(rp.groups)
+		slices.Sort(rp.Groups)
 		out = append(out, *rp)
 	}
 	return out
@@ -138,7 +138,7 @@ func (sc *scratch) reset(n int) {
 }
 
 func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State, now time.Time, sc *scratch) {
-	room := rp.room
+	room := rp.Room
 	n := 0
 	for _, m := range policy.Mappings {
 		if m.Room == room {
@@ -300,11 +300,11 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 }
 
 func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomState, botLevel int, state State, now time.Time) {
-	room := rp.room
+	room := rp.Room
 	key := RoomUser{room, u}
 	mem := rs.Members.Get(u)
 	if u == policy.Bot || (mem.Membership != MembershipJoin && mem.Membership != MembershipInvite) {
-		if done, ok := removalAlreadyDone(policy, key, mem, state, now); ok {
+		if done, ok := RemovalAlreadyDone(policy, key, mem, state, now); ok {
 			p.Actions = append(p.Actions, done)
 			return
 		}
@@ -317,9 +317,9 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 		}
 		return
 	}
-	groups := strings.Join(rp.groups, ", ")
+	groups := strings.Join(rp.Groups, ", ")
 	reason := "no longer in Authentik group " + groups
-	if len(rp.groups) > 1 {
+	if len(rp.Groups) > 1 {
 		reason = "no longer in any of the Authentik groups " + groups
 	}
 	rec := state.Members.Get(key)
@@ -327,7 +327,7 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 		rec.DesiredSince = time.Time{}
 		p.Actions = append(p.Actions, NewTrackMember(rec, reason))
 	}
-	rule := ruleFor(policy, room)
+	rule := RuleFor(policy, room)
 	pending, ok := state.Pending[key]
 	if rule.never {
 		if ok {
@@ -359,7 +359,7 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 	if now.Before(pending.DueAt) {
 		return
 	}
-	p.removeNow(policy, room, u, rule.action, pending.Reason, rs)
+	p.removeNow(policy, room, u, rule.Action, pending.Reason, rs)
 }
 
 // restartGrace restarts the grace period of the room's pending removals for leaving a group
@@ -368,7 +368,7 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 // planDesired; a lifecycle removal rests on a direct lookup of the account, not on the groups;
 // a removal already awaiting a read is written once, not once a cycle of an outage.
 func (p *Plan) restartGrace(policy Policy, room id.RoomID, desired map[id.UserID]*desire, state State, now time.Time) {
-	due := now.Add(ruleFor(policy, room).grace)
+	due := now.Add(RuleFor(policy, room).grace)
 	var users []id.UserID
 	for key, pending := range state.Pending {
 		if key.Room == room && desired[key.User] == nil && !isLifecycleReason(pending.Reason) && !pending.AwaitingRead {

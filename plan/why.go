@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"fmt"
@@ -114,17 +114,17 @@ func (r RoomWhy) Headline(now time.Time) string {
 	case r.At.IsZero():
 		return s
 	case r.Verdict == VerdictWillRemove && r.At.After(now):
-		return s + " at " + whyTime(r.At) + " (in " + r.At.Sub(now).Round(time.Minute).String() + ")"
+		return s + " at " + WhyTime(r.At) + " (in " + r.At.Sub(now).Round(time.Minute).String() + ")"
 	case r.Verdict == VerdictWillRemove: // a grace period of 0: the cycle after the next
-		return s + " at " + whyTime(r.At)
+		return s + " at " + WhyTime(r.At)
 	case r.At.After(now):
-		return s + " due " + whyTime(r.At) + " (in " + r.At.Sub(now).Round(time.Minute).String() + ")"
+		return s + " due " + WhyTime(r.At) + " (in " + r.At.Sub(now).Round(time.Minute).String() + ")"
 	default:
-		return s + " due " + whyTime(r.At) + " (overdue)"
+		return s + " due " + WhyTime(r.At) + " (overdue)"
 	}
 }
 
-func whyTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+func WhyTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 // WhyInput is what Explain works from: the plan the next cycle would carry out and everything it
 // was made from.
@@ -164,17 +164,17 @@ func Explain(in WhyInput) Why {
 		}
 	}
 	acts, warns := planAbout(in.Plan, u)
-	rooms := roomsOf(in.Policy)
+	rooms := RoomsOf(in.Policy)
 	for _, rp := range rooms {
-		if in.Room == "" || rp.room == in.Room {
-			w.Rooms = append(w.Rooms, explainRoom(in, rp, false, acts[rp.room], warns[rp.room]))
+		if in.Room == "" || rp.Room == in.Room {
+			w.Rooms = append(w.Rooms, explainRoom(in, rp, false, acts[rp.Room], warns[rp.Room]))
 		}
 	}
 	for _, rel := range in.Policy.Released {
 		_, pending := in.State.Pending[RoomUser{rel.Room, u}]
 		_, tracked := in.State.Members.Lookup(RoomUser{rel.Room, u})
 		if (in.Room == "" && (pending || tracked)) || rel.Room == in.Room {
-			w.Rooms = append(w.Rooms, explainRoom(in, roomPolicy{room: rel.Room, groups: rel.Groups}, true, acts[rel.Room], warns[rel.Room]))
+			w.Rooms = append(w.Rooms, explainRoom(in, roomPolicy{Room: rel.Room, Groups: rel.Groups}, true, acts[rel.Room], warns[rel.Room]))
 		}
 	}
 	w.Account = explainAccount(in, acts[""], warns[""])
@@ -218,7 +218,7 @@ func planAbout(plan Plan, u id.UserID) (map[id.RoomID][]Action, map[id.RoomID][]
 }
 
 func explainRoom(in WhyInput, rp roomPolicy, released bool, acts []Action, warns []Warning) RoomWhy {
-	u, room, policy := in.User, rp.room, in.Policy
+	u, room, policy := in.User, rp.Room, in.Policy
 	key := RoomUser{room, u}
 	rw := RoomWhy{Room: room, Released: released}
 	var reasons []string
@@ -252,8 +252,8 @@ func explainRoom(in WhyInput, rp roomPolicy, released bool, acts []Action, warns
 	slices.SortFunc(rw.Groups, func(a, b GroupWhy) int { return strings.Compare(a.Group, b.Group) })
 	if released {
 		add("released: no mapping covers the room any more; nobody is added or newly scheduled for removal here")
-		if back, _ := inAnyGroup(in.Observed, rp.groups, u); back {
-			add("back in Authentik group %s, a group of the room when it was mapped", strings.Join(rp.groups, ", "))
+		if back, _ := inAnyGroup(in.Observed, rp.Groups, u); back {
+			add("back in Authentik group %s, a group of the room when it was mapped", strings.Join(rp.Groups, ", "))
 		}
 	} else if len(rw.Groups) == 0 && len(notIn) > 0 {
 		slices.Sort(notIn)
@@ -275,7 +275,7 @@ func explainRoom(in WhyInput, rp roomPolicy, released bool, acts []Action, warns
 	rec, managed := in.State.Members.Lookup(key)
 	pending, isPending := in.State.Pending[key]
 	exemption, exempt := in.State.exemption(room, u)
-	rule := ruleFor(policy, room)
+	rule := RuleFor(policy, room)
 	if len(rw.Groups) == 0 && present && (mem.Membership == MembershipJoin || mem.Membership == MembershipInvite) {
 		if managed {
 			add("managed: the bot saw them in the room's groups before, so it removes them once they are out")
@@ -284,10 +284,10 @@ func explainRoom(in WhyInput, rp roomPolicy, released bool, acts []Action, warns
 		}
 	}
 	if managed && !rec.AddedAt.IsZero() {
-		add("added by the bot at %s", whyTime(rec.AddedAt))
+		add("added by the bot at %s", WhyTime(rec.AddedAt))
 	}
 	if isPending {
-		add("pending removal due %s: %s", whyTime(pending.DueAt), pending.Reason)
+		add("pending removal due %s: %s", WhyTime(pending.DueAt), pending.Reason)
 	}
 	if exempt {
 		scope := "in every room"
@@ -397,17 +397,17 @@ func explainAccount(in WhyInput, acts []Action, warns []Warning) []string {
 		if rec.Deleted {
 			what = "deleted"
 		}
-		out = append(out, fmt.Sprintf("seen %s in Authentik since %s", what, whyTime(rec.DeactivatedAt)))
+		out = append(out, fmt.Sprintf("seen %s in Authentik since %s", what, WhyTime(rec.DeactivatedAt)))
 		switch {
 		case !rec.LockedAt.IsZero() && rec.LockedByBot:
-			out = append(out, "locked by the bot at "+whyTime(rec.LockedAt)+"; unlocked when active again")
+			out = append(out, "locked by the bot at "+WhyTime(rec.LockedAt)+"; unlocked when active again")
 		case !rec.LockedAt.IsZero():
-			out = append(out, "found locked by someone else at "+whyTime(rec.LockedAt)+"; the bot never unlocks it")
+			out = append(out, "found locked by someone else at "+WhyTime(rec.LockedAt)+"; the bot never unlocks it")
 		case rec.LockedByBot:
 			out = append(out, "a lock by the bot was started but not confirmed done")
 		}
 		if !rec.LoggedOutAt.IsZero() {
-			out = append(out, "every session ended by the bot at "+whyTime(rec.LoggedOutAt))
+			out = append(out, "every session ended by the bot at "+WhyTime(rec.LoggedOutAt))
 		}
 	}
 	for _, a := range acts {
@@ -444,9 +444,9 @@ func powerReasons(in WhyInput, room id.RoomID, groups []GroupWhy, ro RoomObserva
 		out = append(out, s)
 	}
 	if g, ok := in.State.Grants[RoomUser{room, in.User}]; ok {
-		s := fmt.Sprintf("power level %d set by the bot at %s", g.Level, whyTime(g.GrantedAt))
+		s := fmt.Sprintf("power level %d set by the bot at %s", g.Level, WhyTime(g.GrantedAt))
 		if !g.DemoteAt.IsZero() {
-			s += fmt.Sprintf("; back to the room default due %s (out of every group that gives it)", whyTime(g.DemoteAt))
+			s += fmt.Sprintf("; back to the room default due %s (out of every group that gives it)", WhyTime(g.DemoteAt))
 		}
 		out = append(out, s)
 	}
@@ -519,7 +519,7 @@ func (w Why) Summary(now time.Time) WhySummary {
 		s.Account = WhyBlock{Title: "Matrix account:", Lines: w.Account}
 	}
 	if e := w.LastAction; e != nil {
-		line := "Last action: " + whyTime(e.At) + " " + e.Actor + ": " + e.Command
+		line := "Last action: " + WhyTime(e.At) + " " + e.Actor + ": " + e.Command
 		if e.Room != "" {
 			line += " in " + string(e.Room)
 		}

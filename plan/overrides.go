@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"time"
@@ -20,7 +20,7 @@ type MappingOverrides struct {
 // say.
 type removalRule struct {
 	grace  time.Duration
-	action RemoveAction
+	Action RemoveAction
 	// never is set when a mapping of the room is invite-only: nobody is removed from it.
 	never bool
 	// neverBecause names the group of that mapping, for the reason shown to operators.
@@ -31,7 +31,7 @@ type removalRule struct {
 // choice wins, because a room shared by several groups should not lose people faster than any
 // one of its mappings asked for: the longest grace period, kick over ban (RoomRemoval), and one
 // invite-only mapping keeps everybody.
-func ruleFor(policy Policy, room id.RoomID) removalRule {
+func RuleFor(policy Policy, room id.RoomID) removalRule {
 	r := removalRule{grace: policy.GracePeriod}
 	var overrides []MappingOverrides
 	for _, m := range policy.Mappings {
@@ -52,7 +52,7 @@ func ruleFor(policy Policy, room id.RoomID) removalRule {
 		}
 		overrides = append(overrides, m.MappingOverrides)
 	}
-	r.action, _ = RoomRemoval(policy.RemoveAction, overrides)
+	r.Action, _ = RoomRemoval(policy.RemoveAction, overrides)
 	return r
 }
 

@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"fmt"
@@ -16,13 +16,13 @@ type Action interface {
 	// Why is the reason, in words an operator understands.
 	Why() string
 	// phase orders actions: state bookkeeping first, then additions, then removals.
-	phase() int
+	Phase() int
 }
 
 // Phases, in the order a plan is applied.
 const (
-	phaseState = iota
-	phaseAdd
+	PhaseState = iota
+	PhaseAdd
 	phaseRemove
 )
 
@@ -151,22 +151,22 @@ func (a Unban) Why() string           { return a.Reason }
 func (a Kick) Why() string            { return a.Reason }
 func (a Ban) Why() string             { return a.Reason }
 
-func (TrackMember) phase() int     { return phaseState }
-func (ForgetMember) phase() int    { return phaseState }
-func (ScheduleRemoval) phase() int { return phaseState }
-func (CancelRemoval) phase() int   { return phaseState }
-func (RestartGrace) phase() int    { return phaseState }
-func (Unban) phase() int           { return phaseAdd }
-func (Invite) phase() int          { return phaseAdd }
-func (ForceJoin) phase() int       { return phaseAdd }
-func (Kick) phase() int            { return phaseRemove }
-func (Ban) phase() int             { return phaseRemove }
+func (TrackMember) Phase() int     { return PhaseState }
+func (ForgetMember) Phase() int    { return PhaseState }
+func (ScheduleRemoval) Phase() int { return PhaseState }
+func (CancelRemoval) Phase() int   { return PhaseState }
+func (RestartGrace) Phase() int    { return PhaseState }
+func (Unban) Phase() int           { return PhaseAdd }
+func (Invite) Phase() int          { return PhaseAdd }
+func (ForceJoin) Phase() int       { return PhaseAdd }
+func (Kick) Phase() int            { return phaseRemove }
+func (Ban) Phase() int             { return phaseRemove }
 
 // IsMatrixWrite reports whether an action changes a room (as opposed to the bot's own state).
-func IsMatrixWrite(a Action) bool { return a.phase() != phaseState }
+func IsMatrixWrite(a Action) bool { return a.Phase() != PhaseState }
 
 // IsRemoval reports whether an action removes someone from a room.
-func IsRemoval(a Action) bool { return a.phase() == phaseRemove }
+func IsRemoval(a Action) bool { return a.Phase() == phaseRemove }
 
 // Describe renders an action as one line for logs and the plan subcommand.
 func Describe(a Action) string {
@@ -182,7 +182,7 @@ func Describe(a Action) string {
 		return fmt.Sprintf("%s in %s: %s", a.Kind(), t.Room, a.Reason)
 	case SetProfile:
 		return fmt.Sprintf("%s %s to %q: %s", a.Kind(), t.User, a.Value, a.Reason)
-	case lifecycleAction:
+	case LifecycleAction:
 		return fmt.Sprintf("%s %s: %s", a.Kind(), t.User, a.Why())
 	default:
 		return fmt.Sprintf("%s %s in %s: %s", a.Kind(), t.User, t.Room, a.Why())
@@ -200,7 +200,7 @@ type SkippedAction struct {
 }
 
 // addTargets returns the users the actions invite or join, by room.
-func addTargets(actions []Action) map[RoomUser]bool {
+func AddTargets(actions []Action) map[RoomUser]bool {
 	out := map[RoomUser]bool{}
 	for _, act := range actions {
 		switch act.(type) {

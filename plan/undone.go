@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"fmt"
@@ -21,7 +21,7 @@ import (
 // cycle (planRoom returns before this otherwise), the user is in none of them, is not managed
 // again, exempt or protected, and the room's mappings still remove people.
 func (p *Plan) planUndone(policy Policy, rp roomPolicy, desired map[id.UserID]*desire, rs RoomState, state State) {
-	room := rp.room
+	room := rp.Room
 	var users []id.UserID
 	for key := range state.Removals {
 		if key.Room == room {
@@ -41,12 +41,12 @@ func (p *Plan) planUndone(policy Policy, rp roomPolicy, desired map[id.UserID]*d
 		if _, exempt := state.exemption(room, u); exempt {
 			continue
 		}
-		rule := ruleFor(policy, room)
+		rule := RuleFor(policy, room)
 		if rule.never {
 			continue
 		}
 		reason := fmt.Sprintf("%s (again: the homeserver undid the %s of %s)", rem.Reason, rem.Action, rem.At.UTC().Format(time.RFC3339))
-		p.removeNow(policy, room, u, rule.action, reason, rs)
+		p.removeNow(policy, room, u, rule.Action, reason, rs)
 	}
 }
 

@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"errors"
@@ -568,7 +568,7 @@ func TestAccountLookups(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := accountLookups(tc.policy, tc.obs, tc.state, tc.known); !reflect.DeepEqual(got, tc.want) {
+			if got := AccountLookups(tc.policy, tc.obs, tc.state, tc.known); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("lookups %v, want %v", got, tc.want)
 			}
 		})

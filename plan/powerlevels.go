@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"fmt"
@@ -80,13 +80,13 @@ func (a ForgetPowerGrant) Why() string { return a.Reason }
 
 // A power-level change is not an addition, but it must not wait for removals (and their backup)
 // nor be counted with them by the mass-removal guard.
-func (SetPowerLevels) phase() int   { return phaseAdd }
-func (ScheduleDemotion) phase() int { return phaseState }
-func (CancelDemotion) phase() int   { return phaseState }
-func (ForgetPowerGrant) phase() int { return phaseState }
+func (SetPowerLevels) Phase() int   { return PhaseAdd }
+func (ScheduleDemotion) Phase() int { return PhaseState }
+func (CancelDemotion) Phase() int   { return PhaseState }
+func (ForgetPowerGrant) Phase() int { return PhaseState }
 
 // powerAction marks the actions applied by applyPower.
-type powerAction interface {
+type PowerAction interface {
 	Action
 	isPower()
 }
@@ -97,7 +97,7 @@ func (CancelDemotion) isPower()   {}
 func (ForgetPowerGrant) isPower() {}
 
 // describeChanges renders a change list as "@a 0→50, @b 50→0".
-func describeChanges(changes []LevelChange) string {
+func DescribeChanges(changes []LevelChange) string {
 	parts := make([]string, 0, len(changes))
 	for _, c := range changes {
 		parts = append(parts, fmt.Sprintf("%s %d→%d", c.User, c.From, c.To))
@@ -114,7 +114,7 @@ func (p *Plan) planPower(policy Policy, obs Observed, state State, now time.Time
 	if len(state.Grants) == 0 && !slices.ContainsFunc(policy.Mappings, func(m Mapping) bool { return m.PowerLevel > 0 }) {
 		return
 	}
-	adding := addTargets(p.Actions)
+	adding := AddTargets(p.Actions)
 	grants := map[id.RoomID]map[id.UserID]PowerGrant{}
 	for k, g := range state.Grants {
 		if grants[k.Room] == nil {
@@ -122,8 +122,8 @@ func (p *Plan) planPower(policy Policy, obs Observed, state State, now time.Time
 		}
 		grants[k.Room][k.User] = g
 	}
-	for _, rp := range roomsOf(policy) {
-		p.planRoomPower(policy, rp.room, grants[rp.room], adding, obs, state, now)
+	for _, rp := range RoomsOf(policy) {
+		p.planRoomPower(policy, rp.Room, grants[rp.Room], adding, obs, state, now)
 	}
 }
 
@@ -228,7 +228,7 @@ func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID
 			continue
 		}
 		if g.DemoteAt.IsZero() {
-			p.Actions = append(p.Actions, ScheduleDemotion{Room: room, User: u, DueAt: now.Add(ruleFor(policy, room).grace),
+			p.Actions = append(p.Actions, ScheduleDemotion{Room: room, User: u, DueAt: now.Add(RuleFor(policy, room).grace),
 				Reason: fmt.Sprintf("no longer in an Authentik group that gives power level %d here", g.Level)})
 			continue
 		}

@@ -1,4 +1,4 @@
-package sync
+package plan
 
 import (
 	"fmt"
@@ -65,7 +65,7 @@ func (a SetProfile) Kind() string {
 }
 
 func (a SetProfile) Why() string { return a.Reason }
-func (SetProfile) phase() int    { return phaseAccount }
+func (SetProfile) Phase() int    { return phaseAccount }
 func (SetProfile) isLifecycle()  {}
 
 // planProfiles plans the profile writes of every effective member of a mapped group whose

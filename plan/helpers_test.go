@@ -1,0 +1,105 @@
+package plan
+
+import (
+	"regexp"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+const (
+	bot   = id.UserID("@bot:hs")
+	alice = id.UserID("@alice:hs")
+	bob   = id.UserID("@bob:hs")
+	carol = id.UserID("@carol:hs")
+	dave  = id.UserID("@dave:hs")
+	roomA = id.RoomID("!a:hs")
+	roomB = id.RoomID("!b:hs")
+)
+
+var (
+	now     = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	earlier = now.Add(-time.Hour)
+	later   = now.Add(time.Hour)
+	grace   = 24 * time.Hour
+)
+
+func policy(ms ...Mapping) Policy {
+	return Policy{Mappings: ms, GracePeriod: grace, RemoveAction: RemoveKick, Bot: bot}
+}
+
+func group(name string, users ...id.UserID) GroupMembers {
+	g := GroupMembers{Group: name}
+	for _, u := range users {
+		name := strings.TrimPrefix(strings.Split(string(u), ":")[0], "@")
+		g.Members = append(g.Members, Member{UserID: u, Username: name, SourceID: name})
+	}
+	return g
+}
+
+func groups(gs ...GroupMembers) map[string]GroupMembers {
+	out := map[string]GroupMembers{}
+	for _, g := range gs {
+		out[g.Group] = g
+	}
+	return out
+}
+
+func joined(since time.Time) RoomMember {
+	return RoomMember{Membership: MembershipJoin, Since: since}
+}
+
+// roomWith returns a readable room where the bot has PL 100 and everyone else the defaults.
+func roomWith(members map[id.UserID]RoomMember) RoomObservation {
+	if members == nil {
+		members = map[id.UserID]RoomMember{}
+	}
+	members[bot] = joined(earlier)
+	return RoomObservation{State: RoomState{Members: NewRoomMembers(members), PowerLevels: PowerLevels{
+		Users: map[id.UserID]int{bot: 100}, Invite: 0, Kick: 50, Ban: 50,
+	}}}
+}
+
+func stateWith(members []ManagedMember, pending []PendingRemoval) State {
+	s := NewState()
+	for _, m := range members {
+		s.Members.Set(m)
+	}
+	for _, p := range pending {
+		s.Pending[RoomUser{p.Room, p.User}] = p
+	}
+	return s
+}
+
+func tracked(room id.RoomID, user id.UserID, since time.Time) ManagedMember {
+	return ManagedMember{Room: room, User: user, DesiredSince: since}
+}
+
+// inactive is an observation in which the direct lookups of users found them inactive.
+func inactive(users ...id.UserID) AccountsObserved {
+	return confirmed(AccountInactive, users...)
+}
+
+func lockAfter(d time.Duration) *time.Duration { return &d }
+
+// confirmed is an observation in which the direct lookups of users said s of each.
+func confirmed(s AccountStatus, users ...id.UserID) AccountsObserved {
+	a := AccountsObserved{Confirmed: map[id.UserID]AccountStatus{}}
+	for _, u := range users {
+		a.Confirmed[u] = s
+	}
+	return a
+}
+
+// protecting builds the Protection config would build from ids and patterns (anchored).
+func protecting(ids []id.UserID, patterns ...string) *Protection {
+	p := &Protection{IDs: map[id.UserID]bool{}}
+	for _, u := range ids {
+		p.IDs[u] = true
+	}
+	for _, expr := range patterns {
+		p.Patterns = append(p.Patterns, regexp.MustCompile("^(?:"+expr+")$"))
+	}
+	return p
+}
