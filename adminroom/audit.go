@@ -8,7 +8,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // AuditStore is the part of the store that keeps the audit log.
@@ -45,17 +45,17 @@ const (
 // configured; the admin room adds its commands to the same log.
 type CycleAudit struct {
 	opts   AuditOptions
-	cycles chan syncer.CycleResult
+	cycles chan reconcile.CycleResult
 }
 
-var _ syncer.Observer = (*CycleAudit)(nil)
+var _ reconcile.Observer = (*CycleAudit)(nil)
 
 // NewCycleAudit builds the audit writer; Run writes what the cycles report.
 func NewCycleAudit(opts AuditOptions) *CycleAudit {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &CycleAudit{opts: opts, cycles: make(chan syncer.CycleResult, auditQueue)}
+	return &CycleAudit{opts: opts, cycles: make(chan reconcile.CycleResult, auditQueue)}
 }
 
 // ActionFinished implements sync.Observer; the log is written per cycle.
@@ -63,7 +63,7 @@ func (a *CycleAudit) ActionFinished(string, id.RoomID, string) {}
 
 // CycleFinished implements sync.Observer. It runs on the cycle's goroutine, so the writing is
 // handed to Run.
-func (a *CycleAudit) CycleFinished(res syncer.CycleResult, _ syncer.CycleStats) {
+func (a *CycleAudit) CycleFinished(res reconcile.CycleResult, _ reconcile.CycleStats) {
 	if len(res.Writes) == 0 {
 		return
 	}
@@ -102,7 +102,7 @@ func (a *CycleAudit) Run(ctx context.Context) error {
 }
 
 // record writes a cycle's room changes, one entry each, stamped with the cycle's start.
-func (a *CycleAudit) record(ctx context.Context, res syncer.CycleResult) {
+func (a *CycleAudit) record(ctx context.Context, res reconcile.CycleResult) {
 	entries := make([]plan.AuditEntry, 0, len(res.Writes))
 	for _, w := range res.Writes {
 		entries = append(entries, plan.AuditEntry{At: res.Started, Actor: "cycle " + res.ID,

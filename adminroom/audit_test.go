@@ -11,8 +11,8 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 const ghost = id.UserID("@ghost:hs")
@@ -28,17 +28,17 @@ func openAuditStore(t *testing.T) *store.SQLite {
 }
 
 // cycleAt is cycle n of a bot with a one-minute interval, with the given writes.
-func cycleAt(n int, writes ...syncer.AppliedWrite) syncer.CycleResult {
-	return syncer.CycleResult{ID: fmt.Sprintf("c%d", n), Started: time.Date(2026, 11, 26, 12, n, 0, 0, time.UTC), Writes: writes}
+func cycleAt(n int, writes ...reconcile.AppliedWrite) reconcile.CycleResult {
+	return reconcile.CycleResult{ID: fmt.Sprintf("c%d", n), Started: time.Date(2026, 11, 26, 12, n, 0, 0, time.UTC), Writes: writes}
 }
 
 func TestCycleAuditWritesEachSkipOnce(t *testing.T) {
 	st := openAuditStore(t)
 	a := NewCycleAudit(AuditOptions{Store: st, Log: zerolog.Nop()})
 	ctx := context.Background()
-	skipGhost := syncer.AppliedWrite{Kind: "force_join", Target: plan.RoomUser{Room: roomA, User: ghost},
-		Reason: "member of Authentik group staff", Result: syncer.ResultSkipped}
-	kick := syncer.AppliedWrite{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: alice}, Reason: "left staff", Result: syncer.ResultOK}
+	skipGhost := reconcile.AppliedWrite{Kind: "force_join", Target: plan.RoomUser{Room: roomA, User: ghost},
+		Reason: "member of Authentik group staff", Result: reconcile.ResultSkipped}
+	kick := reconcile.AppliedWrite{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: alice}, Reason: "left staff", Result: reconcile.ResultOK}
 	a.record(ctx, cycleAt(1, skipGhost, kick))
 	for n := 2; n <= 60; n++ {
 		a.record(ctx, cycleAt(n, skipGhost))
@@ -47,7 +47,7 @@ func TestCycleAuditWritesEachSkipOnce(t *testing.T) {
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after 60 cycles skipping ghost: %d entries (%+v), %v; want 1", len(got), got, err)
 	}
-	if got[0].Actor != "cycle c1" || got[0].Command != "force_join: member of Authentik group staff" || got[0].Result != syncer.ResultSkipped {
+	if got[0].Actor != "cycle c1" || got[0].Command != "force_join: member of Authentik group staff" || got[0].Result != reconcile.ResultSkipped {
 		t.Errorf("ghost's entry: %+v", got[0])
 	}
 	kicked, err := st.Audit(ctx, alice, 5)
@@ -101,8 +101,8 @@ func TestCycleAuditRunWritesAndPrunes(t *testing.T) {
 	a := NewCycleAudit(AuditOptions{Store: st, MaxAge: 90 * 24 * time.Hour, Now: func() time.Time { return now }, Log: zerolog.Nop()})
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	a.CycleFinished(cycleAt(1, syncer.AppliedWrite{Kind: "invite", Target: plan.RoomUser{Room: roomA, User: alice},
-		Reason: "member of Authentik group staff", Result: syncer.ResultOK}), syncer.CycleStats{})
+	a.CycleFinished(cycleAt(1, reconcile.AppliedWrite{Kind: "invite", Target: plan.RoomUser{Room: roomA, User: alice},
+		Reason: "member of Authentik group staff", Result: reconcile.ResultOK}), reconcile.CycleStats{})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		es, err := st.Audit(ctx, "", 10)

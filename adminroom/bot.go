@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,7 +15,7 @@ import (
 
 	"authentik-matrix-sync/doctor"
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // DefaultPrefix starts every command.
@@ -59,11 +59,11 @@ type Store interface {
 
 // Cycles is the reconciler as the commands use it.
 type Cycles interface {
-	LastCycle() *syncer.CycleResult
+	LastCycle() *reconcile.CycleResult
 	Preview(ctx context.Context) (plan.Plan, error)
 	// Snapshot is Preview with what the plan was made from, for !sync why.
-	Snapshot(ctx context.Context) (syncer.Snapshot, error)
-	RunCycle(ctx context.Context) syncer.CycleResult
+	Snapshot(ctx context.Context) (reconcile.Snapshot, error)
+	RunCycle(ctx context.Context) reconcile.CycleResult
 	Trigger()
 }
 
@@ -78,7 +78,7 @@ type Options struct {
 	Prefix        string
 	Matrix        Matrix
 	Store         Store
-	Backup        syncer.Backuper
+	Backup        reconcile.Backuper
 	// Doctor runs the same checks as the doctor subcommand and returns its report; nil leaves
 	// !sync doctor unavailable.
 	Doctor func(ctx context.Context) doctor.Report
@@ -100,23 +100,23 @@ type Bot struct {
 	notices chan Reply
 	cycleCh chan cycleReport
 
-	mu        gosync.Mutex
+	mu        sync.Mutex
 	cycles    Cycles
 	refused   map[id.UserID]time.Time
 	leader    bool
-	stats     *syncer.CycleStats
+	stats     *reconcile.CycleStats
 	failing   map[string]string // what is failing → the message posted when it started
 	noAccount map[id.UserID]bool
 }
 
 type cycleReport struct {
-	res   syncer.CycleResult
-	stats syncer.CycleStats
+	res   reconcile.CycleResult
+	stats reconcile.CycleStats
 }
 
 var (
-	_ syncer.Steering = (*Bot)(nil)
-	_ syncer.Observer = (*Bot)(nil)
+	_ reconcile.Steering = (*Bot)(nil)
+	_ reconcile.Observer = (*Bot)(nil)
 )
 
 // New builds the admin room; Run posts its notices, HandleEvent answers commands.

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +16,8 @@ import (
 
 	"authentik-matrix-sync/doctor"
 	"authentik-matrix-sync/plan"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 const (
@@ -61,7 +61,7 @@ const maxEventBytes = 65536
 
 // fakeMatrix records what the bot posts.
 type fakeMatrix struct {
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	notices []Reply
 	levels  plan.PowerLevels
 	joined  int
@@ -102,14 +102,14 @@ func (m *fakeMatrix) take() []Reply {
 // fakeCycles counts triggers and runs no cycle; last is what LastCycle reports.
 type fakeCycles struct {
 	triggered int
-	last      *syncer.CycleResult
+	last      *reconcile.CycleResult
 	plan      plan.Plan // what Preview returns
 }
 
-func (c *fakeCycles) LastCycle() *syncer.CycleResult             { return c.last }
+func (c *fakeCycles) LastCycle() *reconcile.CycleResult          { return c.last }
 func (c *fakeCycles) Preview(context.Context) (plan.Plan, error) { return c.plan, nil }
-func (c *fakeCycles) RunCycle(context.Context) syncer.CycleResult {
-	return syncer.CycleResult{ID: "c1"}
+func (c *fakeCycles) RunCycle(context.Context) reconcile.CycleResult {
+	return reconcile.CycleResult{ID: "c1"}
 }
 func (c *fakeCycles) Trigger() { c.triggered++ }
 
@@ -313,7 +313,7 @@ func TestMappingsShowOptionsAndSpaceChildren(t *testing.T) {
 	if strings.Contains(r.Plain, "child rooms synced") {
 		t.Errorf("children listed before any cycle ran: %q", r.Plain)
 	}
-	f.cycles.last = &syncer.CycleResult{ID: "c9", Children: map[id.RoomID][]id.RoomID{space: {"!c1:hs", "!c2:hs"}}}
+	f.cycles.last = &reconcile.CycleResult{ID: "c9", Children: map[id.RoomID][]id.RoomID{space: {"!c1:hs", "!c2:hs"}}}
 	onlyReply(t, f.say(opUser, "!sync mappings"), "Space !space:hs: 2 child rooms synced by the last full cycle", "!c1:hs", "!c2:hs")
 }
 
@@ -373,7 +373,7 @@ func TestPlanAndStatusShowSkipped(t *testing.T) {
 	if strings.Contains(r.Plain, "• invite") {
 		t.Errorf("the plan promises the skipped invite: %s", r.Plain)
 	}
-	f.cycles.last = &syncer.CycleResult{ID: "c1", Started: f.clock, Done: map[string]int{}, Failed: map[string]int{}, Skipped: map[string]int{"invite": 1}}
+	f.cycles.last = &reconcile.CycleResult{ID: "c1", Started: f.clock, Done: map[string]int{}, Failed: map[string]int{}, Skipped: map[string]int{"invite": 1}}
 	onlyReply(t, f.say(opUser, "!sync status"), "ok (invite skipped 1)")
 }
 

@@ -1,6 +1,6 @@
 package adminroom
 
-import syncer "authentik-matrix-sync/sync"
+import "authentik-matrix-sync/reconcile"
 
 // maxListedFailures keeps a notice about a broken homeserver readable.
 const maxListedFailures = 10
@@ -8,7 +8,7 @@ const maxListedFailures = 10
 // noticeFailedWrites posts once when room changes start failing (the homeserver errs, or
 // refuses the bot) and once when they all succeed again; the failures in between are retried
 // every cycle without a notice each time.
-func (b *Bot) noticeFailedWrites(failed []syncer.AppliedWrite) {
+func (b *Bot) noticeFailedWrites(failed []reconcile.AppliedWrite) {
 	b.track("writes", len(failed) > 0,
 		func(t *text) {
 			t.head("Homeserver: %s failed", fmtCount(len(failed), "room change", "room changes"))

@@ -6,25 +6,25 @@ import (
 	"testing"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 func TestFailedWritesAreToldOnceAndRecoveryOnce(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	known := syncer.CycleStats{GroupMembers: map[string]int{"staff": 3}}
-	failedKick := syncer.AppliedWrite{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: alice}, Reason: "left staff", Result: syncer.ResultFailed}
+	known := reconcile.CycleStats{GroupMembers: map[string]int{"staff": 3}}
+	failedKick := reconcile.AppliedWrite{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: alice}, Reason: "left staff", Result: reconcile.ResultFailed}
 	okKick := failedKick
-	okKick.Result = syncer.ResultOK
+	okKick.Result = reconcile.ResultOK
 	steps := []struct {
 		name  string
-		res   syncer.CycleResult
+		res   reconcile.CycleResult
 		wants []string
 	}{
-		{"the kick fails", syncer.CycleResult{ID: "c1", Writes: []syncer.AppliedWrite{failedKick}}, []string{"Homeserver: 1 room change failed"}},
-		{"it fails again: nothing new", syncer.CycleResult{ID: "c2", Writes: []syncer.AppliedWrite{failedKick}}, nil},
-		{"and again", syncer.CycleResult{ID: "c3", Writes: []syncer.AppliedWrite{failedKick}}, nil},
-		{"it goes through", syncer.CycleResult{ID: "c4", Writes: []syncer.AppliedWrite{okKick}}, []string{"Removed 1 user (cycle c4)", "room changes succeed again"}},
+		{"the kick fails", reconcile.CycleResult{ID: "c1", Writes: []reconcile.AppliedWrite{failedKick}}, []string{"Homeserver: 1 room change failed"}},
+		{"it fails again: nothing new", reconcile.CycleResult{ID: "c2", Writes: []reconcile.AppliedWrite{failedKick}}, nil},
+		{"and again", reconcile.CycleResult{ID: "c3", Writes: []reconcile.AppliedWrite{failedKick}}, nil},
+		{"it goes through", reconcile.CycleResult{ID: "c4", Writes: []reconcile.AppliedWrite{okKick}}, []string{"Removed 1 user (cycle c4)", "room changes succeed again"}},
 	}
 	for _, s := range steps {
 		f.bot.afterCycle(ctx, cycleReport{s.res, known})

@@ -15,7 +15,7 @@ import (
 
 	"authentik-matrix-sync/doctor"
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 const auditLimit = 15
@@ -24,7 +24,7 @@ func ago(now, t time.Time) string {
 	return now.Sub(t).Round(time.Second).String() + " ago"
 }
 
-func cycleLine(c *syncer.CycleResult) string {
+func cycleLine(c *reconcile.CycleResult) string {
 	switch {
 	case c.Paused:
 		return "paused"
@@ -63,7 +63,7 @@ func (b *Bot) status(ctx context.Context, _ Request) Reply {
 		t.line("PAUSED: no writes until %s resume", b.opts.Prefix)
 	}
 	rec := b.reconciler()
-	var last *syncer.CycleResult
+	var last *reconcile.CycleResult
 	if rec != nil {
 		last = rec.LastCycle()
 	}
@@ -372,7 +372,7 @@ func (b *Bot) confirm(ctx context.Context, req Request) Reply {
 	batchID := strings.ToLower(req.arg(0))
 	err := b.opts.Store.DecideBatch(ctx, batchID, plan.BatchHeld, plan.BatchConfirmed, req.Sender)
 	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "confirm " + batchID, Result: resultOf(err)})
-	if errors.Is(err, syncer.ErrNoBatch) {
+	if errors.Is(err, reconcile.ErrNoBatch) {
 		return plainReply("No held batch %q. Say %s pending to see them.", batchID, b.opts.Prefix)
 	}
 	if err != nil {
@@ -391,7 +391,7 @@ func (b *Bot) reject(ctx context.Context, req Request) Reply {
 		err = b.opts.Store.DecideBatch(ctx, batchID, plan.BatchHeld, plan.BatchRejected, req.Sender)
 	}
 	b.audit(ctx, plan.AuditEntry{Actor: string(req.Sender), Command: "reject " + batchID, Result: resultOf(err)})
-	if errors.Is(err, syncer.ErrNoBatch) {
+	if errors.Is(err, reconcile.ErrNoBatch) {
 		return plainReply("No held batch %q. Say %s pending to see them.", batchID, b.opts.Prefix)
 	}
 	if err != nil {

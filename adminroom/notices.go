@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // afterCycle posts what operators must see of a finished cycle: one grouped notice per cycle
@@ -20,15 +20,15 @@ func (b *Bot) afterCycle(ctx context.Context, rep cycleReport) {
 		b.stats = &st
 		b.mu.Unlock()
 	}
-	var removed, held, failed []syncer.AppliedWrite
+	var removed, held, failed []reconcile.AppliedWrite
 	for _, w := range res.Writes {
-		if w.Result == syncer.ResultFailed {
+		if w.Result == reconcile.ResultFailed {
 			// A failing homeserver fails the same writes every cycle: they are told once, below.
 			failed = append(failed, w)
 			continue
 		}
 		if w.Kind == (plan.Kick{}).Kind() || w.Kind == (plan.Ban{}).Kind() {
-			if w.Result == syncer.ResultSkipped {
+			if w.Result == reconcile.ResultSkipped {
 				held = append(held, w)
 			} else {
 				removed = append(removed, w)
@@ -119,7 +119,7 @@ func (b *Bot) track(what string, failing bool, started, recovered func(*text)) {
 
 // noticeMissingAccounts posts, once per user while the process runs, the users skipped for lack
 // of a Matrix account.
-func (b *Bot) noticeMissingAccounts(res syncer.CycleResult) {
+func (b *Bot) noticeMissingAccounts(res reconcile.CycleResult) {
 	var fresh []string
 	b.mu.Lock()
 	for _, u := range res.NoAccount {

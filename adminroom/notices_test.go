@@ -8,7 +8,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 func drain(b *Bot) []string {
@@ -26,25 +26,25 @@ func drain(b *Bot) []string {
 func TestNoticesAreGroupedAndSentOnChange(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	var writes []syncer.AppliedWrite
+	var writes []reconcile.AppliedWrite
 	for i := range 40 {
 		u := id.UserID("@u" + itoa(i) + ":hs")
-		writes = append(writes, syncer.AppliedWrite{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: u}, Reason: "left staff", Result: syncer.ResultOK})
+		writes = append(writes, reconcile.AppliedWrite{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: u}, Reason: "left staff", Result: reconcile.ResultOK})
 	}
-	known := syncer.CycleStats{GroupMembers: map[string]int{"staff": 3}}
-	unknown := syncer.CycleStats{GroupMembers: map[string]int{}}
+	known := reconcile.CycleStats{GroupMembers: map[string]int{"staff": 3}}
+	unknown := reconcile.CycleStats{GroupMembers: map[string]int{}}
 	steps := []struct {
 		name  string
 		rep   cycleReport
 		wants []string // one notice per entry, each containing the text
 	}{
-		{"forty kicks make one notice", cycleReport{syncer.CycleResult{ID: "c1", Writes: writes}, known}, []string{"Removed 40 users (cycle c1)"}},
-		{"a group that cannot be read", cycleReport{syncer.CycleResult{ID: "c2"}, unknown}, []string{"Authentik: 1 group could not be read"}},
-		{"still unreadable: nothing new", cycleReport{syncer.CycleResult{ID: "c3"}, unknown}, nil},
-		{"recovered", cycleReport{syncer.CycleResult{ID: "c4"}, known}, []string{"every mapped group reads again"}},
-		{"missing account", cycleReport{syncer.CycleResult{ID: "c5", NoAccount: []id.UserID{alice}}, known}, []string{"1 user without a Matrix account yet"}},
-		{"missing account again: once per user", cycleReport{syncer.CycleResult{ID: "c6", NoAccount: []id.UserID{alice}}, known}, nil},
-		{"backup failed, removals held", cycleReport{syncer.CycleResult{ID: "c7", Writes: []syncer.AppliedWrite{{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: alice}, Result: syncer.ResultSkipped}}}, known}, []string{"State backup failed: 1 removal held"}},
+		{"forty kicks make one notice", cycleReport{reconcile.CycleResult{ID: "c1", Writes: writes}, known}, []string{"Removed 40 users (cycle c1)"}},
+		{"a group that cannot be read", cycleReport{reconcile.CycleResult{ID: "c2"}, unknown}, []string{"Authentik: 1 group could not be read"}},
+		{"still unreadable: nothing new", cycleReport{reconcile.CycleResult{ID: "c3"}, unknown}, nil},
+		{"recovered", cycleReport{reconcile.CycleResult{ID: "c4"}, known}, []string{"every mapped group reads again"}},
+		{"missing account", cycleReport{reconcile.CycleResult{ID: "c5", NoAccount: []id.UserID{alice}}, known}, []string{"1 user without a Matrix account yet"}},
+		{"missing account again: once per user", cycleReport{reconcile.CycleResult{ID: "c6", NoAccount: []id.UserID{alice}}, known}, nil},
+		{"backup failed, removals held", cycleReport{reconcile.CycleResult{ID: "c7", Writes: []reconcile.AppliedWrite{{Kind: "kick", Target: plan.RoomUser{Room: roomA, User: alice}, Result: reconcile.ResultSkipped}}}, known}, []string{"State backup failed: 1 removal held"}},
 	}
 	for _, s := range steps {
 		f.bot.afterCycle(ctx, s.rep)

@@ -9,7 +9,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // Paused implements sync.Steering.
@@ -70,7 +70,7 @@ func (b *Bot) ActionFinished(string, id.RoomID, string) {}
 
 // CycleFinished implements sync.Observer. It runs on the cycle's goroutine, so the notices are
 // handed to Run.
-func (b *Bot) CycleFinished(res syncer.CycleResult, stats syncer.CycleStats) {
+func (b *Bot) CycleFinished(res reconcile.CycleResult, stats reconcile.CycleStats) {
 	select {
 	case b.cycleCh <- cycleReport{res: res, stats: stats}:
 	default:

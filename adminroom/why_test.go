@@ -11,20 +11,20 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
-func (c *fakeCycles) Snapshot(context.Context) (syncer.Snapshot, error) {
-	return syncer.Snapshot{}, nil
+func (c *fakeCycles) Snapshot(context.Context) (reconcile.Snapshot, error) {
+	return reconcile.Snapshot{}, nil
 }
 
 // snapshotCycles is fakeCycles whose previews see snap.
 type snapshotCycles struct {
 	*fakeCycles
-	snap syncer.Snapshot
+	snap reconcile.Snapshot
 }
 
-func (c snapshotCycles) Snapshot(context.Context) (syncer.Snapshot, error) { return c.snap, nil }
+func (c snapshotCycles) Snapshot(context.Context) (reconcile.Snapshot, error) { return c.snap, nil }
 
 func TestWhyCommand(t *testing.T) {
 	f := newFixture(t)
@@ -49,7 +49,7 @@ func TestWhyCommand(t *testing.T) {
 			child: room(map[id.UserID]plan.RoomMember{alice: joined}),
 		}}
 	state := plan.NewState()
-	snap := syncer.Snapshot{Observed: obs, State: state, Plan: plan.MakePlan(policy, obs, state, f.clock), At: f.clock}
+	snap := reconcile.Snapshot{Observed: obs, State: state, Plan: plan.MakePlan(policy, obs, state, f.clock), At: f.clock}
 	f.bot.SetCycles(snapshotCycles{fakeCycles: f.cycles, snap: snap})
 	if err := f.st.AppendAudit(ctx, plan.AuditEntry{At: f.clock.Add(-time.Hour), Actor: "cycle 4f2a9c1e", Command: "invite", Target: alice, Room: child, Result: "ok"}); err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestWhyReplyStaysSmall(t *testing.T) {
 	policy := plan.Policy{Bot: botID, Mappings: mappings}
 	obs := plan.Observed{Policy: policy, Groups: map[string]plan.GroupMembers{"staff": {Group: "staff", Members: []plan.Member{{UserID: alice}}}}, Rooms: rooms}
 	state := plan.NewState()
-	f.bot.SetCycles(snapshotCycles{fakeCycles: f.cycles, snap: syncer.Snapshot{Observed: obs, State: state,
+	f.bot.SetCycles(snapshotCycles{fakeCycles: f.cycles, snap: reconcile.Snapshot{Observed: obs, State: state,
 		Plan: plan.MakePlan(policy, obs, state, f.clock), At: f.clock}})
 	r := onlyReply(t, f.say(opUser, "!sync why @alice:hs"), "!r024:hs: member", "… and 50 more rooms; ask about one with !sync why @alice:hs !room:server")
 	if strings.Contains(r.Plain, "!r025:hs") {

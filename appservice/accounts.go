@@ -10,7 +10,7 @@ import (
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/synapseadmin"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // The account lifecycle through Synapse's admin API: locking (PUT /_synapse/admin/v2/users/{id}
@@ -22,8 +22,8 @@ import (
 // reads the account first, and a user without one is left alone: accounts are never created.
 
 var (
-	_ syncer.Accounts   = (*Matrix)(nil)
-	_ syncer.LockReader = (*Matrix)(nil)
+	_ reconcile.Accounts   = (*Matrix)(nil)
+	_ reconcile.LockReader = (*Matrix)(nil)
 )
 
 // adminAccount is the part of GET /_synapse/admin/v2/users/{id} the lifecycle reads.

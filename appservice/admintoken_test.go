@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 )
 
 // fakeAdminTokens hands out mas-token-1, then mas-token-2 after an invalidation, and so on.
 type fakeAdminTokens struct {
-	mu          gosync.Mutex
+	mu          sync.Mutex
 	n           int
 	invalidated []string
 }

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +18,7 @@ import (
 type fakeHS struct {
 	t      *testing.T
 	srv    *httptest.Server
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	routes map[string]http.HandlerFunc
 	calls  []fakeCall
 }

@@ -11,7 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // SpaceReader reads the children of spaces: through Synapse's admin hierarchy API when the bot may
@@ -28,8 +28,8 @@ type SpaceReader struct {
 }
 
 var (
-	_ syncer.Hierarchy  = (*SpaceReader)(nil)
-	_ syncer.RoomJoiner = (*SpaceReader)(nil)
+	_ reconcile.Hierarchy  = (*SpaceReader)(nil)
+	_ reconcile.RoomJoiner = (*SpaceReader)(nil)
 )
 
 // JoinRoom accepts the bot's invite to a space child, so that it can read and manage it.

@@ -12,7 +12,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // Routes for ForceJoin, as spelled in the configuration.
@@ -89,7 +89,7 @@ type Matrix struct {
 	adminTokens AdminTokenSource
 }
 
-var _ syncer.Rooms = (*Matrix)(nil)
+var _ reconcile.Rooms = (*Matrix)(nil)
 
 // New checks the options and builds the clients. It makes no request: call Check before the
 // first cycle.

@@ -12,10 +12,10 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
-var _ syncer.PowerLevelWriter = (*Matrix)(nil)
+var _ reconcile.PowerLevelWriter = (*Matrix)(nil)
 
 // SetUserPowerLevels reads the room's m.room.power_levels right before writing it, changes the
 // users entries whose level is still the one the plan saw, and sends the event once. Every other

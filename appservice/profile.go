@@ -8,7 +8,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // Profiles for profile sync. Reads use the client API (GET /_matrix/client/v3/profile/{user}/
@@ -19,8 +19,8 @@ import (
 // account was read.
 
 var (
-	_ syncer.Profiles = (*Matrix)(nil)
-	_ syncer.Avatars  = (*Matrix)(nil)
+	_ reconcile.Profiles = (*Matrix)(nil)
+	_ reconcile.Avatars  = (*Matrix)(nil)
 )
 
 // DisplayName returns the user's display name, "" when they set none.

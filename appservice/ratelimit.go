@@ -2,7 +2,7 @@ package appservice
 
 import (
 	"context"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -12,7 +12,7 @@ import (
 // 429s mean "this client is too busy", so one answer speaks for all the bot's requests: letting
 // the others go on would only earn more 429s and lengthen the pause.
 type rateGate struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	until time.Time
 	now   func() time.Time
 }

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +38,7 @@ func TestRateLimitPausesEveryRequest(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeHS(t)
-			var mu gosync.Mutex
+			var mu sync.Mutex
 			var limitedAt time.Time
 			arrivals := map[string][]time.Time{}
 			f.on(inviteRoute, func(w http.ResponseWriter, _ *http.Request) {

@@ -2,14 +2,14 @@ package appservice
 
 import (
 	"context"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // RoomCache keeps each room's state between cycles, for appservice mode, where the homeserver
@@ -27,7 +27,7 @@ type RoomCache struct {
 	maxAge time.Duration
 	now    func() time.Time
 
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	rooms map[id.RoomID]*cachedRoom
 	reads int // room state requests made, for tests and benchmarks
 }
@@ -42,7 +42,7 @@ type cachedRoom struct {
 	has     bool
 }
 
-var _ syncer.Rooms = (*RoomCache)(nil)
+var _ reconcile.Rooms = (*RoomCache)(nil)
 
 // NewRoomCache wraps m. maxAge is the full re-read interval; zero or less means one hour.
 func NewRoomCache(m *Matrix, maxAge time.Duration) *RoomCache {

@@ -12,7 +12,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 const (
@@ -233,7 +233,7 @@ func TestRoomStateRequests(t *testing.T) {
 				t.Fatalf("RoomState error = %v, want %v", err, tt.wantErr)
 			}
 			// Not being in the room is a setup problem (an invite fixes it); any other failure is not.
-			if got, want := syncer.IsSetupProblem(err), errors.Is(tt.wantErr, ErrBotNotInRoom); got != want {
+			if got, want := reconcile.IsSetupProblem(err), errors.Is(tt.wantErr, ErrBotNotInRoom); got != want {
 				t.Errorf("IsSetupProblem(%v) = %v, want %v", err, got, want)
 			}
 			calls := f.routesCalled()

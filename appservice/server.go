@@ -10,7 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	gosync "sync"
+	"sync"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
@@ -61,7 +61,7 @@ type Server struct {
 	queue   chan *event.Event
 	mux     *http.ServeMux
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	seen     map[string]struct{}
 	seenRing []string // insertion order, for forgetting the oldest
 }

@@ -6,7 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,7 +104,7 @@ func TestServerRefusesBadBodiesAndStaysUp(t *testing.T) {
 func TestServerConcurrentReplayDeliversOnce(t *testing.T) {
 	sink := newSink()
 	srv := serve(t, ServerOptions{OnEvent: sink.handle})
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
 		go func() {

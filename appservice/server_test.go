@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +20,7 @@ const testHSToken = "hs-secret"
 
 // eventSink collects delivered events.
 type eventSink struct {
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	events []*event.Event
 	got    chan struct{}
 }
@@ -189,7 +189,7 @@ func TestServerForgetsOldTransactions(t *testing.T) {
 // the queue are dropped.
 func TestServerAcksWhileHandlerIsBusy(t *testing.T) {
 	release := make(chan struct{})
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	handled := 0
 	srv := serve(t, ServerOptions{QueueSize: 2, OnEvent: func(ctx context.Context, _ *event.Event) {
 		select {

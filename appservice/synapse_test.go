@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +33,7 @@ type synapseEnv struct {
 
 // pushLog records what the homeserver pushed to the transactions server.
 type pushLog struct {
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	events []*event.Event
 }
 
@@ -126,7 +126,7 @@ func (env *synapseEnv) appserviceOptions(via string) Options {
 	}
 }
 
-// TestSynapse runs every sync.Rooms method and Check against a real Synapse, in appservice mode
+// TestSynapse runs every reconcile.Rooms method and Check against a real Synapse, in appservice mode
 // and in client mode, and checks the outcome through the harness's admin view.
 func TestSynapse(t *testing.T) {
 	if testing.Short() {

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	gosync "sync"
+	"sync"
 	"testing"
 
 	"maunium.net/go/mautrix/id"
@@ -20,7 +20,7 @@ type fakeHomeserver struct {
 	bot   id.UserID
 	owner id.UserID
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	rooms    map[id.RoomID]map[id.UserID]string
 	rendered map[id.RoomID][]byte
 	requests map[string]int

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +15,7 @@ import (
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/authentik/authentiktest"
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -75,7 +75,7 @@ type world struct {
 	shape shape
 	ak    *authentiktest.Server
 	hs    *fakeHomeserver
-	rec   *syncer.Reconciler
+	rec   *reconcile.Reconciler
 }
 
 // newFakes starts a fake Authentik holding s's directory and a fake homeserver whose rooms
@@ -119,7 +119,7 @@ func newWorldReading(tb testing.TB, s shape, appserviceMode bool, read authentik
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var rooms syncer.Rooms = mx
+	var rooms reconcile.Rooms = mx
 	if appserviceMode {
 		rooms = appservice.NewRoomCache(mx, time.Hour)
 	}
@@ -131,7 +131,7 @@ func newWorldReading(tb testing.TB, s shape, appserviceMode bool, read authentik
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rec := syncer.New(syncer.Options{
+	rec := reconcile.New(reconcile.Options{
 		Directory: &usermap.Directory{Source: client, Mapper: mapper, Log: zerolog.Nop()},
 		Rooms:     rooms, Store: newMemStore(), Policy: policy, Interval: time.Hour, Log: zerolog.Nop(),
 	})
@@ -165,7 +165,7 @@ func (w *world) cycle(tb testing.TB) cycleCounts {
 // through SQLite would make the benchmark measure the disk. It keeps no power grants,
 // exemptions, account records or profiles: the benchmarks' worlds have none.
 type memStore struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	state plan.State
 }
 
@@ -261,7 +261,7 @@ func (s *memStore) PutSyncedProfile(context.Context, id.UserID, plan.ProfileFiel
 	return errNotKept
 }
 
-var _ syncer.Store = (*memStore)(nil)
+var _ reconcile.Store = (*memStore)(nil)
 
 func (s *memStore) MarkMissingAccount(context.Context, id.UserID) (bool, error) { return false, nil }
 func (s *memStore) ClearMissingAccount(context.Context, id.UserID) error        { return nil }

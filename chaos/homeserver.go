@@ -14,7 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // HomeserverFaults are the shares of requests the fake homeserver answers badly. A rate-limited
@@ -351,9 +351,9 @@ type Port struct {
 }
 
 var (
-	_ syncer.Rooms      = (*Port)(nil)
-	_ syncer.Accounts   = (*Port)(nil)
-	_ syncer.LockReader = (*Port)(nil)
+	_ reconcile.Rooms      = (*Port)(nil)
+	_ reconcile.Accounts   = (*Port)(nil)
+	_ reconcile.LockReader = (*Port)(nil)
 )
 
 func (p *Port) RoomState(_ context.Context, room id.RoomID) (plan.RoomState, error) {

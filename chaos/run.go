@@ -20,8 +20,8 @@ import (
 	"authentik-matrix-sync/authentik"
 	"authentik-matrix-sync/authentik/authentiktest"
 	"authentik-matrix-sync/plan"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -235,7 +235,7 @@ func (r *run) drawKill() int {
 type process struct {
 	n     int
 	store *store.SQLite
-	rec   *syncer.Reconciler
+	rec   *reconcile.Reconciler
 	dead  atomic.Bool
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -248,7 +248,7 @@ type process struct {
 	killedAt   string
 	killed     chan struct{}
 	release    chan struct{}
-	unfinished chan syncer.CycleResult
+	unfinished chan reconcile.CycleResult
 }
 
 // start starts a new bot process on the run's data directory, wired as the binary wires it.
@@ -275,7 +275,7 @@ func (r *run) start() {
 	}
 	dir := &usermap.Directory{Source: client, Mapper: mapper, Log: log}
 	port := &Port{hs: r.hs, dead: &p.dead}
-	p.rec = syncer.New(syncer.Options{
+	p.rec = reconcile.New(reconcile.Options{
 		Directory: dir, Rooms: port, Store: st, Backup: st, Policy: r.p.Policy(), Interval: interval,
 		Now: r.clock.Now, Log: log, MaxConcurrentWrites: 1, Hook: p.hook, Accounts: port, AccountDirectory: dir,
 	})
@@ -303,7 +303,7 @@ func (r *run) cycle(killAt int) {
 	p := r.procs[len(r.procs)-1]
 	p.hooks, p.killAt = 0, killAt
 	answers := r.truth.Answers()
-	done := make(chan syncer.CycleResult, 1)
+	done := make(chan reconcile.CycleResult, 1)
 	go func() { done <- p.rec.RunCycle(p.ctx) }()
 	select {
 	case res := <-done:
@@ -321,7 +321,7 @@ func (r *run) cycle(killAt int) {
 	}
 }
 
-func summary(res syncer.CycleResult) string {
+func summary(res reconcile.CycleResult) string {
 	parts := []string{}
 	for _, c := range []struct {
 		name string

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 // A bot without an admin room keeps the audit log all the same, and a user skipped every cycle
@@ -28,14 +28,14 @@ func TestAuditLogWithoutAdminRoomRecordsEachSkipOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ghost) != 1 || ghost[0].Result != syncer.ResultSkipped || ghost[0].Room != room {
+	if len(ghost) != 1 || ghost[0].Result != reconcile.ResultSkipped || ghost[0].Room != room {
 		t.Errorf("ghost's audit entries after 5+ cycles skipping him: %+v; want one skipped force_join", ghost)
 	}
 	bob, err := st.Audit(context.Background(), uid("bob"), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bob) != 1 || bob[0].Result != syncer.ResultOK || bob[0].Room != room {
+	if len(bob) != 1 || bob[0].Result != reconcile.ResultOK || bob[0].Room != room {
 		t.Errorf("bob's audit entries: %+v; want his force_join", bob)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	gosync "sync"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,10 +58,10 @@ func asCall(ctx context.Context, method, path string, user id.UserID, body any) 
 
 // parallel runs f for 0…n-1 on workers goroutines and returns the first error.
 func parallel(n, workers int, f func(i int) error) error {
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	var first error
 	next := make(chan int)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {

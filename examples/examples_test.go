@@ -16,7 +16,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/metrics"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // exportedNames lists every series name the bot exports, after moving each metric once so
@@ -25,8 +25,8 @@ func exportedNames(t *testing.T) []string {
 	t.Helper()
 	m := metrics.New(metrics.ReadBuildInfo("test"))
 	room := id.RoomID("!r:example.org")
-	m.ActionFinished("invite", room, syncer.ResultOK)
-	m.CycleFinished(syncer.CycleResult{Started: time.Now()}, syncer.CycleStats{GroupMembers: map[string]int{"g": 1},
+	m.ActionFinished("invite", room, reconcile.ResultOK)
+	m.CycleFinished(reconcile.CycleResult{Started: time.Now()}, reconcile.CycleStats{GroupMembers: map[string]int{"g": 1},
 		ManagedMembers: map[id.RoomID]int{room: 1}, PendingRemovals: map[id.RoomID]int{room: 0}})
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()

@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"authentik-matrix-sync/httpserver"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // Cycles gives the latest finished cycle (nil before the first).
 type Cycles interface {
-	LastCycle() *syncer.CycleResult
+	LastCycle() *reconcile.CycleResult
 }
 
 // Report is the JSON body of GET /health.

@@ -11,15 +11,15 @@ import (
 	"testing"
 	"time"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
-type fixedCycles struct{ c *syncer.CycleResult }
+type fixedCycles struct{ c *reconcile.CycleResult }
 
-func (f fixedCycles) LastCycle() *syncer.CycleResult { return f.c }
+func (f fixedCycles) LastCycle() *reconcile.CycleResult { return f.c }
 
 func TestHealthReportsLastCycle(t *testing.T) {
-	c := &syncer.CycleResult{ID: "abcd", Started: time.Unix(100, 0), Duration: time.Second,
+	c := &reconcile.CycleResult{ID: "abcd", Started: time.Unix(100, 0), Duration: time.Second,
 		Done: map[string]int{"invite": 2}, Failed: map[string]int{}, Err: errors.New("store down")}
 	srv := httptest.NewServer(Handler(time.Unix(50, 0), fixedCycles{c}))
 	defer srv.Close()

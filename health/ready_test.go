@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 func TestReady(t *testing.T) {
@@ -67,7 +67,7 @@ func TestLastCycleEnd(t *testing.T) {
 	if !LastCycleEnd(fixedCycles{})().IsZero() {
 		t.Error("an end time before any cycle")
 	}
-	c := &syncer.CycleResult{Started: time.Unix(100, 0), Duration: 3 * time.Second}
+	c := &reconcile.CycleResult{Started: time.Unix(100, 0), Duration: 3 * time.Second}
 	if got := LastCycleEnd(fixedCycles{c})(); !got.Equal(time.Unix(103, 0)) {
 		t.Errorf("end = %v", got)
 	}
@@ -101,15 +101,15 @@ func TestReadyForEachRole(t *testing.T) {
 	now := time.Unix(10_000, 0)
 	clock := func() time.Time { return now }
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
-	cycle := func(endedAgo time.Duration, paused bool) *syncer.CycleResult {
-		return &syncer.CycleResult{ID: "c", Started: ago(endedAgo + time.Second), Duration: time.Second, Paused: paused}
+	cycle := func(endedAgo time.Duration, paused bool) *reconcile.CycleResult {
+		return &reconcile.CycleResult{ID: "c", Started: ago(endedAgo + time.Second), Duration: time.Second, Paused: paused}
 	}
 	tests := []struct {
 		name string
 		// role and since set the Leadership; since is how long ago the role began.
 		role  Role
 		since time.Duration
-		last  *syncer.CycleResult
+		last  *reconcile.CycleResult
 		// answered is how long ago the upstream services last answered; 0 means never.
 		answered time.Duration
 		want     CheckResult

@@ -3,7 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -28,7 +28,7 @@ const (
 
 // Leadership records the instance's role and when it took it. The zero value is RoleStarting.
 type Leadership struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	role  Role
 	since time.Time
 	now   func() time.Time

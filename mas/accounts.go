@@ -8,7 +8,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // Accounts locks and logs out Matrix users whose accounts MAS keeps. A Matrix ID's localpart
@@ -20,8 +20,8 @@ type Accounts struct {
 }
 
 var (
-	_ syncer.Accounts   = (*Accounts)(nil)
-	_ syncer.LockReader = (*Accounts)(nil)
+	_ reconcile.Accounts   = (*Accounts)(nil)
+	_ reconcile.LockReader = (*Accounts)(nil)
 )
 
 // userOf finds the MAS user behind a Matrix ID; ok is false when MAS has no such user.

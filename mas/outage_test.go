@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,8 +15,8 @@ import (
 	"authentik-matrix-sync/mas"
 	"authentik-matrix-sync/mas/mastest"
 	"authentik-matrix-sync/plan"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -28,12 +28,12 @@ const (
 
 // rooms is one room in memory; invited users join at once.
 type rooms struct {
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	members map[id.UserID]plan.RoomMember
 	writes  []string
 }
 
-var _ syncer.Rooms = (*rooms)(nil)
+var _ reconcile.Rooms = (*rooms)(nil)
 
 func (r *rooms) RoomState(_ context.Context, rm id.RoomID) (plan.RoomState, error) {
 	r.mu.Lock()
@@ -89,7 +89,7 @@ func (r *rooms) kicks() []string {
 
 // group is an Authentik stand-in holding the group "staff".
 type group struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	users []directory.User
 }
 
@@ -106,7 +106,7 @@ func (g *group) EffectiveMembers(context.Context, []string) map[string]directory
 func TestReconcilerRemovesNobodyWhileMASIsDown(t *testing.T) {
 	ctx := t.Context()
 	f := mastest.New(t)
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	clock := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
@@ -130,7 +130,7 @@ func TestReconcilerRemovesNobodyWhileMASIsDown(t *testing.T) {
 		Provider: provider, Subject: usermap.SubjectUID, Refresh: time.Hour,
 		Lookup: &mas.Lookup{Client: client, Server: "example.org"}, Cache: st, Now: now}}
 	rs := &rooms{members: map[id.UserID]plan.RoomMember{bot: {Membership: plan.MembershipJoin, Sender: bot}}}
-	rec := syncer.New(syncer.Options{
+	rec := reconcile.New(reconcile.Options{
 		Directory: dir, Rooms: rs, Store: st, Backup: st, Now: now, Log: zerolog.Nop(), Interval: time.Minute,
 		Policy: plan.Policy{Bot: bot, GracePeriod: 0, RemoveAction: plan.RemoveKick,
 			Mappings: []plan.Mapping{{Group: "staff", Room: room, Method: plan.MethodInvite}}},

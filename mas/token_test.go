@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +14,7 @@ import (
 
 // clock is a shared test clock for the fake and the token source.
 type clock struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	t  time.Time
 }
 
@@ -106,7 +106,7 @@ func TestConcurrentCallersShareOneFetch(t *testing.T) {
 	src := newSource(t, f, c, ScopeAdminAPI)
 	release := f.HoldTokens()
 	const callers = 20
-	var started, done gosync.WaitGroup
+	var started, done sync.WaitGroup
 	tokens := make([]string, callers)
 	errs := make([]error, callers)
 	for i := range callers {
@@ -178,7 +178,7 @@ func TestUnauthorizedRefreshesOnceAndRetries(t *testing.T) {
 
 // stuckTokens always hands out a token MAS does not know.
 type stuckTokens struct {
-	gosync.Mutex
+	sync.Mutex
 	asked, invalidated int
 }
 

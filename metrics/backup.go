@@ -4,13 +4,13 @@ import (
 	"context"
 	"time"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // countedBackups counts the backups an inner Backuper takes.
 type countedBackups struct {
 	m     *Metrics
-	inner syncer.Backuper
+	inner reconcile.Backuper
 	now   func() time.Time
 	// count adds the backup to backups_total; off for the backups an operator asks for.
 	count bool
@@ -18,14 +18,14 @@ type countedBackups struct {
 
 // CountBackups wraps b so that every backup moves backups_total and, when it succeeds,
 // last_backup_timestamp_seconds.
-func (m *Metrics) CountBackups(b syncer.Backuper) syncer.Backuper {
+func (m *Metrics) CountBackups(b reconcile.Backuper) reconcile.Backuper {
 	return &countedBackups{m: m, inner: b, now: time.Now, count: true}
 }
 
 // TimeBackups wraps b so that every backup that succeeds moves last_backup_timestamp_seconds
 // without counting in backups_total, which counts the backups taken before removals: for the
 // backups an operator asks for (!sync backup).
-func (m *Metrics) TimeBackups(b syncer.Backuper) syncer.Backuper {
+func (m *Metrics) TimeBackups(b reconcile.Backuper) reconcile.Backuper {
 	return &countedBackups{m: m, inner: b, now: time.Now}
 }
 

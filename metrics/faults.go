@@ -3,7 +3,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // faultMetrics follow what a cycle could not read and how long the reconciler waits before
@@ -31,7 +31,7 @@ func (f faultMetrics) collectors() []prometheus.Collector {
 
 // cycleFinished counts what the cycle could not read. The series of every group and room read
 // so far exist from then on at their count, so an alert sees the first failure as an increase.
-func (f faultMetrics) cycleFinished(res syncer.CycleResult, st syncer.CycleStats) {
+func (f faultMetrics) cycleFinished(res reconcile.CycleResult, st reconcile.CycleStats) {
 	for g := range st.GroupMembers {
 		f.groupReadErrors.WithLabelValues(g)
 	}

@@ -7,16 +7,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"maunium.net/go/mautrix/id"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 func TestFaultMetricsCountUnreadGroupsAndRooms(t *testing.T) {
 	m := New(BuildInfo{Version: "v1", Revision: "abc", GoVersion: "go1"})
-	down := syncer.CycleResult{UnknownGroups: []string{"staff"}, UnreadableRooms: []id.RoomID{roomA},
-		Outage: syncer.OutageAuthentik, NextIn: 2 * time.Minute}
-	m.CycleFinished(down, syncer.CycleStats{})
-	m.CycleFinished(down, syncer.CycleStats{})
-	m.CycleFinished(syncer.CycleResult{NextIn: time.Minute}, syncer.CycleStats{})
+	down := reconcile.CycleResult{UnknownGroups: []string{"staff"}, UnreadableRooms: []id.RoomID{roomA},
+		Outage: reconcile.OutageAuthentik, NextIn: 2 * time.Minute}
+	m.CycleFinished(down, reconcile.CycleStats{})
+	m.CycleFinished(down, reconcile.CycleStats{})
+	m.CycleFinished(reconcile.CycleResult{NextIn: time.Minute}, reconcile.CycleStats{})
 	if got := testutil.ToFloat64(m.faults.groupReadErrors.WithLabelValues("staff")); got != 2 {
 		t.Errorf("group_read_errors_total{group=staff} = %v, want 2", got)
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // TestAccountWritesAreCounted checks that the account lifecycle and profile sync count in
@@ -17,9 +17,9 @@ func TestAccountWritesAreCounted(t *testing.T) {
 	for _, a := range []plan.Action{plan.LockAccount{}, plan.UnlockAccount{}, plan.EndSessions{},
 		plan.SetProfile{Field: plan.FieldDisplayName}, plan.SetProfile{Field: plan.FieldAvatar},
 		plan.TrackDeactivation{}, plan.ForgetDeactivation{}} {
-		m.ActionFinished(a.Kind(), "", syncer.ResultOK)
+		m.ActionFinished(a.Kind(), "", reconcile.ResultOK)
 	}
-	m.ActionFinished(plan.SetProfile{}.Kind(), "", syncer.ResultSkipped)
+	m.ActionFinished(plan.SetProfile{}.Kind(), "", reconcile.ResultSkipped)
 	want := `
 # HELP authentik_matrix_sync_actions_total Actions applied to rooms, by action, result (ok, failed, skipped) and room.
 # TYPE authentik_matrix_sync_actions_total counter

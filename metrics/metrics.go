@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"maunium.net/go/mautrix/id"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // Namespace prefixes every metric of this program.
@@ -78,11 +78,11 @@ type Metrics struct {
 
 // answerTimes is what /ready reads: when each upstream service last answered.
 type answerTimes struct {
-	gosync.Mutex
+	sync.Mutex
 	at map[string]time.Time
 }
 
-var _ syncer.Observer = (*Metrics)(nil)
+var _ reconcile.Observer = (*Metrics)(nil)
 
 // New builds the metrics and registers them, with the Go and process collectors, in a new
 // registry.
@@ -177,7 +177,7 @@ func (m *Metrics) ActionFinished(kind string, room id.RoomID, result string) {
 }
 
 // CycleFinished records a finished cycle and the figures it left behind.
-func (m *Metrics) CycleFinished(res syncer.CycleResult, st syncer.CycleStats) {
+func (m *Metrics) CycleFinished(res reconcile.CycleResult, st reconcile.CycleStats) {
 	result := ResultOK
 	if !res.Ok() {
 		result = ResultFailed

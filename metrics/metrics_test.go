@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"maunium.net/go/mautrix/id"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 const roomA = id.RoomID("!a:example.org")
@@ -108,19 +108,19 @@ authentik_matrix_sync_upstream_requests_total{code="error",endpoint="/_matrix/cl
 
 func TestObserverMovesCycleAndActionMetrics(t *testing.T) {
 	m := New(BuildInfo{Version: "v1", Revision: "abc", GoVersion: "go1"})
-	m.ActionFinished("invite", roomA, syncer.ResultOK)
-	m.ActionFinished("invite", roomA, syncer.ResultOK)
-	m.ActionFinished("kick", roomA, syncer.ResultFailed)
-	m.ActionFinished("cancel_removal", roomA, syncer.ResultOK)
-	m.ActionFinished("track", roomA, syncer.ResultOK) // bookkeeping: not counted
+	m.ActionFinished("invite", roomA, reconcile.ResultOK)
+	m.ActionFinished("invite", roomA, reconcile.ResultOK)
+	m.ActionFinished("kick", roomA, reconcile.ResultFailed)
+	m.ActionFinished("cancel_removal", roomA, reconcile.ResultOK)
+	m.ActionFinished("track", roomA, reconcile.ResultOK) // bookkeeping: not counted
 
 	end := time.Unix(1700000010, 0)
-	ok := syncer.CycleResult{Started: end.Add(-2 * time.Second), Duration: 2 * time.Second}
-	m.CycleFinished(ok, syncer.CycleStats{GroupMembers: map[string]int{"staff": 3},
+	ok := reconcile.CycleResult{Started: end.Add(-2 * time.Second), Duration: 2 * time.Second}
+	m.CycleFinished(ok, reconcile.CycleStats{GroupMembers: map[string]int{"staff": 3},
 		ManagedMembers: map[id.RoomID]int{roomA: 3}, PendingRemovals: map[id.RoomID]int{roomA: 1},
 		UsersWithoutAccount: 2, RemovalsHeld: 1})
-	failed := syncer.CycleResult{Started: end, Err: errors.New("store down")}
-	m.CycleFinished(failed, syncer.CycleStats{UsersWithoutAccount: 9}) // ignored: nothing was observed
+	failed := reconcile.CycleResult{Started: end, Err: errors.New("store down")}
+	m.CycleFinished(failed, reconcile.CycleStats{UsersWithoutAccount: 9}) // ignored: nothing was observed
 	m.SetLeader(true)
 
 	want := `
@@ -197,8 +197,8 @@ func TestCountBackups(t *testing.T) {
 // way `promtool check metrics` does, after each kind has been moved at least once.
 func TestExpositionLints(t *testing.T) {
 	m := New(ReadBuildInfo("test"))
-	m.ActionFinished("invite", roomA, syncer.ResultOK)
-	m.CycleFinished(syncer.CycleResult{Started: time.Now()}, syncer.CycleStats{GroupMembers: map[string]int{"g": 1},
+	m.ActionFinished("invite", roomA, reconcile.ResultOK)
+	m.CycleFinished(reconcile.CycleResult{Started: time.Now()}, reconcile.CycleStats{GroupMembers: map[string]int{"g": 1},
 		ManagedMembers: map[id.RoomID]int{roomA: 1}, PendingRemovals: map[id.RoomID]int{roomA: 0}})
 	_, _ = m.CountBackups(fakeBackuper{}).Backup(context.Background())
 	srv := httptest.NewServer(m.Handler())

@@ -5,6 +5,6 @@
 // operator should see. It reads no clock, does no I/O and imports no package of the project that
 // does: values in, values out. Every rule of who is added, removed, raised or locked lives here,
 // the safety rule among them (see docs/how-it-works.md); Explain renders the same rules for one
-// user (`why`), and CheckRemovals is the mass-removal guard. Package sync runs it: it observes,
-// plans with this package and applies the plan.
+// user (`why`), and CheckRemovals is the mass-removal guard. Package reconcile observes, plans
+// with this package and applies the plan.
 package plan

@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 )
@@ -393,7 +393,7 @@ func TestOtherReplicaWrites(t *testing.T) {
 func TestConcurrentLocalWrites(t *testing.T) {
 	f := newFixture(t, 0)
 	f.do("POST", "/scim/v2/Groups", staffBody).must(t, 201) // id-1
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	var want []string
 	for i := range 8 {
 		member := fmt.Sprintf("member-%d", i)

@@ -12,7 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +24,7 @@ const testToken = "scim-test-token-4c2e9a71"
 // memStore is the Store of the tests: the snapshot in memory, copied on every read and write so
 // that nobody shares maps with it, and a way to make the next writes fail.
 type memStore struct {
-	mu        gosync.Mutex
+	mu        sync.Mutex
 	snap      scimstate.Snapshot
 	applied   int
 	loads     int // reads of the whole state
@@ -96,7 +96,7 @@ func cloneChange(c scimstate.Change) scimstate.Change {
 
 // fakeNow is a clock the test moves by hand.
 type fakeNow struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	t  time.Time
 }
 
@@ -117,7 +117,7 @@ var start = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 
 // changes records what the handler told OnChange.
 type changes struct {
-	mu  gosync.Mutex
+	mu  sync.Mutex
 	got []string
 }
 

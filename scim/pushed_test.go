@@ -12,7 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -87,7 +87,7 @@ type contract struct {
 	st      *store.SQLite
 	h       *scim.Handler
 	ids     map[string]string
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	changed [][]string
 }
 

@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,7 +21,7 @@ type Resources struct {
 	now    func() time.Time
 	log    zerolog.Logger
 
-	mu   gosync.RWMutex
+	mu   sync.RWMutex
 	snap scimstate.Snapshot
 }
 

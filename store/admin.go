@@ -10,11 +10,11 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // The reconciler honours stored exemptions even without an admin room.
-var _ syncer.ExemptionStore = (*sqlState)(nil)
+var _ reconcile.ExemptionStore = (*sqlState)(nil)
 
 const flagPaused = "paused"
 
@@ -65,7 +65,7 @@ func (s *sqlState) AppendAudit(ctx context.Context, entries ...plan.AuditEntry) 
 			if e.At.IsZero() {
 				e.At = s.now()
 			}
-			if e.Result == syncer.ResultSkipped {
+			if e.Result == reconcile.ResultSkipped {
 				var command, result string
 				err := tx.QueryRowContext(ctx, selectAuditLast, string(e.Target), string(e.Room)).Scan(&command, &result)
 				if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -282,14 +282,14 @@ func (s *sqlState) HoldBatch(ctx context.Context, b plan.HeldBatch) (created boo
 	return created, status, err
 }
 
-// Batch returns a held batch with its removals, or syncer.ErrNoBatch.
+// Batch returns a held batch with its removals, or reconcile.ErrNoBatch.
 func (s *sqlState) Batch(ctx context.Context, batchID string) (plan.HeldBatch, error) {
 	var b plan.HeldBatch
 	var created, decided sql.NullInt64
 	var by string
 	err := s.db.QueryRowContext(ctx, selectBatch, batchID).Scan(&b.ID, &b.Status, &b.Why, &created, &by, &decided)
 	if errors.Is(err, sql.ErrNoRows) {
-		return b, fmt.Errorf("held batch %q: %w", batchID, syncer.ErrNoBatch)
+		return b, fmt.Errorf("held batch %q: %w", batchID, reconcile.ErrNoBatch)
 	}
 	if err != nil {
 		return b, fmt.Errorf("read held batch %s from %s: %w", batchID, s.where, err)
@@ -341,7 +341,7 @@ func (s *sqlState) OpenBatches(ctx context.Context) ([]plan.HeldBatch, error) {
 }
 
 // DecideBatch moves a batch from status from to status to (confirmed, rejected or done),
-// recording who decided. It fails with syncer.ErrNoBatch when no batch with that ID is in status from.
+// recording who decided. It fails with reconcile.ErrNoBatch when no batch with that ID is in status from.
 func (s *sqlState) DecideBatch(ctx context.Context, batchID, from, to string, by id.UserID) error {
 	return s.inTx(ctx, fmt.Sprintf("mark held batch %s %s", batchID, to), func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, updateBatch, batchID, to, string(by), millis(s.now()), from)
@@ -351,7 +351,7 @@ func (s *sqlState) DecideBatch(ctx context.Context, batchID, from, to string, by
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return fmt.Errorf("no batch %q is %s: %w", batchID, from, syncer.ErrNoBatch)
+			return fmt.Errorf("no batch %q is %s: %w", batchID, from, reconcile.ErrNoBatch)
 		}
 		return nil
 	})

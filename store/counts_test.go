@@ -8,19 +8,19 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // TestCountState checks that both stores count per room exactly what LoadState holds.
 func TestCountState(t *testing.T) {
 	stores := []struct {
 		name string
-		open func(t *testing.T) syncer.Store
+		open func(t *testing.T) reconcile.Store
 	}{
-		{"sqlite", func(t *testing.T) syncer.Store {
+		{"sqlite", func(t *testing.T) reconcile.Store {
 			return openTest(t, Options{DataDir: t.TempDir(), BackupRetention: 1})
 		}},
-		{"postgres", func(t *testing.T) syncer.Store {
+		{"postgres", func(t *testing.T) reconcile.Store {
 			return openPostgresTest(t, PostgresOptions{URL: pg.Get(t).Database(t)})
 		}},
 	}

@@ -8,12 +8,12 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 var (
-	_ syncer.AccountStore = (*sqlState)(nil)
-	_ syncer.ProfileStore = (*sqlState)(nil)
+	_ reconcile.AccountStore = (*sqlState)(nil)
+	_ reconcile.ProfileStore = (*sqlState)(nil)
 )
 
 const (

@@ -10,7 +10,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +67,7 @@ func churn(b *testing.B, cacheKiB int, unbound bool, cycles int) (growth, end fl
 		if _, err := s.LoadState(ctx); err != nil {
 			b.Fatal(err)
 		}
-		var wg gosync.WaitGroup
+		var wg sync.WaitGroup
 		errs := make(chan error, 32)
 		for w := range 8 {
 			wg.Go(func() {

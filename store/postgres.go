@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // DefaultSchema is the schema the Postgres store keeps its tables in when none is configured.
@@ -75,8 +75,8 @@ type Postgres struct {
 }
 
 var (
-	_ syncer.Store    = (*Postgres)(nil)
-	_ syncer.Backuper = (*Postgres)(nil)
+	_ reconcile.Store    = (*Postgres)(nil)
+	_ reconcile.Backuper = (*Postgres)(nil)
 )
 
 // OpenPostgres connects, creates the schema if needed and upgrades it in one transaction, refusing

@@ -9,12 +9,12 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/usermap"
 )
 
 var (
-	_ syncer.PowerStore     = (*sqlState)(nil)
+	_ reconcile.PowerStore  = (*sqlState)(nil)
 	_ usermap.ExternalCache = (*sqlState)(nil)
 )
 

@@ -10,10 +10,10 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
-var _ syncer.SpaceStore = (*sqlState)(nil)
+var _ reconcile.SpaceStore = (*sqlState)(nil)
 
 const (
 	selectSpaceChildren = `SELECT space_id, child_id FROM space_children ORDER BY space_id, child_id`

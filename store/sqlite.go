@@ -16,7 +16,7 @@ import (
 	// The pure-Go driver keeps the binary free of cgo, so it runs in a scratch image.
 	_ "modernc.org/sqlite"
 
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 const (
@@ -69,8 +69,8 @@ type SQLite struct {
 }
 
 var (
-	_ syncer.Store    = (*SQLite)(nil)
-	_ syncer.Backuper = (*SQLite)(nil)
+	_ reconcile.Store    = (*SQLite)(nil)
+	_ reconcile.Backuper = (*SQLite)(nil)
 )
 
 // OpenSQLite opens (creating and upgrading as needed) the state database in opts.DataDir and locks

@@ -42,7 +42,7 @@ FROM removals WHERE at_ms >= $1 AND replaced_since_ms IS NOT NULL ORDER BY at_ms
 	deleteMissing  = `DELETE FROM missing_accounts WHERE user_id = $1`
 )
 
-// sqlState implements sync.Store on database/sql. The SQL is dialect-neutral; opening the
+// sqlState implements reconcile.Store on database/sql. The SQL is dialect-neutral; opening the
 // database, locking and backups belong to the dialect's own type.
 type sqlState struct {
 	db *sql.DB
@@ -117,7 +117,7 @@ func (s *sqlState) LoadState(ctx context.Context) (plan.State, error) {
 }
 
 // loadRecentRemovals reads the removals since since whose replaced membership is known, the
-// newest per room and user (see syncer.State.Removals).
+// newest per room and user (see plan.State.Removals).
 func loadRecentRemovals(ctx context.Context, tx *sql.Tx, since time.Time) (map[plan.RoomUser]plan.Removal, error) {
 	rows, err := tx.QueryContext(ctx, selectRecentRemovals, since.UnixMilli())
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // Source lists the effective members of directory groups: Authentik's API (authentik.Client)
@@ -32,7 +32,7 @@ type Directory struct {
 	Log      zerolog.Logger
 }
 
-var _ syncer.Directory = (*Directory)(nil)
+var _ reconcile.Directory = (*Directory)(nil)
 
 // Members maps every group's users. A user whose Matrix ID cannot be worked out is left out and
 // marks the group incomplete, so that nobody is removed on the strength of a gap in the data.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +21,7 @@ const masProvider = "01H8PKNWKKRPCBW4YGH1RWV279"
 
 // masGroup is an Authentik stand-in holding one group.
 type masGroup struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	users []directory.User
 }
 
@@ -33,7 +33,7 @@ func (g *masGroup) EffectiveMembers(_ context.Context, names []string) map[strin
 
 // masCache is an in-memory ExternalCache.
 type masCache struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	m  map[string]usermap.CachedID
 }
 
@@ -60,7 +60,7 @@ func (c *masCache) PutExternalID(_ context.Context, _, subject string, v usermap
 func TestMASOutageRemovesNobody(t *testing.T) {
 	f := mastest.New(t)
 	clock := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
 	f.SetNow(now)

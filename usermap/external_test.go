@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +21,7 @@ import (
 // adminAPI is a Synapse admin API stand-in answering external-ID lookups from links, counting
 // the lookups of each subject; a subject in failing answers 500.
 type adminAPI struct {
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	links   map[string]id.UserID
 	failing map[string]bool
 	asked   map[string]int
@@ -76,7 +76,7 @@ func (a *adminAPI) lookups() map[string]int {
 
 // memCache is an in-memory ExternalCache.
 type memCache struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	m  map[string]usermap.CachedID
 }
 

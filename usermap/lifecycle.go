@@ -12,7 +12,7 @@ import (
 
 	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // UserSource lists the Authentik users Authentik holds as inactive, every cycle the lifecycle
@@ -28,7 +28,7 @@ type UserLookup interface {
 	LookupUser(ctx context.Context, pk int) (directory.User, error)
 }
 
-var _ syncer.AccountDirectory = (*Directory)(nil)
+var _ reconcile.AccountDirectory = (*Directory)(nil)
 
 var (
 	errNoUserSource = errors.New("the Authentik source cannot list users")

@@ -3,7 +3,7 @@ package webhook
 import (
 	"maps"
 	"slices"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -41,7 +41,7 @@ type debouncer struct {
 	wait  time.Duration
 	fire  func(groups []string)
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	timer    Timer // the open window; nil when quiet
 	opened   scope // what opened the window, already fired once
 	gathered scope // the window's calls, not fired yet

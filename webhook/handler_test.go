@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +19,7 @@ const secret = "s3cret-webhook-token"
 
 // fakeClock starts timers that fire only when the test says so.
 type fakeClock struct {
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	timers []*fakeTimer
 }
 
@@ -78,7 +78,7 @@ func (c *fakeClock) fire() {
 
 // triggers records what the handler triggered; "*" stands for "everything".
 type triggers struct {
-	mu  gosync.Mutex
+	mu  sync.Mutex
 	got []string
 }
 

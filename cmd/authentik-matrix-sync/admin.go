@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -14,13 +14,13 @@ import (
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/metrics"
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // eventSink hands the homeserver's events to the admin room once it exists; events that arrive
 // earlier predate the bot's start and would be dropped anyway.
 type eventSink struct {
-	mu  gosync.Mutex
+	mu  sync.Mutex
 	bot *adminroom.Bot
 }
 
@@ -80,7 +80,7 @@ func newAdminRoom(ctx context.Context, cfg *config.Config, w *world, st stateSto
 }
 
 // steering is the reconciler's Steering: the admin room's, or none.
-func (a *adminRoom) steering() syncer.Steering {
+func (a *adminRoom) steering() reconcile.Steering {
 	if a == nil {
 		return nil
 	}
@@ -88,7 +88,7 @@ func (a *adminRoom) steering() syncer.Steering {
 }
 
 // observer adds the admin room to the metrics observer.
-func (a *adminRoom) observer(m syncer.Observer) syncer.Observer {
+func (a *adminRoom) observer(m reconcile.Observer) reconcile.Observer {
 	if a == nil {
 		return m
 	}
@@ -107,7 +107,7 @@ func (a *adminRoom) leaderHook(setLeader func(bool)) func(bool) {
 }
 
 // start attaches the reconciler and starts the admin room's loops.
-func (a *adminRoom) start(ctx context.Context, goRun func(func() error), rec *syncer.Reconciler, events *eventSink) {
+func (a *adminRoom) start(ctx context.Context, goRun func(func() error), rec *reconcile.Reconciler, events *eventSink) {
 	if a == nil {
 		return
 	}
@@ -120,7 +120,7 @@ func (a *adminRoom) start(ctx context.Context, goRun func(func() error), rec *sy
 }
 
 // observers tells several observers in turn.
-type observers []syncer.Observer
+type observers []reconcile.Observer
 
 func (os observers) ActionFinished(kind string, room id.RoomID, result string) {
 	for _, o := range os {
@@ -128,7 +128,7 @@ func (os observers) ActionFinished(kind string, room id.RoomID, result string) {
 	}
 }
 
-func (os observers) CycleFinished(res syncer.CycleResult, stats syncer.CycleStats) {
+func (os observers) CycleFinished(res reconcile.CycleResult, stats reconcile.CycleStats) {
 	for _, o := range os {
 		o.CycleFinished(res, stats)
 	}

@@ -11,8 +11,8 @@ import (
 
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/plan"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 func TestAuditLogIsKeptWithoutAnAdminRoom(t *testing.T) {
@@ -35,17 +35,17 @@ func TestAuditLogIsKeptWithoutAnAdminRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	obs := admin.observer(observers{newMetrics(), audit})
-	ghost := syncer.AppliedWrite{Kind: "force_join", Target: plan.RoomUser{Room: "!r:hs", User: "@ghost:hs"},
-		Reason: "member of Authentik group staff", Result: syncer.ResultSkipped}
-	bob := syncer.AppliedWrite{Kind: "force_join", Target: plan.RoomUser{Room: "!r:hs", User: "@bob:hs"},
-		Reason: "member of Authentik group staff", Result: syncer.ResultOK}
+	ghost := reconcile.AppliedWrite{Kind: "force_join", Target: plan.RoomUser{Room: "!r:hs", User: "@ghost:hs"},
+		Reason: "member of Authentik group staff", Result: reconcile.ResultSkipped}
+	bob := reconcile.AppliedWrite{Kind: "force_join", Target: plan.RoomUser{Room: "!r:hs", User: "@bob:hs"},
+		Reason: "member of Authentik group staff", Result: reconcile.ResultOK}
 	started := time.Now().Add(-time.Hour)
 	for i := range 5 {
-		writes := []syncer.AppliedWrite{ghost}
+		writes := []reconcile.AppliedWrite{ghost}
 		if i == 0 {
 			writes = append(writes, bob)
 		}
-		obs.CycleFinished(syncer.CycleResult{ID: fmt.Sprintf("c%d", i), Started: started.Add(time.Duration(i) * time.Minute), Writes: writes}, syncer.CycleStats{})
+		obs.CycleFinished(reconcile.CycleResult{ID: fmt.Sprintf("c%d", i), Started: started.Add(time.Duration(i) * time.Minute), Writes: writes}, reconcile.CycleStats{})
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -11,7 +11,7 @@ import (
 	"authentik-matrix-sync/doctor"
 	"authentik-matrix-sync/mas"
 	"authentik-matrix-sync/metrics"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -77,7 +77,7 @@ func (w *world) checkMAS(ctx context.Context) error {
 
 // accounts is what locks and logs out Matrix accounts: MAS's admin API when MAS keeps them,
 // else Synapse's.
-func (w *world) accounts() syncer.Accounts {
+func (w *world) accounts() reconcile.Accounts {
 	if w.mas != nil {
 		return &mas.Accounts{Client: w.mas, Server: w.cfg.Homeserver.Domain}
 	}

@@ -9,7 +9,7 @@ import (
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/health"
 	"authentik-matrix-sync/metrics"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // minReadyAge keeps /ready from flapping with very short sync intervals (tests, demos), where
@@ -30,7 +30,7 @@ func httpClientFor(m *metrics.Metrics, service string) *http.Client {
 // listenerHandler is everything the metrics listener serves. /ready holds a leader to its cycles
 // and their upstream answers; a follower and a paused bot pass those checks with a note, since
 // neither is expected to run cycles, and only the store must answer everywhere.
-func listenerHandler(cfg *config.Config, m *metrics.Metrics, cycles health.Cycles, st syncer.Store, lead *health.Leadership) http.Handler {
+func listenerHandler(cfg *config.Config, m *metrics.Metrics, cycles health.Cycles, st reconcile.Store, lead *health.Leadership) http.Handler {
 	maxAge := max(3*cfg.Sync.Interval, minReadyAge)
 	answered := func(service string) func() time.Time {
 		return func() time.Time { return m.LastAnswer(service) }
@@ -68,7 +68,7 @@ func healthcheck(ctx context.Context, path string, live bool) error {
 
 // storeCheck asks the store to answer: with Ping where the store has one, else by reading the
 // state, which is small.
-func storeCheck(st syncer.Store) func(context.Context) error {
+func storeCheck(st reconcile.Store) func(context.Context) error {
 	if p, ok := st.(interface{ Ping(context.Context) error }); ok {
 		return p.Ping
 	}

@@ -8,7 +8,7 @@ import (
 
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // storedSteering reads the admin room's stored decisions (exemptions, the paused flag) for a
@@ -23,7 +23,7 @@ type decisionStore interface {
 	Exemptions(ctx context.Context) ([]plan.Exemption, error)
 }
 
-var _ syncer.Steering = storedSteering{}
+var _ reconcile.Steering = storedSteering{}
 
 // errPreviewOnly is returned by the writes a preview never makes; reaching one is a bug.
 var errPreviewOnly = errors.New("the plan subcommand changes nothing")
@@ -48,7 +48,7 @@ func (storedSteering) FinishBatch(context.Context, string) error { return errPre
 // admin room, as the running bot's reconciler has; none without one, as the bot then has none
 // either (both then still honour the stored exemptions, read from the store by the reconciler),
 // so the plan shows what the bot's next cycle would do.
-func planSteering(cfg *config.Config, st syncer.Store) syncer.Steering {
+func planSteering(cfg *config.Config, st reconcile.Store) reconcile.Steering {
 	if cfg.Admin.Room == "" {
 		return nil
 	}

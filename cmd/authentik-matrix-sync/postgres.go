@@ -15,15 +15,15 @@ import (
 
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/leader"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 // stateStore is what the bot and the store subcommands need from either store.
 type stateStore interface {
-	syncer.Store
+	reconcile.Store
 	// Backup takes the automatic backup before removals; BackupAs one of another kind.
-	syncer.Backuper
+	reconcile.Backuper
 	BackupAs(ctx context.Context, kind store.BackupKind) (string, error)
 	Ping(ctx context.Context) error
 	Backups() ([]string, error)

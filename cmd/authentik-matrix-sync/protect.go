@@ -10,7 +10,7 @@ import (
 
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // protection is protected_users as the planner holds it; nil when none are configured.
@@ -44,7 +44,7 @@ type auditReader interface {
 
 // printWhy prints, like !sync why, where one user stands in each mapped room and why, from the
 // same preview the plan comes from; nothing is written.
-func printWhy(ctx context.Context, rec *syncer.Reconciler, st any, why whyRequest, namer *roomNamer, out io.Writer) error {
+func printWhy(ctx context.Context, rec *reconcile.Reconciler, st any, why whyRequest, namer *roomNamer, out io.Writer) error {
 	if _, _, err := why.User.ParseAndValidateRelaxed(); err != nil {
 		return fmt.Errorf("plan -why %q: not a Matrix user ID; write it as @localpart:server", why.User)
 	}

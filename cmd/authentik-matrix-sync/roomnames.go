@@ -4,7 +4,7 @@ import (
 	"context"
 	"maps"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -21,7 +21,7 @@ type roomNamer struct {
 	lookup     func(ctx context.Context, room id.RoomID) string
 	now        func() time.Time
 
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	known map[id.RoomID]namedAt
 }
 

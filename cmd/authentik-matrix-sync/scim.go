@@ -8,9 +8,9 @@ import (
 
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/metrics"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/scim"
 	"authentik-matrix-sync/scimstate"
-	syncer "authentik-matrix-sync/sync"
 	"authentik-matrix-sync/webhook"
 )
 
@@ -50,7 +50,7 @@ func (w *world) useSCIM(ctx context.Context, st stateStore) (*scim.Resources, er
 // the webhook's listener, for which it returns the mount. Every push that changes a group's
 // members triggers a cycle for that group's rooms (and the rooms of the groups above it) through
 // the webhook's trigger, with either directory source.
-func startSCIM(ctx context.Context, cfg *config.Config, w *world, res *scim.Resources, m *metrics.Metrics, rec *syncer.Reconciler, goRun func(func() error)) (func(*http.ServeMux), error) {
+func startSCIM(ctx context.Context, cfg *config.Config, w *world, res *scim.Resources, m *metrics.Metrics, rec *reconcile.Reconciler, goRun func(func() error)) (func(*http.ServeMux), error) {
 	if res == nil || !cfg.SCIMEnabled() {
 		return nil, nil
 	}

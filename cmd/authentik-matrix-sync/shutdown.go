@@ -1,7 +1,7 @@
 package main
 
 import (
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,7 +15,7 @@ const shutdownBudget = 9 * time.Second
 // waitStopped waits for wg up to budget. Past it, the parts still running are abandoned: the
 // caller returns and the process exits, which ends them; anything they had not finished is
 // redone by the next cycle after a restart.
-func waitStopped(wg *gosync.WaitGroup, budget time.Duration, log zerolog.Logger) bool {
+func waitStopped(wg *sync.WaitGroup, budget time.Duration, log zerolog.Logger) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	t := time.NewTimer(budget)

@@ -1,7 +1,7 @@
 package main
 
 import (
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +20,7 @@ func TestWaitStopped(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var wg gosync.WaitGroup
+			var wg sync.WaitGroup
 			release := make(chan struct{})
 			defer close(release)
 			wg.Add(1)

@@ -13,8 +13,8 @@ import (
 	"authentik-matrix-sync/appservice"
 	"authentik-matrix-sync/config"
 	"authentik-matrix-sync/plan"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/store"
-	syncer "authentik-matrix-sync/sync"
 )
 
 // errWouldCreate marks, in plan mode, a mapping whose room the running bot would create: the plan
@@ -28,15 +28,15 @@ type createdRoomStore interface {
 }
 
 var (
-	_ createdRoomStore  = (*store.SQLite)(nil)
-	_ createdRoomStore  = (*store.Postgres)(nil)
-	_ syncer.SpaceStore = (*store.SQLite)(nil)
-	_ syncer.SpaceStore = (*store.Postgres)(nil)
+	_ createdRoomStore     = (*store.SQLite)(nil)
+	_ createdRoomStore     = (*store.Postgres)(nil)
+	_ reconcile.SpaceStore = (*store.SQLite)(nil)
+	_ reconcile.SpaceStore = (*store.Postgres)(nil)
 )
 
 // spaceStoreOf returns the store's space records, or nil for a store without them.
-func spaceStoreOf(st stateStore) syncer.SpaceStore {
-	ss, _ := st.(syncer.SpaceStore)
+func spaceStoreOf(st stateStore) reconcile.SpaceStore {
+	ss, _ := st.(reconcile.SpaceStore)
 	return ss
 }
 

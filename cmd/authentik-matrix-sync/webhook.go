@@ -15,7 +15,7 @@ import (
 	"authentik-matrix-sync/directory"
 	"authentik-matrix-sync/httpserver"
 	"authentik-matrix-sync/metrics"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/webhook"
 )
 
@@ -30,7 +30,7 @@ const groupTreeTimeout = 30 * time.Second
 // startWebhook serves Authentik's notification webhooks on webhook.listen, when it is set, and
 // whatever mount adds to the listener (the SCIM endpoint, whose longer timeouts the listener then
 // takes; nil adds nothing).
-func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.Metrics, rec *syncer.Reconciler, goRun func(func() error), mount func(*http.ServeMux)) {
+func startWebhook(ctx context.Context, cfg *config.Config, w *world, m *metrics.Metrics, rec *reconcile.Reconciler, goRun func(func() error), mount func(*http.ServeMux)) {
 	if cfg.Webhook.Listen == "" {
 		return
 	}
@@ -112,7 +112,7 @@ type groupTrigger interface {
 	TriggerGroups(groups []string)
 }
 
-var _ groupTrigger = (*syncer.Reconciler)(nil)
+var _ groupTrigger = (*reconcile.Reconciler)(nil)
 
 // webhookTrigger turns a debounced batch of webhook calls into a reconciler trigger.
 type webhookTrigger struct {

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,7 +20,7 @@ import (
 	"authentik-matrix-sync/mas"
 	"authentik-matrix-sync/metrics"
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/usermap"
 )
 
@@ -166,13 +166,13 @@ func (w *world) needForce() bool {
 
 // cycleSource lets the health endpoint start before the reconciler exists.
 type cycleSource struct {
-	mu  gosync.Mutex
-	rec *syncer.Reconciler
+	mu  sync.Mutex
+	rec *reconcile.Reconciler
 }
 
-func (c *cycleSource) set(r *syncer.Reconciler) { c.mu.Lock(); c.rec = r; c.mu.Unlock() }
+func (c *cycleSource) set(r *reconcile.Reconciler) { c.mu.Lock(); c.rec = r; c.mu.Unlock() }
 
-func (c *cycleSource) LastCycle() *syncer.CycleResult {
+func (c *cycleSource) LastCycle() *reconcile.CycleResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.rec == nil {
@@ -218,7 +218,7 @@ func runBot(ctx context.Context, path string) error {
 
 	// Every long-running part reports its end here; the deferred cancel and wait give them up to
 	// shutdownBudget to stop before the store closes.
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); waitStopped(&wg, shutdownBudget, log) }()
 	errs := make(chan error, 8)
@@ -269,7 +269,7 @@ func runBot(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	rec := syncer.New(syncer.Options{
+	rec := reconcile.New(reconcile.Options{
 		Directory: w.dir, Rooms: rooms, Store: st, Backup: m.CountBackups(st), Policy: policy,
 		Interval: cfg.Sync.Interval, MaxBackoff: cfg.Sync.MaxBackoff, Log: log, Observer: admin.observer(observers{m, audit}),
 		Steering: admin.steering(), Guard: guardLimits(cfg),
@@ -297,7 +297,7 @@ func runBot(ctx context.Context, path string) error {
 // startup checks the homeserver and resolves the rooms, retrying while the homeserver is
 // unreachable: the bot usually starts alongside it. Rooms are read through rooms, so that in
 // appservice mode the first cycle finds them in the room cache instead of reading them again.
-func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan error) (plan.Policy, error) {
+func startup(ctx context.Context, w *world, rooms reconcile.Rooms, errs <-chan error) (plan.Policy, error) {
 	delay := 2 * time.Second
 	for {
 		err := w.matrix.Check(ctx, w.needForce())
@@ -333,7 +333,7 @@ func startup(ctx context.Context, w *world, rooms syncer.Rooms, errs <-chan erro
 
 // joinMappedRooms accepts the bot's pending invites to mapped rooms it has not joined yet. A room
 // it still cannot read is reported by every cycle until the operator invites the bot.
-func (w *world) joinMappedRooms(ctx context.Context, rooms syncer.Rooms, policy plan.Policy) {
+func (w *world) joinMappedRooms(ctx context.Context, rooms reconcile.Rooms, policy plan.Policy) {
 	seen := map[id.RoomID]bool{}
 	for _, m := range policy.Mappings {
 		if seen[m.Room] {
@@ -383,7 +383,7 @@ func printPlan(ctx context.Context, path string, why whyRequest, out io.Writer) 
 	if err != nil {
 		return err
 	}
-	rec := syncer.New(syncer.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
+	rec := reconcile.New(reconcile.Options{Directory: w.dir, Rooms: w.matrix, Store: st, Policy: policy, Interval: cfg.Sync.Interval, Log: log,
 		Steering: planSteering(cfg, st), Hierarchy: w.matrix.Spaces(), Spaces: spaceStoreOf(st), AccountDirectory: w.dir})
 	// Rooms are shown by their alias or name as well as by their ID.
 	namer := w.roomNamer()

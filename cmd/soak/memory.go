@@ -9,7 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -26,7 +26,7 @@ type memSample struct {
 
 // memSampler reads the bot's memory at a fixed interval for the whole run.
 type memSampler struct {
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	samples []memSample
 }
 

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,7 +52,7 @@ type world struct {
 
 	// akSrv serves the fake Authentik through recordReads.
 	akSrv  *httptest.Server
-	readMu gosync.Mutex
+	readMu sync.Mutex
 	reads  []groupRead
 
 	botCmd     *exec.Cmd
@@ -171,8 +171,8 @@ func setup(ctx context.Context, o options, logf func(string, ...any)) (*world, e
 // parallel runs f on every item with n workers and returns the first error.
 func parallel(n int, items []string, f func(string) error) error {
 	ch := make(chan string)
-	var wg gosync.WaitGroup
-	var mu gosync.Mutex
+	var wg sync.WaitGroup
+	var mu sync.Mutex
 	var first error
 	for range n {
 		wg.Go(func() {

@@ -18,7 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"authentik-matrix-sync/authentik/authentiktest"
@@ -89,7 +89,7 @@ type Proxy struct {
 	rp     *httputil.ReverseProxy
 	ts     *httptest.Server
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	rules    []*ruleState
 	lastID   RuleID
 	requests []Request

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 )
@@ -192,8 +192,8 @@ func TestRulesChangeWhileRequestsFlow(t *testing.T) {
 	p := startProxy(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var wg gosync.WaitGroup
-	var mu gosync.Mutex
+	var wg sync.WaitGroup
+	var mu sync.Mutex
 	counts := map[int]int{}
 	for range 4 {
 		wg.Go(func() {

@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 )
@@ -31,7 +31,7 @@ const DefaultExpiresIn = 5 * time.Minute
 type Server struct {
 	*httptest.Server
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	now      func() time.Time
 	nextID   uint64
 	clients  map[string]client
@@ -148,7 +148,7 @@ func (s *Server) HoldTokens() (release func()) {
 	s.mu.Lock()
 	s.hold = ch
 	s.mu.Unlock()
-	var once gosync.Once
+	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()

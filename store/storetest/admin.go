@@ -11,7 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // AdminStore is the admin room's part of a store: audit log, exemptions, the paused flag and
@@ -96,7 +96,7 @@ func testAuditSkipOnce(t *testing.T, s AdminStore) {
 	}
 	const noAccount = "force_join: member of Authentik group staff"
 	skip := func(u id.UserID, r id.RoomID) plan.AuditEntry {
-		return plan.AuditEntry{Command: noAccount, Target: u, Room: r, Result: syncer.ResultSkipped}
+		return plan.AuditEntry{Command: noAccount, Target: u, Room: r, Result: reconcile.ResultSkipped}
 	}
 	for range 5 {
 		cycle(skip(alice, roomA), skip(alice, roomB), skip(bob, roomA))
@@ -117,10 +117,10 @@ func testAuditSkipOnce(t *testing.T, s AdminStore) {
 	}
 	// Something else happened to alice in room A: the next skip there is news again, and a
 	// skip for another reason is too. Room B saw nothing new.
-	cycle(plan.AuditEntry{Command: noAccount, Target: alice, Room: roomA, Result: syncer.ResultOK})
+	cycle(plan.AuditEntry{Command: noAccount, Target: alice, Room: roomA, Result: reconcile.ResultOK})
 	cycle(skip(alice, roomA), skip(alice, roomB))
 	cycle(skip(alice, roomA), skip(alice, roomB))
-	cycle(plan.AuditEntry{Command: "kick: left staff", Target: alice, Room: roomA, Result: syncer.ResultSkipped})
+	cycle(plan.AuditEntry{Command: "kick: left staff", Target: alice, Room: roomA, Result: reconcile.ResultSkipped})
 	var got []string
 	for _, e := range entries(alice) {
 		got = append(got, string(e.Room)+" "+e.Command+" → "+e.Result)
@@ -137,7 +137,7 @@ func testAuditSkipOnce(t *testing.T, s AdminStore) {
 	}
 	// Failures and successes are written every time: only skips repeat by design.
 	for range 2 {
-		cycle(plan.AuditEntry{Command: "invite: member of Authentik group staff", Target: bob, Room: roomB, Result: syncer.ResultFailed})
+		cycle(plan.AuditEntry{Command: "invite: member of Authentik group staff", Target: bob, Room: roomB, Result: reconcile.ResultFailed})
 	}
 	if got := entries(bob); len(got) != 3 {
 		t.Errorf("bob after two failed invites: %+v, want both written", got)
@@ -254,11 +254,11 @@ func testHeldBatch(t *testing.T, s AdminStore) {
 	if len(got.Removals) != 2 || got.Removals[0].User != alice || got.Why != "too many" || !sameTime(got.Created, base()) {
 		t.Errorf("batch: %+v", got)
 	}
-	if err := s.DecideBatch(ctx, "abc123", plan.BatchConfirmed, plan.BatchDone, ""); !errors.Is(err, syncer.ErrNoBatch) {
+	if err := s.DecideBatch(ctx, "abc123", plan.BatchConfirmed, plan.BatchDone, ""); !errors.Is(err, reconcile.ErrNoBatch) {
 		t.Errorf("finishing an unconfirmed batch: %v, want ErrNoBatch", err)
 	}
 	must(t, "confirm", s.DecideBatch(ctx, "abc123", plan.BatchHeld, plan.BatchConfirmed, "@op:x"))
-	if err := s.DecideBatch(ctx, "abc123", plan.BatchHeld, plan.BatchRejected, "@op:x"); !errors.Is(err, syncer.ErrNoBatch) {
+	if err := s.DecideBatch(ctx, "abc123", plan.BatchHeld, plan.BatchRejected, "@op:x"); !errors.Is(err, reconcile.ErrNoBatch) {
 		t.Errorf("rejecting a confirmed batch: %v, want ErrNoBatch", err)
 	}
 	step("hold while confirmed", false, plan.BatchConfirmed)
@@ -272,7 +272,7 @@ func testHeldBatch(t *testing.T, s AdminStore) {
 		t.Errorf("a finished batch is still open: %+v", open)
 	}
 	step("held anew after it was done", true, plan.BatchHeld)
-	if _, err := s.Batch(ctx, "nope"); !errors.Is(err, syncer.ErrNoBatch) {
+	if _, err := s.Batch(ctx, "nope"); !errors.Is(err, reconcile.ErrNoBatch) {
 		t.Errorf("missing batch: %v, want ErrNoBatch", err)
 	}
 }

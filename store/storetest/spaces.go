@@ -9,7 +9,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 )
 
 // spaceTests are the cases of the space and released-room records.
@@ -37,7 +37,7 @@ const (
 	roomC  = id.RoomID("!c:example.org")
 )
 
-func checkChildren(t *testing.T, s syncer.SpaceStore, want map[id.RoomID][]id.RoomID) {
+func checkChildren(t *testing.T, s reconcile.SpaceStore, want map[id.RoomID][]id.RoomID) {
 	t.Helper()
 	got, err := s.SpaceChildren(t.Context())
 	must(t, "SpaceChildren", err)

@@ -13,17 +13,17 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/plan"
-	syncer "authentik-matrix-sync/sync"
+	"authentik-matrix-sync/reconcile"
 	"authentik-matrix-sync/usermap"
 )
 
 // Store is what every state store offers, the whole contract the suite checks: the reconciler's
-// (syncer.Store), the spaces', the admin room's, the external-ID cache's, plus the operator's
+// (reconcile.Store), the spaces', the admin room's, the external-ID cache's, plus the operator's
 // views.
 type Store interface {
-	syncer.Store
-	syncer.SpaceStore
-	syncer.Backuper
+	reconcile.Store
+	reconcile.SpaceStore
+	reconcile.Backuper
 	AdminStore
 	usermap.ExternalCache
 	// Backups lists existing backups, newest first.

@@ -1,0 +1,106 @@
+package reconcile
+
+import (
+	"authentik-matrix-sync/plan"
+	"regexp"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+const (
+	bot   = id.UserID("@bot:hs")
+	alice = id.UserID("@alice:hs")
+	bob   = id.UserID("@bob:hs")
+	carol = id.UserID("@carol:hs")
+	dave  = id.UserID("@dave:hs")
+	roomA = id.RoomID("!a:hs")
+	roomB = id.RoomID("!b:hs")
+)
+
+var (
+	now     = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	earlier = now.Add(-time.Hour)
+	later   = now.Add(time.Hour)
+	grace   = 24 * time.Hour
+)
+
+func policy(ms ...plan.Mapping) plan.Policy {
+	return plan.Policy{Mappings: ms, GracePeriod: grace, RemoveAction: plan.RemoveKick, Bot: bot}
+}
+
+func group(name string, users ...id.UserID) plan.GroupMembers {
+	g := plan.GroupMembers{Group: name}
+	for _, u := range users {
+		name := strings.TrimPrefix(strings.Split(string(u), ":")[0], "@")
+		g.Members = append(g.Members, plan.Member{UserID: u, Username: name, SourceID: name})
+	}
+	return g
+}
+
+func groups(gs ...plan.GroupMembers) map[string]plan.GroupMembers {
+	out := map[string]plan.GroupMembers{}
+	for _, g := range gs {
+		out[g.Group] = g
+	}
+	return out
+}
+
+func joined(since time.Time) plan.RoomMember {
+	return plan.RoomMember{Membership: plan.MembershipJoin, Since: since}
+}
+
+// roomWith returns a readable room where the bot has PL 100 and everyone else the defaults.
+func roomWith(members map[id.UserID]plan.RoomMember) plan.RoomObservation {
+	if members == nil {
+		members = map[id.UserID]plan.RoomMember{}
+	}
+	members[bot] = joined(earlier)
+	return plan.RoomObservation{State: plan.RoomState{Members: plan.NewRoomMembers(members), PowerLevels: plan.PowerLevels{
+		Users: map[id.UserID]int{bot: 100}, Invite: 0, Kick: 50, Ban: 50,
+	}}}
+}
+
+func stateWith(members []plan.ManagedMember, pending []plan.PendingRemoval) plan.State {
+	s := plan.NewState()
+	for _, m := range members {
+		s.Members.Set(m)
+	}
+	for _, p := range pending {
+		s.Pending[plan.RoomUser{Room: p.Room, User: p.User}] = p
+	}
+	return s
+}
+
+func tracked(room id.RoomID, user id.UserID, since time.Time) plan.ManagedMember {
+	return plan.ManagedMember{Room: room, User: user, DesiredSince: since}
+}
+
+// inactive is an observation in which the direct lookups of users found them inactive.
+func inactive(users ...id.UserID) plan.AccountsObserved {
+	return confirmed(plan.AccountInactive, users...)
+}
+
+func lockAfter(d time.Duration) *time.Duration { return &d }
+
+// confirmed is an observation in which the direct lookups of users said s of each.
+func confirmed(s plan.AccountStatus, users ...id.UserID) plan.AccountsObserved {
+	a := plan.AccountsObserved{Confirmed: map[id.UserID]plan.AccountStatus{}}
+	for _, u := range users {
+		a.Confirmed[u] = s
+	}
+	return a
+}
+
+// protecting builds the Protection config would build from ids and patterns (anchored).
+func protecting(ids []id.UserID, patterns ...string) *plan.Protection {
+	p := &plan.Protection{IDs: map[id.UserID]bool{}}
+	for _, u := range ids {
+		p.IDs[u] = true
+	}
+	for _, expr := range patterns {
+		p.Patterns = append(p.Patterns, regexp.MustCompile("^(?:"+expr+")$"))
+	}
+	return p
+}

@@ -1,0 +1,96 @@
+package reconcile
+
+import (
+	"authentik-matrix-sync/plan"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// skipWithoutAccount moves out of plan.Actions what a cycle would skip for want of a Matrix
+// account: the invites and joins of those users, and their entries in power level changes. It
+// asks the homeserver as a cycle does, once per user, several at a time; a user whose account
+// cannot be checked keeps their actions, as a cycle retries them. Preview calls it, so that
+// `plan`, `!sync plan` and `why` promise nothing a cycle skips.
+func (r *Reconciler) skipWithoutAccount(ctx context.Context, planned *plan.Plan) {
+	var users []id.UserID
+	for _, a := range planned.Actions {
+		switch a.(type) {
+		case plan.Invite, plan.ForceJoin:
+			if u := a.Target().User; !slices.Contains(users, u) {
+				users = append(users, u)
+			}
+		}
+	}
+	missing := r.withoutAccount(ctx, users)
+	if len(missing) == 0 {
+		return
+	}
+	kept := planned.Actions[:0]
+	for _, a := range planned.Actions {
+		switch act := a.(type) {
+		case plan.Invite, plan.ForceJoin:
+			if missing[a.Target().User] {
+				planned.Skipped = append(planned.Skipped, plan.SkippedAction{Action: a, Reason: plan.ReasonNoAccount})
+				continue
+			}
+		case plan.SetPowerLevels:
+			// Each change has its part of the reason, which starts with its user (planPower).
+			parts := strings.Split(act.Reason, "; ")
+			var changes []plan.LevelChange
+			var kept []string
+			for _, c := range act.Changes {
+				part := partAbout(parts, c.User)
+				if c.Promote && missing[c.User] {
+					planned.Skipped = append(planned.Skipped, plan.SkippedAction{
+						Action: plan.SetPowerLevels{Room: act.Room, Changes: []plan.LevelChange{c}, Reason: part}, Reason: plan.ReasonNoAccount})
+					continue
+				}
+				changes = append(changes, c)
+				kept = append(kept, part)
+			}
+			if len(changes) == 0 {
+				continue
+			}
+			act.Changes, act.Reason = changes, strings.Join(kept, "; ")
+			a = act
+		}
+		kept = append(kept, a)
+	}
+	planned.Actions = kept
+}
+
+// partAbout returns the part of a power level change's reason about user.
+func partAbout(parts []string, user id.UserID) string {
+	for _, p := range parts {
+		if strings.HasPrefix(p, string(user)+" ") {
+			return p
+		}
+	}
+	return string(user)
+}
+
+// withoutAccount returns the users of users the homeserver says have no account.
+func (r *Reconciler) withoutAccount(ctx context.Context, users []id.UserID) map[id.UserID]bool {
+	out := map[id.UserID]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, r.maxConcurrentWrites())
+	for _, u := range users {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if exists, err := r.opts.Rooms.UserExists(ctx, u); err == nil && !exists {
+				mu.Lock()
+				out[u] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
