@@ -1,7 +1,6 @@
 package adminroom
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"encoding/json"
 	"strings"
@@ -10,6 +9,8 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // rawEvent builds an event of type typ whose content is exactly content, as a client could send.

@@ -1,12 +1,13 @@
 package appservice
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"fmt"
 	"net/http"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // The calls below are the doctor's. Unlike Check, none of them writes: the bot account is not

@@ -1,13 +1,14 @@
 package appservice
 
 import (
-	"authentik-matrix-sync/plan"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 const testSpace = id.RoomID("!space:example.org")

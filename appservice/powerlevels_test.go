@@ -1,7 +1,6 @@
 package appservice
 
 import (
-	"authentik-matrix-sync/plan"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 const plRoute = "/_matrix/client/v3/rooms/!r:example.org/state/m.room.power_levels/"

@@ -1,7 +1,6 @@
 package appservice
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // ErrBotNotInRoom means the bot cannot see a room's current state because it is not joined. It

@@ -1,7 +1,6 @@
 package authentik
 
 import (
-	"authentik-matrix-sync/directory"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"authentik-matrix-sync/directory"
 )
 
 // The contract tests hold the client to answers recorded from a real Authentik 2025.12.4

@@ -1,12 +1,13 @@
 package authentik
 
 import (
-	"authentik-matrix-sync/directory"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+
+	"authentik-matrix-sync/directory"
 )
 
 // wireUser is what the sync reads of a user (recorded: 20–25, 61); the rest, groups_obj

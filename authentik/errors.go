@@ -1,7 +1,6 @@
 package authentik
 
 import (
-	"authentik-matrix-sync/directory"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"authentik-matrix-sync/directory"
 )
 
 // The kinds of failure an operator fixes in different places. Match them with errors.Is on any

@@ -1,12 +1,13 @@
 package authentik
 
 import (
-	"authentik-matrix-sync/directory"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
+
+	"authentik-matrix-sync/directory"
 )
 
 // LookupUser reads one user by pk (core/users/{pk}/), the direct evidence the account lifecycle

@@ -1,12 +1,13 @@
 package authentik
 
 import (
-	"authentik-matrix-sync/directory"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"time"
+
+	"authentik-matrix-sync/directory"
 )
 
 // MemberRead is how the client reads the direct members of groups.

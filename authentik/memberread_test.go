@@ -1,9 +1,10 @@
 package authentik
 
 import (
-	"authentik-matrix-sync/directory"
 	"testing"
 	"time"
+
+	"authentik-matrix-sync/directory"
 )
 
 func repeat(n, members int) []int {

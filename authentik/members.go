@@ -1,12 +1,13 @@
 package authentik
 
 import (
-	"authentik-matrix-sync/directory"
 	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strings"
+
+	"authentik-matrix-sync/directory"
 )
 
 // maxGroupDepth is how far down Authentik itself lets membership be inherited.

@@ -1,10 +1,11 @@
 package authentik
 
 import (
-	"authentik-matrix-sync/directory"
 	"context"
 	"fmt"
 	"net/url"
+
+	"authentik-matrix-sync/directory"
 )
 
 // ListInactiveUsers returns the users Authentik holds as inactive (is_active false), without

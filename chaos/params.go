@@ -1,13 +1,14 @@
 package chaos
 
 import (
-	"authentik-matrix-sync/plan"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // The run's fixed cast: the bot, the rooms and the groups mapped to them. oncall is a subgroup

@@ -1,12 +1,13 @@
 package chaos
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+
+	"authentik-matrix-sync/plan"
 )
 
 // change is one kind of change a step may make to the world, with its weight.

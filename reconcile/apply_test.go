@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // concWorld makes fakeWorld safe for the concurrent apply path and watches the writes: how many

@@ -1,13 +1,14 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"errors"
 	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // The back-off policy: a cycle in which a service the sync depends on failed as a whole (see

@@ -1,13 +1,14 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // Hierarchy reads the children of spaces.

@@ -1,11 +1,12 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // errNotKept is what a test store answers for a part of the Store contract its test does not use.

@@ -1,12 +1,13 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"regexp"
 	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 const (

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"slices"
 	"sync"
 	"testing"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // TestHookPoints runs a cycle with an addition, a due removal and a new pending removal, and

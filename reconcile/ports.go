@@ -1,10 +1,11 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // Directory reads the desired membership: the effective, active members of Authentik groups,

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // Options wires a Reconciler to the world.

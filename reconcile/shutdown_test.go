@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 func TestOutlive(t *testing.T) {

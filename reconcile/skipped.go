@@ -1,13 +1,14 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"slices"
 	"strings"
 	"sync"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // skipWithoutAccount moves out of plan.Actions what a cycle would skip for want of a Matrix

@@ -1,13 +1,14 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // TestPreviewShowsWhatACycleSkips: a group member without a Matrix account is skipped by every

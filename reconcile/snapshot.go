@@ -1,11 +1,12 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // Snapshot is what one preview saw and planned: enough for Explain to answer about any user.

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"reflect"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // countingStore is a store that counts its records itself, and notes every full load.

@@ -1,12 +1,13 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"maps"
 	"slices"
 	"sync"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // Scoped cycles. An Authentik webhook says that one group changed; reading every group and room

@@ -1,13 +1,14 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // TestUndoneKickIsRepeated runs the whole cycle: the homeserver accepts a kick, then its state

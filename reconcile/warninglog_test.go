@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // TestWarningLinesCarryOnlyTheFieldsTheyHave: a warning about a whole room has no user field, one

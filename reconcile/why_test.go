@@ -1,12 +1,13 @@
 package reconcile
 
 import (
-	"authentik-matrix-sync/plan"
 	"reflect"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // TestExplain plans as a cycle would, then asks Explain about one user in one room: each case

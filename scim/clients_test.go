@@ -1,11 +1,12 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // The request forms other SCIM clients document for their provisioning (docs/scim.md has a

@@ -1,8 +1,6 @@
 package scim
 
 import (
-	"authentik-matrix-sync/directory"
-	"authentik-matrix-sync/scimstate"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"authentik-matrix-sync/directory"
+	"authentik-matrix-sync/scimstate"
 )
 
 // The incomplete rule. SCIM pushes changes one request at a time and never says "this is all",

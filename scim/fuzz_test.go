@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // The seed corpora are in testdata/fuzz/: Authentik's PATCH bodies, and broken ones (cut,

@@ -1,9 +1,10 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"net/http"
 	"slices"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // groups serves /Groups, /Groups/{id} and /Groups/.search.

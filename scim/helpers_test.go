@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 const testToken = "scim-test-token-4c2e9a71"

@@ -1,12 +1,13 @@
 package scim
 
 import (
-	"authentik-matrix-sync/directory"
-	"authentik-matrix-sync/scimstate"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
+
+	"authentik-matrix-sync/directory"
+	"authentik-matrix-sync/scimstate"
 )
 
 // LookupUser returns the pushed user that the listings of this state number pk (SCIM carries no

@@ -1,12 +1,13 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // PATCH (RFC 7644 §3.5.2). Authentik patches groups only, in these shapes (clients/groups.py,

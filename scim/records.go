@@ -1,11 +1,12 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // Resources as filters see them (record) and as attributes/excludedAttributes shape them

@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // Resources is the received state, in memory and in the Store: the handler writes through it,

@@ -1,10 +1,11 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"net/http"
 	"slices"
 	"strings"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // searchSegment is the last path segment of a query by POST (RFC 7644 §3.4.3): /.search at the

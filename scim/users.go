@@ -1,9 +1,10 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"net/http"
 	"slices"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // users serves /Users, /Users/{id} and /Users/.search.

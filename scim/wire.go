@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // What Authentik's SCIM provider sends (clients/users.py, groups.py; tests/test_user.py,

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // stepClock starts at start and moves step forward on every reading.

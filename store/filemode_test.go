@@ -1,7 +1,6 @@
 package store
 
 import (
-	"authentik-matrix-sync/plan"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // TestDatabaseFilesArePrivate: the live database and its -wal and -shm are 0600, like the

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"authentik-matrix-sync/plan"
 	"bufio"
 	"context"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // BenchmarkSQLiteMemoryUnderChurn runs cycles of a busy installation against the SQLite store

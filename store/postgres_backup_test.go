@@ -1,7 +1,6 @@
 package store
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // fill writes one row of every kind and returns the state and history that were written.

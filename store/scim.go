@@ -1,13 +1,14 @@
 package store
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 var _ scimstate.Store = (*sqlState)(nil)

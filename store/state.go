@@ -1,7 +1,6 @@
 package store
 
 import (
-	"authentik-matrix-sync/plan"
 	"context"
 	"database/sql"
 	"errors"
@@ -10,6 +9,8 @@ import (
 	"unique"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // ErrReadOnly is returned by every write of a store opened read-only.

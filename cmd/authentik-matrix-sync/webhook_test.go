@@ -1,7 +1,6 @@
 package main
 
 import (
-	"authentik-matrix-sync/directory"
 	"context"
 	"errors"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"authentik-matrix-sync/directory"
 )
 
 func TestWithAncestors(t *testing.T) {

@@ -1,12 +1,13 @@
 package storetest
 
 import (
-	"authentik-matrix-sync/plan"
 	"reflect"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/plan"
 )
 
 // lifecycleTests are the cases of the account lifecycle records and the synced profiles.

@@ -1,12 +1,13 @@
 package storetest
 
 import (
-	"authentik-matrix-sync/scimstate"
 	"errors"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"authentik-matrix-sync/scimstate"
 )
 
 // scimTests are the cases of the state the SCIM receiver keeps.
