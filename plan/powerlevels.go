@@ -31,6 +31,8 @@ type LevelChange struct {
 	From, To int
 	// Promote records a grant at To; otherwise the user is demoted and the grant dropped.
 	Promote bool
+	// Reason is why this user's level changes; SetPowerLevels.Reason joins those of its changes.
+	Reason string
 }
 
 // SetPowerLevels changes several users' levels in one room with a single m.room.power_levels
@@ -160,7 +162,6 @@ func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID
 	botLevel := pl.Level(policy.Bot)
 	canWrite := botLevel >= pl.ChangePowerLevels
 	var changes []LevelChange
-	var reasons []string
 	held := false // a demotion waits for an unknown group
 
 	for _, u := range slices.Sorted(maps.Keys(target)) {
@@ -192,8 +193,8 @@ func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID
 			p.warn(room, u, "not raised to power level %d: the bot's level %d is below the %d needed to change power levels", want, botLevel, pl.ChangePowerLevels)
 			continue
 		}
-		changes = append(changes, LevelChange{User: u, From: cur, To: want, Promote: true})
-		reasons = append(reasons, fmt.Sprintf("%s raised from %d to %d (Authentik group %s)", u, cur, want, groups))
+		changes = append(changes, LevelChange{User: u, From: cur, To: want, Promote: true,
+			Reason: fmt.Sprintf("%s raised from %d to %d (Authentik group %s)", u, cur, want, groups)})
 	}
 
 	for _, u := range slices.Sorted(maps.Keys(grants)) {
@@ -243,14 +244,23 @@ func (p *Plan) planRoomPower(policy Policy, room id.RoomID, grants map[id.UserID
 			p.warn(room, u, "not demoted: the bot's level %d is below the %d needed to change power levels", botLevel, pl.ChangePowerLevels)
 			continue
 		}
-		changes = append(changes, LevelChange{User: u, From: cur, To: pl.UsersDefault})
-		reasons = append(reasons, fmt.Sprintf("%s lowered from %d to the room default %d (out of the group, grace period over)", u, cur, pl.UsersDefault))
+		changes = append(changes, LevelChange{User: u, From: cur, To: pl.UsersDefault,
+			Reason: fmt.Sprintf("%s lowered from %d to the room default %d (out of the group, grace period over)", u, cur, pl.UsersDefault)})
 	}
 	if held {
 		slices.Sort(unknown)
 		p.warn(room, "", "membership of Authentik group(s) %s unknown this cycle: no power levels lowered in this room", strings.Join(unknown, ", "))
 	}
 	if len(changes) > 0 {
-		p.Actions = append(p.Actions, SetPowerLevels{Room: room, Changes: changes, Reason: strings.Join(reasons, "; ")})
+		p.Actions = append(p.Actions, SetPowerLevels{Room: room, Changes: changes, Reason: ChangesReason(changes)})
 	}
+}
+
+// ChangesReason joins the reasons of changes, as a SetPowerLevels of them gives it.
+func ChangesReason(changes []LevelChange) string {
+	parts := make([]string, len(changes))
+	for i, c := range changes {
+		parts[i] = c.Reason
+	}
+	return strings.Join(parts, "; ")
 }

@@ -75,8 +75,7 @@ func TestPlanPower(t *testing.T) {
 			policy: policy(mods),
 			obs:    plan.Observed{Groups: groups(group("moderators", alice)), Rooms: rooms(plRoom(nil, alice))},
 			state:  grantsOf(),
-			want: []plan.Action{plan.SetPowerLevels{Room: roomA, Changes: []plan.LevelChange{{User: alice, From: 0, To: 50, Promote: true}},
-				Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"}},
+			want: []plan.Action{setLevels(roomA, plan.LevelChange{User: alice, From: 0, To: 50, Promote: true, Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"})},
 		},
 		{
 			name:   "several changes in a room make one event, each user at their highest level",
@@ -84,9 +83,9 @@ func TestPlanPower(t *testing.T) {
 			obs: plan.Observed{Groups: groups(group("moderators", alice, bob), group("admins", bob), group("staff", alice, bob, carol)),
 				Rooms: rooms(plRoom(nil, alice, bob, carol))},
 			state: grantsOf(),
-			want: []plan.Action{plan.SetPowerLevels{Room: roomA, Changes: []plan.LevelChange{
-				{User: alice, From: 0, To: 50, Promote: true}, {User: bob, From: 0, To: 75, Promote: true}},
-				Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators); @bob:hs raised from 0 to 75 (Authentik group admins, moderators)"}},
+			want: []plan.Action{setLevels(roomA,
+				plan.LevelChange{User: alice, From: 0, To: 50, Promote: true, Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"},
+				plan.LevelChange{User: bob, From: 0, To: 75, Promote: true, Reason: "@bob:hs raised from 0 to 75 (Authentik group admins, moderators)"})},
 		},
 		{
 			name:   "a user already at or above the level is left alone and never lowered",
@@ -99,8 +98,7 @@ func TestPlanPower(t *testing.T) {
 			policy: policy(mods),
 			obs:    plan.Observed{Groups: groups(group("moderators", alice)), Rooms: rooms(plRoom(nil))},
 			state:  grantsOf(),
-			want: []plan.Action{plan.SetPowerLevels{Room: roomA, Changes: []plan.LevelChange{{User: alice, From: 0, To: 50, Promote: true}},
-				Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"}},
+			want: []plan.Action{setLevels(roomA, plan.LevelChange{User: alice, From: 0, To: 50, Promote: true, Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"})},
 		},
 		{
 			name:   "a group member who left the room on their own is not added, nor raised",
@@ -175,9 +173,9 @@ func TestPlanPower(t *testing.T) {
 					return ro
 				}())},
 			state: grantsOf(plan.PowerGrant{Room: roomA, User: alice, Level: 50, GrantedAt: earlier, DemoteAt: earlier}),
-			want: []plan.Action{plan.SetPowerLevels{Room: roomA, Changes: []plan.LevelChange{
-				{User: bob, From: 10, To: 50, Promote: true}, {User: alice, From: 50, To: 10}},
-				Reason: "@bob:hs raised from 10 to 50 (Authentik group moderators); @alice:hs lowered from 50 to the room default 10 (out of the group, grace period over)"}},
+			want: []plan.Action{setLevels(roomA,
+				plan.LevelChange{User: bob, From: 10, To: 50, Promote: true, Reason: "@bob:hs raised from 10 to 50 (Authentik group moderators)"},
+				plan.LevelChange{User: alice, From: 50, To: 10, Reason: "@alice:hs lowered from 50 to the room default 10 (out of the group, grace period over)"})},
 		},
 		{
 			name:   "a demotion not yet due waits",
@@ -422,4 +420,9 @@ func TestApplyPowerSkipsUsersWithoutAccount(t *testing.T) {
 	if res.Done["invite"] != 1 || res.Skipped["invite"] != 1 {
 		t.Errorf("done %v skipped %v, want alice invited and dave skipped", res.Done, res.Skipped)
 	}
+}
+
+// setLevels is the SetPowerLevels of changes, with the reason the planner gives it.
+func setLevels(room id.RoomID, changes ...plan.LevelChange) plan.SetPowerLevels {
+	return plan.SetPowerLevels{Room: room, Changes: changes, Reason: plan.ChangesReason(changes)}
 }

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 
 	"maunium.net/go/mautrix/id"
@@ -39,39 +38,24 @@ func (r *Reconciler) skipWithoutAccount(ctx context.Context, planned *plan.Plan)
 				continue
 			}
 		case plan.SetPowerLevels:
-			// Each change has its part of the reason, which starts with its user (planPower).
-			parts := strings.Split(act.Reason, "; ")
 			var changes []plan.LevelChange
-			var kept []string
 			for _, c := range act.Changes {
-				part := partAbout(parts, c.User)
 				if c.Promote && missing[c.User] {
 					planned.Skipped = append(planned.Skipped, plan.SkippedAction{
-						Action: plan.SetPowerLevels{Room: act.Room, Changes: []plan.LevelChange{c}, Reason: part}, Reason: plan.ReasonNoAccount})
+						Action: plan.SetPowerLevels{Room: act.Room, Changes: []plan.LevelChange{c}, Reason: c.Reason}, Reason: plan.ReasonNoAccount})
 					continue
 				}
 				changes = append(changes, c)
-				kept = append(kept, part)
 			}
 			if len(changes) == 0 {
 				continue
 			}
-			act.Changes, act.Reason = changes, strings.Join(kept, "; ")
+			act.Changes, act.Reason = changes, plan.ChangesReason(changes)
 			a = act
 		}
 		kept = append(kept, a)
 	}
 	planned.Actions = kept
-}
-
-// partAbout returns the part of a power level change's reason about user.
-func partAbout(parts []string, user id.UserID) string {
-	for _, p := range parts {
-		if strings.HasPrefix(p, string(user)+" ") {
-			return p
-		}
-	}
-	return string(user)
 }
 
 // withoutAccount returns the users of users the homeserver says have no account.
