@@ -75,7 +75,7 @@ func TestPlanPower(t *testing.T) {
 			policy: policy(mods),
 			obs:    plan.Observed{Groups: groups(group("moderators", alice)), Rooms: rooms(plRoom(nil, alice))},
 			state:  grantsOf(),
-			want: []plan.Action{setLevels(roomA, plan.LevelChange{User: alice, From: 0, To: 50, Promote: true, Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"})},
+			want:   []plan.Action{setLevels(roomA, plan.LevelChange{User: alice, From: 0, To: 50, Promote: true, Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"})},
 		},
 		{
 			name:   "several changes in a room make one event, each user at their highest level",
@@ -98,7 +98,7 @@ func TestPlanPower(t *testing.T) {
 			policy: policy(mods),
 			obs:    plan.Observed{Groups: groups(group("moderators", alice)), Rooms: rooms(plRoom(nil))},
 			state:  grantsOf(),
-			want: []plan.Action{setLevels(roomA, plan.LevelChange{User: alice, From: 0, To: 50, Promote: true, Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"})},
+			want:   []plan.Action{setLevels(roomA, plan.LevelChange{User: alice, From: 0, To: 50, Promote: true, Reason: "@alice:hs raised from 0 to 50 (Authentik group moderators)"})},
 		},
 		{
 			name:   "a group member who left the room on their own is not added, nor raised",

@@ -3,7 +3,7 @@
 //	authentik-matrix-sync [-c config.yaml]                 run the bot
 //	authentik-matrix-sync [-c config.yaml] plan            print what the next cycle would do; change nothing
 //	authentik-matrix-sync [-c config.yaml] plan -why @user [-room !id|#alias]   explain one user, room by room
-//	authentik-matrix-sync [-c config.yaml] doctor          check the setup, one line a check; exit 0 only when all pass
+//	authentik-matrix-sync [-c config.yaml] doctor          check the setup, one line a check; exit 0 unless a check fails
 //	authentik-matrix-sync [-c config.yaml] healthcheck [-live]   exit 0 if the running bot's /ready (-live: /health) answers 200
 //	authentik-matrix-sync [-c config.yaml] backup          take a backup of the state now
 //	authentik-matrix-sync [-c config.yaml] restore [-force] FILE   replace the state with a backup
@@ -11,24 +11,18 @@
 //	authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml] [-force]   write an appservice registration
 //	authentik-matrix-sync version
 //	authentik-matrix-sync help                             list the commands and flags
+//
+// The commands, their flags and what runs them are one table (commands.go).
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"os/signal"
-	"slices"
 	"strings"
-	"syscall"
-
-	"maunium.net/go/mautrix/id"
 )
-
-// misplacedForce answers a -force without -g: restore and migrate-store parse their own.
-const misplacedForce = "-force belongs to -g (overwrite an existing registration); restore and migrate-store take it after the command: restore -force FILE"
 
 // Set by the build (-ldflags "-X main.version=…").
 var version = "dev"
@@ -38,136 +32,100 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// run parses the command line and runs the command; it returns the exit code: 0 done, 1 failed,
+// 2 the command line is wrong.
 func run(args []string) int {
-	fs := flag.NewFlagSet("authentik-matrix-sync", flag.ContinueOnError)
-	configPath := fs.String("c", "", "config file (default: $CONFIG_FILE, else ./config.yaml if it exists, else environment variables only)")
-	generate := fs.Bool("g", false, "generate an appservice registration file and exit")
-	registrationPath := fs.String("r", "registration.yaml", "where -g writes the registration")
-	overwrite := fs.Bool("force", false, "-g: overwrite an existing registration file (its new tokens work once the homeserver restarts)")
-	live := fs.Bool("live", false, "healthcheck: ask /health (the process runs) instead of /ready")
-	why := fs.String("why", "", "plan: explain one user (@user:server) room by room instead of printing the plan")
-	whyRoom := fs.String("room", "", "plan -why: explain only this room (!id:server or #alias:server)")
-	fs.Usage = func() { writeUsage(fs.Output(), fs) }
-	// The command may come before or after the flags: `plan -c x.yaml` and `-c x.yaml plan`.
-	command := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		command, args = args[0], args[1:]
-	}
-	if isStoreCommand(command) {
-		return storeCommandExit(runStoreCommand(command, "", args))
-	}
+	// Flags may come before the command (`-c x.yaml plan`), after it (`plan -c x.yaml`), or
+	// both. Those before it are parsed as the bare command's, which has -c and -g's flags.
+	bare := commandNamed("run")
+	fs, runBare := bare.flagSet()
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+		return parseError(err, fs, bare, "")
+	}
+	if fs.NArg() == 0 {
+		return runBare(fs, nil)
+	}
+	name, rest := fs.Arg(0), fs.Args()[1:]
+	c := commandNamed(name)
+	if c == nil {
+		fmt.Fprintf(os.Stderr, "unknown command %q; see authentik-matrix-sync help\n", name)
 		return 2
 	}
-	if rest := fs.Args(); command == "" && len(rest) > 0 && isStoreCommand(rest[0]) {
-		if *overwrite {
-			fmt.Fprintln(os.Stderr, misplacedForce)
-			return 2
-		}
-		return storeCommandExit(runStoreCommand(rest[0], *configPath, rest[1:]))
-	}
-	if command == "" && fs.NArg() > 0 {
-		command = fs.Arg(0)
-		// Flags may follow the command too: `-c x.yaml healthcheck -live`.
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return 2
-		}
-		if fs.NArg() > 0 {
-			fmt.Fprintf(os.Stderr, "unexpected arguments after %q: %v\n", command, fs.Args())
-			return 2
-		}
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "unexpected arguments after %q: %v\n", command, fs.Args())
+	if c.name == "run" {
+		fmt.Fprintln(os.Stderr, "run is the default: give its flags without it (authentik-matrix-sync -c config.yaml)")
 		return 2
 	}
-	if command == "" {
-		command = "run"
-	}
-	if fs.NArg() > 1 {
-		fmt.Fprintf(os.Stderr, "unexpected arguments after %q: %v\n", command, fs.Args()[1:])
-		return 2
-	}
-	switch command {
-	case "version":
-		fmt.Println("authentik-matrix-sync", version)
-		return 0
-	case "help":
-		writeUsage(os.Stdout, fs)
-		return 0
-	}
-	if msg := misplacedFlag(fs, command); msg != "" {
-		fmt.Fprintln(os.Stderr, msg)
-		return 2
-	}
-	if (*why != "" && command != "plan") || (*whyRoom != "" && *why == "") {
-		fmt.Fprintln(os.Stderr, "-why belongs to the plan command (plan -why @user:server), and -room to plan -why")
-		return 2
-	}
-	if *overwrite && !*generate {
-		fmt.Fprintln(os.Stderr, misplacedForce)
-		return 2
-	}
-	path := resolveConfigPath(*configPath)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	var err error
-	switch {
-	case *generate:
-		err = generateRegistration(path, *registrationPath, *overwrite)
-	case command == "run":
-		err = runBot(ctx, path)
-	case command == "plan":
-		err = printPlan(ctx, path, whyRequest{User: id.UserID(*why), Room: id.RoomID(*whyRoom)}, os.Stdout)
-	case command == "healthcheck":
-		err = healthcheck(ctx, path, *live)
-	case command == "doctor":
-		var ok bool
-		if ok, err = runDoctor(ctx, path, os.Stdout); err == nil && !ok {
-			return 1
-		}
-	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q\n", command)
-		fs.Usage()
-		return 2
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "authentik-matrix-sync:", err)
-		return 1
-	}
-	return 0
-}
-
-// flagCommands names the commands each command-specific flag belongs to; a flag not listed
-// (-c) belongs to every command. -g makes a registration instead of running, so it and the
-// flags that go with it belong to the bare command.
-var flagCommands = map[string][]string{
-	"g": {"run"}, "r": {"run"}, // -force has a refusal of its own (misplacedForce)
-	"live": {"healthcheck"},
-	"why":  {"plan"}, "room": {"plan"},
-}
-
-// misplacedFlag returns the refusal of a flag given to a command it does nothing for (doctor
-// -live, plan -g), or "" when every flag set belongs to command.
-func misplacedFlag(fs *flag.FlagSet, command string) string {
-	var msg string
+	var misplaced string
 	fs.Visit(func(f *flag.Flag) {
-		allowed, specific := flagCommands[f.Name]
-		if msg != "" || !specific || slices.Contains(allowed, command) {
-			return
+		if f.Name != "c" && misplaced == "" {
+			misplaced = f.Name
 		}
-		where := allowed[0]
-		if where == "run" {
-			where = "no command (authentik-matrix-sync -g)"
-		}
-		msg = fmt.Sprintf("-%s does nothing for %s: it belongs to %s; see authentik-matrix-sync help", f.Name, command, where)
 	})
-	return msg
+	if misplaced != "" {
+		fmt.Fprintln(os.Stderr, doesNothingFor(misplaced, c.name))
+		return 2
+	}
+	cfs, runCommand := c.flagSet()
+	if config := fs.Lookup("c").Value.String(); config != "" {
+		_ = cfs.Set("c", config)
+	}
+	if err := c.parse(cfs, rest); err != nil {
+		return parseError(err, cfs, c, c.name)
+	}
+	return runCommand(cfs, cfs.Args())
 }
+
+// parseError answers a command line the flags of c refused: help on -h, where a flag belongs
+// when another command owns it, else the flag package's word and the command's usage.
+func parseError(err error, fs *flag.FlagSet, c *command, name string) int {
+	if errors.Is(err, flag.ErrHelp) {
+		if name == "" {
+			writeUsage(os.Stdout)
+		} else {
+			c.writeUsage(os.Stdout)
+		}
+		return 0
+	}
+	if flagName, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+		if name == "" {
+			name = "no command"
+			if owner := flagOwner(flagName); owner != "" {
+				fmt.Fprintf(os.Stderr, "-%s belongs to %s: give it after the command (authentik-matrix-sync %s -%s); see authentik-matrix-sync help\n",
+					flagName, owner, owner, flagName)
+				return 2
+			}
+		}
+		fmt.Fprintln(os.Stderr, doesNothingFor(flagName, name))
+		return 2
+	}
+	fmt.Fprintln(os.Stderr, err)
+	if name == "" {
+		writeUsage(os.Stderr)
+	} else {
+		c.writeUsage(os.Stderr)
+	}
+	return 2
+}
+
+// doesNothingFor is the refusal of a flag given to a command it does nothing for (doctor -live,
+// plan -g).
+func doesNothingFor(flagName, commandName string) string {
+	if flagName == "force" {
+		return misplacedForce
+	}
+	owner := flagOwner(flagName)
+	if owner == "" {
+		return fmt.Sprintf("-%s: no such flag; see authentik-matrix-sync help", flagName)
+	}
+	if owner == "run" {
+		owner = "no command (authentik-matrix-sync -g)"
+	}
+	return fmt.Sprintf("-%s does nothing for %s: it belongs to %s; see authentik-matrix-sync help", flagName, commandName, owner)
+}
+
+// misplacedForce answers a -force that went to the wrong place: each of -g, restore and
+// migrate-store takes its own.
+const misplacedForce = "-force belongs to -g (overwrite an existing registration), to restore and to migrate-store, each after its own command: restore -force FILE"
 
 // resolveConfigPath picks the config file: the flag, then $CONFIG_FILE, then ./config.yaml if it
 // exists; "" means environment variables only (a Compose setup without a config file).
@@ -183,3 +141,15 @@ func resolveConfigPath(flagValue string) string {
 	}
 	return ""
 }
+
+// exitWith reports err and returns the exit code.
+func exitWith(err error) int {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "authentik-matrix-sync:", err)
+		return 1
+	}
+	return 0
+}
+
+// discard is where a FlagSet writes: run reports parse errors itself.
+var discard io.Writer = io.Discard

@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -71,70 +68,6 @@ func runAsLeader(ctx context.Context, cfg *config.Config, log zerolog.Logger, se
 		defer setLeader(false)
 		return run(ctx)
 	})
-}
-
-// isStoreCommand names the subcommands this file handles; they take arguments of their own.
-func isStoreCommand(name string) bool {
-	switch name {
-	case "backup", "restore", "migrate-store":
-		return true
-	}
-	return false
-}
-
-// storeCommandExit reports err and returns the exit code.
-func storeCommandExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "authentik-matrix-sync:", err)
-		return 1
-	}
-	return 0
-}
-
-// runStoreCommand parses the subcommand's own flags (before or after its arguments) and runs it.
-func runStoreCommand(name, configFlag string, args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	configPath := fs.String("c", configFlag, "config file")
-	force := fs.Bool("force", false, "restore: go on although another instance holds the leader lock (Postgres); migrate-store: copy into a target that already holds state")
-	from := fs.String("from", "", "migrate-store: the source, sqlite:PATH (the database file or its DATA_DIR)")
-	to := fs.String("to", "", "migrate-store: the target postgres:// URL (default: the configured database.uri)")
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	cfg, err := loadConfig(resolveConfigPath(*configPath))
-	if err != nil {
-		return err
-	}
-	switch name {
-	case "backup":
-		if len(positional) != 0 {
-			return fmt.Errorf("backup takes no arguments, got %v", positional)
-		}
-		return backupNow(ctx, cfg)
-	case "restore":
-		if len(positional) != 1 {
-			return errors.New("usage: authentik-matrix-sync restore [-c config.yaml] [-force] BACKUP_FILE")
-		}
-		return restore(ctx, cfg, positional[0], *force)
-	default:
-		if len(positional) != 0 {
-			return fmt.Errorf("migrate-store takes no arguments, got %v", positional)
-		}
-		return migrateStore(ctx, cfg, *from, *to, *force)
-	}
 }
 
 // backupNow takes one manual backup, which no rotation deletes. It works while the bot runs:

@@ -7,41 +7,32 @@ import (
 	"strings"
 )
 
-// subcommand is one entry of the usage text; every command run accepts is listed here
-// (TestUsageListsEveryCommand reads main.go's dispatch to check).
-type subcommand struct {
-	name, args, help string
-}
-
-var subcommands = []subcommand{
-	{"run", "", "run the bot (the default when no command is given)"},
-	{"plan", "[-why @user [-room !id|#alias]]", "print what the next cycle would do; change nothing; -why explains one user room by room"},
-	{"doctor", "", "check Authentik, the homeserver, the mapped groups and rooms; change nothing; exit 0 when every check passes (warnings included)"},
-	{"healthcheck", "[-live]", "exit 0 if the running bot's /ready (-live: /health) answers 200"},
-	{"backup", "", "take a backup of the state now"},
-	{"restore", "[-force] FILE", "replace the state with a backup (stop the bot first)"},
-	{"migrate-store", "-from sqlite:PATH [-to postgres://…] [-force]", "copy SQLite state into Postgres"},
-	{"version", "", "print the version"},
-	{"help", "", "print this text"},
-}
-
-// writeUsage prints the commands and the flags.
-func writeUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: authentik-matrix-sync [-c config.yaml] [COMMAND]\n"+
-		"       authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml] [-force]   write an appservice registration\n\nCommands:\n")
+// writeUsage prints every command of the table with its own flags.
+func writeUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: authentik-matrix-sync [-c config.yaml] [COMMAND] [FLAGS]\n"+
+		"       authentik-matrix-sync [-c config.yaml] -g [-r registration.yaml] [-force]   write an appservice registration\n\n"+
+		"Every command takes -c config.yaml (default: $CONFIG_FILE, else ./config.yaml if it exists, else\n"+
+		"environment variables only), before or after the command.\n\nCommands:\n")
 	// A long synopsis gets its help on the next line instead of widening every row.
 	const width = 24
-	for _, c := range subcommands {
+	for i := range commands {
+		c := &commands[i]
 		synopsis := strings.TrimSpace(c.name + " " + c.args)
 		if len(synopsis) > width {
 			fmt.Fprintf(w, "  %s\n  %-*s  %s\n", synopsis, width, "", c.help)
-			continue
+		} else {
+			fmt.Fprintf(w, "  %-*s  %s\n", width, synopsis, c.help)
 		}
-		fmt.Fprintf(w, "  %-*s  %s\n", width, synopsis, c.help)
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.flags(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			flagText := strings.TrimSpace("-" + f.Name + " " + name)
+			def := ""
+			if f.DefValue != "" && f.DefValue != "false" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(w, "      %-*s  %s%s\n", width-4, flagText, usage, def)
+		})
 	}
-	fmt.Fprintf(w, "\nFlags:\n")
-	out := fs.Output()
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(out)
 }
