@@ -1,7 +1,6 @@
 package main
 
 import (
-	"authentik-matrix-sync/config"
 	"context"
 	"flag"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 
 	"maunium.net/go/mautrix/id"
+
+	"authentik-matrix-sync/config"
 )
 
 // command is one subcommand: its line in `help`, its own flags, and what runs it. Every command

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -12,12 +11,12 @@ import (
 // close and the exit code be ours. The reconciler needs at most its removal grace (5 s).
 const shutdownBudget = 9 * time.Second
 
-// waitStopped waits for wg up to budget. Past it, the parts still running are abandoned: the
-// caller returns and the process exits, which ends them; anything they had not finished is
-// redone by the next cycle after a restart.
-func waitStopped(wg *sync.WaitGroup, budget time.Duration, log zerolog.Logger) bool {
+// waitStopped waits up to budget for wait (a group's Wait) to return. Past it, the parts still
+// running are abandoned: the caller returns and the process exits, which ends them; anything
+// they had not finished is redone by the next cycle after a restart.
+func waitStopped(wait func() error, budget time.Duration, log zerolog.Logger) bool {
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { _ = wait(); close(done) }()
 	t := time.NewTimer(budget)
 	defer t.Stop()
 	select {

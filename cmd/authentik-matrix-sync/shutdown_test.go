@@ -1,11 +1,11 @@
 package main
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 )
 
 func TestWaitStopped(t *testing.T) {
@@ -20,19 +20,18 @@ func TestWaitStopped(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var wg sync.WaitGroup
+			var group errgroup.Group
 			release := make(chan struct{})
 			defer close(release)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			group.Go(func() error {
 				select {
 				case <-time.After(tc.runs):
 				case <-release:
 				}
-			}()
+				return nil
+			})
 			start := time.Now()
-			if got := waitStopped(&wg, tc.budget, zerolog.Nop()); got != tc.stopped {
+			if got := waitStopped(group.Wait, tc.budget, zerolog.Nop()); got != tc.stopped {
 				t.Errorf("stopped = %v, want %v", got, tc.stopped)
 			}
 			if took := time.Since(start); took > tc.budget+time.Second {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 	"maunium.net/go/mautrix/id"
 
 	"authentik-matrix-sync/appservice"
@@ -216,20 +217,20 @@ func runBot(ctx context.Context, path string) error {
 		return err
 	}
 
-	// Every long-running part reports its end here; the deferred cancel and wait give them up to
-	// shutdownBudget to stop before the store closes.
-	var wg sync.WaitGroup
+	// The long-running parts run in one group: the first to fail stops the others (its error is
+	// the bot's), and the deferred cancel and wait give them up to shutdownBudget to stop before
+	// the store closes. An error after a signal is part of stopping, not a failure.
+	signalled := ctx
 	ctx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); waitStopped(&wg, shutdownBudget, log) }()
-	errs := make(chan error, 8)
+	group, ctx := errgroup.WithContext(ctx)
+	defer func() { cancel(); waitStopped(group.Wait, shutdownBudget, log) }()
 	goRun := func(f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil && ctx.Err() == nil {
-				errs <- err
+		group.Go(func() error {
+			if err := f(); err != nil && signalled.Err() == nil {
+				return err
 			}
-		}()
+			return nil
+		})
 	}
 	cycles, lead := &cycleSource{}, health.NewLeadership(nil)
 	events, started := &eventSink{}, time.Now()
@@ -253,9 +254,9 @@ func runBot(ctx context.Context, path string) error {
 		})
 	}
 
-	policy, err := startup(ctx, w, rooms, errs)
+	policy, err := startup(ctx, w, rooms)
 	if err != nil {
-		if ctx.Err() != nil {
+		if signalled.Err() != nil {
 			return nil
 		}
 		return err
@@ -285,19 +286,20 @@ func runBot(ctx context.Context, path string) error {
 	startWebhook(ctx, cfg, w, m, rec, goRun, mountSCIM)
 	admin.start(ctx, goRun, rec, events)
 	goRun(func() error { return runAsLeader(ctx, cfg, log, admin.leaderHook(lead.Tracking(m.SetLeader)), rec.Run) })
-	select {
-	case err := <-errs:
-		return err
-	case <-ctx.Done():
+	<-ctx.Done()
+	if signalled.Err() != nil {
 		log.Info().Msg("Shutting down: the cycle in progress stops after its current action")
 		return nil
 	}
+	return context.Cause(ctx)
 }
 
 // startup checks the homeserver and resolves the rooms, retrying while the homeserver is
 // unreachable: the bot usually starts alongside it. Rooms are read through rooms, so that in
 // appservice mode the first cycle finds them in the room cache instead of reading them again.
-func startup(ctx context.Context, w *world, rooms reconcile.Rooms, errs <-chan error) (plan.Policy, error) {
+// It gives up when ctx ends: a signal, or a listener of the bot's group that failed (its error
+// is ctx's cause).
+func startup(ctx context.Context, w *world, rooms reconcile.Rooms) (plan.Policy, error) {
 	delay := 2 * time.Second
 	for {
 		err := w.matrix.Check(ctx, w.needForce())
@@ -322,9 +324,7 @@ func startup(ctx context.Context, w *world, rooms reconcile.Rooms, errs <-chan e
 		w.log.Warn().Err(err).Float64("retry_in_seconds", delay.Seconds()).Msg("Start-up checks failed; retrying")
 		select {
 		case <-ctx.Done():
-			return plan.Policy{}, ctx.Err()
-		case err := <-errs:
-			return plan.Policy{}, err
+			return plan.Policy{}, context.Cause(ctx)
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, time.Minute)
