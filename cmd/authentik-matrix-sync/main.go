@@ -24,9 +24,6 @@ import (
 	"strings"
 )
 
-// Set by the build (-ldflags "-X main.version=…").
-var version = "dev"
-
 func main() {
 	tuneGC()
 	os.Exit(run(os.Args[1:]))
