@@ -11,7 +11,7 @@ COPY . .
 ARG VERSION=dev
 ARG TARGETOS
 ARG TARGETARCH
-RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w -X authentik-matrix-sync/app.Version=${VERSION}" \
       -o /out/authentik-matrix-sync ./cmd/authentik-matrix-sync
 
 FROM alpine:3.23

@@ -12,6 +12,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"authentik-matrix-sync/app"
 	"authentik-matrix-sync/config"
 )
 
@@ -45,7 +46,7 @@ func init() {
 						fmt.Fprintln(os.Stderr, "-room goes with -why (plan -why @user:server -room !id:server)")
 						return 2
 					}
-					return exitWith(printPlan(ctx, cfgPath, whyRequest{User: id.UserID(*why), Room: id.RoomID(*room)}, os.Stdout))
+					return exitWith(app.PrintPlan(ctx, cfgPath, app.WhyRequest{User: id.UserID(*why), Room: id.RoomID(*room)}, os.Stdout))
 				}
 			}},
 		{name: "doctor", help: "check Authentik, the homeserver, the mapped groups and rooms; change nothing; exit 0 when every check passes (warnings included)",
@@ -54,7 +55,7 @@ func init() {
 					if len(args) > 0 {
 						return unexpected("doctor", args)
 					}
-					ok, err := runDoctor(ctx, cfgPath, os.Stdout)
+					ok, err := app.RunDoctor(ctx, cfgPath, os.Stdout)
 					if err == nil && !ok {
 						return 1
 					}
@@ -68,7 +69,7 @@ func init() {
 					if len(args) > 0 {
 						return unexpected("healthcheck", args)
 					}
-					return exitWith(healthcheck(ctx, cfgPath, *live))
+					return exitWith(app.Healthcheck(ctx, cfgPath, *live))
 				}
 			}},
 		{name: "backup", help: "take a backup of the state now",
@@ -77,7 +78,7 @@ func init() {
 					if len(args) > 0 {
 						return exitWith(fmt.Errorf("backup takes no arguments, got %v", args))
 					}
-					return withConfig(cfgPath, func(cfg *config.Config) error { return backupNow(ctx, cfg) })
+					return withConfig(cfgPath, func(cfg *config.Config) error { return app.BackupNow(ctx, cfg) })
 				}
 			}},
 		{name: "restore", args: "[-force] FILE", help: "replace the state with a backup (stop the bot first)", interleaved: true,
@@ -87,7 +88,7 @@ func init() {
 					if len(args) != 1 {
 						return exitWith(fmt.Errorf("usage: authentik-matrix-sync restore [-c config.yaml] [-force] BACKUP_FILE"))
 					}
-					return withConfig(cfgPath, func(cfg *config.Config) error { return restore(ctx, cfg, args[0], *force) })
+					return withConfig(cfgPath, func(cfg *config.Config) error { return app.Restore(ctx, cfg, args[0], *force) })
 				}
 			}},
 		{name: "migrate-store", args: "-from sqlite:PATH [-to postgres://…] [-force]", help: "copy SQLite state into Postgres",
@@ -99,7 +100,7 @@ func init() {
 					if len(args) > 0 {
 						return exitWith(fmt.Errorf("migrate-store takes no arguments, got %v", args))
 					}
-					return withConfig(cfgPath, func(cfg *config.Config) error { return migrateStore(ctx, cfg, *from, *to, *force) })
+					return withConfig(cfgPath, func(cfg *config.Config) error { return app.MigrateStore(ctx, cfg, *from, *to, *force) })
 				}
 			}},
 		{name: "version", help: "print the version",
@@ -108,7 +109,7 @@ func init() {
 					if len(args) > 0 {
 						return unexpected("version", args)
 					}
-					fmt.Println("authentik-matrix-sync", version)
+					fmt.Println("authentik-matrix-sync", app.Version)
 					return 0
 				}
 			}},
@@ -135,7 +136,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context, string, []string) int {
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		switch {
 		case *generate:
-			return exitWith(generateRegistration(cfgPath, *registrationPath, *overwrite))
+			return exitWith(app.GenerateRegistration(cfgPath, *registrationPath, *overwrite))
 		case set["force"]:
 			fmt.Fprintln(os.Stderr, misplacedForce)
 			return 2
@@ -143,7 +144,7 @@ func runFlags(fs *flag.FlagSet) func(context.Context, string, []string) int {
 			fmt.Fprintln(os.Stderr, "-r goes with -g (authentik-matrix-sync -g -r registration.yaml)")
 			return 2
 		}
-		return exitWith(runBot(ctx, cfgPath))
+		return exitWith(app.RunBot(ctx, cfgPath))
 	}
 }
 
@@ -212,7 +213,7 @@ func (c *command) writeUsage(w io.Writer) {
 
 // withConfig loads the configuration at path and runs fn with it.
 func withConfig(path string, fn func(cfg *config.Config) error) int {
-	cfg, err := loadConfig(path)
+	cfg, err := app.LoadConfig(path)
 	if err != nil {
 		return exitWith(err)
 	}

@@ -22,10 +22,12 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"authentik-matrix-sync/app"
 )
 
 func main() {
-	tuneGC()
+	app.TuneGC()
 	os.Exit(run(os.Args[1:]))
 }
 

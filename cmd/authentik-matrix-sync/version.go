@@ -1,4 +1,0 @@
-package main
-
-// Set by the build (-ldflags "-X main.version=…").
-var version = "dev"
