@@ -25,7 +25,7 @@ import (
 // instead of a hang.
 const doctorTimeout = 2 * time.Minute
 
-// runDoctor checks the setup and prints one line a check. It writes nothing anywhere: the store
+// RunDoctor checks the setup and prints one line a check. It writes nothing anywhere: the store
 // is not opened, the bot account is not registered, no room is joined. ok is true when every
 // check passed; err is for a configuration that cannot even be loaded.
 func RunDoctor(ctx context.Context, path string, out io.Writer) (bool, error) {

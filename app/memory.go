@@ -13,7 +13,7 @@ import (
 // of its time.
 const defaultGCPercent = 50
 
-// tuneGC sets the collector's target to defaultGCPercent unless GOGC says otherwise. GOMEMLIMIT
+// TuneGC sets the collector's target to defaultGCPercent unless GOGC says otherwise. GOMEMLIMIT
 // works as Go documents it, on top of this.
 func TuneGC() {
 	if _, set := os.LookupEnv("GOGC"); !set {

@@ -49,7 +49,7 @@ func listenerHandler(cfg *config.Config, m *metrics.Metrics, cycles health.Cycle
 		Metrics: m.Handler(), Pprof: cfg.Metrics.Pprof})
 }
 
-// healthcheck is the subcommand Docker's HEALTHCHECK runs: exit 0 when the running bot's /ready
+// Healthcheck is the subcommand Docker's HEALTHCHECK runs: exit 0 when the running bot's /ready
 // answers 200, or its /health with live set.
 func Healthcheck(ctx context.Context, path string, live bool) error {
 	cfg, err := LoadConfig(path)

@@ -70,7 +70,7 @@ func runAsLeader(ctx context.Context, cfg *config.Config, log zerolog.Logger, se
 	})
 }
 
-// backupNow takes one manual backup, which no rotation deletes. It works while the bot runs:
+// BackupNow takes one manual backup, which no rotation deletes. It works while the bot runs:
 // SQLite is copied through its own locks, which work across processes, and pg_dump reads one
 // snapshot.
 func BackupNow(ctx context.Context, cfg *config.Config) error {
@@ -93,7 +93,7 @@ func BackupNow(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
-// restore replaces the state with a backup. The state it replaces is backed up first, as a
+// Restore replaces the state with a backup. The state it replaces is backed up first, as a
 // pre-restore backup; no backup is deleted.
 func Restore(ctx context.Context, cfg *config.Config, file string, force bool) error {
 	if cfg.Database.Type != config.DatabasePostgres {
@@ -134,7 +134,7 @@ func Restore(ctx context.Context, cfg *config.Config, file string, force bool) e
 	return nil
 }
 
-// migrateStore copies the state of an SQLite deployment into Postgres.
+// MigrateStore copies the state of an SQLite deployment into Postgres.
 func MigrateStore(ctx context.Context, cfg *config.Config, from, to string, force bool) error {
 	src, ok := strings.CutPrefix(from, "sqlite:")
 	if !ok || src == "" {

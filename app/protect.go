@@ -30,7 +30,7 @@ func protection(cfg *config.Config) *plan.Protection {
 	return p
 }
 
-// whyRequest is plan -why: the user to explain, and the one room to explain them in ("" for
+// WhyRequest is plan -why: the user to explain, and the one room to explain them in ("" for
 // every mapped room).
 type WhyRequest struct {
 	User id.UserID

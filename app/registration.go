@@ -10,7 +10,7 @@ import (
 	"authentik-matrix-sync/config"
 )
 
-// generateRegistration writes an appservice registration with new tokens (-g). An existing file
+// GenerateRegistration writes an appservice registration with new tokens (-g). An existing file
 // is kept unless overwrite (-force) is set: the homeserver reads the tokens only when it starts,
 // so until it restarts it refuses the new ones and the bot cannot start.
 func GenerateRegistration(configPath, registrationPath string, overwrite bool) error {

@@ -358,7 +358,7 @@ func configName(path string) string {
 	return path
 }
 
-// printPlan prints the plan, or with why.User set the explanation of one user (plan --why).
+// PrintPlan prints the plan, or with why.User set the explanation of one user (plan --why).
 func PrintPlan(ctx context.Context, path string, why WhyRequest, out io.Writer) error {
 	cfg, err := LoadConfig(path)
 	if err != nil {

@@ -15,7 +15,7 @@ type Action interface {
 	Kind() string
 	// Why is the reason, in words an operator understands.
 	Why() string
-	// phase orders actions: state bookkeeping first, then additions, then removals.
+	// Phase orders actions: state bookkeeping first, then additions, then removals.
 	Phase() int
 }
 
@@ -199,7 +199,7 @@ type SkippedAction struct {
 	Reason string
 }
 
-// addTargets returns the users the actions invite or join, by room.
+// AddTargets returns the users the actions invite or join, by room.
 func AddTargets(actions []Action) map[RoomUser]bool {
 	out := map[RoomUser]bool{}
 	for _, act := range actions {

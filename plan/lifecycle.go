@@ -39,7 +39,7 @@ type DeactivationPolicy struct {
 	Logout bool
 }
 
-// acts reports whether deactivations change anything the bot does.
+// Acts reports whether deactivations change anything the bot does.
 func (d DeactivationPolicy) Acts() bool { return !d.AfterGrace || d.LockAfter != nil || d.Logout }
 
 // AccountStatus is what a direct lookup of one account said this cycle.
@@ -166,7 +166,7 @@ func (LockAccount) Phase() int        { return phaseAccount }
 func (UnlockAccount) Phase() int      { return phaseAccount }
 func (EndSessions) Phase() int        { return phaseAccount }
 
-// lifecycleAction marks the actions applied by applyLifecycle.
+// LifecycleAction marks the actions applied by applyLifecycle.
 type LifecycleAction interface {
 	Action
 	isLifecycle()
@@ -194,7 +194,7 @@ func heldWithRemovals(a Action) bool {
 	return false
 }
 
-// laneOf is the key that serialises an action's writes when a phase runs concurrently: its
+// LaneOf is the key that serialises an action's writes when a phase runs concurrently: its
 // room, or, for an account write, its user, so that accounts are worked on in parallel while
 // one user's writes keep their order.
 func LaneOf(act Action) id.RoomID {
@@ -383,7 +383,7 @@ func (p *Plan) planAccount(policy Policy, u id.UserID, now time.Time) {
 	// deactivation; a lock already made stays until one confirms the account active.
 }
 
-// accountLookups lists the users whose account must be looked up directly this cycle, because
+// AccountLookups lists the users whose account must be looked up directly this cycle, because
 // an action could follow from what the lookup says, with the source ID to look each up by:
 //   - managed users the listing of inactive users names;
 //   - managed users whose removal is about to be scheduled (they were desired in a room until
@@ -481,7 +481,7 @@ func AccountLookups(policy Policy, obs Observed, state State, known map[id.UserI
 	return out
 }
 
-// sourceIDsOf collects the source ID of every group member, for the next cycle's lookups of
+// SourceIDsOf collects the source ID of every group member, for the next cycle's lookups of
 // those who will have left (see accountLookups); into is cleared and reused.
 func SourceIDsOf(groups map[string]GroupMembers, into map[id.UserID]DirectoryAccount) map[id.UserID]DirectoryAccount {
 	if into == nil {

@@ -27,7 +27,7 @@ type removalRule struct {
 	neverBecause string
 }
 
-// ruleFor combines the overrides of every mapping of a room. Where they disagree the gentler
+// RuleFor combines the overrides of every mapping of a room. Where they disagree the gentler
 // choice wins, because a room shared by several groups should not lose people faster than any
 // one of its mappings asked for: the longest grace period, kick over ban (RoomRemoval), and one
 // invite-only mapping keeps everybody.

@@ -21,7 +21,7 @@ type Plan struct {
 	Skipped []SkippedAction
 	// lifecycle is what Authentik says of accounts, while the plan is made (see lifecycle.go).
 	lifecycle lifecycleView
-	// replaced holds, for each kick and ban, the membership it replaces, which the removal's
+	// Replaced holds, for each kick and ban, the membership it replaces, which the removal's
 	// record keeps (see planUndone): the room states are dropped before the plan is applied.
 	Replaced map[RoomUser]RoomMember
 }

@@ -87,7 +87,7 @@ func (ScheduleDemotion) Phase() int { return PhaseState }
 func (CancelDemotion) Phase() int   { return PhaseState }
 func (ForgetPowerGrant) Phase() int { return PhaseState }
 
-// powerAction marks the actions applied by applyPower.
+// PowerAction marks the actions applied by applyPower.
 type PowerAction interface {
 	Action
 	isPower()
@@ -98,7 +98,7 @@ func (ScheduleDemotion) isPower() {}
 func (CancelDemotion) isPower()   {}
 func (ForgetPowerGrant) isPower() {}
 
-// describeChanges renders a change list as "@a 0→50, @b 50→0".
+// DescribeChanges renders a change list as "@a 0→50, @b 50→0".
 func DescribeChanges(changes []LevelChange) string {
 	parts := make([]string, 0, len(changes))
 	for _, c := range changes {

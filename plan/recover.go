@@ -18,7 +18,7 @@ func (RecordDoneRemoval) Kind() string       { return "record_removal" }
 func (a RecordDoneRemoval) Why() string      { return a.Removal.Reason }
 func (RecordDoneRemoval) Phase() int         { return PhaseState }
 
-// removalAlreadyDone recognises a due pending removal that the bot itself already carried out:
+// RemovalAlreadyDone recognises a due pending removal that the bot itself already carried out:
 // the user's membership is leave or ban, set by the bot, no earlier than the removal was
 // scheduled. Any other departure (the user left, a moderator kicked them) is not the bot's
 // removal and is forgotten, not recorded.

@@ -22,7 +22,7 @@ type ReleasedRoom struct {
 	RemoveAction RemoveAction
 }
 
-// releasedRooms lists the rooms with stored state that no mapping of policy covers, with what
+// ReleasedRooms lists the rooms with stored state that no mapping of policy covers, with what
 // was last known of their mappings.
 func ReleasedRooms(policy Policy, state State, known map[id.RoomID]RoomRecord) []ReleasedRoom {
 	mapped := map[id.RoomID]bool{}
