@@ -184,6 +184,8 @@ func Describe(a Action) string {
 		return fmt.Sprintf("%s %s to %q: %s", a.Kind(), t.User, a.Value, a.Reason)
 	case LifecycleAction:
 		return fmt.Sprintf("%s %s: %s", a.Kind(), t.User, a.Why())
+	case RecordSpaceChildren, RecordRoom, ForgetRoomRecord, JoinRoom:
+		return fmt.Sprintf("%s %s: %s", a.Kind(), t.Room, a.Why())
 	default:
 		return fmt.Sprintf("%s %s in %s: %s", a.Kind(), t.User, t.Room, a.Why())
 	}

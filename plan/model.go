@@ -142,6 +142,9 @@ type RoomState struct {
 type RoomObservation struct {
 	State RoomState
 	Err   error
+	// NotJoined is set when the read failed because the bot is not in the room: with
+	// Observed.CanJoin the cycle tries to accept an invite the bot may have (JoinRoom).
+	NotJoined bool
 }
 
 // Observed is everything a cycle read from the outside world.
@@ -155,6 +158,12 @@ type Observed struct {
 	Rooms  map[id.RoomID]RoomObservation
 	// Accounts is what Authentik says of deactivated and deleted accounts (see lifecycle.go).
 	Accounts AccountsObserved
+	// Spaces is what the cycle read of spaces and what the store keeps of them and of the mapped
+	// rooms, for the records a cycle keeps up to date (see planSpaceRecords).
+	Spaces SpacesObserved
+	// CanJoin says the bot can accept its invites to rooms: JoinRoom is planned for a mapped room
+	// it is not in.
+	CanJoin bool
 }
 
 // RoomUser names one user in one room.

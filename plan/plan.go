@@ -70,6 +70,7 @@ func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
 	for _, rel := range policy.Released {
 		p.planReleased(policy, rel, obs, state, now)
 	}
+	p.planSpaceRecords(policy, obs)
 	p.planPower(policy, obs, state, now)
 	p.planAccounts(policy, state, now)
 	p.planProfiles(policy, obs, state)

@@ -352,6 +352,35 @@ func (a *applier) one(ctx context.Context, act plan.Action) {
 			a.count(a.res.Skipped, act)
 			return
 		}
+	case plan.RecordSpaceChildren:
+		if err = a.r.opts.Spaces.PutSpaceChildren(ctx, act.Space, act.Children); err == nil {
+			log.Debug().Int("children", len(act.Children)).Msg("Space children recorded")
+		}
+	case plan.RecordRoom:
+		if err = a.r.opts.Spaces.PutRoomRecord(ctx, act.Room, act.Record); err == nil {
+			log.Debug().Msg("Room record stored")
+		}
+	case plan.ForgetRoomRecord:
+		if err = a.r.opts.Spaces.DeleteRoomRecord(ctx, act.Room); err == nil {
+			log.Debug().Msg("Record of a released room dropped")
+		}
+	case plan.JoinRoom:
+		j, _ := a.r.opts.Hierarchy.(RoomJoiner) // the plan has joins only when it is one
+		if jerr := j.JoinRoom(ctx, act.Room); jerr != nil {
+			// No invite yet: the room stays unreadable and every cycle warns about it.
+			log.Debug().Err(jerr).Msg("Could not join a mapped room the bot is not in; invite the bot to it")
+			a.count(a.res.Skipped, act)
+			return
+		}
+		log.Info().Msg("Joined a mapped room the bot was invited to; reading it now")
+		// The room is read and filled at once, by a cycle of its groups, not a whole interval later.
+		var groups []string
+		for _, m := range a.obs.Policy.Mappings {
+			if m.Room == act.Room && !slices.Contains(groups, m.Group) {
+				groups = append(groups, m.Group)
+			}
+		}
+		a.r.TriggerGroups(groups)
 	case plan.EndExemption:
 		if err = a.r.endExemption(ctx, act.Room, act.User); err == nil {
 			log.Info().Msg("Exemption ended: the user is back in a group")

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 
 	"maunium.net/go/mautrix/id"
@@ -45,11 +44,11 @@ func spacesToRead(mappings []plan.Mapping, children map[id.RoomID][]id.RoomID) (
 }
 
 // readSpaces reads the children of every space the policy expands, falling back to the stored
-// list of a space whose read fails, and stores the lists that changed. It returns the children
-// to expand with and a warning per failed read.
-func (r *Reconciler) readSpaces(ctx context.Context, mappings []plan.Mapping, stored map[id.RoomID][]id.RoomID) (map[id.RoomID][]id.RoomID, []plan.Warning) {
-	children := map[id.RoomID][]id.RoomID{}
-	var warnings []plan.Warning
+// list of a space whose read fails. It returns the children to expand with, the lists it read
+// (which the plan stores where they changed: plan.RecordSpaceChildren), and a warning per failed
+// read.
+func (r *Reconciler) readSpaces(ctx context.Context, mappings []plan.Mapping, stored map[id.RoomID][]id.RoomID) (children, read map[id.RoomID][]id.RoomID, warnings []plan.Warning) {
+	children, read = map[id.RoomID][]id.RoomID{}, map[id.RoomID][]id.RoomID{}
 	roots, recursive := spacesToRead(mappings, stored)
 	type item struct {
 		room      id.RoomID
@@ -69,9 +68,9 @@ func (r *Reconciler) readSpaces(ctx context.Context, mappings []plan.Mapping, st
 			continue
 		}
 		done[it.room] = true
-		read, err := r.opts.Hierarchy.SpaceChildren(ctx, it.room)
+		listed, err := r.opts.Hierarchy.SpaceChildren(ctx, it.room)
 		var got []id.RoomID
-		for _, c := range read {
+		for _, c := range listed {
 			got = append(got, c.Room)
 			if c.NotSpace {
 				plain[c.Room] = true
@@ -83,11 +82,7 @@ func (r *Reconciler) readSpaces(ctx context.Context, mappings []plan.Mapping, st
 		} else {
 			slices.Sort(got)
 			got = slices.Compact(got)
-			if !slices.Equal(got, stored[it.room]) && r.opts.Spaces != nil && !previewing(ctx) {
-				if perr := r.opts.Spaces.PutSpaceChildren(ctx, it.room, got); perr != nil {
-					warnings = append(warnings, plan.Warning{Room: it.room, Message: fmt.Sprintf("space children read but not stored: %v", perr)})
-				}
-			}
+			read[it.room] = got
 		}
 		if len(got) > 0 {
 			children[it.room] = got
@@ -98,15 +93,18 @@ func (r *Reconciler) readSpaces(ctx context.Context, mappings []plan.Mapping, st
 			}
 		}
 	}
-	return children, warnings
+	return children, read, warnings
 }
 
-// effectivePolicy expands the spaces of the configured policy, works out the released rooms and
-// records the groups of every mapped room. Without a Hierarchy the policy is used as it is.
-func (r *Reconciler) effectivePolicy(ctx context.Context, state plan.State) (plan.Policy, []plan.Warning) {
+// effectivePolicy expands the spaces of the configured policy and works out the released rooms;
+// it also returns what it read of spaces and what the store keeps of them and of the mapped
+// rooms, from which the plan keeps those records up to date (planSpaceRecords). It writes
+// nothing. Without a Hierarchy the policy is used as it is.
+func (r *Reconciler) effectivePolicy(ctx context.Context, state plan.State) (plan.Policy, plan.SpacesObserved, []plan.Warning) {
 	policy := r.opts.Policy
+	var spaces plan.SpacesObserved
 	if r.opts.Hierarchy == nil && r.opts.Spaces == nil {
-		return policy, nil
+		return policy, spaces, nil
 	}
 	var warnings []plan.Warning
 	warn := func(format string, args ...any) {
@@ -133,55 +131,22 @@ func (r *Reconciler) effectivePolicy(ctx context.Context, state plan.State) (pla
 		}
 	}
 	if r.opts.Hierarchy != nil {
-		children, ws := r.readSpaces(ctx, policy.Mappings, stored)
+		children, read, ws := r.readSpaces(ctx, policy.Mappings, stored)
 		warnings = append(warnings, ws...)
 		policy.Mappings = plan.ExpandSpaces(policy.Mappings, children)
+		if r.opts.Spaces != nil {
+			spaces.Read = read
+		}
 	} else {
 		policy.Mappings = plan.ExpandSpaces(policy.Mappings, stored)
 	}
 	policy.Mappings = slices.Clip(policy.Mappings)
-	if j, ok := r.opts.Hierarchy.(RoomJoiner); ok && !previewing(ctx) {
-		r.joinUnreadRooms(ctx, j, policy.Mappings)
-	}
 	if records == nil || r.opts.Spaces == nil {
-		return policy, warnings
+		return policy, spaces, warnings
 	}
-	current := recordsOf(policy)
-	if previewing(ctx) {
-		policy.Released = plan.ReleasedRooms(policy, state, records)
-		return policy, warnings
-	}
-	for room, rec := range current {
-		if old, ok := records[room]; ok && slices.Equal(old.Groups, rec.Groups) && old.RemoveAction == rec.RemoveAction {
-			continue
-		}
-		if err := r.opts.Spaces.PutRoomRecord(ctx, room, rec); err != nil {
-			warn("record of %s not stored: %v", room, err)
-		}
-	}
+	spaces.Stored, spaces.Records = stored, records
 	policy.Released = plan.ReleasedRooms(policy, state, records)
-	stillHeld := map[id.RoomID]bool{}
-	for _, rel := range policy.Released {
-		stillHeld[rel.Room] = true
-	}
-	for _, room := range slices.Sorted(maps.Keys(records)) {
-		if _, mapped := current[room]; mapped || stillHeld[room] {
-			continue
-		}
-		if err := r.opts.Spaces.DeleteRoomRecord(ctx, room); err != nil {
-			warn("record of released room %s not deleted: %v", room, err)
-		}
-	}
-	return policy, warnings
-}
-
-// recordsOf sums up the mappings of each room as the store keeps them.
-func recordsOf(policy plan.Policy) map[id.RoomID]plan.RoomRecord {
-	out := map[id.RoomID]plan.RoomRecord{}
-	for _, rp := range plan.RoomsOf(policy) {
-		out[rp.Room] = plan.RoomRecord{Groups: rp.Groups, RemoveAction: plan.RuleFor(policy, rp.Room).Action}
-	}
-	return out
+	return policy, spaces, warnings
 }
 
 // observeTargets lists the groups and rooms a cycle reads: those of the mappings, plus the groups
@@ -215,48 +180,12 @@ func observeTargets(policy plan.Policy, state plan.State) (groups []string, room
 	return groups, rooms
 }
 
-// previewKey marks a context of Preview, which must not write the space records.
-type previewKey struct{}
-
-func withoutRecords(ctx context.Context) context.Context {
-	return context.WithValue(ctx, previewKey{}, true)
-}
-
-func previewing(ctx context.Context) bool { return ctx.Value(previewKey{}) != nil }
-
-// RoomJoiner lets the bot accept its pending invite to a room. A Hierarchy that offers it gets
-// the mapped rooms the bot is not in joined, space children included, so that a room mapped
-// while the bot runs, or added to a space, needs no more than an invite for the bot.
+// RoomJoiner lets the bot accept its pending invite to a room. With a Hierarchy that offers it,
+// a cycle plans the join of every mapped room the bot is not in, space children included
+// (plan.JoinRoom), so that a room mapped while the bot runs, or added to a space, needs no more
+// than an invite for the bot.
 type RoomJoiner interface {
 	JoinRoom(ctx context.Context, room id.RoomID) error
-}
-
-// joinUnreadRooms tries to join the mapped rooms (space children included) the last cycle could
-// not read because the bot is not in them: an invite may have come since. A failure (no invite
-// yet) changes nothing: the room stays unreadable and is reported as such.
-func (r *Reconciler) joinUnreadRooms(ctx context.Context, j RoomJoiner, mappings []plan.Mapping) {
-	r.mu.Lock()
-	var unread []id.RoomID
-	if r.last != nil {
-		unread = r.last.setupRooms
-	}
-	r.mu.Unlock()
-	tried := map[id.RoomID]bool{}
-	for _, m := range mappings {
-		if tried[m.Room] || !slices.Contains(unread, m.Room) {
-			continue
-		}
-		tried[m.Room] = true
-		log := r.opts.Log.With().Str("room", string(m.Room)).Logger()
-		if m.Space != "" {
-			log = log.With().Str("space", string(m.Space)).Logger()
-		}
-		if err := j.JoinRoom(ctx, m.Room); err != nil {
-			log.Debug().Err(err).Msg("Could not join a mapped room the bot is not in; invite the bot to it")
-			continue
-		}
-		log.Info().Msg("Joined a mapped room the bot was invited to")
-	}
 }
 
 // expandedChildren lists the child rooms policy's space mappings were expanded into, by space,

@@ -237,7 +237,7 @@ func TestReadSpacesRecursion(t *testing.T) {
 			f := &fakeSpaces{live: live, typesUnknown: tc.typesUnknown, stored: map[id.RoomID][]id.RoomID{}, records: map[id.RoomID]plan.RoomRecord{}}
 			r := New(Options{Hierarchy: f, Spaces: fakeSpaceStore{f}, Log: zerolog.Nop()})
 			m := plan.Mapping{Group: "g", Room: space, SpaceOptions: plan.SpaceOptions{IncludeChildren: true, Recursive: tc.recursive}}
-			children, warnings := r.readSpaces(context.Background(), []plan.Mapping{m}, nil)
+			children, _, warnings := r.readSpaces(context.Background(), []plan.Mapping{m}, nil)
 			if len(warnings) != 0 {
 				t.Errorf("warnings: %v", warnings)
 			}
@@ -269,8 +269,9 @@ func (j *joiningSpaces) JoinRoom(_ context.Context, room id.RoomID) error {
 	return nil
 }
 
-// TestUnreadableChildIsJoined: a child the bot is not in is joined at the next cycle once the
-// bot is invited, and then filled; rooms that read fine are never joined.
+// TestUnreadableChildIsJoined: a child the bot is not in is joined by the first cycle after the
+// bot is invited, which asks at once for a cycle of its groups, and that one fills it; rooms that
+// read fine are never joined.
 func TestUnreadableChildIsJoined(t *testing.T) {
 	const space = id.RoomID("!space:hs")
 	w := newFakeWorld()
@@ -283,18 +284,31 @@ func TestUnreadableChildIsJoined(t *testing.T) {
 		Now: func() time.Time { return w.now }, Log: zerolog.Nop()})
 
 	w.roomErr[roomB] = setupErr("bot is not joined to the room")
-	w.cycle(t, r) // B unreadable: not joined yet (nothing known about the last cycle)
-	w.cycle(t, r) // B still unreadable, the join fails: no invite
-	if !slices.Equal(j.joins, []id.RoomID{roomB}) {
-		t.Fatalf("joins after two cycles = %v, want one try of B", j.joins)
+	w.cycle(t, r) // B unreadable: the join fails, no invite
+	w.cycle(t, r)
+	if !slices.Equal(j.joins, []id.RoomID{roomB, roomB}) {
+		t.Fatalf("joins after two cycles = %v, want one try of B a cycle", j.joins)
+	}
+	if groups, run := r.takeScope(false); run {
+		t.Fatalf("a failed join asked for a cycle of %v", groups)
 	}
 	j.invited[roomB] = true
-	w.cycle(t, r) // joined at the start of the cycle, then read and filled
+	w.cycle(t, r) // joined
+	groups, run := r.takeScope(false)
+	if !run || !slices.Equal(groups, []string{"staff"}) {
+		t.Fatalf("the join asked for a cycle of %v (run %v), want one of B's group staff", groups, run)
+	}
+	if _, in := w.rooms[roomB][alice]; in {
+		t.Fatal("the cycle that joined B filled it, from a read made before the join")
+	}
+	w.writes = nil
+	r.runCycle(t.Context(), groups) // the cycle of B's groups reads and fills it
+
 	if w.rooms[roomB][alice].Membership != plan.MembershipJoin {
 		t.Errorf("alice in B after the bot joined it: %q (joins %v, writes %v)", w.rooms[roomB][alice].Membership, j.joins, w.writes)
 	}
 	w.cycle(t, r)
-	if len(j.joins) != 2 {
+	if len(j.joins) != 3 {
 		t.Errorf("joins = %v, want no more once B reads fine", j.joins)
 	}
 }
@@ -321,9 +335,10 @@ func TestNothingReleasedWhenChildrenUnknown(t *testing.T) {
 	}
 }
 
-// TestMappedRoomIsJoinedOnceInvited: a mapped room the bot is not in is joined at the first
-// cycle after the invite, and filled in that cycle; a room unreadable for another reason (the
-// homeserver failing) is not tried, and a room the bot is not in is no outage.
+// TestMappedRoomIsJoinedOnceInvited: a mapped room the bot is not in is joined by the first
+// cycle after the invite and filled by the cycle of its groups that the join asks for; a room
+// unreadable for another reason (the homeserver failing) is not tried, and a room the bot is not
+// in is no outage.
 func TestMappedRoomIsJoinedOnceInvited(t *testing.T) {
 	w := newFakeWorld()
 	w.groups["staff"] = []id.UserID{alice}
@@ -340,8 +355,8 @@ func TestMappedRoomIsJoinedOnceInvited(t *testing.T) {
 	w.roomErr[roomB] = errors.New("HTTP 502")
 	w.cycle(t, r)
 	w.cycle(t, r)
-	if !slices.Equal(j.joins, []id.RoomID{roomA}) {
-		t.Fatalf("joins before the invite = %v, want one try of A only", j.joins)
+	if !slices.Equal(j.joins, []id.RoomID{roomA, roomA}) {
+		t.Fatalf("joins before the invite = %v, want one try of A a cycle, none of B", j.joins)
 	}
 	delete(w.roomErr, roomB)
 	if res := w.cycle(t, r); res.Outage != "" {
@@ -349,7 +364,12 @@ func TestMappedRoomIsJoinedOnceInvited(t *testing.T) {
 	}
 	j.invited[roomA] = true
 	w.cycle(t, r)
-	if w.rooms[roomA][alice].Membership != plan.MembershipInvite || !slices.Equal(j.joins, []id.RoomID{roomA, roomA, roomA}) {
-		t.Errorf("after the invite: alice %q in A, joins %v; want her invited in the cycle that joined", w.rooms[roomA][alice].Membership, j.joins)
+	groups, run := r.takeScope(false)
+	if !run || !slices.Equal(groups, []string{"staff"}) {
+		t.Fatalf("the join asked for a cycle of %v (run %v), want one of A's group staff", groups, run)
+	}
+	r.runCycle(t.Context(), groups)
+	if w.rooms[roomA][alice].Membership != plan.MembershipInvite || !slices.Equal(j.joins, []id.RoomID{roomA, roomA, roomA, roomA}) {
+		t.Errorf("after the invite: alice %q in A, joins %v; want her invited by the cycle the join asked for", w.rooms[roomA][alice].Membership, j.joins)
 	}
 }

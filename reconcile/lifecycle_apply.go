@@ -62,9 +62,6 @@ func (r *Reconciler) observeAccounts(ctx context.Context, obs *plan.Observed, st
 	}
 	r.mu.Lock()
 	known := r.sourceIDs
-	if acts && !previewing(ctx) {
-		r.sourceIDs = plan.SourceIDsOf(obs.Groups, nil)
-	}
 	r.mu.Unlock()
 	users := plan.AccountLookups(obs.Policy, *obs, state, known)
 	if len(users) == 0 {

@@ -196,17 +196,22 @@ func (r *Reconciler) observe(ctx context.Context, groups []string) (plan.Observe
 	if err := r.loadLifecycle(ctx, &state); err != nil {
 		return plan.Observed{}, plan.State{}, err
 	}
-	policy, notes := r.effectivePolicy(ctx, state)
+	policy, spaces, notes := r.effectivePolicy(ctx, state)
+	if groups != nil {
+		// A scoped cycle sees part of the policy: the room records wait for a full one.
+		spaces.Records = nil
+	}
 	policy, _ = narrowPolicy(policy, groups)
 	groupNames, rooms := observeTargets(policy, state)
+	_, canJoin := r.opts.Hierarchy.(RoomJoiner)
 	obs := plan.Observed{
-		Policy: policy, Notes: notes,
+		Policy: policy, Notes: notes, Spaces: spaces, CanJoin: canJoin,
 		Groups: r.opts.Directory.Members(ctx, groupNames),
 		Rooms:  make(map[id.RoomID]plan.RoomObservation, len(rooms)),
 	}
 	for _, room := range rooms {
 		rs, err := r.opts.Rooms.RoomState(ctx, room)
-		obs.Rooms[room] = plan.RoomObservation{State: rs, Err: err}
+		obs.Rooms[room] = plan.RoomObservation{State: rs, Err: err, NotJoined: IsSetupProblem(err)}
 	}
 	r.observeAccounts(ctx, &obs, state, groups != nil)
 	return obs, state, nil
@@ -238,6 +243,12 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 		return res
 	}
 	obs, state, err := r.observe(ctx, groups)
+	if err == nil && groups == nil && r.opts.AccountDirectory != nil && obs.Policy.Deactivated.Acts() {
+		// The next cycle looks up by these the accounts of users who have left every group.
+		r.mu.Lock()
+		r.sourceIDs = plan.SourceIDsOf(obs.Groups, nil)
+		r.mu.Unlock()
+	}
 	switch {
 	case ctx.Err() != nil:
 		// Every read since the context ended failed with its error: nothing to plan from, and

@@ -19,7 +19,7 @@ type Snapshot struct {
 
 // Snapshot observes and plans like Preview, keeping what the plan was made from.
 func (r *Reconciler) Snapshot(ctx context.Context) (Snapshot, error) {
-	obs, state, err := r.Observe(withoutRecords(ctx))
+	obs, state, err := r.Observe(ctx)
 	if err != nil {
 		return Snapshot{}, err
 	}
