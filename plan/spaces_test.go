@@ -49,7 +49,7 @@ func TestPlanSpaceRecords(t *testing.T) {
 		{
 			name:   "a record whose remove action changed is rewritten; one neither mapped nor released is dropped",
 			policy: Policy{Mappings: []Mapping{staffA}, GracePeriod: grace, RemoveAction: RemoveBan, Bot: bot},
-			obs: Observed{Rooms: rooms(), Spaces: SpacesObserved{Records: map[id.RoomID]RoomRecord{roomA: recA, "!gone:hs": recA}}},
+			obs:    Observed{Rooms: rooms(), Spaces: SpacesObserved{Records: map[id.RoomID]RoomRecord{roomA: recA, "!gone:hs": recA}}},
 			want: []Action{
 				RecordRoom{Room: roomA, Record: RoomRecord{Groups: []string{"staff"}, RemoveAction: RemoveBan}},
 				ForgetRoomRecord{Room: "!gone:hs"},
