@@ -5,4 +5,21 @@
 //
 // It never creates Matrix accounts for the people it manages: a user without an account is
 // reported with ErrNoAccount and left for a later cycle.
+//
+// It uses mautrix-go's client, event types and room-version rules (creatorsArePrivileged is
+// id.RoomVersion.PrivilegedRoomCreators), and keeps its own code where mautrix's would change what
+// the bot does:
+//
+//   - The transaction server (Server) acknowledges a transaction at once and hands its events on
+//     through a bounded queue: a namespace over every local user makes the homeserver push nearly
+//     all of its traffic here, and mautrix's appservice server handles each transaction before
+//     answering, with no bound on what waits.
+//   - Power levels are written as the raw map read right before (SetUserPowerLevels): every key
+//     and user the bot does not change goes back byte for byte, where a typed
+//     event.PowerLevelsEventContent round trip drops or rewrites what it does not model.
+//   - Joins never go through IntentAPI.EnsureJoined, which registers the user's account when it
+//     is missing: the bot must never create accounts for the people it manages.
+//   - The registration (Registration) is its own type: Synapse tells a url of null (no pushes)
+//     from a missing url key, which mautrix's Registration (url is a string) cannot write; loading
+//     checks what Synapse checks; saving replaces the file at once, readable by its owner only.
 package appservice

@@ -233,20 +233,12 @@ func parseRoomState(events []stateEvent) plan.RoomState {
 }
 
 // creatorsArePrivileged reports whether a room version gives its creators unlimited power
-// (MSC4289): room version 12 and every later numbered version, "org.matrix.hydra.11" (the
-// unstable name of the same rules), and unstable versions named after a base of 12 or later
-// ("org.matrix.msc4242.12"). Guessing "privileged" for those is the safe side: the sync then
-// leaves such a user alone rather than failing to kick them.
+// (MSC4289), by mautrix's rule: every version but 1 to 11 (and the unversioned rooms before
+// them), so 12 and later, "org.matrix.hydra.11" (the unstable name of the same rules), and any
+// other unstable version. Guessing "privileged" for an unknown version is the safe side: the sync
+// then leaves such a creator alone rather than failing to kick or demote them.
 func creatorsArePrivileged(version string) bool {
-	if version == "org.matrix.hydra.11" {
-		return true
-	}
-	base := version
-	if i := strings.LastIndexByte(version, '.'); i >= 0 {
-		base = version[i+1:]
-	}
-	n, err := strconv.Atoi(base)
-	return err == nil && n >= 12
+	return id.RoomVersion(version).PrivilegedRoomCreators()
 }
 
 // RoomAlias returns a room's canonical alias, or "" when it has none (also when the bot may not

@@ -191,8 +191,10 @@ func TestParseRoomState(t *testing.T) {
 
 func TestCreatorsArePrivileged(t *testing.T) {
 	tests := map[string]bool{
-		"": false, "1": false, "10": false, "11": false, "org.matrix.msc3757.11": false, "org.matrix.msc1767.10": false,
+		"": false, "1": false, "10": false, "11": false,
 		"12": true, "13": true, "org.matrix.hydra.11": true, "org.matrix.msc4242.12": true,
+		// Unknown versions count as privileged, the safe side (the creator is left alone).
+		"org.matrix.msc3757.11": true, "org.matrix.msc1767.10": true,
 	}
 	for version, want := range tests {
 		if got := creatorsArePrivileged(version); got != want {
