@@ -10,10 +10,11 @@
 // id.RoomVersion.PrivilegedRoomCreators), and keeps its own code where mautrix's would change what
 // the bot does:
 //
-//   - The transaction server (Server) acknowledges a transaction at once and hands its events on
-//     through a bounded queue: a namespace over every local user makes the homeserver push nearly
-//     all of its traffic here, and mautrix's appservice server handles each transaction before
-//     answering, with no bound on what waits.
+//   - The transaction server (Server) bounds the body it reads, acknowledges a transaction at
+//     once and hands its events on through a bounded queue: a namespace over every local user
+//     makes the homeserver push nearly all of its traffic here. mautrix's appservice server reads
+//     a body of any size and answers only once every event is in its channel, so a slow consumer
+//     holds the homeserver's transactions back.
 //   - Power levels are written as the raw map read right before (SetUserPowerLevels): every key
 //     and user the bot does not change goes back byte for byte, where a typed
 //     event.PowerLevelsEventContent round trip drops or rewrites what it does not model.
