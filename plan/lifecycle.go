@@ -281,6 +281,9 @@ func (p *Plan) planLifecycleRemoval(policy Policy, room id.RoomID, u id.UserID, 
 	if reason, gone := p.lifecycle.deactivated(u); gone && !policy.Deactivated.AfterGrace {
 		if !isPending || pending.Reason != reason || pending.DueAt.After(now) {
 			p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now, Reason: reason})
+			p.decide(room, u, VerdictWillRemove, now)
+		} else {
+			p.decide(room, u, VerdictPendingRemoval, pending.DueAt)
 		}
 		p.removeNow(policy, room, u, rule.Action, reason, rs)
 		return true
@@ -292,9 +295,11 @@ func (p *Plan) planLifecycleRemoval(policy Policy, room id.RoomID, u id.UserID, 
 	if p.lifecycle.status(u) == AccountActive || policy.Deactivated.AfterGrace {
 		// Active again (or the policy changed): an ordinary departure from the group.
 		p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: due, Reason: groupReason})
+		p.decide(room, u, VerdictWillRemove, due)
 		return true
 	}
 	// Unknown this cycle: the grace path, without rewriting what may be true again next cycle.
+	p.decide(room, u, VerdictPendingRemoval, pending.DueAt)
 	if now.Before(due) {
 		return true
 	}

@@ -24,6 +24,10 @@ type Plan struct {
 	// Replaced holds, for each kick and ban, the membership it replaces, which the removal's
 	// record keeps (see planUndone): the room states are dropped before the plan is applied.
 	Replaced map[RoomUser]RoomMember
+	// explain is the user whose verdicts the plan records, room by room, in decisions (see
+	// decisionsFor); empty for a cycle's plan.
+	explain   id.UserID
+	decisions map[id.RoomID]decision
 }
 
 // Warning is something the planner chose not to do, and why.
@@ -62,7 +66,12 @@ type roomPolicy struct {
 // MakePlan compares the desired membership (groups), the actual one (rooms) and the stored state,
 // and returns the actions that bring the rooms in step. It reads no clock and does no I/O.
 func MakePlan(policy Policy, obs Observed, state State, now time.Time) Plan {
-	p := Plan{Warnings: slices.Clone(obs.Notes), lifecycle: newLifecycleView(obs, state)}
+	return makePlan(policy, obs, state, now, "")
+}
+
+// makePlan is MakePlan, recording the verdicts on explain (see decide) when it is set.
+func makePlan(policy Policy, obs Observed, state State, now time.Time, explain id.UserID) Plan {
+	p := Plan{Warnings: slices.Clone(obs.Notes), lifecycle: newLifecycleView(obs, state), explain: explain}
 	var sc scratch
 	for _, rp := range RoomsOf(policy) {
 		p.planRoom(policy, rp, obs, state, now, &sc)
@@ -180,6 +189,7 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 			}
 		}
 	}
+	p.decide(room, policy.Bot, VerdictBot, time.Time{})
 	ro, ok := obs.Rooms[room]
 	if !ok || ro.Err != nil {
 		err := "not read"
@@ -188,6 +198,7 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 		}
 		p.warn(room, "", "room state unreadable, nothing done in this room this cycle: %s", err)
 		p.cancelReturned(room, desired, state)
+		p.decide(room, p.explain, VerdictUnknown, time.Time{})
 		return
 	}
 	rs := ro.State
@@ -213,6 +224,9 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 		// or logged out; that needs no room).
 		p.warn(room, "", "membership of Authentik group(s) %s unknown this cycle: no removals in this room", strings.Join(unknown, ", "))
 		p.restartGrace(policy, room, desired, state, now)
+		if _, decided := p.decisions[room]; p.explain != "" && desired[p.explain] == nil && !decided {
+			p.decideHeld(policy, room, p.explain, rs, state)
+		}
 		return
 	}
 	var managed []id.UserID
@@ -226,6 +240,42 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 		p.planUndesired(policy, rp, u, rs, botLevel, state, now)
 	}
 	p.planUndone(policy, rp, desired, rs, state)
+	if u := p.explain; u != "" && desired[u] == nil {
+		// Nobody the bot does not manage is planned for: in the room on their own, or not in it.
+		p.decideIfOpen(room, u, unmanagedVerdict(rs.Members.Get(u)), time.Time{})
+	}
+}
+
+// unmanagedVerdict is the verdict on a user the bot does not manage in a room, out of its groups.
+func unmanagedVerdict(mem RoomMember) Verdict {
+	if mem.Membership == MembershipJoin || mem.Membership == MembershipInvite {
+		return VerdictNotManaged
+	}
+	return VerdictNotMember
+}
+
+// decideHeld is the verdict on a user out of the groups of a room some of whose groups are
+// unknown this cycle: no removal is decided, so it is the one the user already has.
+func (p *Plan) decideHeld(policy Policy, room id.RoomID, u id.UserID, rs RoomState, state State) {
+	key := RoomUser{room, u}
+	mem := rs.Members.Get(u)
+	pending, isPending := state.Pending[key]
+	_, managed := state.Members.Lookup(key)
+	_, exempt := state.exemption(room, u)
+	switch {
+	case isPending:
+		p.decide(room, u, VerdictPendingRemoval, pending.DueAt)
+	case mem.Membership != MembershipJoin && mem.Membership != MembershipInvite:
+		p.decide(room, u, VerdictNotMember, time.Time{})
+	case !managed:
+		p.decide(room, u, VerdictNotManaged, time.Time{})
+	case exempt:
+		p.decide(room, u, VerdictExempt, time.Time{})
+	case policy.Protected.Protects(u):
+		p.decide(room, u, VerdictProtected, time.Time{})
+	default:
+		p.decide(room, u, VerdictUnknown, time.Time{})
+	}
 }
 
 func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire, rs RoomState, botLevel int, state State, now time.Time) {
@@ -255,24 +305,30 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 	add := func(alreadyInvited bool) {
 		if botLevel < rs.PowerLevels.Invite {
 			p.warn(room, u, "not added: the bot's power level %d is below the invite level %d", botLevel, rs.PowerLevels.Invite)
+			p.decide(room, u, VerdictNotAdded, time.Time{})
 			return
 		}
 		reason := unique.Make("member of Authentik group " + groups()).Value()
 		if d.method == MethodForce {
 			p.Actions = append(p.Actions, ForceJoin{Room: room, User: u, AlreadyInvited: alreadyInvited, Reason: reason})
+			p.decide(room, u, VerdictWillJoin, time.Time{})
 			return
 		}
 		p.Actions = append(p.Actions, Invite{Room: room, User: u, Reason: reason})
+		p.decide(room, u, VerdictWillInvite, time.Time{})
 	}
 	switch {
 	case !present:
 		add(false)
 	case mem.Membership == MembershipJoin:
+		p.decide(room, u, VerdictMember, time.Time{})
 	case mem.Membership == MembershipInvite:
+		p.decide(room, u, VerdictInvited, time.Time{})
 		if d.method == MethodForce {
 			add(true)
 		}
 	case mem.Membership == MembershipBan:
+		p.decide(room, u, VerdictNotAdded, time.Time{})
 		if mem.Sender != policy.Bot {
 			p.warn(room, u, "not added: banned by %s, not by the bot; unban them by hand if they should be in", mem.Sender)
 			return
@@ -292,6 +348,7 @@ func (p *Plan) planDesired(policy Policy, room id.RoomID, u id.UserID, d *desire
 		// kicked by a moderator): inviting again would loop. Re-entering the group resets it. A
 		// leave the bot itself sent (an unban whose addition a crash cut off) is nobody's choice.
 		if mem.Since.After(desiredSince) && mem.Sender != policy.Bot && !(d.method == MethodForce && d.rejoin) {
+			p.decide(room, u, VerdictLeft, time.Time{})
 			return
 		}
 		add(false)
@@ -305,6 +362,11 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 	key := RoomUser{room, u}
 	mem := rs.Members.Get(u)
 	if u == policy.Bot || (mem.Membership != MembershipJoin && mem.Membership != MembershipInvite) {
+		if pending, ok := state.Pending[key]; ok {
+			p.decide(room, u, VerdictPendingRemoval, pending.DueAt)
+		} else {
+			p.decide(room, u, VerdictNotMember, time.Time{})
+		}
 		if done, ok := RemovalAlreadyDone(policy, key, mem, state, now); ok {
 			p.Actions = append(p.Actions, done)
 			return
@@ -316,6 +378,7 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 		if _, ok := state.Pending[key]; ok {
 			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "exempted by an admin"})
 		}
+		p.decide(room, u, VerdictExempt, time.Time{})
 		return
 	}
 	groups := strings.Join(rp.Groups, ", ")
@@ -334,6 +397,11 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 		if ok {
 			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "the mapping of Authentik group " + rule.neverBecause + " never removes (remove: false)"})
 		}
+		if policy.Protected.Protects(u) {
+			p.decide(room, u, VerdictProtected, time.Time{}) // the stronger word, said first
+		} else {
+			p.decide(room, u, VerdictKept, time.Time{})
+		}
 		return
 	}
 	// A protected user's removal is not even scheduled (one pending from before the protection
@@ -342,6 +410,7 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 		if ok {
 			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: ProtectedReason})
 		}
+		p.decide(room, u, VerdictProtected, time.Time{})
 		return
 	}
 	if p.planLifecycleRemoval(policy, room, u, rule, reason, state, rs, now) {
@@ -349,14 +418,17 @@ func (p *Plan) planUndesired(policy Policy, rp roomPolicy, u id.UserID, rs RoomS
 	}
 	if !ok {
 		p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now.Add(rule.grace), Reason: reason})
+		p.decide(room, u, VerdictWillRemove, now.Add(rule.grace))
 		return
 	}
 	if pending.AwaitingRead {
 		// The first complete read since a cycle that could not see the room's groups: the
 		// absence is confirmed from now on, for a whole grace period.
 		p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now.Add(rule.grace), Reason: pending.Reason})
+		p.decide(room, u, VerdictWillRemove, now.Add(rule.grace))
 		return
 	}
+	p.decide(room, u, VerdictPendingRemoval, pending.DueAt)
 	if now.Before(pending.DueAt) {
 		return
 	}
@@ -379,5 +451,6 @@ func (p *Plan) restartGrace(policy Policy, room id.RoomID, desired map[id.UserID
 	slices.Sort(users)
 	for _, u := range users {
 		p.Actions = append(p.Actions, RestartGrace{Room: room, User: u, DueAt: due, Reason: state.Pending[RoomUser{room, u}].Reason})
+		p.decide(room, u, VerdictWillRemove, due)
 	}
 }

@@ -61,21 +61,56 @@ func (p *Plan) planReleased(policy Policy, rel ReleasedRoom, obs Observed, state
 	}
 	slices.Sort(users)
 	const released = "room released: no mapping covers it any more"
+	p.decide(room, policy.Bot, VerdictBot, time.Time{})
+	ro, readable := obs.Rooms[room]
+	readable = readable && ro.Err == nil
+	// settled is the verdict on a user whose removal nothing holds here any more: the bot no
+	// longer manages anyone in a released room.
+	settled := func(u id.UserID) Verdict {
+		switch m := ro.State.Members.Get(u).Membership; {
+		case !readable:
+			return VerdictUnknown
+		case m != MembershipJoin && m != MembershipInvite:
+			return VerdictNotMember
+		}
+		if _, managed := state.Members.Lookup(RoomUser{room, u}); !managed {
+			return VerdictNotManaged
+		}
+		if _, exempt := state.exemption(room, u); exempt {
+			return VerdictExempt
+		}
+		if policy.Protected.Protects(u) {
+			return VerdictProtected
+		}
+		return VerdictNotManaged
+	}
+	// held is the verdict on a user whose pending removal waits.
+	held := func(pending PendingRemoval) (Verdict, time.Time) {
+		if !readable {
+			return VerdictUnknown, time.Time{}
+		}
+		return VerdictPendingRemoval, pending.DueAt
+	}
 	for _, u := range users {
 		key := RoomUser{room, u}
 		pending, isPending := state.Pending[key]
 		if !isPending {
 			p.Actions = append(p.Actions, ForgetMember{Room: room, User: u, Reason: released})
+			p.decide(room, u, settled(u), time.Time{})
 			continue
 		}
 		if _, exempt := state.exemption(room, u); exempt {
 			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: "exempted by an admin"})
+			p.decide(room, u, settled(u), time.Time{})
 			continue
 		}
 		if p.spare(policy, room, u, "removed") {
 			p.Actions = append(p.Actions, CancelRemoval{Room: room, User: u, Reason: ProtectedReason})
+			p.decide(room, u, settled(u), time.Time{})
 			continue
 		}
+		v, at := held(pending)
+		p.decide(room, u, v, at)
 		if len(rel.Groups) == 0 {
 			p.warn(room, u, "pending removal kept but not run: the room is no longer mapped and its groups are unknown; exempt the user to drop it")
 			continue
@@ -92,8 +127,7 @@ func (p *Plan) planReleased(policy Policy, rel ReleasedRoom, obs Observed, state
 			p.warn(room, u, "pending removal not run: membership of Authentik group(s) %s unknown this cycle", strings.Join(rel.Groups, ", "))
 			continue
 		}
-		ro, ok := obs.Rooms[room]
-		if !ok || ro.Err != nil {
+		if !readable {
 			p.warn(room, u, "pending removal not run: the released room's state is unreadable this cycle")
 			continue
 		}
@@ -108,6 +142,9 @@ func (p *Plan) planReleased(policy Policy, rel ReleasedRoom, obs Observed, state
 			action = policy.RemoveAction
 		}
 		p.removeNow(policy, room, u, action, pending.Reason, rs)
+	}
+	if u := p.explain; u != "" && !slices.Contains(users, u) {
+		p.decideIfOpen(room, u, settled(u), time.Time{})
 	}
 }
 
@@ -152,6 +189,7 @@ func (p *Plan) removeNow(policy Policy, room id.RoomID, u id.UserID, action Remo
 		p.Replaced = map[RoomUser]RoomMember{}
 	}
 	p.Replaced[RoomUser{room, u}] = rs.Members.Get(u)
+	p.decide(room, u, VerdictWillRemove, time.Time{})
 	if action == RemoveBan {
 		p.Actions = append(p.Actions, Ban{Room: room, User: u, Reason: reason})
 		return

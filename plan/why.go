@@ -141,12 +141,17 @@ type WhyInput struct {
 	Now  time.Time
 	// Audit holds the user's audit log entries, newest first (Store.Audit's order).
 	Audit []AuditEntry
+	// decisions are the planner's verdicts on User, room by room (see decisionsFor).
+	decisions map[id.RoomID]decision
 }
 
 // Explain says, for one user, in every mapped room (or the one asked for), where they stand and
 // why: the groups that give membership (and the subgroup, when inherited), pending removals and
-// their deadline, exemptions, protection, power levels, and what the plan does about them. It is
-// pure: it reads the plan instead of planning again, so it cannot disagree with it.
+// their deadline, exemptions, protection, power levels, and what the plan does about them. The
+// verdict in each room is the planner's own, recorded by the rule that decided it (see decide)
+// while it plans the same inputs again for this user: planning is pure, so that is the verdict of
+// the plan being explained, and no rule is written twice. The reasons read that plan's actions
+// and warnings.
 func Explain(in WhyInput) Why {
 	u := in.User
 	w := Why{User: u, Protected: in.Policy.Protected.Protects(u)}
@@ -163,6 +168,7 @@ func Explain(in WhyInput) Why {
 			break
 		}
 	}
+	in.decisions = decisionsFor(in.Policy, in.Observed, in.State, in.Now, u)
 	acts, warns := planAbout(in.Plan, u)
 	rooms := RoomsOf(in.Policy)
 	for _, rp := range rooms {
@@ -308,23 +314,12 @@ func explainRoom(in WhyInput, rp roomPolicy, released bool, acts []Action, warns
 	}
 	reasons = append(reasons, powerReasons(in, room, rw.Groups, ro, readable)...)
 
-	// What the next cycle does: it decides the verdict when it changes anything.
-	var kicked, joining, inviting, cancelled bool
-	var scheduled time.Time
+	// What the next cycle does.
+	adding := false
 	for _, a := range acts {
 		switch a := a.(type) {
-		case Kick, Ban:
-			kicked = true
-		case ForceJoin:
-			joining = true
-		case Invite:
-			inviting = true
-		case ScheduleRemoval:
-			scheduled = a.DueAt
-		case RestartGrace:
-			scheduled = a.DueAt
-		case CancelRemoval:
-			cancelled = true
+		case Invite, ForceJoin:
+			adding = true
 		case TrackMember:
 			continue // bookkeeping an operator need not read about
 		case SetPowerLevels:
@@ -342,48 +337,16 @@ func explainRoom(in WhyInput, rp roomPolicy, released bool, acts []Action, warns
 	}
 	rw.Reasons = reasons
 
+	// The verdict is the planner's, recorded by the rule that decided it (see decide).
+	d, decided := in.decisions[room]
 	switch {
-	case u == policy.Bot:
-		rw.Verdict = VerdictBot
-	case !readable:
+	case !decided:
 		rw.Verdict = VerdictUnknown
-	case kicked:
-		rw.Verdict = VerdictWillRemove
-	case joining:
-		rw.Verdict = VerdictWillJoin
-	case inviting:
-		rw.Verdict = VerdictWillInvite
-	case !scheduled.IsZero():
-		rw.Verdict, rw.At = VerdictWillRemove, scheduled
-	case isPending && !cancelled:
-		rw.Verdict, rw.At = VerdictPendingRemoval, pending.DueAt
-	case len(rw.Groups) > 0 && !released:
-		switch mem.Membership {
-		case MembershipJoin:
-			rw.Verdict = VerdictMember
-		case MembershipInvite:
-			rw.Verdict = VerdictInvited
-		case MembershipLeave:
-			rw.Verdict = VerdictLeft
-		default:
-			rw.Verdict = VerdictNotAdded
-		}
-	case !present || (mem.Membership != MembershipJoin && mem.Membership != MembershipInvite):
-		rw.Verdict = VerdictNotMember
-	case !managed:
-		rw.Verdict = VerdictNotManaged
-	case exempt:
-		rw.Verdict = VerdictExempt
-	case policy.Protected.Protects(u):
-		rw.Verdict = VerdictProtected
-	case len(unknown) > 0:
-		rw.Verdict = VerdictUnknown
-	case rule.never:
-		rw.Verdict = VerdictKept
-	case released:
-		rw.Verdict = VerdictNotManaged // a released room's record without a pending removal is forgotten
+	case (d.verdict == VerdictWillInvite || d.verdict == VerdictWillJoin) && !adding:
+		// The preview skips the addition (no Matrix account yet): nothing is promised.
+		rw.Verdict = VerdictNotAdded
 	default:
-		rw.Verdict = VerdictMember
+		rw.Verdict, rw.At = d.verdict, d.at
 	}
 	return rw
 }
