@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"authentik-matrix-sync/internal/stdiotest"
 )
 
 // TestAddressInUseStopsBeforeAnythingRuns takes the address of each listener in turn: the bot
@@ -66,7 +68,7 @@ sync: {mappings: [{group: "staff", space: "!room:example.org"}]}
 			// the failing upstream; the deadline only ends such a run.
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			_, logged := captureOutput(t, func() { err = RunBot(ctx, path) })
+			_, logged := stdiotest.Capture(t, func() { err = RunBot(ctx, path) })
 			if err == nil {
 				t.Fatal("runBot returned nil with its address in use")
 			}

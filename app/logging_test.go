@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"authentik-matrix-sync/config"
+	"authentik-matrix-sync/internal/stdiotest"
 )
 
 // jsonKeys returns the top-level keys of one JSON log line in order, duplicates kept; ok is
@@ -205,7 +206,7 @@ func TestDoctorPrintsOnlyItsTable(t *testing.T) {
 			defer cancel()
 			var ok bool
 			var err error
-			stdout, stderr := captureOutput(t, func() { ok, err = RunDoctor(ctx, path, os.Stdout) })
+			stdout, stderr := stdiotest.Capture(t, func() { ok, err = RunDoctor(ctx, path, os.Stdout) })
 			if err != nil || ok {
 				t.Fatalf("runDoctor = %v, %v; want a failed check", ok, err)
 			}

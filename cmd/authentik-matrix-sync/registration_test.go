@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"authentik-matrix-sync/appservice"
+	"authentik-matrix-sync/internal/stdiotest"
 )
 
 // TestGenerateKeepsAnExistingRegistration: -g writes a registration where there is none, refuses
@@ -51,7 +52,7 @@ func TestGenerateKeepsAnExistingRegistration(t *testing.T) {
 				args = append(args, strings.ReplaceAll(f, "REG", reg))
 			}
 			var code int
-			stdout, stderr := captureOutput(t, func() { code = run(args) })
+			stdout, stderr := stdiotest.Capture(t, func() { code = run(args) })
 			if code != tc.wantCode {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, stdout, stderr)
 			}

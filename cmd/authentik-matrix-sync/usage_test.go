@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"authentik-matrix-sync/internal/stdiotest"
 )
 
 // TestUsageListsEveryCommand: help lists every command of the table, each with its own flags,
@@ -72,7 +74,7 @@ func TestFlagsBelongToTheirCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var code int
-			_, stderr := captureOutput(t, func() { code = run(tt.args) })
+			_, stderr := stdiotest.Capture(t, func() { code = run(tt.args) })
 			if code != 2 || !strings.Contains(stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tt.want)
 			}

@@ -1,4 +1,6 @@
-package main
+// Package stdiotest captures what a function writes to the process's standard output and error,
+// for the tests of the command line and of the program.
+package stdiotest
 
 import (
 	"os"
@@ -6,9 +8,9 @@ import (
 	"testing"
 )
 
-// captureOutput runs f with os.Stdout and os.Stderr sent to files and returns what each got.
+// Capture runs f with os.Stdout and os.Stderr sent to files and returns what each got.
 // Tests that use it must not run in parallel: the two are process-wide.
-func captureOutput(t *testing.T, f func()) (stdout, stderr string) {
+func Capture(t testing.TB, f func()) (stdout, stderr string) {
 	t.Helper()
 	dir := t.TempDir()
 	open := func(name string) *os.File {
