@@ -61,6 +61,7 @@ func load(path string, env func(string) (string, bool)) (*Config, problems, erro
 			return nil, nil, err
 		}
 	}
+	l.applyPathEnv(c)
 	l.applyEnv(c)
 	l.resolveSecretFiles(c)
 	l.mergeRegistration(c)
