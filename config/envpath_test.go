@@ -21,7 +21,9 @@ func TestPathEnv(t *testing.T) {
 		{"a whole number", map[string]string{"AMS_DATABASE_MAX_OPEN_CONNS": "7"}, func(c *Config) bool { return c.Database.MaxOpenConns == 7 }},
 		{"a fraction", map[string]string{"AMS_SYNC_MAX_REMOVAL_FRACTION": "0.5"}, func(c *Config) bool { return c.Sync.MaxRemovalFraction == 0.5 }},
 		{"a list of names", map[string]string{"AMS_PROTECTED_USERS": "@root:example.com, /@ops-.*:example\\.com/"},
-			func(c *Config) bool { return slices.Equal(c.ProtectedUsers, []string{"@root:example.com", `/@ops-.*:example\.com/`}) }},
+			func(c *Config) bool {
+				return slices.Equal(c.ProtectedUsers, []string{"@root:example.com", `/@ops-.*:example\.com/`})
+			}},
 		{"a key two sections down", map[string]string{"AMS_USER_MAPPING_EXTERNAL_ID_SUBJECT": "sub"},
 			func(c *Config) bool { return c.UserMapping.ExternalID.Subject == "sub" }},
 		{"a duration of this package's own type", map[string]string{"AMS_AUDIT_MAX_AGE": "720h"}, func(c *Config) bool { return c.Audit.MaxAge == 720*time.Hour }},
