@@ -100,7 +100,7 @@ type AuthentikConfig struct {
 	// TokenFile holds the token instead (AUTHENTIK_TOKEN_FILE).
 	TokenFile string `yaml:"token_file"`
 	// PageSize is the page_size asked for; newer Authentik releases cap it at 100.
-	PageSize int `yaml:"page_size"`
+	PageSize int `yaml:"page_size" doc:"tuning"`
 	// Timeout bounds each request to Authentik, its body included.
 	Timeout time.Duration `yaml:"timeout"`
 }
@@ -199,8 +199,8 @@ type DatabaseConfig struct {
 	Schema string `yaml:"schema"`
 	// MaxOpenConns and MaxIdleConns bound the Postgres connection pool; the leader lock takes
 	// one more connection of its own.
-	MaxOpenConns int `yaml:"max_open_conns"`
-	MaxIdleConns int `yaml:"max_idle_conns"`
+	MaxOpenConns int `yaml:"max_open_conns" doc:"tuning"`
+	MaxIdleConns int `yaml:"max_idle_conns" doc:"tuning"`
 	// PgDump is the pg_dump binary used for Postgres backups (PG_DUMP); pg_restore is expected
 	// beside it.
 	PgDump string `yaml:"pg_dump"`
@@ -223,7 +223,7 @@ type LoggingConfig struct {
 type HealthConfig struct {
 	// Listen is the older name of metrics.listen (HEALTH_LISTEN). After loading it always equals
 	// Metrics.Listen.
-	Listen string `yaml:"listen"`
+	Listen string `yaml:"listen" doc:"tuning"`
 }
 
 // MetricsConfig is the one HTTP listener: /metrics, /health, /ready and, if enabled,

@@ -605,12 +605,29 @@ func buildReference() ([]byte, error) {
 		"Do not edit here: change a field's doc comment, or the introduction, and regenerate. -->\n\n",
 		referenceHeaderPath, regenerateCommand)
 	b.Write(header)
+	// Tuning keys (doc:"tuning": internal timing and capacity knobs, older names) leave their
+	// section for one of their own at the end; a section left without keys is not shown.
+	isTuning := func(r row) bool {
+		f, ok := r.owner.FieldByName(r.field)
+		return ok && f.Tag.Get("doc") == "tuning"
+	}
+	shown := map[string]bool{}
+	var tuning []row
+	for _, r := range rows {
+		switch {
+		case isTuning(r):
+			tuning = append(tuning, r)
+		case r.key != r.section || !r.isGroup:
+			shown[r.section] = true
+		}
+	}
 	var sections []string
 	for _, r := range rows {
-		if r.key == r.section {
+		if r.key == r.section && shown[r.key] {
 			sections = append(sections, r.key)
 		}
 	}
+	sections = append(sections, "tuning")
 	b.WriteString("\n**Sections:** ")
 	for i, s := range sections {
 		if i > 0 {
@@ -620,6 +637,9 @@ func buildReference() ([]byte, error) {
 	}
 	b.WriteString("\n")
 	for _, r := range rows {
+		if isTuning(r) || !shown[r.section] {
+			continue
+		}
 		if r.key == r.section {
 			fmt.Fprintf(&b, "\n## `%s`\n\n", r.key)
 			if r.isGroup {
@@ -630,6 +650,13 @@ func buildReference() ([]byte, error) {
 				continue
 			}
 		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.key, typeName(r.typ), defaultCell(r, base, required), envCell(r, env, rows), doc(r))
+	}
+	b.WriteString("\n## `tuning`\n\nInternal timing and capacity knobs, and older names of keys above. The defaults are measured " +
+		"(see [Performance](performance.md)); leave them unless a maintainer asks you to change one. They are accepted " +
+		"anywhere in the file and have their variables like every other key.\n\n")
+	b.WriteString("| Key | Type | Default | Environment | Description |\n| --- | --- | --- | --- | --- |\n")
+	for _, r := range tuning {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.key, typeName(r.typ), defaultCell(r, base, required), envCell(r, env, rows), doc(r))
 	}
 	if len(missing) > 0 {

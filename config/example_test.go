@@ -60,8 +60,31 @@ func TestExampleConfigHasEveryKey(t *testing.T) {
 	}
 }
 
-// notInExample are keys the example leaves out on purpose: an older name still read.
-var notInExample = map[string]bool{"health": true, "health.listen": true}
+// notInExample are keys the example leaves out on purpose: the tuning keys (doc:"tuning": internal
+// knobs and older names, listed in the reference's tuning section), and the health section, whose
+// only key is one.
+var notInExample = func() map[string]bool {
+	out := map[string]bool{"health": true}
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			key := strings.TrimPrefix(path+"."+name, ".")
+			if f.Tag.Get("doc") == "tuning" {
+				out[key] = true
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() {
+				walk(f.Type, key)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return out
+}()
 
 // documentedInComment reports whether the example shows key as a commented-out line ("# server:"
 // or "#   power_level:"), as it does for keys best left unset and for the mapping forms beyond

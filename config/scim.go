@@ -29,7 +29,7 @@ type SCIMConfig struct {
 	// (SCIM_SETTLE_SECONDS).
 	Settle time.Duration `yaml:"settle"`
 	// Debounce gathers the changes of this window into one cycle (SCIM_DEBOUNCE_MS).
-	Debounce time.Duration `yaml:"debounce"`
+	Debounce time.Duration `yaml:"debounce" doc:"tuning"`
 }
 
 // Spellings of directory.source.

@@ -16,7 +16,7 @@ type WebhookConfig struct {
 	// other header holds the secret itself.
 	Header string `yaml:"header"`
 	// Debounce gathers the calls of this window into one cycle (WEBHOOK_DEBOUNCE_MS).
-	Debounce time.Duration `yaml:"debounce"`
+	Debounce time.Duration `yaml:"debounce" doc:"tuning"`
 }
 
 const (
