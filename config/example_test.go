@@ -179,3 +179,59 @@ func TestStructKeysFindsNestedKeys(t *testing.T) {
 		t.Error("structKeys lists Warnings, which is not a YAML key")
 	}
 }
+
+// TestExampleNamesEveryVariable: the comment above each key of the example names, on its "Env:"
+// line, exactly the variables with names of their own that set that key (envAliases), so the
+// example cannot drift from what the program reads.
+func TestExampleNamesEveryVariable(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	named := map[string][]string{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := joinKey(path, n.Content[i].Value)
+				if _, env, ok := strings.Cut(n.Content[i].HeadComment, "Env:"); ok {
+					env, _, _ = strings.Cut(env, "\n")
+					for _, word := range strings.FieldsFunc(env, func(r rune) bool { return r == ' ' || r == ',' || r == '(' || r == ')' }) {
+						if envNameRe.MatchString(word) {
+							named[key] = append(named[key], word)
+						}
+					}
+				}
+				walk(n.Content[i+1], key)
+			}
+		}
+	}
+	walk(&doc, "")
+	want := map[string][]string{}
+	for _, a := range envAliases {
+		if !notInExample[a.key] {
+			want[a.key] = append(want[a.key], a.name)
+		}
+	}
+	for key := range want {
+		slices.Sort(want[key])
+		slices.Sort(named[key])
+		if !slices.Equal(named[key], want[key]) {
+			t.Errorf("%s: the example names %v, the program reads %v", key, named[key], want[key])
+		}
+	}
+	for key, names := range named {
+		if _, ok := want[key]; !ok {
+			t.Errorf("%s: the example names %v, but no variable with a name of its own sets it", key, names)
+		}
+	}
+}
