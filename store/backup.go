@@ -404,7 +404,7 @@ func BackupSQLite(ctx context.Context, opts Options) (string, error) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	version, err := readOnlyVersion(ctx, db)
+	version, _, err := readOnlyVersion(ctx, db)
 	if err != nil {
 		return "", fmt.Errorf("back up %s: %w: check that the file is an SQLite database", path, err)
 	}

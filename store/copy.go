@@ -149,11 +149,11 @@ type tableShape struct {
 }
 
 // sqliteTables reads the state tables of an SQLite database and their columns from its catalog;
-// schema_version is the migrations' bookkeeping, not state. The order of the copy comes from the
+// schema_version and schema_compat are the migrations' bookkeeping, not state. The order of the copy comes from the
 // target's foreign keys, so the source's are not read.
 func sqliteTables(ctx context.Context, db *sql.DB) (map[string]tableShape, error) {
 	names, err := queryStrings(ctx, db, `SELECT name FROM sqlite_master WHERE type = 'table'
-AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name <> 'schema_version' ORDER BY name`)
+AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT IN ('schema_version', 'schema_compat') ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func postgresTables(ctx context.Context, tx *sql.Tx, schema string) (map[string]
 	rows, err := tx.QueryContext(ctx, `SELECT c.table_name, c.column_name, c.data_type, c.is_identity
 FROM information_schema.columns c
 JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
-WHERE c.table_schema = $1 AND t.table_type = 'BASE TABLE' AND c.table_name <> 'schema_version'
+WHERE c.table_schema = $1 AND t.table_type = 'BASE TABLE' AND c.table_name NOT IN ('schema_version', 'schema_compat')
 ORDER BY c.table_name, c.ordinal_position`, schema)
 	if err != nil {
 		return nil, err

@@ -146,7 +146,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	// fixture must have put rows into it, or a copy that skipped it would go unnoticed.
 	var schemaTables []string
 	rows, err := dst.db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables
-WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND table_name <> 'schema_version' ORDER BY table_name`, dst.schema)
+WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND table_name NOT IN ('schema_version', 'schema_compat') ORDER BY table_name`, dst.schema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,9 +211,9 @@ WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND table_name <> 'schema_
 func dumpTables(t *testing.T, db *sql.DB) map[string][]string {
 	t.Helper()
 	ctx := t.Context()
-	tables, err := queryStrings(ctx, db, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name <> 'schema_version'`)
+	tables, err := queryStrings(ctx, db, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT IN ('schema_version', 'schema_compat')`)
 	if err != nil { // Postgres
-		tables, err = queryStrings(ctx, db, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'schema_version'`)
+		tables, err = queryStrings(ctx, db, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name NOT IN ('schema_version', 'schema_compat')`)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -208,11 +208,19 @@ func (p *Postgres) checkReadOnly(ctx context.Context, ms []migration) error {
 	if !present {
 		return fmt.Errorf("%s holds no state yet, and a read-only open does not create it: start the bot once, then plan again", p.where)
 	}
-	var version int
+	var version, compat int
 	if err := p.db.QueryRowContext(ctx, selectSchemaVersion).Scan(&version); err != nil {
 		return fmt.Errorf("read the schema version of %s: %w", p.where, err)
 	}
-	if err := checkNotNewer(p.where, version, len(ms)); err != nil {
+	var hasCompat bool
+	err = p.db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{p.schema, "schema_compat"}.Sanitize()).Scan(&hasCompat)
+	if err == nil && hasCompat {
+		err = p.db.QueryRowContext(ctx, selectSchemaCompat).Scan(&compat)
+	}
+	if err != nil {
+		return fmt.Errorf("read the schema version of %s: %w", p.where, err)
+	}
+	if err := checkNotNewer(p.where, version, compat, len(ms)); err != nil {
 		return err
 	}
 	if version < len(ms) {

@@ -151,7 +151,7 @@ func TestPostgresRefusesNewerSchema(t *testing.T) {
 	s := openPostgresTest(t, PostgresOptions{URL: url})
 	s.Close()
 	raw := rawPostgres(t, url)
-	if _, err := raw.ExecContext(t.Context(), "UPDATE "+DefaultSchema+".schema_version SET version = 999"); err != nil {
+	if _, err := raw.ExecContext(t.Context(), "UPDATE "+DefaultSchema+".schema_version SET version = 999; UPDATE "+DefaultSchema+".schema_compat SET compat = 998"); err != nil {
 		t.Fatal(err)
 	}
 	for _, ro := range []bool{false, true} {

@@ -95,7 +95,7 @@ func checkSQLiteFile(ctx context.Context, path, verb string, immutable bool) err
 		return fmt.Errorf("%s %s: %w", verb, path, err)
 	}
 	defer db.Close()
-	version, err := readOnlyVersion(ctx, db)
+	version, compat, err := readOnlyVersion(ctx, db)
 	if err != nil {
 		return fmt.Errorf("%s %s: not an SQLite state database: %w", verb, path, err)
 	}
@@ -106,5 +106,5 @@ func checkSQLiteFile(ctx context.Context, path, verb string, immutable bool) err
 	if version == 0 {
 		return fmt.Errorf("%s %s: the file holds no authentik-matrix-sync state (no schema version)", verb, path)
 	}
-	return checkNotNewer(path, version, len(ms))
+	return checkNotNewer(path, version, compat, len(ms))
 }

@@ -255,12 +255,12 @@ func (s *SQLite) openReadOnly(ctx context.Context, ms []migration) error {
 	if err != nil {
 		return fmt.Errorf("open database %s read-only: %w", s.path, err)
 	}
-	version, err := readOnlyVersion(ctx, db)
+	version, compat, err := readOnlyVersion(ctx, db)
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("open database %s read-only: %w: check that the file is readable and is an SQLite database", s.path, err)
 	}
-	if err := checkNotNewer(s.path, version, len(ms)); err != nil {
+	if err := checkNotNewer(s.path, version, compat, len(ms)); err != nil {
 		db.Close()
 		return err
 	}
@@ -282,18 +282,23 @@ func walInUse(path string) bool {
 	return err == nil && fi.Size() > 0
 }
 
-// readOnlyVersion reads the schema version without creating the schema_version table.
-func readOnlyVersion(ctx context.Context, db *sql.DB) (int, error) {
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`).Scan(&n); err != nil {
-		return 0, err
+// readOnlyVersion reads the schema version and its compat (see migration.compat; 0 when not
+// recorded) without creating any table.
+func readOnlyVersion(ctx context.Context, db *sql.DB) (version, compat int, err error) {
+	read := func(table, query string, into *int) error {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1`, table).Scan(&n); err != nil || n == 0 {
+			return err
+		}
+		return db.QueryRowContext(ctx, query).Scan(into)
 	}
-	if n == 0 {
-		return 0, nil
+	if err := read("schema_version", selectSchemaVersion, &version); err != nil {
+		return 0, 0, err
 	}
-	var v int
-	err := db.QueryRowContext(ctx, selectSchemaVersion).Scan(&v)
-	return v, err
+	if err := read("schema_compat", selectSchemaCompat, &compat); err != nil {
+		return 0, 0, err
+	}
+	return version, compat, nil
 }
 
 // openEmpty stands in for a database that does not exist yet: an in-memory one with the schema,

@@ -206,7 +206,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, dbFileName)
-	if _, err := rawDB(t, path).ExecContext(t.Context(), "UPDATE schema_version SET version = 999"); err != nil {
+	if _, err := rawDB(t, path).ExecContext(t.Context(), "UPDATE schema_version SET version = 999; UPDATE schema_compat SET compat = 998"); err != nil {
 		t.Fatal(err)
 	}
 	for _, ro := range []bool{false, true} {

@@ -3,3 +3,7 @@
 -- room's groups. 0 in the rows written before it was kept.
 
 ALTER TABLE pending_removals ADD COLUMN awaiting_read INTEGER NOT NULL DEFAULT 0;
+
+-- A release at version 8 can still use this schema: the new column has a default it never
+-- needs to write.
+-- compatible with: 8

@@ -5,3 +5,6 @@
 CREATE INDEX audit_log_at ON audit_log (at_ms, id);
 
 CREATE INDEX audit_log_room_user ON audit_log (target, room_id, at_ms, id);
+
+-- Two indexes and nothing else: a release at version 8 can still use this schema.
+-- compatible with: 8

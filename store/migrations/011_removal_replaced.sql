@@ -6,3 +6,6 @@
 ALTER TABLE removals ADD COLUMN replaced_membership TEXT;
 ALTER TABLE removals ADD COLUMN replaced_sender TEXT;
 ALTER TABLE removals ADD COLUMN replaced_since_ms BIGINT;
+
+-- New nullable columns: a release at version 8 can still use this schema.
+-- compatible with: 8
