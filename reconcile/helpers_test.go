@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"regexp"
 	"strings"
 	"time"
 
@@ -78,30 +77,4 @@ func tracked(room id.RoomID, user id.UserID, since time.Time) plan.ManagedMember
 	return plan.ManagedMember{Room: room, User: user, DesiredSince: since}
 }
 
-// inactive is an observation in which the direct lookups of users found them inactive.
-func inactive(users ...id.UserID) plan.AccountsObserved {
-	return confirmed(plan.AccountInactive, users...)
-}
-
 func lockAfter(d time.Duration) *time.Duration { return &d }
-
-// confirmed is an observation in which the direct lookups of users said s of each.
-func confirmed(s plan.AccountStatus, users ...id.UserID) plan.AccountsObserved {
-	a := plan.AccountsObserved{Confirmed: map[id.UserID]plan.AccountStatus{}}
-	for _, u := range users {
-		a.Confirmed[u] = s
-	}
-	return a
-}
-
-// protecting builds the Protection config would build from ids and patterns (anchored).
-func protecting(ids []id.UserID, patterns ...string) *plan.Protection {
-	p := &plan.Protection{IDs: map[id.UserID]bool{}}
-	for _, u := range ids {
-		p.IDs[u] = true
-	}
-	for _, expr := range patterns {
-		p.Patterns = append(p.Patterns, regexp.MustCompile("^(?:"+expr+")$"))
-	}
-	return p
-}
