@@ -213,6 +213,9 @@ type lifecycleView struct {
 	records map[id.UserID]AccountRecord
 	// active holds the users of interest seen active in a group listing this cycle.
 	active map[id.UserID]bool
+	// reentered holds the users with a deletion record who entered a mapped group after it was
+	// made (a member record desired since then): a live account holds their Matrix ID again.
+	reentered map[id.UserID]bool
 }
 
 func newLifecycleView(obs Observed, state State) lifecycleView {
@@ -225,6 +228,20 @@ func newLifecycleView(obs Observed, state State) lifecycleView {
 		for _, m := range g.Members {
 			if v.concerns(m.UserID) {
 				v.active[m.UserID] = true
+			}
+		}
+	}
+	for u, rec := range v.records {
+		if !rec.Deleted {
+			continue
+		}
+		for _, room := range state.Members.Rooms() {
+			if m, ok := state.Members.Lookup(RoomUser{room, u}); ok && m.DesiredSince.After(rec.DeactivatedAt) {
+				if v.reentered == nil {
+					v.reentered = map[id.UserID]bool{}
+				}
+				v.reentered[u] = true
+				break
 			}
 		}
 	}
@@ -243,11 +260,19 @@ func (v lifecycleView) concerns(u id.UserID) bool {
 // inactive user is never an effective member, so it is the surest sign of a live account);
 // otherwise only this cycle's direct lookup of the user counts. A record of an earlier
 // deactivation is no evidence on its own: the account is looked up again (accountLookups).
+//
+// A deletion is no evidence either once the Matrix ID came back in a group after it (reentered):
+// the account deleted is gone for good, but another one, made under the same username, holds the
+// ID now, and a search by username that leaves it out is a listing like any other. The status is
+// then unknown until a lookup or a listing shows the new account.
 func (v lifecycleView) status(u id.UserID) AccountStatus {
 	if v.active[u] {
 		return AccountActive
 	}
-	return v.acc.Confirmed[u]
+	if st := v.acc.Confirmed[u]; st != AccountGone || !v.reentered[u] {
+		return st
+	}
+	return AccountUnknown
 }
 
 // deactivated reports whether u's account is deactivated or gone, with the reason to give.
@@ -419,6 +444,14 @@ func AccountLookups(policy Policy, obs Observed, state State, known map[id.UserI
 			return a
 		}
 		if rec, ok := state.Accounts[u]; ok && rec.SourceID != "" {
+			if k := known[u]; k.SourceID != "" && k.SourceID != rec.SourceID {
+				// Another account maps to this Matrix ID than the one the record is about: a
+				// group listing showed it since (a user deleted and made again under the same
+				// username). It is the ID's account now, and it is the one looked up: the old one
+				// being gone says nothing of it, and a listing that leaves the new one out (by
+				// username, or the inactive users) is no evidence that it does not exist.
+				return k
+			}
 			a := DirectoryAccount{SourceID: rec.SourceID, Username: rec.Username}
 			if a.Username == "" && known[u].SourceID == a.SourceID {
 				a.Username = known[u].Username

@@ -303,6 +303,17 @@ func TestMakePlanLifecycle(t *testing.T) {
 			want:   []Action{LockAccount{User: carol, Reason: ReasonDeleted + " since 2026-11-26T11:00:00Z (deactivated.lock_after 1h0m0s)"}},
 		},
 		{
+			name:   "a deletion confirmed again, but the Matrix ID came back in a group since (a new account under the username): no lock, no logout",
+			policy: lifecyclePolicy(DeactivationPolicy{LockAfter: lockAfter(0), Logout: true}, staffA, Mapping{Group: "eng", Room: roomB}),
+			// The groups are unreadable this cycle and the search by username left the new account out.
+			obs: Observed{Groups: map[string]GroupMembers{"staff": {Group: "staff", Err: errors.New("HTTP 503")}, "eng": {Group: "eng", Err: errors.New("HTTP 503")}},
+				Rooms: bothRooms, Accounts: confirmed(AccountGone, carol)},
+			state: withAccounts(stateWith([]ManagedMember{tracked(roomA, alice, earlier), tracked(roomB, carol, now.Add(-time.Minute))}, nil),
+				AccountRecord{User: carol, DeactivatedAt: earlier, Deleted: true}),
+			want:     nil,
+			warnings: []string{"staff unknown this cycle", "eng unknown this cycle"},
+		},
+		{
 			name:   "a deleted record is no evidence on its own: without this cycle's lookup nothing is locked",
 			policy: lifecyclePolicy(DeactivationPolicy{LockAfter: lockAfter(time.Hour)}, staffA),
 			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: confirmed(AccountUnknown, carol)},
@@ -535,6 +546,14 @@ func TestAccountLookups(t *testing.T) {
 				AccountRecord{User: "@dan:hs", SourceID: "4", Username: "dan", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}),
 			known: known,
 			want:  map[id.UserID]DirectoryAccount{carol: {"3", "carol"}, "@dan:hs": {"4", "dan"}},
+		},
+		{
+			name:   "a deleted account's Matrix ID that a new account took over (seen in a group since) is looked up by the new account's ID",
+			policy: policy(staffA),
+			obs:    Observed{Groups: groups(group("staff", alice, bob))},
+			state:  withAccounts(st, AccountRecord{User: "@dan:hs", SourceID: "4", Username: "dan", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}),
+			known:  map[id.UserID]DirectoryAccount{alice: {"1", "alice"}, bob: {"2", "bob"}, "@dan:hs": {"9", "dan"}},
+			want:   map[id.UserID]DirectoryAccount{"@dan:hs": {"9", "dan"}},
 		},
 		{
 			name:   "a deletion with nothing left to do and no lock by the bot is not looked up again: a pk never comes back",
