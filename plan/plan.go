@@ -198,6 +198,11 @@ func (p *Plan) planRoom(policy Policy, rp roomPolicy, obs Observed, state State,
 		}
 		p.warn(room, "", "room state unreadable, nothing done in this room this cycle: %s", err)
 		p.cancelReturned(room, desired, state)
+		if len(unknown) > 0 {
+			// The room's state is not needed to know that its groups could not be read: the
+			// absence of its pending removals counts again from the next complete read.
+			p.restartGrace(policy, room, desired, state, now)
+		}
 		p.decide(room, p.explain, VerdictUnknown, time.Time{})
 		return
 	}

@@ -276,6 +276,15 @@ func TestMakePlan(t *testing.T) {
 			warnings: []string{"bot is not joined"},
 		},
 		{
+			name:   "an unreadable room whose groups are unknown too: its pending removals still wait for a complete read",
+			policy: policy(staffA),
+			obs: Observed{Groups: map[string]GroupMembers{"staff": {Group: "staff", Err: errors.New("HTTP 500")}},
+				Rooms: map[id.RoomID]RoomObservation{roomA: {Err: errors.New("HTTP 502")}}},
+			state:    stateWith([]ManagedMember{{Room: roomA, User: alice}}, []PendingRemoval{{Room: roomA, User: alice, DueAt: later, Reason: "r"}}),
+			want:     []Action{RestartGrace{Room: roomA, User: alice, DueAt: now.Add(grace), Reason: "r"}},
+			warnings: []string{"HTTP 502"},
+		},
+		{
 			name:   "the bot never removes itself",
 			policy: policy(staffA),
 			obs:    Observed{Groups: groups(group("staff", bot)), Rooms: map[id.RoomID]RoomObservation{roomA: roomWith(nil)}},
@@ -543,12 +552,19 @@ func TestMakePlanReleasedRooms(t *testing.T) {
 			},
 		},
 		{
-			name:     "the group unreadable: the due removal waits",
+			name:     "the group unreadable: the due removal waits, and its grace period starts over at the next complete read",
 			policy:   rel("staff"),
 			obs:      Observed{Groups: map[string]GroupMembers{"staff": {Group: "staff", Err: errors.New("down")}}, Rooms: inB},
 			state:    stateWith(nil, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r"}}),
-			want:     nil,
+			want:     []Action{RestartGrace{Room: roomB, User: alice, DueAt: now.Add(grace), Reason: "r"}},
 			warnings: []string{"membership of Authentik group(s) staff unknown this cycle: no removals", "pending removal not run: membership"},
+		},
+		{
+			name:   "awaiting a complete read, the group read again and the user still out: a full grace period from now",
+			policy: rel("staff"),
+			obs:    Observed{Groups: groups(group("staff")), Rooms: inB},
+			state:  stateWith(nil, []PendingRemoval{{Room: roomB, User: alice, DueAt: earlier, Reason: "r", AwaitingRead: true}}),
+			want:   []Action{ScheduleRemoval{Room: roomB, User: alice, DueAt: now.Add(grace), Reason: "r"}},
 		},
 		{
 			name:     "groups unknown (released before they were recorded): kept, never run",

@@ -120,11 +120,25 @@ func (p *Plan) planReleased(policy Policy, rel ReleasedRoom, obs Observed, state
 			p.Actions = append(p.Actions, ForgetMember{Room: room, User: u, Reason: "back in Authentik group " + strings.Join(rel.Groups, ", ") + "; " + released})
 			continue
 		}
-		if now.Before(pending.DueAt) {
+		grace := RuleFor(policy, room).grace
+		if !known {
+			// As in a mapped room: a cycle that cannot see the groups breaks the whole grace
+			// period, which starts over at the next complete read (see restartGrace).
+			if !pending.AwaitingRead && !isLifecycleReason(pending.Reason) {
+				p.Actions = append(p.Actions, RestartGrace{Room: room, User: u, DueAt: now.Add(grace), Reason: pending.Reason})
+				p.decide(room, u, VerdictWillRemove, now.Add(grace))
+			}
+			if !now.Before(pending.DueAt) {
+				p.warn(room, u, "pending removal not run: membership of Authentik group(s) %s unknown this cycle", strings.Join(rel.Groups, ", "))
+			}
 			continue
 		}
-		if !known {
-			p.warn(room, u, "pending removal not run: membership of Authentik group(s) %s unknown this cycle", strings.Join(rel.Groups, ", "))
+		if pending.AwaitingRead {
+			p.Actions = append(p.Actions, ScheduleRemoval{Room: room, User: u, DueAt: now.Add(grace), Reason: pending.Reason})
+			p.decide(room, u, VerdictWillRemove, now.Add(grace))
+			continue
+		}
+		if now.Before(pending.DueAt) {
 			continue
 		}
 		if !readable {
