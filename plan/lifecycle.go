@@ -112,6 +112,14 @@ type TrackDeactivation struct {
 	Reason string
 }
 
+// FollowAccount points a deactivation record at the account that holds its Matrix ID now (one
+// made again under a deleted account's username), so that later cycles look that one up. It
+// writes to the store only.
+type FollowAccount struct {
+	Record AccountRecord
+	Reason string
+}
+
 // ForgetDeactivation drops the record of a user active again in Authentik whose account the bot
 // did not lock.
 type ForgetDeactivation struct {
@@ -139,18 +147,21 @@ type EndSessions struct {
 }
 
 func (a TrackDeactivation) Target() RoomUser  { return RoomUser{User: a.Record.User} }
+func (a FollowAccount) Target() RoomUser      { return RoomUser{User: a.Record.User} }
 func (a ForgetDeactivation) Target() RoomUser { return RoomUser{User: a.User} }
 func (a LockAccount) Target() RoomUser        { return RoomUser{User: a.User} }
 func (a UnlockAccount) Target() RoomUser      { return RoomUser{User: a.User} }
 func (a EndSessions) Target() RoomUser        { return RoomUser{User: a.User} }
 
 func (TrackDeactivation) Kind() string  { return "track_deactivation" }
+func (FollowAccount) Kind() string      { return "follow_account" }
 func (ForgetDeactivation) Kind() string { return "forget_deactivation" }
 func (LockAccount) Kind() string        { return "lock_account" }
 func (UnlockAccount) Kind() string      { return "unlock_account" }
 func (EndSessions) Kind() string        { return "logout" }
 
 func (a TrackDeactivation) Why() string  { return a.Reason }
+func (a FollowAccount) Why() string      { return a.Reason }
 func (a ForgetDeactivation) Why() string { return a.Reason }
 func (a LockAccount) Why() string        { return a.Reason }
 func (a UnlockAccount) Why() string      { return a.Reason }
@@ -161,6 +172,7 @@ func (a EndSessions) Why() string        { return a.Reason }
 const phaseAccount = phaseRemove + 1
 
 func (TrackDeactivation) Phase() int  { return PhaseState }
+func (FollowAccount) Phase() int      { return PhaseState }
 func (ForgetDeactivation) Phase() int { return PhaseState }
 func (LockAccount) Phase() int        { return phaseAccount }
 func (UnlockAccount) Phase() int      { return phaseAccount }
@@ -173,6 +185,7 @@ type LifecycleAction interface {
 }
 
 func (TrackDeactivation) isLifecycle()  {}
+func (FollowAccount) isLifecycle()      {}
 func (ForgetDeactivation) isLifecycle() {}
 func (LockAccount) isLifecycle()        {}
 func (UnlockAccount) isLifecycle()      {}
@@ -376,6 +389,13 @@ func (p *Plan) planAccount(policy Policy, u id.UserID, now time.Time) {
 	case AccountActive:
 		if !has {
 			return
+		}
+		if acc := p.lifecycle.acc.SourceIDs[u]; acc.SourceID != "" && acc.SourceID != rec.SourceID && p.lifecycle.acc.Confirmed[u] == AccountActive {
+			// Another account holds the Matrix ID now (made again under a deleted one's
+			// username): the record follows it, so that until the lock is lifted later cycles
+			// look the live account up, not the deleted one.
+			rec.SourceID, rec.Username = acc.SourceID, acc.Username
+			p.Actions = append(p.Actions, FollowAccount{Record: rec, Reason: "the Matrix ID's account is now Authentik user " + acc.Username + " (pk " + acc.SourceID + "), made again under the deleted one's username"})
 		}
 		if rec.LockedByBot {
 			p.Actions = append(p.Actions, UnlockAccount{User: u, Reason: "active again in Authentik; the bot had locked the account"})

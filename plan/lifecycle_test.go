@@ -314,6 +314,19 @@ func TestMakePlanLifecycle(t *testing.T) {
 			warnings: []string{"staff unknown this cycle", "eng unknown this cycle"},
 		},
 		{
+			name:   "the lookup found a new account under a deleted one's username: the record follows it while the bot's lock is lifted",
+			policy: lifecyclePolicy(DeactivationPolicy{LockAfter: lockAfter(time.Hour)}, staffA),
+			obs: Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: AccountsObserved{
+				Confirmed: map[id.UserID]AccountStatus{carol: AccountActive}, SourceIDs: map[id.UserID]DirectoryAccount{carol: {SourceID: "12", Username: "carol"}}}},
+			state: withAccounts(stateWith([]ManagedMember{tracked(roomA, alice, earlier)}, nil),
+				AccountRecord{User: carol, SourceID: "9", Username: "carol", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier}),
+			want: []Action{
+				FollowAccount{Record: AccountRecord{User: carol, SourceID: "12", Username: "carol", DeactivatedAt: earlier, Deleted: true, LockedByBot: true, LockedAt: earlier},
+					Reason: "the Matrix ID's account is now Authentik user carol (pk 12), made again under the deleted one's username"},
+				UnlockAccount{User: carol, Reason: "active again in Authentik; the bot had locked the account"},
+			},
+		},
+		{
 			name:   "a deleted record is no evidence on its own: without this cycle's lookup nothing is locked",
 			policy: lifecyclePolicy(DeactivationPolicy{LockAfter: lockAfter(time.Hour)}, staffA),
 			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: bothRooms, Accounts: confirmed(AccountUnknown, carol)},

@@ -90,6 +90,12 @@ func (a *applier) applyLifecycle(ctx context.Context, log zerolog.Logger, act pl
 		a.setAccount(act.Record)
 		log.Info().Time("deactivated_at", act.Record.DeactivatedAt).Bool("deleted", act.Record.Deleted).
 			Msg("Account seen deactivated in Authentik; recorded")
+	case plan.FollowAccount:
+		if err := st.PutAccountRecord(ctx, act.Record); err != nil {
+			return err
+		}
+		a.setAccount(act.Record)
+		log.Info().Str("source_id", act.Record.SourceID).Msg("A new Authentik account holds this Matrix ID; the record follows it")
 	case plan.ForgetDeactivation:
 		if err := st.DeleteAccountRecord(ctx, act.User); err != nil {
 			return err

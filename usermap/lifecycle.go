@@ -62,7 +62,8 @@ func (d *Directory) InactiveUsers(ctx context.Context) (map[id.UserID]plan.Direc
 // LookupAccounts looks each user up by pk and says what Authentik holds: gone on its own "no
 // such user", inactive or active on the user it returns, but only when that user still maps to
 // the Matrix ID asked about (a renamed user maps elsewhere under a username template: that is
-// no deletion, so it is unknown). Every failure leaves that one user unknown.
+// no deletion, so it is unknown). Every failure leaves that one user unknown. When a new account
+// took over the Matrix ID of a deleted one (checkSuccessors), users[id] is set to the new one.
 func (d *Directory) LookupAccounts(ctx context.Context, users map[id.UserID]plan.DirectoryAccount) (map[id.UserID]plan.AccountStatus, error) {
 	src, ok := d.Source.(UserLookup)
 	if !ok {
@@ -144,6 +145,9 @@ func (d *Directory) checkSuccessors(ctx context.Context, users map[id.UserID]pla
 			d.Log.Info().Str("user", string(uid)).Str("username", u.Username).Int("pk", u.PK).
 				Msg("The Authentik account behind this Matrix ID was deleted, but a new one maps to it: not treated as gone")
 			out[uid] = statusOf(u)
+			// The new account is the ID's account now: the caller keeps its pk, so that later
+			// cycles look it up directly instead of relying on this search again.
+			users[uid] = plan.DirectoryAccount{SourceID: strconv.Itoa(u.PK), Username: u.Username}
 		}
 	}
 	return failed

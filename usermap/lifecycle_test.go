@@ -115,19 +115,27 @@ func TestADeletedAccountMadeAgainUnderItsUsernameIsNotGone(t *testing.T) {
 	gone := fake.AddUser("dan")
 	fake.DeleteUser("carol")
 	fake.DeleteUser("dan")
-	fake.AddUser("carol") // a new account, a new pk, the same username and so the same Matrix ID
+	made := fake.AddUser("carol") // a new account, a new pk, the same username and so the same Matrix ID
 	client, err := authentik.New(fake.URL(), token, authentik.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &usermap.Directory{Source: client, Mapper: newMapper(t), Log: zerolog.Nop()}
-	got, err := d.LookupAccounts(context.Background(), map[id.UserID]plan.DirectoryAccount{
+	asked := map[id.UserID]plan.DirectoryAccount{
 		"@carol:example.org": {SourceID: strconv.Itoa(old.PK), Username: "carol"},
 		"@dan:example.org":   {SourceID: strconv.Itoa(gone.PK), Username: "dan"},
-	})
+	}
+	got, err := d.LookupAccounts(context.Background(), asked)
 	want := map[id.UserID]plan.AccountStatus{"@carol:example.org": plan.AccountActive, "@dan:example.org": plan.AccountGone}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("statuses %v, %v; want %v", got, err, want)
+	}
+	// The new account's pk comes back, so that later cycles look it up directly.
+	if a := asked["@carol:example.org"]; a.SourceID != strconv.Itoa(made.PK) || a.Username != "carol" {
+		t.Errorf("carol's account after the lookup: %+v, want the new pk %d", a, made.PK)
+	}
+	if a := asked["@dan:example.org"]; a.SourceID != strconv.Itoa(gone.PK) {
+		t.Errorf("dan's account after the lookup: %+v, want the one asked about", a)
 	}
 }
 
