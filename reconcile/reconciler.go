@@ -244,9 +244,20 @@ func (r *Reconciler) runCycle(ctx context.Context, groups []string) CycleResult 
 	}
 	obs, state, err := r.observe(ctx, groups)
 	if err == nil && groups == nil && r.opts.AccountDirectory != nil && obs.Policy.Deactivated.Acts() {
-		// The next cycle looks up by these the accounts of users who have left every group.
+		// The next cycle looks up by these the accounts of users who have left every group. For a
+		// user with a deactivation record, the account a group listing showed last is kept when
+		// this cycle's listings do not show it (a group unknown): it may be a new account under
+		// a deleted one's username, which plan.AccountLookups then looks up.
+		ids := plan.SourceIDsOf(obs.Groups, nil)
 		r.mu.Lock()
-		r.sourceIDs = plan.SourceIDsOf(obs.Groups, nil)
+		for u := range state.Accounts {
+			if _, seen := ids[u]; !seen {
+				if a, ok := r.sourceIDs[u]; ok {
+					ids[u] = a
+				}
+			}
+		}
+		r.sourceIDs = ids
 		r.mu.Unlock()
 	}
 	switch {
