@@ -263,5 +263,9 @@ func (s *memStore) PutSyncedProfile(context.Context, id.UserID, plan.ProfileFiel
 
 var _ reconcile.Store = (*memStore)(nil)
 
+func (s *memStore) SettleRemovals(context.Context, id.RoomID, id.UserID, time.Time) error {
+	return nil // it keeps no removals
+}
+
 func (s *memStore) MarkMissingAccount(context.Context, id.UserID) (bool, error) { return false, nil }
 func (s *memStore) ClearMissingAccount(context.Context, id.UserID) error        { return nil }

@@ -17,6 +17,7 @@ func TestPlanUndoneRemovals(t *testing.T) {
 	invited := RoomMember{Membership: MembershipInvite, Sender: bot, Since: earlier.Add(-time.Hour)}
 	kickedAt := earlier
 	kick := Removal{Room: roomA, User: alice, Action: RemoveKick, Reason: "no longer in Authentik group staff", At: kickedAt, Replaced: invited}
+	settled := SettleRemoval{Room: roomA, User: alice, UpTo: kickedAt}
 	again := Kick{Room: roomA, User: alice, Reason: "no longer in Authentik group staff (again: the homeserver undid the kick of " + kickedAt.Format(time.RFC3339) + ")"}
 	withRemoval := func(r Removal, edit func(*State)) State {
 		s := NewState()
@@ -53,22 +54,25 @@ func TestPlanUndoneRemovals(t *testing.T) {
 			want: []Action{Ban{Room: roomA, User: alice, Reason: "r (again: the homeserver undid the kick of " + kickedAt.Format(time.RFC3339) + ")"}},
 		},
 		{
-			name:   "the kick held: nothing to do",
+			name:   "the kick held: no longer watched",
 			policy: policy(staffA),
 			obs:    Observed{Groups: groups(group("staff")), Rooms: room(RoomMember{Membership: MembershipLeave, Sender: bot, Since: kickedAt})},
 			state:  withRemoval(kick, nil),
+			want:   []Action{settled},
 		},
 		{
 			name:   "invited again since (a newer event, by anyone): left alone",
 			policy: policy(staffA),
 			obs:    Observed{Groups: groups(group("staff")), Rooms: room(RoomMember{Membership: MembershipInvite, Sender: bot, Since: now})},
 			state:  withRemoval(kick, nil),
+			want:   []Action{settled},
 		},
 		{
 			name:   "the same invite by another sender is another event: left alone",
 			policy: policy(staffA),
 			obs:    Observed{Groups: groups(group("staff")), Rooms: room(RoomMember{Membership: MembershipInvite, Sender: bob, Since: invited.Since})},
 			state:  withRemoval(kick, nil),
+			want:   []Action{settled},
 		},
 		{
 			name:     "a group of the room unknown: no removal",
@@ -82,7 +86,7 @@ func TestPlanUndoneRemovals(t *testing.T) {
 			policy: policy(staffA),
 			obs:    Observed{Groups: groups(group("staff", alice)), Rooms: room(invited)},
 			state:  withRemoval(kick, nil),
-			want:   []Action{NewTrackMember(tracked(roomA, alice, now), "in Authentik group staff")},
+			want:   []Action{NewTrackMember(tracked(roomA, alice, now), "in Authentik group staff"), settled},
 		},
 		{
 			name:   "exempted since: left alone",
@@ -108,6 +112,7 @@ func TestPlanUndoneRemovals(t *testing.T) {
 			policy: policy(staffA),
 			obs:    Observed{Groups: groups(group("staff")), Rooms: room(RoomMember{Membership: MembershipInvite, Sender: bot, Since: time.Time{}})},
 			state:  withRemoval(Removal{Room: roomA, User: alice, Action: RemoveKick, Reason: "r", At: kickedAt}, nil),
+			want:   []Action{settled},
 		},
 		{
 			name:   "another room's removal is not this room's",
@@ -116,6 +121,7 @@ func TestPlanUndoneRemovals(t *testing.T) {
 				roomA: roomWith(map[id.UserID]RoomMember{alice: invited}), roomB: roomWith(nil),
 			}},
 			state: withRemoval(Removal{Room: roomB, User: alice, Action: RemoveKick, Reason: "r", At: kickedAt, Replaced: invited}, nil),
+			want:  []Action{SettleRemoval{Room: roomB, User: alice, UpTo: kickedAt}},
 		},
 	}
 	for _, tc := range tests {

@@ -32,10 +32,11 @@ func (p *Plan) planUndone(policy Policy, rp roomPolicy, desired map[id.UserID]*d
 	for _, u := range users {
 		key := RoomUser{room, u}
 		rem := state.Removals[key]
-		if u == policy.Bot || desired[u] != nil || !undone(rem, rs.Members.Get(u)) {
-			continue
-		}
-		if _, managed := state.Members.Lookup(key); managed {
+		_, managed := state.Members.Lookup(key)
+		if u == policy.Bot || desired[u] != nil || managed || !undone(rem, rs.Members.Get(u)) {
+			// The removal held, or something newer happened to the user here: nothing to watch
+			// for any more.
+			p.Actions = append(p.Actions, SettleRemoval{Room: room, User: u, UpTo: rem.At})
 			continue
 		}
 		if _, exempt := state.exemption(room, u); exempt {
@@ -49,6 +50,21 @@ func (p *Plan) planUndone(policy Policy, rp roomPolicy, desired map[id.UserID]*d
 		p.removeNow(policy, room, u, rule.Action, reason, rs)
 	}
 }
+
+// SettleRemoval stops watching a recorded removal for an undo (see planUndone): the room shows
+// another membership than the one it replaced, so it held, or something newer happened. It
+// writes to the store only, and keeps the recent removals a cycle loads few.
+type SettleRemoval struct {
+	Room id.RoomID
+	User id.UserID
+	// UpTo is the time of the newest removal settled; older ones of the user in the room go too.
+	UpTo time.Time
+}
+
+func (a SettleRemoval) Target() RoomUser { return RoomUser{Room: a.Room, User: a.User} }
+func (SettleRemoval) Kind() string       { return "settle_removal" }
+func (SettleRemoval) Why() string        { return "the removal held, or the membership changed since" }
+func (SettleRemoval) Phase() int         { return PhaseState }
 
 // undone reports whether mem, a user's current membership, is still the event rem replaced.
 func undone(rem Removal, mem RoomMember) bool {

@@ -352,6 +352,10 @@ func (a *applier) one(ctx context.Context, act plan.Action) {
 			a.count(a.res.Skipped, act)
 			return
 		}
+	case plan.SettleRemoval:
+		if err = st.SettleRemovals(ctx, act.Room, act.User, act.UpTo); err == nil {
+			log.Debug().Msg("Removal settled: the room shows another membership since")
+		}
 	case plan.RecordSpaceChildren:
 		if err = a.r.opts.Spaces.PutSpaceChildren(ctx, act.Space, act.Children); err == nil {
 			log.Debug().Int("children", len(act.Children)).Msg("Space children recorded")

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"time"
 
 	"maunium.net/go/mautrix/id"
 
@@ -53,6 +54,9 @@ type MemberStore interface {
 	// RecordRemoval stores the removal in the history and deletes the member and their pending
 	// removal, all at once.
 	RecordRemoval(ctx context.Context, r plan.Removal) error
+	// SettleRemovals stops watching the removals of user from room made up to upTo for an undo
+	// (plan.SettleRemoval): the room showed another membership since.
+	SettleRemovals(ctx context.Context, room id.RoomID, user id.UserID, upTo time.Time) error
 	// MarkMissingAccount notes that a user has no Matrix account; first is true the first time
 	// (so it is logged once). ClearMissingAccount forgets it once the account exists.
 	MarkMissingAccount(ctx context.Context, user id.UserID) (first bool, err error)

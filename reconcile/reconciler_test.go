@@ -177,6 +177,16 @@ func (w *fakeWorld) RecordRemoval(_ context.Context, r plan.Removal) error {
 	delete(w.state.Pending, plan.RoomUser{Room: r.Room, User: r.User})
 	return nil
 }
+func (w *fakeWorld) SettleRemovals(_ context.Context, room id.RoomID, user id.UserID, upTo time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, r := range w.removals {
+		if r.Room == room && r.User == user && !r.At.After(upTo) {
+			w.removals[i].Replaced = plan.RoomMember{}
+		}
+	}
+	return nil
+}
 func (w *fakeWorld) MarkMissingAccount(_ context.Context, u id.UserID) (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -34,6 +34,8 @@ ON CONFLICT (room_id, user_id) DO UPDATE SET
 	deletePending = `DELETE FROM pending_removals WHERE room_id = $1 AND user_id = $2`
 	insertRemoval = `INSERT INTO removals (room_id, user_id, action, reason, at_ms, replaced_membership, replaced_sender, replaced_since_ms)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	settleRemovals = `UPDATE removals SET replaced_membership = NULL, replaced_sender = NULL, replaced_since_ms = NULL
+WHERE room_id = $1 AND user_id = $2 AND at_ms <= $3 AND replaced_since_ms IS NOT NULL`
 	// selectRecentRemovals lists the removals since $1 whose replaced membership is known, oldest
 	// first, so the newest of a room and user is read last.
 	selectRecentRemovals = `SELECT room_id, user_id, action, reason, at_ms, replaced_membership, replaced_sender, replaced_since_ms
@@ -270,6 +272,15 @@ func (s *sqlState) RecordRemoval(ctx context.Context, r plan.Removal) error {
 			return fmt.Errorf("append to removal history: %w", err)
 		}
 		return deleteMemberAndPending(ctx, tx, r.Room, r.User)
+	})
+}
+
+// SettleRemovals stops watching the removals of user from room made up to upTo for an undo: their
+// replaced membership is dropped, so LoadState no longer returns them (see State.Removals).
+func (s *sqlState) SettleRemovals(ctx context.Context, room id.RoomID, user id.UserID, upTo time.Time) error {
+	return s.inTx(ctx, fmt.Sprintf("settle the removals of %s from %s", user, room), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, settleRemovals, room, user, millis(upTo))
+		return err
 	})
 }
 

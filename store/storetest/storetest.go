@@ -51,7 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"DeletePending removes only its own row", testDeletePending},
 		{"ForgetMember removes the member and their pending removal only", testForgetMember},
 		{"RecordRemoval keeps history and forgets the member", testRecordRemoval},
-		{"recent removals come back with the membership they replaced", testRecentRemovals},
+		{"recent removals come back with the membership they replaced, until settled", testRecentRemovals},
 		{"Removals lists newest first up to the limit", testRemovalsOrder},
 		{"MarkMissingAccount is first once until cleared", testMissingAccount},
 		{"state survives a restart", testReopen},
@@ -353,6 +353,19 @@ func testRecentRemovals(t *testing.T, open func(*testing.T) Store) {
 			g.Replaced.Membership != w.Replaced.Membership || g.Replaced.Sender != w.Replaced.Sender || !g.Replaced.Since.Equal(w.Replaced.Since) {
 			t.Errorf("recent removal of %v:\n got  %+v\n want %+v", k, g, w)
 		}
+	}
+	// Settled removals are no longer watched: up to the given time, of that room and user only.
+	must(t, "SettleRemovals", s.SettleRemovals(t.Context(), roomA, alice, older.At))
+	if _, ok := load(t, s).Removals[key(roomA, alice)]; !ok {
+		t.Error("settling the older removal also settled the newer one")
+	}
+	must(t, "SettleRemovals", s.SettleRemovals(t.Context(), roomA, alice, newer.At))
+	got = load(t, s).Removals
+	if _, ok := got[key(roomA, alice)]; ok || len(got) != 1 {
+		t.Errorf("after settling alice's removals from A: %+v, want bob's from B alone", got)
+	}
+	if rs, err := s.Removals(t.Context(), 10); err != nil || len(rs) != 5 {
+		t.Errorf("settling changed the history: %d removals, %v", len(rs), err)
 	}
 }
 
