@@ -25,6 +25,7 @@ type lifecycleWorld struct {
 	lookupErr   error                            // every lookup fails with it
 	everyone    map[id.UserID]plan.AccountStatus // what a lookup says of a user not listed inactive; absent = gone
 	lookups     [][]id.UserID
+	askedIDs    []map[id.UserID]string // the source ID each lookup asked about, by user
 	locked      map[id.UserID]bool
 	names       map[id.UserID]string
 	records     map[id.UserID]plan.AccountRecord
@@ -66,6 +67,11 @@ func (w *lifecycleWorld) LookupAccounts(_ context.Context, users map[id.UserID]p
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.lookups = append(w.lookups, slices.Sorted(maps.Keys(users)))
+	asked := map[id.UserID]string{}
+	for u, acc := range users {
+		asked[u] = acc.SourceID
+	}
+	w.askedIDs = append(w.askedIDs, asked)
 	out := map[id.UserID]plan.AccountStatus{}
 	for u, acc := range users {
 		switch {
@@ -417,6 +423,24 @@ func TestDeletedUserIsToldFromOneWhoLeftTheGroup(t *testing.T) {
 	}
 	if rec := w.records[alice]; !rec.Deleted {
 		t.Errorf("record %+v: want deleted", rec)
+	}
+}
+
+// TestTheLastAccountSeenInAGroupIsKeptForARecord: for a user with a deactivation record, the
+// account a group listing showed last is looked up even in a cycle whose listing of that group
+// fails, not the one the record is about (a user deleted and made again under the same username).
+func TestTheLastAccountSeenInAGroupIsKeptForARecord(t *testing.T) {
+	w := newLifecycleWorld()
+	r := w.reconciler(lifecycleTestPolicy(plan.DeactivationPolicy{Logout: true}), plan.GuardLimits{}, nil)
+	w.groups["staff"] = []id.UserID{alice, carol}
+	w.accounts[carol] = true
+	w.cycle(t, r) // carol's account, source ID "carol", is seen in staff
+	w.records[carol] = plan.AccountRecord{User: carol, SourceID: "old", Username: "carol", DeactivatedAt: earlier, Deleted: true}
+	w.groupErr["staff"] = errors.New("HTTP 503")
+	w.askedIDs = nil
+	w.cycle(t, r)
+	if len(w.askedIDs) != 1 || w.askedIDs[0][carol] != "carol" {
+		t.Fatalf("lookups asked %v; want carol looked up by the account last seen in the group", w.askedIDs)
 	}
 }
 
