@@ -313,7 +313,9 @@ func (h *Homeserver) setLocked(user id.UserID, locked bool) error {
 	return h.write(fmt.Sprintf("set locked=%t on %s", locked, user), func() error {
 		a := h.accounts[user]
 		if a == nil {
-			return &MatrixError{Status: http.StatusNotFound, Code: "M_NOT_FOUND", Message: "no such user " + string(user)}
+			// As both real adapters (Synapse's admin API, MAS) answer: no account, nothing to
+			// lock or unlock, and no error.
+			return nil
 		}
 		a.locked = locked
 		return nil
@@ -335,7 +337,7 @@ func (h *Homeserver) logout(user id.UserID) error {
 	return h.write("log out "+string(user), func() error {
 		a := h.accounts[user]
 		if a == nil {
-			return &MatrixError{Status: http.StatusNotFound, Code: "M_NOT_FOUND", Message: "no such user " + string(user)}
+			return nil // as the real adapters: no account, no session to end
 		}
 		a.logouts++
 		return nil
