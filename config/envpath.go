@@ -102,28 +102,19 @@ func (l *loader) applyPathEnv(c *Config) {
 			ptr := reflect.New(s.typ)
 			node := yaml.Node{Kind: yaml.ScalarNode, Value: v}
 			if err := node.Decode(ptr.Interface()); err != nil {
-				l.problems.add(where, "%s is not a %s as the config file writes it (see docs/configuration.md)", quote(v), kindWord(s.typ))
+				t := s.typ
+				for t.Kind() == reflect.Pointer {
+					t = t.Elem()
+				}
+				want := expectedValue[t.String()] // the words the file's own type errors use
+				if want == "" {
+					want = "a value of the key's type"
+				}
+				l.problems.add(where, "%s cannot be used here; write %s, as the config file would (see docs/configuration.md)", quote(v), want)
 				continue
 			}
 			field.Set(ptr.Elem())
 		}
-	}
-}
-
-// kindWord names what a value of t looks like, for messages.
-func kindWord(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch {
-	case t.Name() == "Duration":
-		return "duration such as 24h or 90s"
-	case t.Kind() == reflect.Bool:
-		return "true or false"
-	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
-		return "number such as 0.25"
-	default:
-		return "whole number"
 	}
 }
 

@@ -50,9 +50,9 @@ func TestPathEnvRefusals(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"AMS_SYNC_GRACE_PERIOD": "a day"}, `sync.grace_period / AMS_SYNC_GRACE_PERIOD: "a day" is not a duration such as 24h or 90s`},
-		{map[string]string{"AMS_METRICS_PPROF": "maybe"}, "AMS_METRICS_PPROF: \"maybe\" is not a true or false"},
-		{map[string]string{"AMS_DATABASE_MAX_OPEN_CONNS": "many"}, "AMS_DATABASE_MAX_OPEN_CONNS: \"many\" is not a whole number"},
+		{map[string]string{"AMS_SYNC_GRACE_PERIOD": "a day"}, `sync.grace_period / AMS_SYNC_GRACE_PERIOD: "a day" cannot be used here; write a duration such as 90s, 5m or 24h`},
+		{map[string]string{"AMS_METRICS_PPROF": "maybe"}, "AMS_METRICS_PPROF: \"maybe\" cannot be used here; write true or false"},
+		{map[string]string{"AMS_DATABASE_MAX_OPEN_CONNS": "many"}, "AMS_DATABASE_MAX_OPEN_CONNS: \"many\" cannot be used here; write a whole number"},
 		{map[string]string{"AMS_SYNC_GRACE_PERIOD": "2h", "CLEANUP_GRACE_PERIOD_MINUTES": "120"},
 			"sync.grace_period / AMS_SYNC_GRACE_PERIOD: CLEANUP_GRACE_PERIOD_MINUTES is set as well, for the same setting; keep one of them"},
 	}
