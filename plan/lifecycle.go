@@ -248,14 +248,11 @@ func newLifecycleView(obs Observed, state State) lifecycleView {
 		if !rec.Deleted {
 			continue
 		}
-		for _, room := range state.Members.Rooms() {
-			if m, ok := state.Members.Lookup(RoomUser{room, u}); ok && m.DesiredSince.After(rec.DeactivatedAt) {
-				if v.reentered == nil {
-					v.reentered = map[id.UserID]bool{}
-				}
-				v.reentered[u] = true
-				break
+		if anyRecordOf(state, u, func(m ManagedMember) bool { return m.DesiredSince.After(rec.DeactivatedAt) }) {
+			if v.reentered == nil {
+				v.reentered = map[id.UserID]bool{}
 			}
+			v.reentered[u] = true
 		}
 	}
 	return v
@@ -375,8 +372,13 @@ func (p *Plan) planAccounts(policy Policy, state State, now time.Time) {
 // managedAnywhere reports whether u has a managed-member record in any room: only such a user's
 // account is the bot's business, unless it keeps a record of it.
 func managedAnywhere(state State, u id.UserID) bool {
+	return anyRecordOf(state, u, func(ManagedMember) bool { return true })
+}
+
+// anyRecordOf reports whether one of u's managed member records, in any room, satisfies ok.
+func anyRecordOf(state State, u id.UserID, ok func(ManagedMember) bool) bool {
 	for _, room := range state.Members.Rooms() {
-		if _, ok := state.Members.Lookup(RoomUser{room, u}); ok {
+		if m, found := state.Members.Lookup(RoomUser{room, u}); found && ok(m) {
 			return true
 		}
 	}
