@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"go/ast"
+	"go/doc/comment"
 	"go/parser"
 	"go/token"
 	"maps"
@@ -249,7 +250,7 @@ func (r row) value(c *Config) (reflect.Value, bool) {
 
 // source is what the generator reads from this package's Go files.
 type source struct {
-	fieldDocs map[string]map[string]string // struct type name → field name → doc comment
+	fieldDocs map[string]map[string]string // struct type name → field name → doc comment, as written
 	fieldPos  map[string]map[string]string // struct type name → field name → file:line
 	typeDocs  map[string]string            // struct type name → doc comment
 	consts    map[string]string            // exported string constant → its value
@@ -293,12 +294,12 @@ func parseSource(dir string) (*source, error) {
 					if doc == nil {
 						doc = gen.Doc
 					}
-					src.typeDocs[spec.Name.Name] = commentText(doc)
+					src.typeDocs[spec.Name.Name] = rawComment(doc)
 					docs, pos := map[string]string{}, map[string]string{}
 					for _, field := range st.Fields.List {
-						text := commentText(field.Doc)
+						text := rawComment(field.Doc)
 						if text == "" {
-							text = commentText(field.Comment)
+							text = rawComment(field.Comment)
 						}
 						for _, n := range field.Names {
 							docs[n.Name] = text
@@ -357,11 +358,13 @@ func parseSource(dir string) (*source, error) {
 	return src, nil
 }
 
-func commentText(g *ast.CommentGroup) string {
+// rawComment is a comment's text with its line breaks and indentation, which tell paragraphs,
+// lists and code blocks apart (splitDoc).
+func rawComment(g *ast.CommentGroup) string {
 	if g == nil {
 		return ""
 	}
-	return strings.Join(strings.Fields(g.Text()), " ")
+	return g.Text()
 }
 
 // settingRef is one "key / VARIABLE" (or bare "key") pair in a setting's name.
@@ -502,8 +505,21 @@ func envForm(rows []row, key, name, probe, secretFile string, c *Config) string 
 	return ""
 }
 
-// buildReference renders docs/configuration.md.
-func buildReference() ([]byte, error) {
+// docIndex is what both generated files are written from: the keys, their docs, defaults and
+// variables.
+type docIndex struct {
+	src       *source
+	rows      []row
+	byKey     map[string]row
+	env       map[string][]envVar
+	base      *Config           // what load fills in when nothing is set
+	required  map[string]string // key → "required…"
+	qualified map[string]string // Metrics.Listen → metrics.listen
+	sectionOf map[string]string // a section's type name → its key
+	missing   []string          // keys without a doc comment, found by doc
+}
+
+func newDocIndex() (*docIndex, error) {
 	src, err := parseSource(".")
 	if err != nil {
 		return nil, err
@@ -517,82 +533,178 @@ func buildReference() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	required := requiredKeys(base)
-
+	d := &docIndex{src: src, rows: rows, byKey: map[string]row{}, env: env, base: base,
+		required: requiredKeys(base), qualified: map[string]string{}, sectionOf: map[string]string{}}
 	// Go names in doc comments become what an operator writes: a struct's fields their YAML keys,
 	// a section's type its key, a constant its value.
-	sectionOf := map[string]string{}
 	for _, r := range rows {
+		d.byKey[r.key] = r
 		if r.isGroup {
-			t := r.typ
-			for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
-				t = t.Elem()
-			}
-			sectionOf[t.Name()] = r.key
+			d.sectionOf[elemType(r.typ).Name()] = r.key
 		}
 	}
 	// Config's own fields are named like the services (Matrix, Authentik), so in prose they stay;
 	// written with their field (Metrics.Listen) they are keys.
-	qualified := map[string]string{}
 	for _, r := range rows {
 		if len(r.index) == 2 {
 			top := reflect.TypeFor[Config]().Field(r.index[0]).Name
-			qualified[top+"."+r.field] = r.key
+			d.qualified[top+"."+r.field] = r.key
 		}
 	}
-	keysOf := func(t reflect.Type) map[string]string {
-		m := map[string]string{}
-		if t == reflect.TypeFor[Config]() {
-			return m
-		}
-		for i := range t.NumField() {
-			if name := yamlName(t.Field(i)); name != "" {
-				m[t.Field(i).Name] = name
-			}
-		}
+	return d, nil
+}
+
+// elemType is the struct (or value) type under t's pointers, slices and maps.
+func elemType(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	return t
+}
+
+// keysOf maps the fields of t to their YAML keys (none for Config, whose field names are the
+// services' names).
+func keysOf(t reflect.Type) map[string]string {
+	m := map[string]string{}
+	if t == reflect.TypeFor[Config]() {
 		return m
 	}
+	for i := range t.NumField() {
+		if name := yamlName(t.Field(i)); name != "" {
+			m[t.Field(i).Name] = name
+		}
+	}
+	return m
+}
 
-	var missing []string
-	doc := func(r row) string {
-		docs := src.fieldDocs[r.owner.Name()]
-		text := docs[r.field]
-		if text == "" {
-			// "Hostname and Port are …" documents Port too: the nearest doc above the field
-			// counts when it names the field.
-			var prev []string
-			for i := range r.owner.NumField() {
-				if f := r.owner.Field(i); f.Name != r.field {
-					prev = append(prev, f.Name)
-					continue
+// doc is the row's description, split into blocks, with its Go names rewritten: in Markdown for
+// a table cell (markdown), or as plain text for a YAML comment. A key without a doc comment is
+// noted in d.missing.
+func (d *docIndex) doc(r row, markdown bool) []docBlock {
+	docs := d.src.fieldDocs[r.owner.Name()]
+	text := docs[r.field]
+	subject, isType, fields := r.field, false, keysOf(r.owner)
+	if text == "" {
+		// "Hostname and Port are …" documents Port too: the nearest doc above the field
+		// counts when it names the field.
+		var prev []string
+		for i := range r.owner.NumField() {
+			if f := r.owner.Field(i); f.Name != r.field {
+				prev = append(prev, f.Name)
+				continue
+			}
+			break
+		}
+		for i := len(prev) - 1; i >= 0; i-- {
+			if p := docs[prev[i]]; p != "" {
+				if regexp.MustCompile(`\b` + r.field + `\b`).MatchString(p) {
+					text = p
 				}
 				break
 			}
-			for i := len(prev) - 1; i >= 0; i-- {
-				if p := docs[prev[i]]; p != "" {
-					if regexp.MustCompile(`\b` + r.field + `\b`).MatchString(p) {
-						text = p
-					}
-					break
-				}
-			}
 		}
-		if text != "" {
-			return rewriteDoc(text, r.field, false, qualified, keysOf(r.owner), src.consts, sectionOf)
-		}
-		if r.isGroup {
-			// A section without a doc of its own takes its type's.
-			t := r.typ
-			for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
-				t = t.Elem()
-			}
-			if text = src.typeDocs[t.Name()]; text != "" {
-				return rewriteDoc(text, t.Name(), true, qualified, keysOf(t), src.consts, sectionOf)
-			}
-		}
-		missing = append(missing, fmt.Sprintf("%s (field %s.%s, %s)", r.key, r.owner.Name(), r.field, src.fieldPos[r.owner.Name()][r.field]))
-		return ""
 	}
+	if text == "" && r.isGroup {
+		// A section without a doc of its own takes its type's.
+		t := elemType(r.typ)
+		text, subject, isType, fields = d.src.typeDocs[t.Name()], t.Name(), true, keysOf(t)
+	}
+	if text == "" {
+		d.missing = append(d.missing, fmt.Sprintf("%s (field %s.%s, %s)", r.key, r.owner.Name(), r.field, d.src.fieldPos[r.owner.Name()][r.field]))
+		return nil
+	}
+	blocks := splitDoc(text)
+	for i := range blocks {
+		rewrite := func(s string) string {
+			return rewriteText(s, subject, isType && i == 0, i == 0, markdown, d.qualified, fields, d.src.consts, d.sectionOf)
+		}
+		blocks[i].text = rewrite(blocks[i].text)
+		for j := range blocks[i].items {
+			blocks[i].items[j] = rewrite(blocks[i].items[j])
+		}
+	}
+	return blocks
+}
+
+// cell is the row's description in one line for the reference's table: paragraphs run on, a
+// list's items follow their lead-in separated by semicolons, and code blocks (examples, which
+// config.example.yaml shows) are left out.
+func (d *docIndex) cell(r row) string {
+	var parts []string
+	for _, b := range d.doc(r, true) {
+		switch {
+		case b.text != "":
+			parts = append(parts, b.text)
+		case b.items != nil:
+			parts = append(parts, strings.Join(b.items, "; ")+".")
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// docBlock is one block of a doc comment: a paragraph (text), a list (items) or a code block
+// (code, verbatim). Paragraphs and items are one line each.
+type docBlock struct {
+	text  string
+	items []string
+	code  string
+}
+
+// splitDoc reads a doc comment as go/doc/comment does (gofmt keeps it in that form): paragraphs,
+// lists ("  - item") and code blocks (lines indented with a tab).
+func splitDoc(text string) []docBlock {
+	var p comment.Parser
+	var out []docBlock
+	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, b := range p.Parse(text).Content {
+		switch b := b.(type) {
+		case *comment.Paragraph:
+			out = append(out, docBlock{text: oneLine(plainText(b.Text))})
+		case *comment.Heading:
+			out = append(out, docBlock{text: oneLine(plainText(b.Text))})
+		case *comment.List:
+			var items []string
+			for _, it := range b.Items {
+				var parts []string
+				for _, c := range it.Content {
+					if para, ok := c.(*comment.Paragraph); ok {
+						parts = append(parts, oneLine(plainText(para.Text)))
+					}
+				}
+				items = append(items, strings.Join(parts, " "))
+			}
+			out = append(out, docBlock{items: items})
+		case *comment.Code:
+			out = append(out, docBlock{code: b.Text})
+		}
+	}
+	return out
+}
+
+func plainText(ts []comment.Text) string {
+	var b strings.Builder
+	for _, t := range ts {
+		switch t := t.(type) {
+		case comment.Plain:
+			b.WriteString(string(t))
+		case comment.Italic:
+			b.WriteString(string(t))
+		case *comment.Link:
+			b.WriteString(plainText(t.Text))
+		case *comment.DocLink:
+			b.WriteString(plainText(t.Text))
+		}
+	}
+	return b.String()
+}
+
+// buildReference renders docs/configuration.md.
+func buildReference() ([]byte, error) {
+	d, err := newDocIndex()
+	if err != nil {
+		return nil, err
+	}
+	rows, env, base, required := d.rows, d.env, d.base, d.required
 
 	header, err := os.ReadFile(referenceHeaderPath)
 	if err != nil {
@@ -643,24 +755,24 @@ func buildReference() ([]byte, error) {
 		if r.key == r.section {
 			fmt.Fprintf(&b, "\n## `%s`\n\n", r.key)
 			if r.isGroup {
-				fmt.Fprintf(&b, "%s\n\n", doc(r))
+				fmt.Fprintf(&b, "%s\n\n", d.cell(r))
 			}
 			b.WriteString("| Key | Type | Default | Environment | Description |\n| --- | --- | --- | --- | --- |\n")
 			if r.isGroup {
 				continue
 			}
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.key, typeName(r.typ), defaultCell(r, base, required), envCell(r, env, rows), doc(r))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.key, typeName(r.typ), defaultCell(r, base, required), envCell(r, env, rows), d.cell(r))
 	}
 	b.WriteString("\n## `tuning`\n\nInternal timing and capacity knobs, and older names of keys above. The defaults are measured " +
 		"(see [Performance](performance.md)); leave them unless a maintainer asks you to change one. They are accepted " +
 		"anywhere in the file and have their variables like every other key.\n\n")
 	b.WriteString("| Key | Type | Default | Environment | Description |\n| --- | --- | --- | --- | --- |\n")
 	for _, r := range tuning {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.key, typeName(r.typ), defaultCell(r, base, required), envCell(r, env, rows), doc(r))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.key, typeName(r.typ), defaultCell(r, base, required), envCell(r, env, rows), d.cell(r))
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("these keys have no doc comment, which docs/configuration.md needs as their description; add one to each field (\"Name is …\"):\n  %s", strings.Join(missing, "\n  "))
+	if len(d.missing) > 0 {
+		return nil, fmt.Errorf("these keys have no doc comment, which docs/configuration.md needs as their description; add one to each field (\"Name is …\"):\n  %s", strings.Join(slices.Compact(d.missing), "\n  "))
 	}
 	return []byte(b.String()), nil
 }
@@ -798,14 +910,20 @@ func envCell(r row, env map[string][]envVar, rows []row) string {
 	return strings.Join(parts, ", ")
 }
 
-// rewriteDoc turns a Go doc comment into a table cell: "GracePeriod is how long …" becomes "How
-// long …", Go names become what an operator writes (the struct's field names their YAML keys, a
-// section's type its key, a constant its value), and Markdown's special characters are escaped.
-// A type's doc that does not start "T is …" has T replaced by "This section".
+// rewriteDoc turns a Go doc comment into a table cell (rewriteText, in Markdown).
 func rewriteDoc(text, subject string, isType bool, qualified, fields, consts, sections map[string]string) string {
+	return rewriteText(text, subject, isType, true, true, qualified, fields, consts, sections)
+}
+
+// rewriteText turns a Go doc comment into what an operator reads: "GracePeriod is how long …"
+// becomes "How long …" (when first, the comment's first paragraph), and Go names become what an
+// operator writes (the struct's field names their YAML keys, a section's type its key, a constant
+// its value). In Markdown the names are code spans and Markdown's special characters are escaped.
+// A type's doc that does not start "T is …" has T replaced by "This section".
+func rewriteText(text, subject string, isType, first, markdown bool, qualified, fields, consts, sections map[string]string) string {
 	stripped := false
 	for _, verb := range []string{" is ", " are ", " says "} {
-		if rest, ok := strings.CutPrefix(text, subject+verb); ok && rest != "" {
+		if rest, ok := strings.CutPrefix(text, subject+verb); ok && rest != "" && first {
 			text, stripped = capitalise(rest, consts), true
 			break
 		}
@@ -815,7 +933,11 @@ func rewriteDoc(text, subject string, isType bool, qualified, fields, consts, se
 			text = "This section " + rest
 		}
 	}
-	text = escapeCell(text)
+	quote := func(s string) string { return s }
+	if markdown {
+		text = escapeCell(text)
+		quote = func(s string) string { return "`" + s + "`" }
+	}
 	for _, names := range []map[string]string{qualified, fields, sections, consts} {
 		// Longest first, so that a name never replaces part of a longer one's text.
 		keys := make([]string, 0, len(names))
@@ -829,7 +951,7 @@ func rewriteDoc(text, subject string, isType bool, qualified, fields, consts, se
 			if strings.ToUpper(name) == name {
 				continue // URL, ID, MAS: an acronym in prose more often than the field
 			}
-			text = regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+`\b`).ReplaceAllString(text, "`"+names[name]+"`")
+			text = regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+`\b`).ReplaceAllLiteralString(text, quote(names[name]))
 		}
 	}
 	return text
