@@ -78,9 +78,9 @@ staticcheck: ## run staticcheck (a tool dependency in go.mod) on every package
 	$(GO) tool staticcheck ./...
 
 .PHONY: docs
-docs: ## regenerate docs/configuration.md from the config structs (go test ./docs checks the rest)
+docs: ## regenerate docs/configuration.md and config.example.yaml from the config structs (go test ./docs checks the rest)
 	$(call require-tool,$(GO),$(GO_HINT))
-	$(GO) test ./config -run TestConfigurationReference -count=1 -update
+	$(GO) test ./config -run 'TestConfigurationReference|TestConfigExample' -count=1 -update
 
 # govulncheck needs its vulnerability database online, so this is for maintainers, not CI.
 .PHONY: vuln

@@ -5,11 +5,10 @@ import "time"
 // AuditConfig bounds the audit log: what the cycles did in rooms and what admins ordered. The
 // log is kept whether or not an admin room is configured, and pruned at start and once a day.
 type AuditConfig struct {
-	// MaxAge deletes entries older than this; 0s keeps them whatever their age
-	// (AUDIT_MAX_AGE_DAYS, whole days).
+	// MaxAge is the age after which entries are deleted (at least 1h); 0s keeps them whatever
+	// their age.
 	MaxAge time.Duration `yaml:"max_age"`
-	// MaxRows keeps only the newest entries, this many at most; 0 keeps any number
-	// (AUDIT_MAX_ROWS).
+	// MaxRows is how many entries are kept at most, the newest; 0 keeps any number.
 	MaxRows int `yaml:"max_rows"`
 }
 

@@ -60,7 +60,7 @@ var defaultNotes = map[string]string{
 	"appservice.hs_token":                      "from the registration file",
 	"user_mapping.server":                      "`homeserver.domain`",
 	"database.type":                            "`postgres` when `database.uri` is a `postgres://` URL",
-	"database.data_dir":                        "(container image: `/app/data`)",
+	"database.data_dir":                        "the container image uses `/app/data`",
 	"sync.mappings[].method":                   "`sync.join_method`",
 	"sync.mappings[].remove_action":            "`sync.remove_action`",
 	"sync.mappings[].grace_period":             "`sync.grace_period`",
@@ -142,6 +142,7 @@ func TestDocRewriting(t *testing.T) {
 		{"GracePeriod", "GracePeriod is how long someone waits (X).", "How long someone waits (X)."},
 		{"URL", "URL is the base URL.", "The base URL."},
 		{"Other", "Other and GracePeriod use RemoveKick <here> | *x*.", "Other and `grace_period` use `kick` &lt;here&gt; \\| \\*x\\*."},
+		{"Other", "X-Webhook-URL, URLs, GracePeriods and a_GracePeriod stay; (GracePeriod) does not.", "X-Webhook-URL, URLs, GracePeriods and a_GracePeriod stay; (`grace_period`) does not."},
 	} {
 		if got := rewriteDoc(tc.in, tc.field, false, nil, fields, consts, nil); got != tc.want {
 			t.Errorf("rewriteDoc(%q) = %q, want %q", tc.in, got, tc.want)
@@ -490,7 +491,7 @@ func envForm(rows []row, key, name, probe, secretFile string, c *Config) string 
 		for _, u := range []struct {
 			unit time.Duration
 			name string
-		}{{time.Millisecond, "milliseconds"}, {time.Second, "seconds"}, {time.Minute, "minutes"}, {time.Hour, "hours"}} {
+		}{{time.Millisecond, "milliseconds"}, {time.Second, "seconds"}, {time.Minute, "minutes"}, {time.Hour, "hours"}, {24 * time.Hour, "days"}} {
 			if d == 7*u.unit {
 				return "whole " + u.name
 			}
@@ -922,7 +923,7 @@ func rewriteDoc(text, subject string, isType bool, qualified, fields, consts, se
 // A type's doc that does not start "T is …" has T replaced by "This section".
 func rewriteText(text, subject string, isType, first, markdown bool, qualified, fields, consts, sections map[string]string) string {
 	stripped := false
-	for _, verb := range []string{" is ", " are ", " says "} {
+	for _, verb := range []string{" is ", " are ", " says ", " say "} {
 		if rest, ok := strings.CutPrefix(text, subject+verb); ok && rest != "" && first {
 			text, stripped = capitalise(rest, consts), true
 			break
@@ -951,10 +952,33 @@ func rewriteText(text, subject string, isType, first, markdown bool, qualified, 
 			if strings.ToUpper(name) == name {
 				continue // URL, ID, MAS: an acronym in prose more often than the field
 			}
-			text = regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+`\b`).ReplaceAllLiteralString(text, quote(names[name]))
+			text = replaceWord(text, name, quote(names[name]))
 		}
 	}
 	return text
+}
+
+// replaceWord replaces name where it stands as a word of its own: not inside a longer word, nor
+// inside a hyphenated one (the Secret of X-Webhook-Secret is no field).
+func replaceWord(text, name, with string) string {
+	isPart := func(r byte) bool {
+		return r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(text, name)
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		end := i + len(name)
+		if (i > 0 && isPart(text[i-1])) || (end < len(text) && isPart(text[end])) {
+			b.WriteString(text[:end])
+		} else {
+			b.WriteString(text[:i] + with)
+		}
+		text = text[end:]
+	}
 }
 
 // capitalise starts a sentence with a capital, unless it starts with a value that is written in

@@ -8,23 +8,27 @@ import (
 // DeactivatedConfig says what happens to managed users deactivated in (or deleted from)
 // Authentik.
 type DeactivatedConfig struct {
-	// Remove is DeactivatedRemoveImmediately (the default: every managed room at the next cycle,
-	// without the grace period) or DeactivatedRemoveAfterGrace (DEACTIVATED_REMOVE).
+	// Remove is when a deactivated user leaves the managed rooms:
+	//   - DeactivatedRemoveImmediately: at the next cycle, without the grace period
+	//   - DeactivatedRemoveAfterGrace: after the normal sync.grace_period, like leaving a group
 	Remove string `yaml:"remove"`
-	// LockAfter locks the Matrix account once the user has been deactivated that long; unset
-	// never locks (DEACTIVATED_LOCK_AFTER).
+	// LockAfter locks the Matrix account once the user has been deactivated this long, such as
+	// 720h; 0s locks at the next cycle, and unset never locks. Locking uses Synapse's admin API
+	// (the bot must be a server admin) or, with matrix.auth mas, MAS's. The bot unlocks the
+	// accounts it locked when their users are active again. Its variable also takes never.
 	LockAfter *Duration `yaml:"lock_after"`
-	// Logout ends every session of the user once, when the deactivation is first seen
-	// (DEACTIVATED_LOGOUT).
+	// Logout ends every session of the user (their devices' access tokens stop working) once, when
+	// the deactivation is first seen. It needs a server-admin bot (or, with matrix.auth mas, MAS).
 	Logout bool `yaml:"logout"`
 }
 
 // ProfileSyncConfig says which parts of the Matrix profile follow Authentik.
 type ProfileSyncConfig struct {
-	// DisplayName makes the display name follow the Authentik name (PROFILE_SYNC_DISPLAYNAME).
+	// DisplayName makes the display name follow the Authentik name. In appservice mode it is set as
+	// the user (the appservice puppet); in client mode through the admin API (a server-admin bot).
 	DisplayName bool `yaml:"displayname"`
-	// AvatarAttribute names an Authentik user attribute holding an mxc:// URL to set as the
-	// avatar; empty syncs no avatar (PROFILE_SYNC_AVATAR_ATTRIBUTE).
+	// AvatarAttribute is an Authentik user attribute holding an mxc:// URL to set as the avatar,
+	// such as avatar_mxc; empty syncs no avatar.
 	AvatarAttribute string `yaml:"avatar_attribute"`
 }
 

@@ -59,12 +59,13 @@ func parseDuration(s string) (Duration, error) {
 
 // CreateRoom says how to create a mapping's room when its alias does not exist yet.
 type CreateRoom struct {
-	// Name and Topic are the new room's name and topic; both optional.
-	Name  string `yaml:"name" json:"name"`
+	// Name is the new room's name; optional.
+	Name string `yaml:"name" json:"name"`
+	// Topic is the new room's topic; optional.
 	Topic string `yaml:"topic" json:"topic"`
-	// Preset is private_chat (the default), trusted_private_chat or public_chat.
+	// Preset is private_chat, trusted_private_chat or public_chat.
 	Preset string `yaml:"preset" json:"preset"`
-	// ParentSpace is a space (ID or alias) the new room is added to as a child; optional.
+	// ParentSpace is a space (ID or alias) that lists the new room as a child; optional.
 	ParentSpace string `yaml:"parent_space" json:"parent_space"`
 }
 

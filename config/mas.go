@@ -15,25 +15,27 @@ const (
 
 // MASConfig reaches Matrix Authentication Service's admin API (matrix.auth: mas).
 type MASConfig struct {
-	// URL is MAS's base URL (MAS_URL): its token endpoint is found through
-	// URL/.well-known/openid-configuration, else at URL/oauth2/token, and its admin API is at
-	// URL/api/admin/v1/.
+	// URL is MAS's base URL, the issuer clients see; required with mas. The token endpoint is read
+	// from <url>/.well-known/openid-configuration (else <url>/oauth2/token); the admin API is at
+	// <url>/api/admin/v1/, so this listener needs MAS's adminapi resource.
 	URL string `yaml:"url"`
-	// ClientID is a client-credentials client MAS's policy lists in policy.data.admin_clients
-	// (MAS_CLIENT_ID).
+	// ClientID is a client of MAS's clients list with client_auth_method: client_secret_basic,
+	// named in MAS's policy.data.admin_clients (which grants it the urn:mas:admin scope); required
+	// with mas.
 	ClientID string `yaml:"client_id"`
-	// ClientSecret is the client's secret (MAS_CLIENT_SECRET); never logged.
+	// ClientSecret is that client's client_secret. It is never logged.
 	ClientSecret string `yaml:"client_secret"`
-	// ClientSecretFile holds the secret instead (MAS_CLIENT_SECRET_FILE).
+	// ClientSecretFile is a file holding the secret instead (one line).
 	ClientSecretFile string `yaml:"client_secret_file"`
-	// UpstreamProvider is the id (a ULID) of the Authentik provider in MAS's
-	// upstream_oauth2.providers: with user_mapping.source synapse_external_id, users are looked
-	// up by their upstream OAuth link there (MAS_UPSTREAM_PROVIDER).
+	// UpstreamProvider is, with user_mapping.source synapse_external_id, the id (a ULID such as
+	// 01H8PKNWKKRPCBW4YGH1RWV279) of the Authentik provider in MAS's upstream_oauth2.providers.
+	// Users are looked up by their upstream link at it (the subject is
+	// user_mapping.external_id.subject); user_mapping.external_id.auth_provider is not used.
 	UpstreamProvider string `yaml:"upstream_provider"`
-	// UseForSynapseAdmin also sends every Synapse admin API call with a MAS-issued token (scope
-	// urn:matrix:client:api:* urn:synapse:admin:*) instead of the bot's own
-	// (MAS_USE_FOR_SYNAPSE_ADMIN). Off by default: MAS's default policy refuses that scope to a
-	// client-credentials client, and Synapse accepts only tokens issued for a user.
+	// UseForSynapseAdmin also sends every Synapse admin API call (admin joins, account and space
+	// checks) with a MAS-issued token instead of the bot's own. Off by default: MAS's default
+	// policy refuses the scopes Synapse needs (urn:matrix:client:api:* urn:synapse:admin:*) to a
+	// client-credentials client, and Synapse only accepts admin tokens issued for a user.
 	UseForSynapseAdmin bool `yaml:"use_for_synapse_admin"`
 }
 

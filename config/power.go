@@ -32,12 +32,14 @@ const (
 
 // ExternalIDConfig says how user_mapping.source synapse_external_id finds a user's account.
 type ExternalIDConfig struct {
-	// AuthProvider is Synapse's idp_id of the Authentik provider, e.g. oidc-authentik.
+	// AuthProvider is Synapse's idp_id of the Authentik provider (oidc_providers: idp_id in
+	// homeserver.yaml; Synapse stores it with an oidc- prefix, such as oidc-authentik).
 	AuthProvider string `yaml:"auth_provider"`
-	// Subject is what Synapse stored as the external ID: uid (default), pk, username or
-	// attribute:NAME.
+	// Subject is what Synapse stored as the external ID: uid (Authentik's default OIDC sub, the
+	// hashed user ID), pk, username or attribute:NAME.
 	Subject string `yaml:"subject"`
-	// Refresh is how long a looked-up Matrix ID is used before it is asked again.
+	// Refresh is how long a looked-up Matrix ID is used before asking again (users without an
+	// account are asked again after at most 10m).
 	Refresh time.Duration `yaml:"refresh"`
 }
 

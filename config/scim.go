@@ -7,26 +7,31 @@ import (
 
 // DirectoryConfig says where the desired group membership comes from.
 type DirectoryConfig struct {
-	// Source is DirectorySourceAuthentik (the default: the bot reads Authentik's API every cycle)
-	// or DirectorySourceSCIM (Authentik's SCIM provider pushes users and groups to the bot's SCIM
-	// endpoint, and the cycles read what it pushed) (DIRECTORY_SOURCE).
+	// Source is one of:
+	//   - DirectorySourceAuthentik: every cycle reads Authentik's API
+	//   - DirectorySourceSCIM: Authentik's SCIM provider pushes users and groups to the bot's SCIM
+	//     endpoint (the scim section; needs scim.token), and the cycles read what it pushed
+	//
+	// With authentik, an enabled SCIM endpoint still triggers a cycle for the groups each push
+	// changes, like the webhook. See docs/scim.md.
 	Source string `yaml:"source"`
 }
 
 // SCIMConfig is the SCIM 2.0 receiver that Authentik's SCIM provider pushes users and groups
 // to: the directory with directory.source scim, else a trigger of cycles like the webhook.
 type SCIMConfig struct {
-	// Listen is host:port of a listener of the SCIM endpoint's own (SCIM_LISTEN); empty serves it
-	// on webhook.listen, beside the webhook.
+	// Listen is host:port of a listener of the SCIM endpoint's own; empty serves it on
+	// webhook.listen, beside the webhook. It must be reachable from Authentik's worker.
 	Listen string `yaml:"listen"`
-	// Token is the bearer token Authentik's SCIM provider sends (SCIM_TOKEN); setting one turns
-	// the endpoint on.
+	// Token is the bearer token Authentik's SCIM provider sends (the provider's token), at least 16
+	// characters (openssl rand -hex 32). Setting one turns the endpoint on. It is never logged.
 	Token string `yaml:"token"`
-	// TokenFile holds the token instead (SCIM_TOKEN_FILE).
+	// TokenFile is a file holding the token instead (one line).
 	TokenFile string `yaml:"token_file"`
-	// Settle is how long the pushed state must first be quiet, and a pushed group must exist,
-	// before a group's membership counts as complete and removals follow from it
-	// (SCIM_SETTLE_SECONDS).
+	// Settle is how long the pushed state must first have been quiet, and a group must have
+	// existed, before the group's membership counts as complete and removals follow from it (0 to
+	// 1h). SCIM never says "that was everything", and Authentik adds a new group's members right
+	// after creating it. Removals then still wait for the grace period.
 	Settle time.Duration `yaml:"settle"`
 	// Debounce gathers the changes of this window into one cycle (SCIM_DEBOUNCE_MS).
 	Debounce time.Duration `yaml:"debounce" doc:"tuning"`

@@ -4,16 +4,16 @@ import "time"
 
 // WebhookConfig is the listener for Authentik's notification webhooks (event-driven sync).
 type WebhookConfig struct {
-	// Listen is host:port of the webhook listener (WEBHOOK_LISTEN); empty disables it. It is
-	// separate from metrics.listen because Authentik must reach it.
+	// Listen is host:port of the webhook listener, which serves POST /webhook/authentik only;
+	// empty disables it. It must be reachable from Authentik (unlike metrics.listen).
 	Listen string `yaml:"listen"`
-	// Secret is the shared secret Authentik sends (WEBHOOK_SECRET); without one the endpoint
-	// answers 404.
+	// Secret is the shared secret Authentik sends with every call, at least 16 characters
+	// (openssl rand -hex 32). Without one the endpoint answers 404. It is never logged.
 	Secret string `yaml:"secret"`
-	// SecretFile holds the secret instead (WEBHOOK_SECRET_FILE).
+	// SecretFile is a file holding the secret instead (one line).
 	SecretFile string `yaml:"secret_file"`
-	// Header carries the secret (WEBHOOK_HEADER): Authorization means "Bearer <secret>", any
-	// other header holds the secret itself.
+	// Header is the header carrying the secret: Authorization means "Authorization: Bearer
+	// <secret>"; any other name, such as X-Webhook-Secret, holds the secret itself.
 	Header string `yaml:"header"`
 	// Debounce gathers the calls of this window into one cycle (WEBHOOK_DEBOUNCE_MS).
 	Debounce time.Duration `yaml:"debounce" doc:"tuning"`
