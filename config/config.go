@@ -69,9 +69,9 @@ type Config struct {
 	// as deactivated when Authentik's listing of inactive users could not be read. See
 	// docs/account-lifecycle.md, "Deactivated users".
 	Deactivated DeactivatedConfig `yaml:"deactivated"`
-	// ProfileSync makes the Matrix profile of managed users follow Authentik, off by default. A
-	// profile is written only when it differs, once per change. See docs/account-lifecycle.md,
-	// "Profile sync".
+	// ProfileSync is profile sync, off by default: the Matrix profile of managed users follows
+	// Authentik. A profile is written only when it differs, once per change. See
+	// docs/account-lifecycle.md, "Profile sync".
 	ProfileSync ProfileSyncConfig `yaml:"profile_sync"`
 
 	// Warnings are problems that do not stop the program (a secrets file others can read, a
@@ -340,7 +340,8 @@ type HealthConfig struct {
 // /debug/pprof/.
 type MetricsConfig struct {
 	// Listen is host:port of the listener; empty disables it. Bind 0.0.0.0 only where Prometheus
-	// needs it: the endpoints carry no secrets but show room IDs and group names.
+	// needs it: the endpoints carry no secrets but show room IDs and group names. Its older names
+	// are health.listen and HEALTH_LISTEN.
 	Listen string `yaml:"listen"`
 	// Pprof serves Go's profiler under /debug/pprof/ on the same listener.
 	Pprof bool `yaml:"pprof"`
