@@ -40,7 +40,7 @@ import (
 	"unicode"
 )
 
-var updateReference = flag.Bool("update", false, "rewrite ../docs/configuration.md from the config structs")
+var updateReference = flag.Bool("update", false, "rewrite ../docs/configuration.md and ../config.example.yaml from the config structs")
 
 const (
 	referencePath     = "../docs/configuration.md"
@@ -78,19 +78,26 @@ func TestConfigurationReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkGenerated(t, referencePath, got, regenerateCommand)
+}
+
+// checkGenerated fails when the committed file at path differs from got, or with -update
+// rewrites it.
+func checkGenerated(t *testing.T, path string, got []byte, regenerate string) {
+	t.Helper()
 	if *updateReference {
-		if err := os.WriteFile(referencePath, got, 0o644); err != nil {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	want, err := os.ReadFile(referencePath)
+	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("read %s: %v; create it with: %s", referencePath, err, regenerateCommand)
+		t.Fatalf("read %s: %v; create it with: %s", path, err, regenerate)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("docs/configuration.md is stale: it differs from what the config structs give (first difference at line %d); regenerate it with: %s (or make docs)",
-			firstDifferentLine(got, want), regenerateCommand)
+		t.Fatalf("%s is stale: it differs from what the config structs give (first difference at line %d); regenerate it with: %s (or make docs)",
+			filepath.Base(path), firstDifferentLine(got, want), regenerate)
 	}
 }
 

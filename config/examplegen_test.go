@@ -17,7 +17,6 @@ package config
 // Regenerate with: go test ./config -run TestConfigExample -update (or make docs).
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"reflect"
@@ -44,20 +43,7 @@ func TestConfigExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *updateReference {
-		if err := os.WriteFile(examplePath, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatalf("read %s: %v; create it with: %s", examplePath, err, exampleRegenerate)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("config.example.yaml is stale: it differs from what the config structs give (first difference at line %d); regenerate it with: %s (or make docs)",
-			firstDifferentLine(got, want), exampleRegenerate)
-	}
+	checkGenerated(t, examplePath, got, exampleRegenerate)
 }
 
 // exampleWriter writes config.example.yaml.
