@@ -1,8 +1,9 @@
 // Package directory is the identity directory's model: users, groups and the effective
 // membership of a group, as the sync needs them, whoever supplies them. Authentik's API (package
 // authentik, read by the bot) and Authentik's SCIM provider (package scim, pushed to the bot) are
-// two sources of it; a later LDAP or Keycloak source would be a third. It imports no other
-// package of the project and does no I/O.
+// two sources of it; a later LDAP or Keycloak source would be a third. A source implements the
+// interface its reader declares, usermap.Source: the effective members of named groups, as
+// Memberships. This package imports no other package of the project and does no I/O.
 package directory
 
 import "errors"
