@@ -638,8 +638,14 @@ func (d *docIndex) doc(r row, markdown bool) []docBlock {
 // list's items follow their lead-in separated by semicolons, and code blocks (examples, which
 // config.example.yaml shows) are left out.
 func (d *docIndex) cell(r row) string {
+	return runOn(d.doc(r, true))
+}
+
+// runOn puts a doc's blocks on one line: paragraphs run on, a list's items follow separated by
+// semicolons, and code blocks are left out.
+func runOn(blocks []docBlock) string {
 	var parts []string
-	for _, b := range d.doc(r, true) {
+	for _, b := range blocks {
 		switch {
 		case b.text != "":
 			parts = append(parts, b.text)
@@ -648,6 +654,32 @@ func (d *docIndex) cell(r row) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// tuning reports whether the row is a tuning key (doc:"tuning": an internal timing or capacity
+// knob, or an older name), which the reference lists apart and the example leaves out.
+func (r row) tuning() bool {
+	f, ok := r.owner.FieldByName(r.field)
+	return ok && f.Tag.Get("doc") == "tuning"
+}
+
+// shown reports whether the row has a place among the documented keys: it is no tuning key, and
+// if it is a section, not one all of whose keys are.
+func (d *docIndex) shown(r row) bool {
+	if r.tuning() {
+		return false
+	}
+	if !r.isGroup {
+		return true
+	}
+	for _, inner := range d.rows {
+		if strings.HasPrefix(inner.key, r.key+".") || strings.HasPrefix(inner.key, r.key+"[].") {
+			if !inner.isGroup && d.shown(inner) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // docBlock is one block of a doc comment: a paragraph (text), a list (items) or a code block
@@ -727,23 +759,13 @@ func buildReference() ([]byte, error) {
 	b.Write(header)
 	// Tuning keys (doc:"tuning": internal timing and capacity knobs, older names) leave their
 	// section for one of their own at the end; a section left without keys is not shown.
-	isTuning := func(r row) bool {
-		f, ok := r.owner.FieldByName(r.field)
-		return ok && f.Tag.Get("doc") == "tuning"
-	}
-	shown := map[string]bool{}
 	var tuning []row
-	for _, r := range rows {
-		switch {
-		case isTuning(r):
-			tuning = append(tuning, r)
-		case r.key != r.section || !r.isGroup:
-			shown[r.section] = true
-		}
-	}
 	var sections []string
 	for _, r := range rows {
-		if r.key == r.section && shown[r.key] {
+		if r.tuning() {
+			tuning = append(tuning, r)
+		}
+		if r.key == r.section && d.shown(r) {
 			sections = append(sections, r.key)
 		}
 	}
@@ -757,7 +779,7 @@ func buildReference() ([]byte, error) {
 	}
 	b.WriteString("\n")
 	for _, r := range rows {
-		if isTuning(r) || !shown[r.section] {
+		if r.tuning() || !d.shown(d.byKey[r.section]) {
 			continue
 		}
 		if r.key == r.section {

@@ -73,25 +73,6 @@ func buildExample() ([]byte, error) {
 	return []byte(w.b.String()), nil
 }
 
-// shown reports whether the example shows the row: not a tuning key, and not a section all of
-// whose keys are.
-func (w *exampleWriter) shown(r row) bool {
-	if f, ok := r.owner.FieldByName(r.field); ok && f.Tag.Get("doc") == "tuning" {
-		return false
-	}
-	if !r.isGroup {
-		return true
-	}
-	for _, inner := range w.d.rows {
-		if strings.HasPrefix(inner.key, r.key+".") || strings.HasPrefix(inner.key, r.key+"[].") {
-			if !inner.isGroup && w.shown(inner) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // keys writes the keys of the struct t, whose path is path, at the given depth.
 func (w *exampleWriter) keys(t reflect.Type, path string, depth int) error {
 	ind := strings.Repeat(exampleIndent, depth)
@@ -106,7 +87,7 @@ func (w *exampleWriter) keys(t reflect.Type, path string, depth int) error {
 		if !ok {
 			return fmt.Errorf("%s is not in the reference's rows", key)
 		}
-		if !w.shown(r) {
+		if !w.d.shown(r) {
 			continue
 		}
 		if depth == 0 {
@@ -264,25 +245,15 @@ func (w *exampleWriter) entryKeys(t reflect.Type, path, ind, lead string) {
 			continue
 		}
 		r := w.d.byKey[joinKey(path, name)]
-		var parts []string
-		for _, b := range w.d.doc(r, false) {
-			switch {
-			case b.text != "":
-				parts = append(parts, b.text)
-			case b.items != nil:
-				parts = append(parts, strings.Join(b.items, "; ")+".")
-			}
+		text := runOn(w.d.doc(r, false))
+		// "rejoin: with force, …" rather than "rejoin: rejoin, with force, …".
+		if rest, ok := strings.CutPrefix(text, name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, ", ")) {
+			text = strings.TrimLeft(rest, ", ")
 		}
 		if note := defaultNotes[r.key]; note != "" {
-			parts = append(parts, "Default: "+strings.ReplaceAll(note, "`", "")+".")
+			text += " Default: " + strings.ReplaceAll(note, "`", "") + "."
 		}
-		// "rejoin: with force, …" rather than "rejoin: rejoin, with force, …".
-		if len(parts) > 0 {
-			if rest, ok := strings.CutPrefix(parts[0], name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, ", ")) {
-				parts[0] = strings.TrimLeft(rest, ", ")
-			}
-		}
-		w.wrap(ind+"# "+lead+name+": ", ind+"# "+lead+"    ", strings.Join(parts, " "))
+		w.wrap(ind+"# "+lead+name+": ", ind+"# "+lead+"    ", text)
 		if r.isGroup {
 			w.entryKeys(elemType(r.typ), r.key, ind, lead+"  ")
 		}
