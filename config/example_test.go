@@ -36,19 +36,12 @@ func TestExampleConfigIsValid(t *testing.T) {
 
 // TestExampleConfigHasEveryKey keeps the example in step with the struct.
 func TestExampleConfigHasEveryKey(t *testing.T) {
-	data, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	data, doc := readExample(t)
 	present := map[string]bool{}
-	collectKeys(&doc, "", present)
+	eachKey(doc, "", func(key string, _ *yaml.Node) { present[key] = true })
 	var missing []string
 	for _, key := range structKeys(reflect.TypeFor[Config](), "") {
-		if !present[key] && !documentedInComment(string(data), key) && !notInExample[key] {
+		if !present[key] && !documentedInComment(data, key) && !notInExample[key] {
 			missing = append(missing, key)
 		}
 	}
@@ -106,12 +99,9 @@ func documentedInComment(example, key string) bool {
 // TestExampleConfigLeavesServerUnset: the example, copied and edited for another homeserver,
 // maps users to that homeserver's domain (not to the example's), and ships one live mapping.
 func TestExampleConfigLeavesServerUnset(t *testing.T) {
-	data, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, _ := readExample(t)
 	edited := strings.NewReplacer("domain: example.com", "domain: corp.test",
-		`user_id: "@authentik-sync:example.com"`, `user_id: "@authentik-sync:corp.test"`).Replace(string(data))
+		`user_id: "@authentik-sync:example.com"`, `user_id: "@authentik-sync:corp.test"`).Replace(data)
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
 		t.Fatal(err)
@@ -149,21 +139,37 @@ func structKeys(t reflect.Type, path string) []string {
 	return keys
 }
 
-func collectKeys(n *yaml.Node, path string, into map[string]bool) {
+// readExample reads config.example.yaml, as text and as YAML nodes (which keep its comments).
+func readExample(t *testing.T) (string, *yaml.Node) {
+	t.Helper()
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return string(data), &doc
+}
+
+// eachKey calls fn with every key of the YAML document below n, by its path
+// ("sync.mappings[].group"), and the node of the key, which holds the comment above it.
+func eachKey(n *yaml.Node, path string, fn func(key string, k *yaml.Node)) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			collectKeys(c, path, into)
+			eachKey(c, path, fn)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := joinKey(path, n.Content[i].Value)
-			into[key] = true
-			collectKeys(n.Content[i+1], key, into)
+			fn(key, n.Content[i])
+			eachKey(n.Content[i+1], key, fn)
 		}
 	case yaml.SequenceNode:
 		for _, c := range n.Content {
-			collectKeys(c, path+"[]", into)
+			eachKey(c, path+"[]", fn)
 		}
 	}
 }
@@ -184,38 +190,20 @@ func TestStructKeysFindsNestedKeys(t *testing.T) {
 // line, exactly the variables with names of their own that set that key (envAliases), so the
 // example cannot drift from what the program reads.
 func TestExampleNamesEveryVariable(t *testing.T) {
-	data, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	_, doc := readExample(t)
 	named := map[string][]string{}
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				key := joinKey(path, n.Content[i].Value)
-				if _, env, ok := strings.Cut(n.Content[i].HeadComment, "Env:"); ok {
-					env, _, _ = strings.Cut(env, "\n")
-					for _, word := range strings.FieldsFunc(env, func(r rune) bool { return r == ' ' || r == ',' || r == '(' || r == ')' }) {
-						if envNameRe.MatchString(word) {
-							named[key] = append(named[key], word)
-						}
-					}
-				}
-				walk(n.Content[i+1], key)
+	eachKey(doc, "", func(key string, k *yaml.Node) {
+		_, env, ok := strings.Cut(k.HeadComment, "Env:")
+		if !ok {
+			return
+		}
+		env, _, _ = strings.Cut(env, "\n")
+		for _, word := range strings.FieldsFunc(env, func(r rune) bool { return r == ' ' || r == ',' || r == '(' || r == ')' }) {
+			if envNameRe.MatchString(word) {
+				named[key] = append(named[key], word)
 			}
 		}
-	}
-	walk(&doc, "")
+	})
 	want := map[string][]string{}
 	for _, a := range envAliases {
 		if !notInExample[a.key] {
